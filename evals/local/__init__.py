@@ -1,0 +1,1 @@
+"""The local tier: vLLM-served models and their GPU-time cost model."""

@@ -1,0 +1,108 @@
+"""Named, append-only schema migrations.
+
+Never edit or reorder an entry that has shipped: add a new one at the end. Each is applied once,
+inside a transaction, and recorded in the `migrations` table (the pattern of simonw/llm).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE models (
+            name VARCHAR PRIMARY KEY,
+            litellm_model VARCHAR,
+            api_base VARCHAR,
+            tier VARCHAR,
+            input_cost_per_token DOUBLE,
+            output_cost_per_token DOUBLE,
+            gpu_hourly_usd DOUBLE,
+            calibration JSON,
+            source VARCHAR,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE datasets (
+            name VARCHAR PRIMARY KEY,
+            source VARCHAR,
+            license VARCHAR,
+            description VARCHAR,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE items (
+            dataset VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            task VARCHAR NOT NULL,
+            prompt VARCHAR,
+            messages JSON,
+            reference VARCHAR,
+            grader VARCHAR,
+            split VARCHAR,
+            metadata JSON,
+            PRIMARY KEY (dataset, item_id)
+        );
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            dataset VARCHAR,
+            source VARCHAR,
+            params JSON,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            finished_at TIMESTAMP,
+            n_outcomes BIGINT,
+            spend_usd DOUBLE
+        );
+        CREATE TABLE outcomes (
+            dataset VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            params_hash VARCHAR NOT NULL DEFAULT '',
+            sample INTEGER NOT NULL DEFAULT 0,
+            response VARCHAR,
+            score DOUBLE,
+            prompt_tokens BIGINT,
+            completion_tokens BIGINT,
+            cost_usd DOUBLE,
+            latency_ms DOUBLE,
+            ttft_ms DOUBLE,
+            error VARCHAR,
+            run_id VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (dataset, item_id, model, params_hash, sample)
+        );
+        CREATE TABLE policies (
+            policy_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            family VARCHAR NOT NULL,
+            dataset VARCHAR,
+            data_hash VARCHAR,
+            requirement VARCHAR,
+            baseline VARCHAR,
+            artifact JSON NOT NULL,
+            metrics JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE requests (
+            request_id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            policy VARCHAR,
+            requested_model VARCHAR NOT NULL,
+            model VARCHAR,
+            task VARCHAR,
+            stream BOOLEAN NOT NULL DEFAULT false,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            fallbacks INTEGER NOT NULL DEFAULT 0,
+            status INTEGER NOT NULL,
+            error VARCHAR,
+            prompt_tokens BIGINT,
+            completion_tokens BIGINT,
+            cost_usd DOUBLE,
+            baseline_cost_usd DOUBLE,
+            latency_ms DOUBLE,
+            ttft_ms DOUBLE,
+            prompt VARCHAR
+        );
+        """,
+    ),
+]

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible proxy that applies a routing policy per request."""

@@ -1,0 +1,276 @@
+"""A small OpenAI-compatible server that stands in for LLM providers in tests and benchmarks.
+
+Everything on our side of the wire is real; this server scripts the other side: answers per
+model or prompt, latency, HTTP errors (with Retry-After), hangs, SSE streams (optionally cut
+midway) and responses without `usage`.
+
+    with Upstream(rules=[Rule(model="m1", fail_times=2, status=429)]) as up:
+        client = OpenAI(base_url=up.url, api_key="x")
+
+Rules are tried in order; the first whose `model` and `contains` match the request applies.
+Run it alone for benchmarks: `python -m tests.support.upstream --port 9000 --delay-ms 20`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Rule:
+    """How to answer the requests it matches. All fields optional."""
+
+    model: str | None = None  # match on the request's `model`
+    contains: str | None = None  # match on a substring of the last user message
+    reply: str | Callable[[dict[str, Any]], str] | None = None  # default: "echo: <prompt>"
+    delay_s: float = 0.0  # before the response / the first streamed byte
+    chunk_delay_s: float = 0.0  # between streamed chunks
+    status: int | None = None  # answer this HTTP error (forever, or `fail_times` times)
+    fail_times: int | None = None  # fail only the first N matching calls, then answer
+    retry_after: float | None = None  # Retry-After header on errors
+    hang: bool = False  # never answer (the client's timeout must fire)
+    cut_stream_after: int | None = None  # streaming: drop the connection after N chunks
+    usage: bool = True  # include `usage`
+    tool_call: dict[str, Any] | None = None  # answer with this tool call {name, arguments}
+    prompt_tokens: int | None = None  # default: words in the prompt
+    calls: int = field(default=0, init=False)
+
+    def matches(self, body: dict[str, Any], prompt: str) -> bool:
+        if self.model is not None and body.get("model") != self.model:
+            return False
+        return self.contains is None or self.contains in prompt
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+class Upstream:
+    """The server: start it (context manager), point clients at `.url`, inspect `.requests`."""
+
+    def __init__(self, rules: list[Rule] | None = None, *, host: str = "127.0.0.1") -> None:
+        self.rules = list(rules or [])
+        self.host = host
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.model_counts: Counter[str] = Counter()
+        self.disconnects = 0
+        self._lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL (with /v1)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- the ASGI app ---------------------------------------------------------------------
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/health", self._health, methods=["GET"]),
+            ]
+        )
+
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _models(self, request: Request) -> Response:
+        names = sorted({r.model for r in self.rules if r.model} | {"default"})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
+        )
+
+    def _rule_for(self, body: dict[str, Any], prompt: str) -> Rule:
+        for rule in self.rules:
+            if rule.matches(body, prompt):
+                return rule
+        return Rule()
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        prompt = last_user_text(body)
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+            self.model_counts[str(body.get("model"))] += 1
+            rule = self._rule_for(body, prompt)
+            rule.calls += 1
+            call_number = rule.calls
+        if rule.delay_s:
+            await asyncio.sleep(rule.delay_s)
+        if rule.hang:
+            await asyncio.sleep(3600)
+        failing = rule.status is not None and (
+            rule.fail_times is None or call_number <= rule.fail_times
+        )
+        if failing:
+            assert rule.status is not None
+            headers = {"retry-after": str(rule.retry_after)} if rule.retry_after is not None else {}
+            error = {"message": f"scripted failure {rule.status}", "type": "upstream_error"}
+            return JSONResponse({"error": error}, status_code=rule.status, headers=headers)
+        reply = rule.reply(body) if callable(rule.reply) else rule.reply
+        if reply is None:
+            reply = f"echo: {prompt}"
+        usage = {
+            "prompt_tokens": rule.prompt_tokens or max(1, len(prompt.split())),
+            "completion_tokens": max(1, len(reply.split())),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if body.get("stream"):
+            return StreamingResponse(
+                self._stream(body, rule, reply, usage, request), media_type="text/event-stream"
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        finish = "stop"
+        if rule.tool_call:
+            message = {"role": "assistant", "content": None, "tool_calls": [self._tool(rule)]}
+            finish = "tool_calls"
+        n = int(body.get("n") or 1)
+        payload: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [
+                {"index": i, "message": message, "finish_reason": finish} for i in range(n)
+            ],
+        }
+        if rule.usage:
+            payload["usage"] = usage
+        return JSONResponse(payload)
+
+    @staticmethod
+    def _tool(rule: Rule) -> dict[str, Any]:
+        assert rule.tool_call is not None
+        return {
+            "id": "call_1",
+            "type": "function",
+            "function": {
+                "name": rule.tool_call["name"],
+                "arguments": json.dumps(rule.tool_call.get("arguments", {})),
+            },
+        }
+
+    async def _stream(
+        self,
+        body: dict[str, Any],
+        rule: Rule,
+        reply: str,
+        usage: dict[str, int],
+        request: Request,
+    ) -> AsyncIterator[bytes]:
+        cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            data = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        pieces = [w + " " for w in reply.split(" ")] if reply else [""]
+        sent = 0
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for piece in pieces:
+                if rule.cut_stream_after is not None and sent >= rule.cut_stream_after:
+                    raise ConnectionResetError("scripted stream cut")
+                if rule.chunk_delay_s:
+                    await asyncio.sleep(rule.chunk_delay_s)
+                yield chunk({"content": piece})
+                sent += 1
+            yield chunk({}, "stop")
+            include_usage = (body.get("stream_options") or {}).get("include_usage")
+            if rule.usage and include_usage:
+                data = {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [],
+                    "usage": usage,
+                }
+                yield f"data: {json.dumps(data)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            with self._lock:
+                self.disconnects += 1
+            raise
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Upstream:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app(), log_level="error", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("upstream stand-in did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            # Hanging handlers would keep a graceful shutdown waiting forever.
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Upstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the upstream stand-in alone.")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--reply", default="ok")
+    args = parser.parse_args()
+    up = Upstream([Rule(delay_s=args.delay_ms / 1000, reply=args.reply)])
+    up.port = args.port
+    uvicorn.run(up.app(), host=up.host, port=args.port, log_level="error", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

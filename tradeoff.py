@@ -1,0 +1,68 @@
+"""The `tradeoff` command: assembles the subcommands each package owns.
+
+Errors a user can fix (`TradeoffError`, click usage errors) become one line on stderr and a
+non-zero exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from evals.errors import TradeoffError
+
+
+@click.group(
+    name="tradeoff",
+    help="Measure LLMs, fit a routing policy to a stated requirement, serve it as an "
+    "OpenAI-compatible proxy.",
+)
+def cli() -> None:
+    pass
+
+
+def assemble() -> click.Group:
+    """The full command tree. Imported here so `import tradeoff` has no side effects."""
+    from dashboard import cli as dashboard_cli
+    from evals import cli as evals_cli
+    from evals import eval_cli
+    from evals.local import cli as local_cli
+    from policies import cli as policies_cli
+    from router import cli as router_cli
+
+    for module in (evals_cli, eval_cli, policies_cli, router_cli, dashboard_cli, local_cli):
+        module.register(cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = assemble()
+    try:
+        command.main(args=argv, prog_name="tradeoff", standalone_mode=False)
+    except TradeoffError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `tradeoff` or a group with no arguments: the help is the answer.
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        return 2
+    except click.UsageError as exc:
+        hint = f" Try '{exc.ctx.command_path} --help'." if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
