@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from policies.errors import PolicyParamsError, UnknownFamilyError
+
 
 @dataclass(frozen=True)
 class RouteRequest:
@@ -58,6 +60,19 @@ class Policy(ABC):
     def from_params(cls, params: dict[str, Any]) -> Policy:
         """Rebuild a policy from `to_params()` output."""
 
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Policy)
+            and self.family == other.family
+            and self.to_params() == other.to_params()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.family, self.models))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(models={list(self.models)})"
+
 
 FAMILIES: dict[str, type[Policy]] = {}
 P = TypeVar("P", bound=type[Policy])
@@ -70,8 +85,8 @@ def register_family(cls: P) -> P:
 
 
 def create_policy(family: str, params: dict[str, Any]) -> Policy:
-    from policies.errors import UnknownFamilyError  # local: keep this module dependency-free
-
+    """Rebuild a policy of a registered family from its JSON parameters."""
+    _load_builtin_families()
     try:
         cls = FAMILIES[family]
     except KeyError:
@@ -79,3 +94,42 @@ def create_policy(family: str, params: dict[str, Any]) -> Policy:
             f"unknown policy family {family!r}; known: {', '.join(sorted(FAMILIES))}"
         ) from None
     return cls.from_params(params)
+
+
+def flatten_messages(messages: list[dict[str, Any]]) -> str:
+    """The prompt text a policy sees for chat messages: each message's text, one per line.
+
+    Content parts (OpenAI's `[{"type": "text", "text": ...}]`) contribute their text parts only.
+    The proxy and the replay of recorded items both use this, so a fitted policy sees the same
+    text at serve time as at fit time.
+    """
+    lines: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            lines.append(content)
+        elif isinstance(content, list):
+            lines.extend(
+                str(part.get("text", ""))
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+    return "\n".join(lines)
+
+
+def require_models(family: str, models: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Validate a family's model list: non-empty names, no duplicates."""
+    names = tuple(models)
+    if not names:
+        raise PolicyParamsError(f"a {family} policy needs at least one model; name one")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise PolicyParamsError(f"{family} policy: model names must be non-empty strings")
+    if len(set(names)) != len(names):
+        raise PolicyParamsError(f"{family} policy: a model is listed twice in {list(names)}")
+    return names
+
+
+def _load_builtin_families() -> None:
+    """Import the bundled families so they register (kept out of import time of this module)."""
+    import policies.families  # noqa: F401

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from evals.errors import ConfigError, UsageError
+from evals.errors import ConfigError, TradeoffError, UsageError
 
 
 class UnknownFamilyError(ConfigError):
     """A policy file names a family that is not registered."""
+
+
+class PolicyParamsError(ConfigError):
+    """A family was given parameters it cannot use (no models, wrong types, unknown keys)."""
 
 
 class RequirementError(UsageError):
@@ -15,3 +19,13 @@ class RequirementError(UsageError):
 
 class PolicyFileError(ConfigError):
     """A policy artifact cannot be read (missing, not JSON, wrong version)."""
+
+
+class DataError(UsageError):
+    """The store lacks what a command needs (dataset, outcomes, split, baseline model)."""
+
+
+class InfeasibleError(TradeoffError):
+    """No policy meets the requirement with confidence; the message shows the closest points."""
+
+    exit_code = 1
