@@ -1,0 +1,27 @@
+"""The `items` format: eval items without outcomes, one JSON object a line.
+
+Fields: `id, task, prompt` (or `messages`), optional `reference, grader, split`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evals.importers.long import item_columns
+from evals.importers.prepared import OUTCOME_COLUMNS, Prepared, unique_items
+from evals.importers.table import Table
+
+
+def prepare(table: Table, split: str | None) -> Prepared:
+    table.frame = table.frame.rename(columns={"id": "item_id"})
+    if "item_id" not in table.frame.columns:
+        table.require("id")
+    table.require("task")
+    items = item_columns(table, split)
+    duplicated = items["item_id"].duplicated().to_numpy()
+    if duplicated.any():
+        pos = int(duplicated.nonzero()[0][0])
+        raise table.fail(pos, "id", f"item {items['item_id'].iloc[pos]!r} appears twice")
+    return Prepared(
+        items=unique_items(table, items), outcomes=pd.DataFrame(columns=OUTCOME_COLUMNS)
+    )
