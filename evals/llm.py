@@ -7,11 +7,14 @@ from the installed package and never from the network.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
 
 from evals.errors import ConfigError
-from evals.registry import ModelEntry
+from evals.registry import SECRET_KEYS, ModelEntry
 
 
 @cache
@@ -57,3 +60,148 @@ def token_prices(entry: ModelEntry) -> tuple[float, float]:
             "in models.yaml"
         )
     return prices
+
+
+# -- one live call -----------------------------------------------------------------------------
+
+# Registry fields litellm's Router understands but a single completion call must not forward.
+_NOT_CALL_PARAMS = ("rpm", "tpm", "max_concurrency")
+# Statuses worth retrying: rate limits, timeouts, server errors. None = the connection failed.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass
+class CallResult:
+    """What one completion call produced. Errors are data: `error` set, `text` maybe partial."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    error: str | None = None
+    status: int | None = None  # HTTP status of a failed call, None for transport failures
+    retry_after_s: float | None = None  # the provider's Retry-After, when it sent one
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retryable(self) -> bool:
+        return self.error is not None and (self.status is None or self.status in RETRYABLE_STATUSES)
+
+
+def secret_values(entry: ModelEntry, resolved: dict[str, Any]) -> list[str]:
+    """The resolved values of the entry's env references and secret keys (to scrub)."""
+    keys = set(entry.env_refs()) | {k for k in SECRET_KEYS if k in resolved}
+    return [str(resolved[k]) for k in keys if resolved.get(k) and len(str(resolved[k])) >= 4]
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret replaced by `***` (errors and responses can echo a key)."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def call_kwargs(entry: ModelEntry) -> dict[str, Any]:
+    """litellm_params with env references resolved, minus registry-only fields."""
+    params = entry.resolved_params()
+    for key in _NOT_CALL_PARAMS:
+        params.pop(key, None)
+    return params
+
+
+def count_prompt_tokens(entry: ModelEntry, messages: list[dict[str, Any]]) -> int:
+    """Prompt tokens by litellm's counter (used when usage is absent, and for cost estimates)."""
+    return int(litellm().token_counter(model=entry.litellm_model, messages=messages))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        # An HTTP-date Retry-After; rare from LLM providers.
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+async def acomplete(
+    entry: ModelEntry,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any] | None = None,
+    *,
+    timeout_s: float = 120.0,
+    prices: tuple[float, float] | None = None,
+) -> CallResult:
+    """One streamed chat completion through litellm, measured.
+
+    Records the text, tokens (usage from the stream; counted when the provider sends none),
+    cost from `token_prices(entry)` (raises ConfigError before calling when no price is known),
+    total latency and time to first token. Provider errors come back as `CallResult.error` with
+    the status and Retry-After; resolved API keys are scrubbed from everything returned.
+    """
+    in_price, out_price = prices or token_prices(entry)
+    kwargs = call_kwargs(entry)
+    secrets = secret_values(entry, kwargs)
+    kwargs.update(params or {})
+    result = CallResult()
+    pieces: list[str] = []
+    usage: Any = None
+    start = time.perf_counter()
+    try:
+        stream = await litellm().acompletion(
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            timeout=timeout_s,
+            max_retries=0,  # the runner retries, honouring Retry-After
+            num_retries=0,
+            **kwargs,
+        )
+        async for chunk in stream:
+            choices = getattr(chunk, "choices", None)
+            content = choices[0].delta.content if choices else None
+            if content:
+                if result.ttft_ms is None:
+                    result.ttft_ms = (time.perf_counter() - start) * 1000
+                pieces.append(content)
+            usage = getattr(chunk, "usage", None) or usage
+    except Exception as exc:  # any provider failure is an outcome, not a crash
+        result.status = _status_of(exc)
+        result.retry_after_s = _retry_after(exc)
+        result.error = scrub(f"{type(exc).__name__}: {exc}", secrets)[:2000]
+    result.latency_ms = (time.perf_counter() - start) * 1000
+    result.text = scrub("".join(pieces), secrets)
+    if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+        result.prompt_tokens = int(usage.prompt_tokens or 0)
+        result.completion_tokens = int(usage.completion_tokens or 0)
+    elif result.ok or pieces:  # a cut stream was still billed for what it sent
+        result.prompt_tokens = count_prompt_tokens(entry, messages)
+        result.completion_tokens = int(
+            litellm().token_counter(model=entry.litellm_model, text=result.text)
+        )
+    result.cost_usd = result.prompt_tokens * in_price + result.completion_tokens * out_price
+    return result
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    if isinstance(exc, TimeoutError):
+        return 408
+    return None

@@ -1,0 +1,38 @@
+"""Graders: score a response to an item in [0, 1], registered by name.
+
+`get_grader(name, **options)` builds one; `reference_free()` lists those usable as verifiers
+(json_valid, json_schema, code, judge).
+"""
+
+from evals.graders import (  # noqa: F401 - importing registers the built-in graders
+    choice,
+    code,
+    contains,
+    custom,
+    exact,
+    json_valid,
+    judge,
+    numeric,
+    regex,
+)
+from evals.graders.base import (
+    GRADERS,
+    Grader,
+    Item,
+    Score,
+    get_grader,
+    reference_free,
+    register_grader,
+)
+from evals.graders.judge import GradingError
+
+__all__ = [
+    "GRADERS",
+    "Grader",
+    "GradingError",
+    "Item",
+    "Score",
+    "get_grader",
+    "reference_free",
+    "register_grader",
+]
