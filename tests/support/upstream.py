@@ -49,6 +49,10 @@ class Rule:
     usage: bool = True  # include `usage`
     tool_call: dict[str, Any] | None = None  # answer with this tool call {name, arguments}
     prompt_tokens: int | None = None  # default: words in the prompt
+    # /v1/completions only: extra delay proportional to the tokens served, like a GPU's
+    # prefill and decode time (for cost calibration tests).
+    prefill_s_per_token: float = 0.0
+    decode_s_per_token: float = 0.0
     calls: int = field(default=0, init=False)
 
     def matches(self, body: dict[str, Any], prompt: str) -> bool:
@@ -70,9 +74,27 @@ def last_user_text(body: dict[str, Any]) -> str:
 class Upstream:
     """The server: start it (context manager), point clients at `.url`, inspect `.requests`."""
 
-    def __init__(self, rules: list[Rule] | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        rules: list[Rule] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        served_models: list[str] | None = None,
+        max_model_len: int | None = None,
+        ready_after_s: float = 0.0,
+    ) -> None:
         self.rules = list(rules or [])
         self.host = host
+        # Like vLLM: /v1/models lists exactly these (with max_model_len when set), and
+        # /health and /v1/models answer 503 until `ready_after_s` after start.
+        self.served_models = served_models
+        self.max_model_len = max_model_len
+        self.ready_after_s = ready_after_s
+        self._started_at = 0.0
+        # Tokens served, by model, as vLLM's /metrics counters report them.
+        self.prompt_tokens_total: Counter[str] = Counter()
+        self.generation_tokens_total: Counter[str] = Counter()
+        self.completion_requests: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.model_counts: Counter[str] = Counter()
@@ -95,17 +117,106 @@ class Upstream:
                 Route("/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
+                Route("/v1/completions", self._completions, methods=["POST"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
             ]
         )
 
+    def _ready(self) -> bool:
+        return time.monotonic() - self._started_at >= self.ready_after_s
+
     async def _health(self, request: Request) -> Response:
+        if not self._ready():
+            return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def _models(self, request: Request) -> Response:
-        names = sorted({r.model for r in self.rules if r.model} | {"default"})
-        return JSONResponse(
-            {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
+        if not self._ready():
+            return JSONResponse({"error": {"message": "starting"}}, status_code=503)
+        if self.served_models is not None:
+            names = list(self.served_models)
+        else:
+            names = sorted({r.model for r in self.rules if r.model} | {"default"})
+        cards: list[dict[str, Any]] = [{"id": n, "object": "model"} for n in names]
+        if self.max_model_len is not None:
+            for card in cards:
+                card["max_model_len"] = self.max_model_len
+        return JSONResponse({"object": "list", "data": cards})
+
+    async def _metrics(self, request: Request) -> Response:
+        """vLLM's token counters in Prometheus text format."""
+        lines = [
+            "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
+            "# TYPE vllm:prompt_tokens_total counter",
+        ]
+        with self._lock:
+            prompt = dict(self.prompt_tokens_total)
+            generation = dict(self.generation_tokens_total)
+        lines += [
+            f'vllm:prompt_tokens_total{{model_name="{m}"}} {float(v)}' for m, v in prompt.items()
+        ]
+        lines += [
+            "# HELP vllm:generation_tokens_total Number of generation tokens processed.",
+            "# TYPE vllm:generation_tokens_total counter",
+        ]
+        lines += [
+            f'vllm:generation_tokens_total{{model_name="{m}"}} {float(v)}'
+            for m, v in generation.items()
+        ]
+        return Response("\n".join(lines) + "\n", media_type="text/plain")
+
+    async def _completions(self, request: Request) -> Response:
+        """The legacy completions API, as vLLM serves it: a prompt string or token ids,
+        `max_tokens`, and vLLM's `ignore_eos` (then exactly `max_tokens` are generated)."""
+        body = await request.json()
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and all(isinstance(t, int) for t in prompt):
+            prompt_tokens, text = len(prompt), " ".join(map(str, prompt))
+        else:
+            text = str(prompt or "")
+            prompt_tokens = max(1, len(text.split()))
+        with self._lock:
+            self.completion_requests.append(body)
+            self.model_counts[str(body.get("model"))] += 1
+            rule = self._rule_for(body, text)
+            rule.calls += 1
+            call_number = rule.calls
+        failing = rule.status is not None and (
+            rule.fail_times is None or call_number <= rule.fail_times
         )
+        if failing:
+            error = {"message": f"scripted failure {rule.status}", "type": "upstream_error"}
+            return JSONResponse({"error": error}, status_code=rule.status or 500)
+        reply = rule.reply(body) if callable(rule.reply) else rule.reply
+        reply = "echo" if reply is None else reply
+        max_tokens = int(body.get("max_tokens") or 16)
+        generated = max_tokens if body.get("ignore_eos") else min(max_tokens, len(reply.split()))
+        prompt_tokens = rule.prompt_tokens or prompt_tokens
+        delay = (
+            rule.delay_s
+            + rule.prefill_s_per_token * prompt_tokens
+            + rule.decode_s_per_token * generated
+        )
+        if delay:
+            await asyncio.sleep(delay)
+        model = str(body.get("model"))
+        with self._lock:
+            self.prompt_tokens_total[model] += prompt_tokens
+            self.generation_tokens_total[model] += generated
+        payload: dict[str, Any] = {
+            "id": f"cmpl-{uuid.uuid4().hex[:12]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "text": reply, "finish_reason": "length"}],
+        }
+        if rule.usage:
+            payload["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": generated,
+                "total_tokens": prompt_tokens + generated,
+            }
+        return JSONResponse(payload)
 
     def _rule_for(self, body: dict[str, Any], prompt: str) -> Rule:
         for rule in self.rules:
@@ -143,6 +254,9 @@ class Upstream:
             "completion_tokens": max(1, len(reply.split())),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with self._lock:
+            self.prompt_tokens_total[str(body.get("model"))] += usage["prompt_tokens"]
+            self.generation_tokens_total[str(body.get("model"))] += usage["completion_tokens"]
         if body.get("stream"):
             return StreamingResponse(
                 self._stream(body, rule, reply, usage, request), media_type="text/event-stream"
@@ -238,6 +352,7 @@ class Upstream:
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )
+        self._started_at = time.monotonic()
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
