@@ -70,7 +70,8 @@ def register(group: click.Group) -> None:
         click.echo(f"  items     {summary.items} ({summary.items_inserted} new)")
         click.echo(
             f"  outcomes  {summary.outcomes_inserted} inserted, {summary.outcomes_updated} "
-            f"updated, {summary.skipped_empty_scores} empty scores skipped"
+            f"updated, {summary.outcomes_unchanged} unchanged, "
+            f"{summary.skipped_empty_scores} empty scores skipped"
         )
         click.echo(f"  models    {len(summary.models)}: {', '.join(summary.models) or '-'}")
 

@@ -31,6 +31,7 @@ class ImportSummary:
     items_inserted: int
     outcomes_inserted: int
     outcomes_updated: int
+    outcomes_unchanged: int
     skipped_empty_scores: int
     models: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -52,7 +53,24 @@ ON CONFLICT (dataset, item_id) DO UPDATE SET
     split = COALESCE(excluded.split, items.split)
 """
 
-UPSERT_OUTCOMES = """
+# Re-importing an identical row changes nothing (not even run_id): imports are idempotent.
+CHANGED = (
+    " OR ".join(
+        f"outcomes.{c} IS DISTINCT FROM CAST(excluded.{c} AS {t})"
+        for c, t in [
+            ("response", "VARCHAR"),
+            ("score", "DOUBLE"),
+            ("prompt_tokens", "BIGINT"),
+            ("completion_tokens", "BIGINT"),
+            ("cost_usd", "DOUBLE"),
+            ("latency_ms", "DOUBLE"),
+            ("ttft_ms", "DOUBLE"),
+        ]
+    )
+    + " OR outcomes.error IS NOT NULL"
+)
+
+UPSERT_OUTCOMES = f"""
 INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, response, score,
     prompt_tokens, completion_tokens, cost_usd, latency_ms, ttft_ms, error, run_id)
 SELECT $dataset, item_id, model, '', CAST(sample AS INTEGER), response, score,
@@ -69,16 +87,18 @@ ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET
     ttft_ms = excluded.ttft_ms,
     error = NULL,
     run_id = excluded.run_id
+WHERE {CHANGED}
 """
 
 COUNT_EXISTING_ITEMS = """
 SELECT count(*) FROM new_items n JOIN items i ON i.dataset = $dataset AND i.item_id = n.item_id
 """
 
-COUNT_EXISTING_OUTCOMES = """
-SELECT count(*) FROM new_outcomes n JOIN outcomes o
-    ON o.dataset = $dataset AND o.item_id = n.item_id AND o.model = n.model
-    AND o.params_hash = '' AND o.sample = n.sample
+COUNT_EXISTING_OUTCOMES = f"""
+SELECT count(*), count(*) FILTER (WHERE {CHANGED}) FROM new_outcomes excluded JOIN outcomes
+    ON outcomes.dataset = $dataset AND outcomes.item_id = excluded.item_id
+    AND outcomes.model = excluded.model AND outcomes.params_hash = ''
+    AND outcomes.sample = excluded.sample
 """
 
 
@@ -103,7 +123,7 @@ def write_prepared(
         con.register("new_items", prepared.items)
         con.register("new_outcomes", prepared.outcomes)
         existing_items = _count(con, COUNT_EXISTING_ITEMS, ids)
-        existing_outcomes = _count(con, COUNT_EXISTING_OUTCOMES, ids)
+        existing_outcomes, changed_outcomes = _counts(con, COUNT_EXISTING_OUTCOMES, ids)
         con.execute(
             "INSERT INTO datasets (name, source, license, description) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET source = excluded.source, "
@@ -135,7 +155,8 @@ def write_prepared(
         items=len(prepared.items),
         items_inserted=len(prepared.items) - existing_items,
         outcomes_inserted=len(prepared.outcomes) - existing_outcomes,
-        outcomes_updated=existing_outcomes,
+        outcomes_updated=changed_outcomes,
+        outcomes_unchanged=existing_outcomes - changed_outcomes,
         skipped_empty_scores=prepared.skipped_empty_scores,
         models=models,
         seconds=round(time.perf_counter() - started, 3),
@@ -143,5 +164,9 @@ def write_prepared(
 
 
 def _count(con: Any, sql: str, params: dict[str, str]) -> int:
+    return _counts(con, sql, params)[0]
+
+
+def _counts(con: Any, sql: str, params: dict[str, str]) -> tuple[int, ...]:
     row = con.execute(sql, params).fetchone()
-    return int(row[0]) if row else 0
+    return tuple(int(v) for v in row) if row else (0, 0)
