@@ -27,7 +27,8 @@ class Plan:
 
     `models[0]` is called first. Later models are fallbacks on errors and, when `verifier` is
     set, escalations when the verifier rejects an answer (cascade). `samples > 1` asks for that
-    many samples of a model before escalating (best-of-k).
+    many samples of `models[0]` (in one call), kept if the verifier accepts one of them, before
+    escalating to the next model with one call each (best-of-k).
     """
 
     models: tuple[str, ...]
@@ -50,6 +51,10 @@ class Policy(ABC):
     @abstractmethod
     def plan(self, request: RouteRequest) -> Plan:
         """The plan for one request. Must be deterministic."""
+
+    def plan_many(self, requests: list[RouteRequest]) -> list[Plan]:
+        """Plans for many requests (replay); families with a faster batch path override it."""
+        return [self.plan(request) for request in requests]
 
     @abstractmethod
     def to_params(self) -> dict[str, Any]:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from policies import single, task_table
+from policies import best_of_k, cascade, learned, single, task_table
 
-__all__ = ["single", "task_table"]
+__all__ = ["best_of_k", "cascade", "learned", "single", "task_table"]

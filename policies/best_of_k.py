@@ -1,0 +1,62 @@
+"""`best_of_k`: k samples of a cheap model, keep one the verifier accepts, else escalate.
+
+pass@k economics: several cheap tries can beat one expensive call. The k samples are requested
+together (cost: all k; latency: the slowest); the fallback models get one call each.
+Params: `{"model": cheap, "k": k, "verifier": name, "fallback": [models]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import verifiers  # noqa: F401 - registers the answer_parses verifier
+from policies.base import Plan, Policy, RouteRequest, register_family, require_models
+from policies.errors import PolicyParamsError
+
+
+@register_family
+class BestOfKPolicy(Policy):
+    family = "best_of_k"
+
+    def __init__(self, model: str, k: int, verifier: str, fallback: list[str]) -> None:
+        self._models = require_models(self.family, [model, *fallback])
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise PolicyParamsError(f"best_of_k policy: k must be an integer >= 1, got {k!r}")
+        if not isinstance(verifier, str) or not verifier:
+            raise PolicyParamsError("best_of_k policy needs a verifier (a reference-free grader)")
+        self.model, self.k, self.verifier, self.fallback = model, k, verifier, list(fallback)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self._models
+
+    def plan(self, request: RouteRequest) -> Plan:
+        return Plan(
+            models=self._models,
+            verifier=self.verifier,
+            samples=self.k,
+            reason=f"{self.k} samples of {self.model}, escalate if {self.verifier} rejects all",
+        )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "k": self.k,
+            "verifier": self.verifier,
+            "fallback": self.fallback,
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> BestOfKPolicy:
+        model, verifier = params.get("model"), params.get("verifier")
+        k, fallback = params.get("k", 1), params.get("fallback", [])
+        if (
+            not isinstance(model, str)
+            or not isinstance(verifier, str)
+            or not isinstance(fallback, list)
+        ):
+            raise PolicyParamsError(
+                'best_of_k policy needs params {"model": NAME, "k": K, "verifier": GRADER, '
+                '"fallback": [NAME, ...]}'
+            )
+        return cls(model, k, verifier, fallback)

@@ -1,0 +1,152 @@
+"""`learned`: a per-prompt router. Predict each model's success, then pick by a fitted rule.
+
+Predictors: one ridge regression per candidate (fitted jointly, multi-output) from
+`PromptFeatures` to the recorded score: regularised, fast, and calibrated enough to rank. Rules:
+
+- `threshold`: the cheapest model whose predicted score clears `threshold`, else the model with
+  the best predicted score;
+- `utility`: the best predicted score minus `lam` x cost (cost scaled so the dearest model is 1).
+
+The fitted coefficients live in the params as base64 float32 with a sha256 check, so the
+artifact alone rebuilds the router with no pickle and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from policies.base import Plan, Policy, RouteRequest, register_family, require_models
+from policies.errors import PolicyParamsError
+from policies.features import N_FEATURES, PromptFeatures
+
+RULES = ("threshold", "utility")
+
+
+def choose(
+    predicted: np.ndarray, costs: np.ndarray, rule: str, threshold: float, lam: float
+) -> np.ndarray:
+    """Model index per row of `predicted` (n, m) under a rule; `costs` (m,) scaled to max 1."""
+    if rule == "utility":
+        return np.argmax(predicted - lam * costs[None, :], axis=1)
+    order = np.argsort(costs, kind="stable")
+    clears = predicted[:, order] >= threshold
+    first = order[np.argmax(clears, axis=1)]
+    return np.where(clears.any(axis=1), first, np.argmax(predicted, axis=1))
+
+
+def _encode(array: np.ndarray) -> dict[str, Any]:
+    raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
+    return {
+        "shape": list(array.shape),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "data": base64.b64encode(raw).decode(),
+    }
+
+
+def _decode(doc: Any) -> np.ndarray:
+    try:
+        raw = base64.b64decode(doc["data"], validate=True)
+        shape = tuple(int(d) for d in doc["shape"])
+        digest = doc["sha256"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyParamsError(f"learned policy: coefficients are malformed ({exc})") from None
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise PolicyParamsError("learned policy: coefficients fail their sha256 check; refit")
+    array = np.frombuffer(raw, dtype="<f4")
+    if array.size != int(np.prod(shape)):
+        raise PolicyParamsError("learned policy: coefficients do not match their shape; refit")
+    return array.reshape(shape).astype(np.float64)
+
+
+@register_family
+class LearnedPolicy(Policy):
+    family = "learned"
+
+    def __init__(
+        self,
+        models: list[str],
+        costs: list[float],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        tasks: list[str],
+        rule: str = "threshold",
+        threshold: float = 0.5,
+        lam: float = 0.0,
+        n_features: int = N_FEATURES,
+    ) -> None:
+        self._models = require_models(self.family, models)
+        self.features = PromptFeatures(tasks, n_features)
+        m, width = len(self._models), self.features.width
+        if rule not in RULES:
+            raise PolicyParamsError(f"learned policy: rule must be one of {RULES}, got {rule!r}")
+        if len(costs) != m or coef.shape != (m, width) or intercept.shape != (m,):
+            raise PolicyParamsError(
+                f"learned policy: expected {m} costs, coef {m}x{width}, {m} intercepts; refit"
+            )
+        self.costs = np.asarray(costs, dtype=float)
+        top = self.costs.max()
+        self._scaled = self.costs / top if top > 0 else np.zeros(m)
+        self.coef, self.intercept = coef, intercept
+        self.rule, self.threshold, self.lam = rule, float(threshold), float(lam)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self._models
+
+    def predict(self, prompts: list[str], tasks: list[str | None]) -> np.ndarray:
+        """Predicted score per prompt and model, (n, m)."""
+        x = self.features.transform(prompts, tasks)
+        return np.asarray(x @ self.coef.T) + self.intercept[None, :]
+
+    def plan(self, request: RouteRequest) -> Plan:
+        cols, vals = self.features.one(request.prompt, request.task)
+        predicted = self.coef[:, cols] @ vals + self.intercept
+        j = int(choose(predicted[None, :], self._scaled, self.rule, self.threshold, self.lam)[0])
+        return self._plan(j, float(predicted[j]))
+
+    def plan_many(self, requests: list[RouteRequest]) -> list[Plan]:
+        predicted = self.predict([r.prompt for r in requests], [r.task for r in requests])
+        picks = choose(predicted, self._scaled, self.rule, self.threshold, self.lam)
+        return [self._plan(int(j), float(predicted[i, j])) for i, j in enumerate(picks)]
+
+    def _plan(self, j: int, predicted: float) -> Plan:
+        return Plan(
+            models=(self._models[j],),
+            reason=f"learned {self.rule}: predicted score {predicted:.2f}",
+        )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "models": list(self._models),
+            "costs": [float(c) for c in self.costs],
+            "rule": self.rule,
+            "threshold": self.threshold,
+            "lam": self.lam,
+            "tasks": list(self.features.tasks),
+            "n_features": self.features.n_features,
+            "coef": _encode(self.coef),
+            "intercept": [float(b) for b in self.intercept],
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> LearnedPolicy:
+        try:
+            return cls(
+                models=list(params["models"]),
+                costs=[float(c) for c in params["costs"]],
+                coef=_decode(params["coef"]),
+                intercept=np.asarray(params["intercept"], dtype=float),
+                tasks=[str(t) for t in params.get("tasks", [])],
+                rule=str(params.get("rule", "threshold")),
+                threshold=float(params.get("threshold", 0.5)),
+                lam=float(params.get("lam", 0.0)),
+                n_features=int(params.get("n_features", N_FEATURES)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PolicyParamsError(
+                f"learned policy: params are incomplete or malformed ({exc}); refit it"
+            ) from None

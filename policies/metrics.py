@@ -1,0 +1,142 @@
+"""Metrics of a replay with bootstrap confidence intervals, and one-sided checks of constraints.
+
+All bootstrap statistics of one item set share one resampling (`Bootstrap`), so a policy and its
+baseline are compared *paired*: the same resampled items for both.
+
+Reliability follows DESIGN.md: consistency (mean share of an item's repeated samples agreeing
+with its majority outcome) x (1 - error rate). On data without repeats consistency is 1 and
+reliability reduces to 1 - the share of requests whose kept answer is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from policies.replay import Replay
+from policies.requirement import Constraint
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """`weights[b, i]`: how often item i is drawn in resample b (multinomial resampling)."""
+
+    weights: np.ndarray  # (B, n) float32
+    indices: np.ndarray  # (B', n) resampled indices for quantile statistics
+
+    @classmethod
+    def draw(
+        cls, n: int, seed: int, resamples: int = 400, quantile_resamples: int = 200
+    ) -> Bootstrap:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, n, size=(resamples, n))
+        weights = np.zeros((resamples, n), dtype=np.float32)
+        np.add.at(weights, (np.repeat(np.arange(resamples), n), idx.ravel()), 1.0)
+        return cls(weights / n, idx[:quantile_resamples])
+
+    def means(self, x: np.ndarray) -> np.ndarray:
+        """Resampled means of a per-item array (NaN-free)."""
+        return self.weights @ x.astype(np.float32)
+
+
+def _ci(samples: np.ndarray) -> list[float]:
+    lo, hi = np.quantile(samples, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return [float(lo), float(hi)]
+
+
+def reliability_point(r: Replay) -> float:
+    cons = r.consistency[~np.isnan(r.consistency)]
+    consistency = float(cons.mean()) if cons.size else 1.0
+    return consistency * (1.0 - float(r.error.mean()))
+
+
+def _reliability_boot(r: Replay, boot: Bootstrap) -> np.ndarray:
+    has = ~np.isnan(r.consistency)
+    err = boot.means(r.error.astype(float))
+    if not has.any():
+        return 1.0 - err
+    mass = boot.means(has.astype(float))
+    cons = boot.means(np.nan_to_num(r.consistency)) / np.maximum(mass, 1e-12)
+    return cons * (1.0 - err)
+
+
+def p95(latency: np.ndarray) -> float | None:
+    return None if np.isnan(latency).all() else float(np.nanquantile(latency, 0.95))
+
+
+def metric_samples(metric: str, r: Replay, boot: Bootstrap) -> np.ndarray:
+    """Bootstrap distribution of one metric of a replay."""
+    if metric == "accuracy":
+        return boot.means(r.score)
+    if metric == "cost":
+        return boot.means(r.cost)
+    if metric == "reliability":
+        return _reliability_boot(r, boot)
+    if metric == "p95_latency":
+        if np.isnan(r.latency).all():
+            return np.full(len(boot.indices), np.nan)
+        return np.nanquantile(r.latency[boot.indices], 0.95, axis=1)
+    raise ValueError(metric)
+
+
+def metric_point(metric: str, r: Replay) -> float:
+    if metric == "accuracy":
+        return float(r.score.mean())
+    if metric == "cost":
+        return float(r.cost.mean())
+    if metric == "reliability":
+        return reliability_point(r)
+    value = p95(r.latency)
+    return float("nan") if value is None else value
+
+
+def constraint_margin(
+    c: Constraint, r: Replay, base: Replay | None, boot: Bootstrap | None
+) -> float:
+    """How far the constraint holds: the point margin, or with `boot` its one-sided 95% lower
+    bound (>= 0 means it holds with confidence). NaN when the metric was not recorded."""
+    if boot is None:
+        mine = np.array([metric_point(c.metric, r)])
+        ref = np.array([metric_point(c.metric, base)]) if c.relative and base else None
+    else:
+        mine = metric_samples(c.metric, r, boot)
+        ref = metric_samples(c.metric, base, boot) if c.relative and base else None
+    bound = c.value * ref if ref is not None else c.value
+    diff = mine - bound if c.lower_bound else bound - mine
+    if np.isnan(diff).all():
+        return float("nan")
+    return float(diff[0]) if boot is None else float(np.nanquantile(diff, 1 - CONFIDENCE))
+
+
+def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON metrics of a policy on one item set, against a baseline on the same items."""
+    acc_p, cost_b = boot.means(r.score), boot.means(base.cost)
+    cost_p = boot.means(r.cost)
+    acc_base = boot.means(base.score)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        savings = 1.0 - cost_p / cost_b
+        kept = acc_p / acc_base
+    base_cost = float(base.cost.mean())
+    base_acc = float(base.score.mean())
+    shares = np.bincount(r.final, minlength=len(models)) / max(len(r.final), 1)
+    return {
+        "n": len(r.score),
+        "accuracy": float(r.score.mean()),
+        "accuracy_ci": _ci(acc_p),
+        "cost_per_request_usd": float(r.cost.mean()),
+        "cost_ci": _ci(cost_p),
+        "savings_vs_baseline": (1.0 - float(r.cost.mean()) / base_cost) if base_cost > 0 else None,
+        "savings_ci": _ci(savings[np.isfinite(savings)]) if np.isfinite(savings).any() else None,
+        "accuracy_vs_baseline": (float(r.score.mean()) / base_acc) if base_acc > 0 else None,
+        "accuracy_vs_baseline_ci": _ci(kept[np.isfinite(kept)])
+        if np.isfinite(kept).any()
+        else None,
+        "reliability": reliability_point(r),
+        "error_rate": float(r.error.mean()),
+        "p95_latency_ms": p95(r.latency),
+        "models_used": {models[j]: round(float(s), 4) for j, s in enumerate(shares) if s > 0},
+    }

@@ -1,0 +1,98 @@
+"""Reference-free verifiers for cascade and best-of-k, and their verdicts on recorded responses.
+
+A verifier is a grader that needs no reference answer (`evals.graders.reference_free()`), plus
+`answer_parses` registered here: the response states a final answer (`\\boxed{...}`,
+"answer: X", "the answer is X", or a lone choice letter). Replaying a verifier needs the
+recorded responses; graders that call out (`judge`: a model call; `code`: runs the item's tests
+in a sandbox) are not replayed offline, so families using them are skipped when fitting.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from evals.graders import Grader, Item, Score, get_grader, reference_free, register_grader
+from policies.data import Outcomes
+
+# Verifiers that cannot be evaluated on recorded responses without calls or execution.
+NOT_REPLAYABLE = {"judge": "calls a judge model", "code": "runs code in a sandbox"}
+_ANSWER = re.compile(
+    r"\\boxed\{\s*[^\s}]|(?:final answer|answer is|answer:)\s*[:\-]?\s*\S"
+    r"|^\s*\(?[A-Ja-j]\)?[.)]?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@register_grader("answer_parses")
+class AnswerParsesGrader(Grader):
+    """1 if the response states a final answer. Reference-free: usable as a verifier."""
+
+    needs_reference = False
+
+    def grade(self, response: str, item: Item) -> Score:
+        found = _ANSWER.search(response or "")
+        return Score(1.0) if found else Score(0.0, "no final answer stated")
+
+
+def replayable_verifiers() -> list[str]:
+    return [name for name in reference_free() if name not in NOT_REPLAYABLE]
+
+
+def usable_verifiers(outcomes: Outcomes) -> tuple[list[str], list[str]]:
+    """Verifiers that can be replayed on these outcomes, and why the others cannot."""
+    if outcomes.responses is None:
+        return [], ["no recorded responses, so no verifier can be replayed"]
+    reasons = [f"{name} {why}" for name, why in NOT_REPLAYABLE.items()]
+    usable = []
+    for name in replayable_verifiers():
+        if name == "json_schema":
+            reasons.append("json_schema needs a schema per item")
+            continue
+        usable.append(name)
+    return usable, reasons
+
+
+class Verdicts:
+    """Caches each verifier's (n, m, s) accept array over an `Outcomes`' responses."""
+
+    def __init__(self, outcomes: Outcomes) -> None:
+        self.outcomes = outcomes
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = self._compute(name)
+        return self._cache[name]
+
+    def _compute(self, name: str) -> np.ndarray:
+        out = self.outcomes
+        if out.responses is None:
+            raise ValueError("no responses loaded")
+        grader = get_grader(name)
+        accept = np.zeros(out.responses.shape, dtype=bool)
+        for (i, j, k), response in np.ndenumerate(out.responses):
+            if response is None:
+                continue
+            item = Item(
+                dataset=out.dataset,
+                item_id=str(out.item_ids[i]),
+                task=str(out.tasks[i]),
+                prompt=str(out.prompts[i]),
+            )
+            accept[i, j, k] = grader.grade(str(response), item).passed
+        return accept
+
+    def subset(self, idx: np.ndarray) -> SubsetVerdicts:
+        return SubsetVerdicts(self, idx)
+
+
+class SubsetVerdicts:
+    """The verdicts of some items of a parent `Verdicts` (shares its cache)."""
+
+    def __init__(self, parent: Verdicts, idx: np.ndarray) -> None:
+        self.parent, self.idx = parent, idx
+
+    def __call__(self, name: str) -> np.ndarray:
+        return self.parent(name)[self.idx]
