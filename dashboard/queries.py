@@ -1,0 +1,355 @@
+"""The dashboard's reads: every aggregation runs in DuckDB and returns a small DataFrame.
+
+Each function takes an open connection (the caller opens a short read-only one per query, since
+the proxy writes the same file) and returns at most a few hundred rows, whatever the store size.
+
+Definitions, per model (and per task), over the items of the chosen split:
+- accuracy: mean over items of the item's mean score across samples; an error scores 0.
+- cost per 1k requests: 1000 x mean `cost_usd` per call.
+- consistency: mean over items of the share of an item's non-error samples equal to its most
+  frequent score; 1.0 when each item has one sample.
+- reliability: consistency x (1 - error rate over calls), as `evals.reliability` defines it.
+- CIs are 95% normal intervals over items (mean +- 1.96 sd / sqrt(n)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+Con = duckdb.DuckDBPyConnection
+Z95 = 1.96
+
+# The outcomes of one dataset (and split), joined with their items' task. Parameters: dataset,
+# split, split (NULL split = every item).
+_OUTCOMES = """
+    SELECT o.model, o.item_id, i.task, coalesce(o.score, 0) AS score,
+           (o.error IS NOT NULL) AS failed, o.cost_usd, o.latency_ms
+    FROM outcomes o JOIN items i ON i.dataset = o.dataset AND i.item_id = o.item_id
+    WHERE o.dataset = $dataset AND ($split IS NULL OR i.split = $split)
+"""
+
+# Per item and model: mean score, mean cost, calls, errors and the agreement of the non-error
+# samples with their most frequent (rounded) score, as `evals.reliability` defines it.
+_PER_ITEM = f"""
+    WITH o AS ({_OUTCOMES}),
+    votes AS (
+        SELECT model, item_id, round(score, 6) AS outcome, count(*) AS k
+        FROM o WHERE NOT failed GROUP BY model, item_id, outcome
+    ),
+    agreement AS (
+        SELECT model, item_id, max(k) / sum(k) AS agreement FROM votes GROUP BY model, item_id
+    )
+    SELECT o.model, o.task, o.item_id, avg(o.score) AS score, avg(o.cost_usd) AS cost,
+           count(*) AS calls, sum(o.failed::INT) AS errors, any_value(a.agreement) AS agreement
+    FROM o LEFT JOIN agreement a ON a.model = o.model AND a.item_id = o.item_id
+    GROUP BY o.model, o.task, o.item_id
+"""
+
+
+def _params(dataset: str, split: str | None) -> dict[str, Any]:
+    return {"dataset": dataset, "split": split}
+
+
+def overview(con: Con) -> dict[str, int]:
+    """Row counts that tell an empty store from a populated one."""
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM datasets), (SELECT count(*) FROM items), "
+        "(SELECT count(*) FROM outcomes), (SELECT count(*) FROM policies), "
+        "(SELECT count(*) FROM requests)"
+    ).fetchone()
+    assert row is not None
+    return dict(zip(("datasets", "items", "outcomes", "policies", "requests"), row, strict=True))
+
+
+def datasets_with_outcomes(con: Con) -> list[str]:
+    rows = con.execute("SELECT DISTINCT dataset FROM outcomes ORDER BY dataset").fetchall()
+    return [r[0] for r in rows]
+
+
+def splits(con: Con, dataset: str) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT split FROM items WHERE dataset = ? AND split IS NOT NULL ORDER BY split",
+        [dataset],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def tasks(con: Con, dataset: str) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT task FROM items WHERE dataset = ? ORDER BY task", [dataset]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
+    """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
+    keys = "model, task" if by_task else "model"
+    sql = f"""
+        WITH per_item AS ({_PER_ITEM}),
+        latency AS (
+            SELECT {keys}, quantile_cont(latency_ms, 0.95) AS p95_latency_ms
+            FROM ({_OUTCOMES}) GROUP BY {keys}
+        ),
+        agg AS (
+            SELECT {keys}, count(*) AS n_items, avg(score) AS accuracy,
+                   coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k,
+                   1000 * coalesce(stddev_samp(cost), 0) AS cost_sd_1k,
+                   avg(agreement) AS consistency, sum(errors) / sum(calls) AS error_rate
+            FROM per_item GROUP BY {keys}
+        )
+        SELECT agg.*, latency.p95_latency_ms,
+               coalesce(consistency, 0) * (1 - error_rate) AS reliability,
+               greatest(accuracy - {Z95} * score_sd / sqrt(n_items), 0) AS accuracy_lo,
+               least(accuracy + {Z95} * score_sd / sqrt(n_items), 1) AS accuracy_hi,
+               greatest(cost_per_1k - {Z95} * cost_sd_1k / sqrt(n_items), 0) AS cost_lo,
+               cost_per_1k + {Z95} * cost_sd_1k / sqrt(n_items) AS cost_hi
+        FROM agg JOIN latency USING ({keys})
+        ORDER BY {keys}
+    """
+    return con.execute(sql, _params(dataset, split)).df()
+
+
+def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
+    """The oracle router: per item the best score any model reached, at the cheapest such model."""
+    sql = f"""
+        WITH per_item AS ({_PER_ITEM}),
+        best AS (
+            SELECT item_id, max(score) AS best FROM per_item GROUP BY item_id
+        ),
+        choice AS (
+            SELECT p.item_id, b.best AS score, min(p.cost) AS cost
+            FROM per_item p JOIN best b ON p.item_id = b.item_id AND p.score = b.best
+            GROUP BY p.item_id, b.best
+        )
+        SELECT count(*) AS n_items, avg(score) AS accuracy,
+               coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k
+        FROM choice
+    """
+    row = con.execute(sql, _params(dataset, split)).df().iloc[0]
+    if not row["n_items"]:
+        return None
+    half = Z95 * row["score_sd"] / row["n_items"] ** 0.5
+    return {
+        "n_items": int(row["n_items"]),
+        "accuracy": float(row["accuracy"]),
+        "accuracy_lo": max(float(row["accuracy"] - half), 0.0),
+        "accuracy_hi": min(float(row["accuracy"] + half), 1.0),
+        "cost_per_1k": float(row["cost_per_1k"]),
+    }
+
+
+def fitted_policies(con: Con, dataset: str) -> pd.DataFrame:
+    """Fitted policies of a dataset with their held-out metrics (from the `metrics` JSON)."""
+    return con.execute(
+        """
+        SELECT policy_id, name, family, requirement, baseline, created_at,
+               metrics->>'$.split' AS split,
+               TRY_CAST(metrics->>'$.n' AS BIGINT) AS n_items,
+               TRY_CAST(metrics->>'$.accuracy' AS DOUBLE) AS accuracy,
+               TRY_CAST(metrics->>'$.accuracy_ci[0]' AS DOUBLE) AS accuracy_lo,
+               TRY_CAST(metrics->>'$.accuracy_ci[1]' AS DOUBLE) AS accuracy_hi,
+               1000 * TRY_CAST(metrics->>'$.cost_per_request_usd' AS DOUBLE) AS cost_per_1k,
+               TRY_CAST(metrics->>'$.reliability' AS DOUBLE) AS reliability,
+               TRY_CAST(metrics->>'$.p95_latency_ms' AS DOUBLE) AS p95_latency_ms
+        FROM policies WHERE dataset = ? ORDER BY created_at DESC, name
+        """,
+        [dataset],
+    ).df()
+
+
+def policy_list(con: Con) -> pd.DataFrame:
+    return con.execute(
+        "SELECT policy_id, name, family, dataset, created_at FROM policies "
+        "ORDER BY created_at DESC, name"
+    ).df()
+
+
+def policy_row(con: Con, policy_id: str) -> dict[str, Any] | None:
+    """One policy: its columns, with `artifact` and `metrics` as JSON text."""
+    cur = con.execute(
+        "SELECT policy_id, name, family, dataset, data_hash, requirement, baseline, "
+        "artifact::VARCHAR AS artifact, metrics::VARCHAR AS metrics, created_at "
+        "FROM policies WHERE policy_id = ?",
+        [policy_id],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def items_for_replay(con: Con, dataset: str, split: str | None, limit: int) -> pd.DataFrame:
+    """Up to `limit` items (a stable pseudo-random sample) with the text a policy routes on."""
+    return con.execute(
+        """
+        SELECT item_id, task, coalesce(prompt, messages::VARCHAR, '') AS prompt
+        FROM items WHERE dataset = $dataset AND ($split IS NULL OR split = $split)
+          AND item_id IN (SELECT item_id FROM outcomes WHERE dataset = $dataset)
+        ORDER BY hash(item_id) LIMIT $limit
+        """,
+        {"dataset": dataset, "split": split, "limit": limit},
+    ).df()
+
+
+def decision_outcomes(
+    con: Con, dataset: str, decisions: pd.DataFrame, baseline: str | None
+) -> pd.DataFrame:
+    """Join a replay's decisions (item_id, task, model) with the chosen and baseline outcomes.
+
+    One row per decision: chosen model's mean score and cost, the baseline's, for the same item.
+    """
+    con.register("decisions", decisions)
+    try:
+        return con.execute(
+            """
+            WITH per AS (
+                SELECT item_id, model, avg(coalesce(score, 0)) AS score, avg(cost_usd) AS cost
+                FROM outcomes WHERE dataset = $dataset
+                  AND item_id IN (SELECT item_id FROM decisions)
+                GROUP BY item_id, model
+            )
+            SELECT d.item_id, d.task, d.model, c.score, c.cost,
+                   b.score AS baseline_score, b.cost AS baseline_cost
+            FROM decisions d
+            LEFT JOIN per c ON c.item_id = d.item_id AND c.model = d.model
+            LEFT JOIN per b ON b.item_id = d.item_id AND b.model = $baseline
+            """,
+            {"dataset": dataset, "baseline": baseline},
+        ).df()
+    finally:
+        con.unregister("decisions")
+
+
+def eval_items(
+    con: Con,
+    dataset: str,
+    task: str | None,
+    disagreement_only: bool,
+    limit: int,
+    offset: int,
+) -> pd.DataFrame:
+    """A page of items with their score spread across models, most disputed first."""
+    return con.execute(
+        """
+        WITH per AS (
+            SELECT item_id, model, avg(coalesce(score, 0)) AS score
+            FROM outcomes WHERE dataset = $dataset GROUP BY item_id, model
+        ),
+        spread AS (
+            SELECT item_id, count(*) AS n_models, avg(score) AS mean_score,
+                   max(score) - min(score) AS disagreement
+            FROM per GROUP BY item_id
+        )
+        SELECT i.item_id, i.task, i.split, i.grader, i.reference,
+               coalesce(i.prompt, i.messages::VARCHAR) AS prompt,
+               s.n_models, s.mean_score, s.disagreement, count(*) OVER () AS total
+        FROM items i JOIN spread s ON s.item_id = i.item_id
+        WHERE i.dataset = $dataset AND ($task IS NULL OR i.task = $task)
+          AND (NOT $only OR s.disagreement > 0)
+        ORDER BY s.disagreement DESC, i.item_id
+        LIMIT $limit OFFSET $offset
+        """,
+        {
+            "dataset": dataset,
+            "task": task,
+            "only": disagreement_only,
+            "limit": limit,
+            "offset": offset,
+        },
+    ).df()
+
+
+def eval_responses(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
+    """Every model's first sample for the given items: response, score, error."""
+    return con.execute(
+        """
+        SELECT item_id, model, response, score, error, cost_usd, latency_ms
+        FROM outcomes WHERE dataset = $dataset AND list_contains($ids, item_id)
+        QUALIFY row_number() OVER (PARTITION BY item_id, model ORDER BY sample, params_hash) = 1
+        ORDER BY item_id, model
+        """,
+        {"dataset": dataset, "ids": item_ids},
+    ).df()
+
+
+# --- the proxy's request log -------------------------------------------------------------------
+
+_REQUESTS = """
+    SELECT * FROM requests
+    WHERE ($since IS NULL OR created_at >= $since) AND ($policy IS NULL OR policy = $policy)
+"""
+
+
+def _window(since: Any, policy: str | None) -> dict[str, Any]:
+    return {"since": since, "policy": policy}
+
+
+def traffic_policies(con: Con) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT policy FROM requests WHERE policy IS NOT NULL ORDER BY policy"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def traffic_totals(con: Con, since: Any, policy: str | None) -> dict[str, Any]:
+    """Requests, spend, savings against the baseline, p95 latency, errors and fallbacks."""
+    cur = con.execute(
+        f"""
+        SELECT count(*) AS requests, coalesce(sum(cost_usd), 0) AS spend_usd,
+               coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
+               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               count(*) FILTER (WHERE status >= 400) AS errors,
+               coalesce(sum(fallbacks), 0) AS fallbacks,
+               count(*) FILTER (WHERE fallbacks > 0) AS requests_with_fallback,
+               min(created_at) AS first_at, max(created_at) AS last_at
+        FROM ({_REQUESTS})
+        """,
+        _window(since, policy),
+    )
+    row = cur.fetchone()
+    assert row is not None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def traffic_timeline(con: Con, since: Any, policy: str | None, bucket_s: int) -> pd.DataFrame:
+    """Per time bucket: requests, spend, baseline spend, savings, p95 latency and errors."""
+    return con.execute(
+        f"""
+        SELECT time_bucket(to_seconds($bucket), created_at) AS bucket, count(*) AS requests,
+               coalesce(sum(cost_usd), 0) AS spend_usd,
+               coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
+               coalesce(sum(baseline_cost_usd), 0) - coalesce(sum(cost_usd), 0) AS savings_usd,
+               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               count(*) FILTER (WHERE status >= 400) AS errors,
+               coalesce(sum(fallbacks), 0) AS fallbacks
+        FROM ({_REQUESTS}) GROUP BY bucket ORDER BY bucket
+        """,
+        {**_window(since, policy), "bucket": bucket_s},
+    ).df()
+
+
+def traffic_model_mix(con: Con, since: Any, policy: str | None) -> pd.DataFrame:
+    return con.execute(
+        f"""
+        SELECT coalesce(model, '(none)') AS model, count(*) AS requests,
+               coalesce(sum(cost_usd), 0) AS spend_usd,
+               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               count(*) FILTER (WHERE status >= 400) AS errors
+        FROM ({_REQUESTS}) GROUP BY ALL ORDER BY requests DESC
+        """,
+        _window(since, policy),
+    ).df()
+
+
+def traffic_recent_errors(con: Con, since: Any, policy: str | None, limit: int) -> pd.DataFrame:
+    return con.execute(
+        f"""
+        SELECT created_at, policy, model, status, attempts, fallbacks, error
+        FROM ({_REQUESTS}) WHERE status >= 400 OR error IS NOT NULL
+        ORDER BY created_at DESC LIMIT $limit
+        """,
+        {**_window(since, policy), "limit": limit},
+    ).df()

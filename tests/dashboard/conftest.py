@@ -1,0 +1,35 @@
+"""Fixtures: one seeded store per session (a real DuckDB file) and AppTest runners on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import app_path
+from tests.dashboard.seed import seed_store
+
+TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dashboard") / "seeded.duckdb"
+    seed_store(path)
+    return path
+
+
+@pytest.fixture
+def open_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path, str | None], AppTest]]:
+    """Run the app on a store, on the given page (a path under dashboard/, None = landing)."""
+
+    def run(db: Path, page: str | None = None) -> AppTest:
+        monkeypatch.setenv("TRADEOFF_DB", str(db))
+        at = AppTest.from_file(str(app_path()), default_timeout=TIMEOUT_S).run()
+        if page is not None:
+            at.switch_page(page).run()
+        return at
+
+    yield run
