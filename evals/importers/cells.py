@@ -81,7 +81,7 @@ def score(table: Table, values: pd.Series, column: str) -> pd.Series:
     outside = (parsed < 0) | (parsed > 1)
     if outside.any():
         pos = _first(outside)
-        raise table.fail(pos, column, f"score {parsed.iloc[pos]:g} is outside [0, 1]")
+        raise table.fail(pos, column, f"{parsed.iloc[pos]:g} is outside [0, 1]")
     return parsed
 
 
