@@ -19,6 +19,7 @@ from policies.learned import LearnedPolicy
 
 ALPHAS = (0.3, 1.0, 3.0, 10.0)
 FOLDS = 3
+MIN_ITEMS = 60  # fewer fitting items than this cannot train a per-prompt predictor
 
 
 @dataclass(frozen=True)

@@ -203,10 +203,6 @@ class _Parser:
 def parse_requirement(text: str, objective: str | None = None) -> Requirement:
     """Parse a statement; `objective` (e.g. "minimize cost") applies when the text has none."""
     constraints, found = _Parser(text).parse()
-    if found is not None and objective is not None and str(found) != objective:
-        raise RequirementError(
-            f'requirement: "{text}" already says {found}; drop --minimize/--maximize or the clause'
-        )
     if found is None:
         found = parse_objective(objective or "minimize cost")
     return Requirement(tuple(constraints), found, text.strip())

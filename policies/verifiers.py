@@ -83,16 +83,3 @@ class Verdicts:
             )
             accept[i, j, k] = grader.grade(str(response), item).passed
         return accept
-
-    def subset(self, idx: np.ndarray) -> SubsetVerdicts:
-        return SubsetVerdicts(self, idx)
-
-
-class SubsetVerdicts:
-    """The verdicts of some items of a parent `Verdicts` (shares its cache)."""
-
-    def __init__(self, parent: Verdicts, idx: np.ndarray) -> None:
-        self.parent, self.idx = parent, idx
-
-    def __call__(self, name: str) -> np.ndarray:
-        return self.parent(name)[self.idx]
