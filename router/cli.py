@@ -1,14 +1,108 @@
-"""`tradeoff serve`."""
+"""`tradeoff serve`: run the OpenAI-compatible proxy."""
 
 from __future__ import annotations
 
+import logging
+import socket
+from pathlib import Path
+
 import click
 
-from evals.cli_options import not_built
+from evals.cli_options import config_option, db_option
+from evals.errors import UsageError
 
 
 def register(group: click.Group) -> None:
     @group.command("serve")
-    def serve() -> None:
-        """Run the OpenAI-compatible proxy."""
-        raise not_built("serve", "issue 5")
+    @click.option(
+        "--policy",
+        "policies",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Policy file to serve as a virtual model (repeatable).",
+    )
+    @config_option
+    @db_option
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=4000, show_default=True, type=int, help="0 picks a free port.")
+    @click.option(
+        "--api-key",
+        "api_keys",
+        multiple=True,
+        help="Accepted client key (repeatable) [env TRADEOFF_API_KEYS, comma-separated].",
+    )
+    @click.option(
+        "--api-key-file",
+        type=click.Path(path_type=Path),
+        help="File of accepted client keys, one per line.",
+    )
+    @click.option("--log-prompts", is_flag=True, help="Store prompt text in the request log.")
+    @click.option(
+        "--timeout",
+        "timeout_s",
+        default=120.0,
+        show_default=True,
+        type=float,
+        help="Seconds a request may take in total, streaming included.",
+    )
+    @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=int)
+    @click.option(
+        "--cors-origin",
+        "cors_origins",
+        multiple=True,
+        help="Allow browser calls from this origin (repeatable; default: CORS off).",
+    )
+    def serve(
+        policies: tuple[Path, ...],
+        config: str | None,
+        db: str | None,
+        host: str,
+        port: int,
+        api_keys: tuple[str, ...],
+        api_key_file: Path | None,
+        log_prompts: bool,
+        timeout_s: float,
+        max_body_bytes: int,
+        cors_origins: tuple[str, ...],
+    ) -> None:
+        """Run the OpenAI-compatible proxy: clients change only base_url and the key.
+
+        `model` in a request names a policy (routed) or a configured model (passed through).
+        SIGHUP or an edited policy file reloads the policies; SIGTERM flushes the request log.
+        """
+        import uvicorn
+
+        from router.app import create_app
+        from router.settings import Settings, load_api_keys
+
+        if timeout_s <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        if max_body_bytes <= 0:
+            raise UsageError("--max-body-bytes must be positive")
+        settings = Settings(
+            policy_paths=tuple(policies),
+            config_path=Path(config) if config else None,
+            db_path=Path(db) if db else None,
+            api_keys=load_api_keys(api_keys, api_key_file),
+            log_prompts=log_prompts,
+            timeout_s=timeout_s,
+            max_body_bytes=max_body_bytes,
+            cors_origins=cors_origins,
+        )
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        app = create_app(settings)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
+            ) from None
+        bound = sock.getsockname()[1]
+        auth = "on" if settings.api_keys else "off"
+        click.echo(f"tradeoff serve: listening on http://{host}:{bound}/v1 (auth {auth})", err=True)
+        config_ = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=30
+        )
+        uvicorn.Server(config_).run(sockets=[sock])

@@ -1,0 +1,207 @@
+"""The app factory: `create_app(settings)` returns the proxy as a Starlette ASGI app.
+
+Loading the registry, the policies and the store happens here, so a wrong file fails before the
+server listens (one line from the CLI). Clients, threads and pollers start in the lifespan and
+stop there too: a SIGTERM/SIGINT makes uvicorn finish in-flight requests, then the lifespan
+flushes the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from evals.registry import load_registry
+from evals.store import open_store
+from router.auth import KeyCheck
+from router.chat import CLIENT_CLOSED, Call, ClientGone, handle_chat
+from router.errors import ProxyError
+from router.fallback import Cooldowns
+from router.reload import PolicyBook
+from router.request_log import RequestLog
+from router.scrub import Scrubber
+from router.settings import Settings
+from router.state import ProxyState
+from router.targets import build_targets
+from router.upstream import Adapter
+
+log = logging.getLogger("tradeoff.router")
+
+
+def build_state(settings: Settings) -> ProxyState:
+    """Read models.yaml, the policy files and the store; raise TradeoffError on any problem."""
+    registry = load_registry(settings.config_path)
+    targets = build_targets(registry)
+    book = PolicyBook(settings.policy_paths, set(targets))
+    book.load_all()
+    store = open_store(settings.db_path)
+    secrets = [s for t in targets.values() for s in t.secrets]
+    return ProxyState(
+        settings=settings,
+        registry=registry,
+        targets=targets,
+        policies=book,
+        request_log=RequestLog(
+            store, flush_s=settings.log_flush_s, batch_rows=settings.log_batch_rows
+        ),
+        scrubber=Scrubber(secrets),
+        keys=KeyCheck(settings.api_keys),
+        cooldowns=Cooldowns(settings.cooldown_s),
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_big = ProxyError(
+        413,
+        f"the request body is larger than {limit} bytes; send a smaller request",
+        code="request_too_large",
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _poll_policies(state: ProxyState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.reload_interval_s)
+        if state.policies.changed():
+            state.policies.reload(only_changed=True)
+
+
+def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette:
+    """The proxy. `state` may be passed prebuilt (tests inspect it); else it is built here."""
+    state = state or build_state(settings)
+
+    async def chat_completions(request: Request) -> Any:
+        call = Call(state)
+        try:
+            state.keys.check(request.headers.get("authorization"))
+            raw = await _read_body(request, settings.max_body_bytes)
+            response = await handle_chat(state, call, raw, request)
+        except ProxyError as exc:
+            call.finish(exc.status, exc.message)
+            return exc.response(call.headers())
+        except ClientGone:
+            call.finish(CLIENT_CLOSED, "client disconnected before the answer")
+            return Response(status_code=CLIENT_CLOSED)
+        except BaseException as exc:
+            call.finish(500, f"internal error: {type(exc).__name__}")
+            raise
+        return response
+
+    async def models(request: Request) -> Response:
+        try:
+            state.keys.check(request.headers.get("authorization"))
+        except ProxyError as exc:
+            return exc.response()
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "tradeoff-policy"}
+            for name in state.policies.current
+        ] + [
+            {"id": name, "object": "model", "created": 0, "owned_by": "tradeoff"}
+            for name in state.targets
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "policies": state.policies.describe(),
+                "models": list(state.targets),
+                "log_pending": state.request_log.pending,
+            }
+        )
+
+    async def metrics(request: Request) -> Response:
+        try:
+            state.keys.check(request.headers.get("authorization"))
+        except ProxyError as exc:
+            return exc.response()
+        return PlainTextResponse(
+            state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.adapter = Adapter()
+        state.request_log.start()
+        state.metrics.gauge(
+            "tradeoff_request_log_pending",
+            "Rows queued, not yet in the store.",
+            lambda: float(state.request_log.pending),
+        )
+        state.metrics.gauge(
+            "tradeoff_policy_reload_errors",
+            "Policy reloads that kept the old policy.",
+            lambda: float(state.policies.reload_errors),
+        )
+        poller = asyncio.ensure_future(_poll_policies(state)) if settings.policy_paths else None
+        loop = asyncio.get_running_loop()
+        hup = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP")
+        if hup:
+            loop.add_signal_handler(signal.SIGHUP, state.policies.reload)
+        try:
+            yield
+        finally:
+            if hup:
+                loop.remove_signal_handler(signal.SIGHUP)
+            if poller is not None:
+                poller.cancel()
+            await state.adapter.aclose()
+            await asyncio.to_thread(state.request_log.close)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        message = (
+            f"no route {request.url.path}; the proxy serves /v1/chat/completions, "
+            "/v1/models, /health and /metrics"
+        )
+        return ProxyError(404, message, code="not_found").response()
+
+    async def wrong_method(request: Request, exc: Exception) -> Response:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        return ProxyError(405, message, code="method_not_allowed").response()
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: wrong_method},
+    )
+    app.state.proxy = state
+    return app

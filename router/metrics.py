@@ -1,0 +1,100 @@
+"""Prometheus metrics, written in the text exposition format (version 0.0.4) by hand.
+
+Updated only from the event loop's thread, so plain dicts suffice; a scrape reads them there too.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LabelKey = tuple[tuple[str, str], ...]
+
+
+def _labels(key: LabelKey, extra: str = "") -> str:
+    parts = [f'{k}="{_escape(v)}"' for k, v in key]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Metrics:
+    """The proxy's counters and its latency histogram."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[LabelKey] = Counter()
+        self.cost: dict[LabelKey, float] = {}
+        self.attempts: Counter[LabelKey] = Counter()
+        self.fallbacks: Counter[LabelKey] = Counter()
+        self.bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def observe_request(
+        self,
+        *,
+        policy: str | None,
+        model: str | None,
+        status: int,
+        stream: bool,
+        latency_s: float,
+        cost_usd: float | None,
+    ) -> None:
+        key = (
+            ("policy", policy or ""),
+            ("model", model or ""),
+            ("status", str(status)),
+            ("stream", "true" if stream else "false"),
+        )
+        self.requests[key] += 1
+        self.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, latency_s)] += 1
+        self.latency_sum += latency_s
+        self.latency_count += 1
+        if cost_usd is not None and model:
+            key_cost = (("model", model),)
+            self.cost[key_cost] = self.cost.get(key_cost, 0.0) + cost_usd
+
+    def observe_attempt(self, model: str, ok: bool) -> None:
+        self.attempts[(("model", model), ("outcome", "ok" if ok else "error"))] += 1
+
+    def observe_fallback(self, policy: str | None, count: int) -> None:
+        if count:
+            self.fallbacks[(("policy", policy or ""),)] += count
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        self.gauges[name] = (help_text, read)
+
+    def render(self) -> str:
+        lines: list[str] = []
+
+        def counter(name: str, help_text: str, values: Mapping[LabelKey, float]) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} counter")
+            lines.extend(f"{name}{_labels(k)} {v}" for k, v in sorted(values.items()))
+
+        counter("tradeoff_requests_total", "Chat requests answered, by outcome.", self.requests)
+        counter("tradeoff_cost_usd_total", "Upstream cost in USD, by model.", self.cost)
+        counter("tradeoff_upstream_attempts_total", "Calls to upstream models.", self.attempts)
+        counter("tradeoff_fallbacks_total", "Fallbacks to a later model.", self.fallbacks)
+        name = "tradeoff_request_duration_seconds"
+        lines.append(f"# HELP {name} Time from request to the last byte of the response.")
+        lines.append(f"# TYPE {name} histogram")
+        running = 0
+        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.bucket_counts, strict=True):
+            running += count
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            lines.append(f'{name}_bucket{{le="{le}"}} {running}')
+        lines.append(f"{name}_sum {self.latency_sum}")
+        lines.append(f"{name}_count {self.latency_count}")
+        for gauge_name, (help_text, read) in sorted(self.gauges.items()):
+            lines.append(f"# HELP {gauge_name} {help_text}")
+            lines.append(f"# TYPE {gauge_name} gauge")
+            lines.append(f"{gauge_name} {read()}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,136 @@
+"""The request log: every proxied request, exactly once, in the store's `requests` table.
+
+The request path only appends a row to a queue (never blocks, never touches DuckDB). A writer
+thread drains the queue in batches, every `flush_s` or `batch_rows` rows, each batch in one short
+store transaction, so the CLI and the dashboard can open the file between flushes. `close()`
+drains everything left (the app's shutdown calls it on SIGTERM/SIGINT). A batch whose write
+fails is kept and retried; `request_id` is the primary key and inserts skip ids already present,
+so a retried batch never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+
+from evals.store import Store
+
+log = logging.getLogger("tradeoff.router")
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One row of `requests` (columns in the table's order)."""
+
+    request_id: str
+    created_at: datetime
+    policy: str | None
+    requested_model: str
+    model: str | None
+    task: str | None
+    stream: bool
+    attempts: int
+    fallbacks: int
+    status: int
+    error: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    baseline_cost_usd: float | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    prompt: str | None
+
+
+COLUMNS = [f.name for f in fields(RequestRow)]
+INSERT = (
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_STOP = object()
+
+
+class RequestLog:
+    """A batched background writer of `RequestRow`s into one store."""
+
+    def __init__(self, store: Store, *, flush_s: float = 0.25, batch_rows: int = 500) -> None:
+        self.store = store
+        self.flush_s = flush_s
+        self.batch_rows = batch_rows
+        self.recorded = 0
+        self.written = 0
+        self.failures = 0
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tradeoff-request-log", daemon=True)
+        self._started = False
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> RequestLog:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        return self
+
+    def record(self, row: RequestRow) -> None:
+        """Queue one row; returns at once."""
+        self.recorded += 1
+        self._queue.put(row)
+
+    def wait_written(self, timeout_s: float = 10.0) -> bool:
+        """Block until every row recorded so far is in the store (for tests and tools)."""
+        target = self.recorded
+        deadline = time.monotonic() + timeout_s
+        while self.written < target:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write every queued row, then stop the thread."""
+        if not self._started:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("request log: %d rows still unwritten after %.0fs", self.pending, timeout_s)
+
+    def _run(self) -> None:
+        batch: list[RequestRow] = []
+        stopping = False
+        while not stopping:
+            deadline = time.monotonic() + self.flush_s
+            while len(batch) < self.batch_rows:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                assert isinstance(item, RequestRow)
+                batch.append(item)
+            if batch and self._write(batch, final=stopping):
+                batch = []
+
+    def _write(self, batch: list[RequestRow], *, final: bool) -> bool:
+        attempts = 5 if final else 1
+        for i in range(attempts):
+            try:
+                with self.store.transaction() as con:
+                    con.executemany(INSERT, [astuple(row) for row in batch])
+            except Exception as exc:  # a full disk, a lock held too long: keep the rows, retry
+                self.failures += 1
+                log.error("request log: writing %d rows failed (%s); will retry", len(batch), exc)
+                time.sleep(min(1.0, 0.1 * 2**i))
+                continue
+            self.written += len(batch)
+            return True
+        return False

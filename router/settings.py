@@ -1,0 +1,46 @@
+"""Everything `create_app` needs, in one typed object (the CLI builds it from options and env)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.errors import UsageError
+
+KEYS_ENV = "TRADEOFF_API_KEYS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The proxy's configuration. Defaults suit a local deployment."""
+
+    policy_paths: tuple[Path, ...] = ()
+    config_path: Path | None = None  # models.yaml; None: $TRADEOFF_CONFIG or ./models.yaml
+    db_path: Path | None = None  # the store; None: $TRADEOFF_DB or ./tradeoff.duckdb
+    api_keys: frozenset[str] = frozenset()  # empty: no authentication
+    log_prompts: bool = False
+    timeout_s: float = 120.0  # the whole request, streaming included, never runs longer
+    max_body_bytes: int = 1 << 20
+    cors_origins: tuple[str, ...] = ()  # CORS stays off unless origins are named
+    retries: int = 2  # extra tries of the last model in a plan on 429/5xx/timeout
+    cooldown_s: float = 10.0  # a failing upstream is tried last for this long
+    reload_interval_s: float = 1.0  # how often policy files' mtimes are polled
+    log_flush_s: float = 0.25
+    log_batch_rows: int = 500
+
+
+def load_api_keys(
+    keys: tuple[str, ...] = (), key_file: str | os.PathLike[str] | None = None
+) -> frozenset[str]:
+    """Keys from `--api-key` options, `$TRADEOFF_API_KEYS` (comma-separated) and a key file."""
+    found = [k.strip() for k in keys]
+    found += os.environ.get(KEYS_ENV, "").split(",")
+    if key_file is not None:
+        path = Path(key_file)
+        if not path.is_file():
+            raise UsageError(f"API key file {path} not found; pass an existing --api-key-file")
+        for line in path.read_text().splitlines():
+            if not line.strip().startswith("#"):
+                found.append(line.strip())
+    return frozenset(k for k in found if k)

@@ -1,0 +1,70 @@
+"""An ASGI response for relayed SSE streams that notices a client hanging up.
+
+Starlette's StreamingResponse cancels its iterator on disconnect, but a generator that never
+started never runs its `finally`; here `finish(disconnected)` always runs exactly once, so the
+upstream call is closed and the request logged whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Returns when the client disconnects (call only after the request body was read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class SSEResponse:
+    """Runs `pump(send)` to relay events; cancels it if the client leaves; then `finish`."""
+
+    def __init__(
+        self,
+        pump: Callable[[Send], Awaitable[None]],
+        finish: Callable[[bool], Awaitable[None]],
+        headers: dict[str, str],
+    ) -> None:
+        self.pump = pump
+        self.finish = finish
+        self.headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",  # proxies in front must not buffer the stream
+            **headers,
+        }
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        disconnected = False
+        sender: asyncio.Future[None] | None = None
+        watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
+                }
+            )
+            sender = asyncio.ensure_future(self.pump(send))
+            await asyncio.wait({watcher, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done():
+                sender.result()  # a bug in pump must surface, not vanish
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                disconnected = True
+        finally:
+            for task in (watcher, sender):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self.finish(disconnected)

@@ -1,0 +1,85 @@
+"""Everything one running proxy holds, built once by `create_app` (no globals)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evals.errors import TradeoffError
+from evals.registry import Registry
+from router.auth import KeyCheck
+from router.fallback import Cooldowns
+from router.metrics import Metrics
+from router.reload import PolicyBook
+from router.request_log import RequestLog
+from router.scrub import Scrubber
+from router.settings import Settings
+from router.targets import Target
+from router.upstream import Adapter
+
+if TYPE_CHECKING:
+    from router.validation import ChatRequest
+
+log = logging.getLogger("tradeoff.router")
+Verifier = Callable[[str, "ChatRequest"], Awaitable[bool]]
+
+
+@dataclass
+class ProxyState:
+    settings: Settings
+    registry: Registry
+    targets: dict[str, Target]
+    policies: PolicyBook
+    request_log: RequestLog
+    scrubber: Scrubber
+    keys: KeyCheck
+    metrics: Metrics = field(default_factory=Metrics)
+    cooldowns: Cooldowns = field(default_factory=lambda: Cooldowns(10.0))
+    adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
+    _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
+
+    def model_names(self) -> list[str]:
+        return [*self.policies.current, *self.targets]
+
+    def verifier(self, name: str) -> Verifier | None:
+        """A reference-free grader as a cascade's verifier, or None (plain fallback order).
+
+        A plan names a verifier for cascades; only graders that judge a response on its own
+        (`needs_reference = False`) can run at serve time, where there is no reference answer.
+        """
+        if name not in self._verifiers:
+            self._verifiers[name] = self._build_verifier(name)
+        return self._verifiers[name]
+
+    @staticmethod
+    def _build_verifier(name: str) -> Verifier | None:
+        try:
+            from evals.graders import Item, get_grader
+
+            grader = get_grader(name)
+        except (ImportError, TradeoffError) as exc:
+            log.warning(
+                "verifier %r unavailable (%s): its plans use plain fallback order", name, exc
+            )
+            return None
+        if grader.needs_reference:
+            log.warning("verifier %r needs a reference answer: plain fallback order", name)
+            return None
+
+        async def verify(text: str, chat: ChatRequest) -> bool:
+            item = Item(
+                dataset="proxy",
+                item_id="live",
+                task=chat.task or "",
+                prompt=chat.prompt,
+                messages=chat.body.get("messages"),
+            )
+            try:
+                return (await grader.agrade(text, item)).passed
+            except Exception as exc:  # a verifier bug must not fail the request: accept
+                log.warning("verifier %r failed (%s); accepting the answer", name, exc)
+                return True
+
+        return verify

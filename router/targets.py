@@ -1,0 +1,136 @@
+"""The upstreams: one `Target` per configured model, resolved once at startup.
+
+A target knows how it is called (the direct OpenAI-compatible path or litellm), where, with which
+headers, and its prices. Keys are resolved here, kept in memory only, and listed in `secrets` so
+every outgoing error or log line can be scrubbed of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from evals.errors import ConfigError
+from evals.llm import litellm, token_prices
+from evals.registry import ModelEntry, Registry
+
+log = logging.getLogger("tradeoff.router")
+
+# litellm prefixes that speak OpenAI's protocol: called directly, without litellm's overhead.
+DIRECT_PREFIXES = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
+# Parameters that configure the connection, not the completion.
+CONNECTION_PARAMS = frozenset(
+    {
+        "model",
+        "api_key",
+        "api_base",
+        "extra_headers",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "timeout",
+        "stream_timeout",
+        "max_retries",
+        "rpm",
+        "tpm",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to reach one configured model."""
+
+    name: str
+    entry: ModelEntry
+    direct: bool
+    upstream_model: str  # the `model` sent upstream (the provider prefix stripped)
+    url: str | None = None  # the chat-completions URL on the direct path
+    headers: dict[str, str] = field(default_factory=dict)
+    litellm_kwargs: dict[str, Any] = field(default_factory=dict)  # on the litellm path
+    prices: tuple[float, float] | None = None  # USD per (input, output) token
+    broken: str | None = None  # why the target cannot be called (e.g. a missing env var)
+    secrets: tuple[str, ...] = ()
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        if self.prices is None or prompt_tokens is None or completion_tokens is None:
+            return None
+        return prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]
+
+
+def _provider(entry: ModelEntry) -> tuple[str | None, str]:
+    """(litellm provider prefix or None, the model name after it)."""
+    model = entry.litellm_model
+    if "/" in model:
+        prefix, rest = model.split("/", 1)
+        return prefix, rest
+    return None, model
+
+
+def _is_direct(entry: ModelEntry) -> bool:
+    forced = entry.extra.get("adapter")
+    if forced in ("direct", "litellm"):
+        return bool(forced == "direct")
+    prefix, name = _provider(entry)
+    if prefix is not None:
+        return prefix in DIRECT_PREFIXES
+    # A bare name is OpenAI's when litellm's bundled map says so ("gpt-4o"), or when it has an
+    # api_base (an OpenAI-compatible host); otherwise litellm infers the provider (e.g. claude-*).
+    if entry.api_base:
+        return True
+    info = litellm().model_cost.get(name) or {}
+    return info.get("litellm_provider") == "openai"
+
+
+def _prices(entry: ModelEntry) -> tuple[float, float] | None:
+    try:
+        return token_prices(entry)
+    except ConfigError as exc:
+        log.warning("%s; its requests are logged with cost NULL", exc)
+        return None
+
+
+def build_target(entry: ModelEntry) -> Target:
+    """Resolve one entry; a missing key makes a `broken` target (it fails over), not a crash."""
+    direct = _is_direct(entry)
+    prefix, name = _provider(entry)
+    prices = _prices(entry)
+    try:
+        params = entry.resolved_params()
+    except ConfigError as exc:
+        return Target(entry.name, entry, direct, name, prices=prices, broken=str(exc))
+    key = params.get("api_key")
+    secrets = tuple(
+        str(v) for k, v in params.items() if k in entry.env_refs() and isinstance(v, str) and v
+    )
+    if not direct:
+        kwargs = {k: v for k, v in params.items() if k not in ("model",)}
+        return Target(
+            entry.name,
+            entry,
+            False,
+            entry.litellm_model,
+            litellm_kwargs=kwargs,
+            prices=prices,
+            secrets=secrets,
+        )
+    provider = prefix or "openai"
+    if key is None and provider in DEFAULT_KEY_ENV:
+        key = os.environ.get(DEFAULT_KEY_ENV[provider])
+        secrets += (key,) if key else ()
+    base = params.get("api_base") or DIRECT_PREFIXES.get(provider)
+    if not base:
+        broken = f"model {entry.name!r} ({entry.litellm_model}) needs litellm_params.api_base"
+        return Target(entry.name, entry, True, name, prices=prices, broken=broken)
+    headers = {"content-type": "application/json"}
+    headers.update({str(k): str(v) for k, v in (params.get("extra_headers") or {}).items()})
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    url = str(base).rstrip("/") + "/chat/completions"
+    return Target(entry.name, entry, True, name, url, headers, prices=prices, secrets=secrets)
+
+
+def build_targets(registry: Registry) -> dict[str, Target]:
+    return {entry.name: build_target(entry) for entry in registry}

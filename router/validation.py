@@ -1,0 +1,136 @@
+"""Parse and check a chat-completions body before anything else sees it.
+
+Only what the proxy relies on is checked strictly (`model`, `messages`, `stream`) plus the types
+of the pass-through parameters it names, so a wrong type is a clear 400 here rather than an
+opaque upstream error. Unknown fields pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from policies.base import flatten_messages
+from router.errors import ProxyError, bad_request
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TASK_HEADER = "x-tradeoff-task"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A checked request: the body to forward and what routing needs from it."""
+
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    task: str | None
+    prompt: str  # policies.flatten_messages(messages): what the policy sees, as at fit time,
+    # and what the log keeps with --log-prompts
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_optional(body: dict[str, Any]) -> None:
+    checks: list[tuple[str, bool, str]] = [
+        ("stream", isinstance(body.get("stream"), bool), "a boolean"),
+        ("temperature", _is_number(body.get("temperature")), "a number"),
+        ("top_p", _is_number(body.get("top_p")), "a number"),
+        ("max_tokens", _is_int(body.get("max_tokens")), "an integer"),
+        ("max_completion_tokens", _is_int(body.get("max_completion_tokens")), "an integer"),
+        ("n", _is_int(body.get("n")), "an integer"),
+        ("user", isinstance(body.get("user"), str), "a string"),
+        ("tools", isinstance(body.get("tools"), list), "an array"),
+        ("tool_choice", isinstance(body.get("tool_choice"), str | dict), "a string or object"),
+        ("response_format", isinstance(body.get("response_format"), dict), "an object"),
+        ("metadata", isinstance(body.get("metadata"), dict), "an object"),
+        ("stream_options", isinstance(body.get("stream_options"), dict), "an object"),
+    ]
+    for name, ok, expected in checks:
+        if body.get(name) is not None and not ok:
+            raise bad_request(f"'{name}' must be {expected}", param=name, code="invalid_type")
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        if body.get(name) is not None and body[name] < 1:
+            raise bad_request(f"'{name}' must be at least 1", param=name, code="invalid_value")
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        raise bad_request("'stop' must be a string or an array of strings", "stop", "invalid_type")
+
+
+def _check_messages(messages: Any) -> str:
+    if not isinstance(messages, list):
+        raise bad_request("'messages' must be an array of messages", "messages", "invalid_type")
+    if not messages:
+        raise bad_request("'messages' must not be empty", "messages", "empty_array")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad_request(f"'{where}' must be an object", where, "invalid_type")
+        role = message.get("role")
+        if role not in ROLES:
+            raise bad_request(
+                f"'{where}.role' must be one of {', '.join(sorted(ROLES))}",
+                f"{where}.role",
+                "invalid_value",
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise bad_request(
+                f"'{where}.content' must be a string or an array of parts",
+                f"{where}.content",
+                "invalid_type",
+            )
+    return flatten_messages(messages)
+
+
+def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest:
+    """The checked request, or a 400 `ProxyError` naming the offending field."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request(
+            "the request body is not valid JSON; send a JSON object", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", code="invalid_json")
+    model = body.get("model")
+    if model is None:
+        raise bad_request("'model' is required: name a policy or a configured model", "model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' must be a non-empty string", "model", "invalid_type")
+    _check_optional(body)
+    prompt = _check_messages(body.get("messages"))
+    task = headers.get(TASK_HEADER) or None
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and "task" in metadata:
+        # The task hint is ours: upstreams must not see it (OpenAI rejects unknown metadata use).
+        body_task = metadata.get("task")
+        if body_task is not None and not isinstance(body_task, str):
+            raise bad_request("'metadata.task' must be a string", "metadata.task", "invalid_type")
+        task = task or body_task
+        rest = {k: v for k, v in metadata.items() if k != "task"}
+        body = {k: v for k, v in body.items() if k != "metadata"}
+        if rest:
+            body["metadata"] = rest
+    return ChatRequest(
+        model=model, body=body, stream=bool(body.get("stream")), task=task, prompt=prompt
+    )
+
+
+def unknown_model(model: str, known: list[str]) -> ProxyError:
+    listed = ", ".join(known) or "none"
+    return ProxyError(
+        404,
+        f"model {model!r} is neither a policy nor a configured model (available: {listed})",
+        param="model",
+        code="model_not_found",
+    )
