@@ -154,6 +154,14 @@ def serve(model: str, vllm_args: tuple[str, ...], **kw: Any) -> None:
 @click.argument("url")
 @click.option("--name", default=None, help="Name in models.yaml [default: the served name].")
 @click.option("--model", "served_id", default=None, help="Served model to attach, if several.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Seconds to wait for the server to be ready.",
+)
 @calibration_options
 @config_option
 @db_option
@@ -169,6 +177,7 @@ def attach(url: str, **kw: Any) -> None:
         settings=_settings(kw),
         config=kw["config"],
         db=kw["db"],
+        ready_timeout_s=kw["timeout_s"],
     )
     _report(entry, kw["as_json"])
 
