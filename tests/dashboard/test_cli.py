@@ -1,0 +1,69 @@
+"""`tradeoff dashboard`: the command line and its mistakes (the running server is in test_browser)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+import tradeoff
+from dashboard import app_path, streamlit_command
+
+
+def test_the_app_is_found_through_the_package() -> None:
+    import dashboard
+
+    assert app_path() == Path(dashboard.__file__).parent / "app.py"
+    assert app_path().is_file()
+    assert (app_path().parent / "views" / "tradeoffs.py").is_file()
+
+
+def test_streamlit_runs_headless_on_the_requested_port() -> None:
+    command = streamlit_command(8600, "127.0.0.1")
+    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert command[4] == str(app_path())
+    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert flags["--server.port"] == "8600"
+    assert flags["--server.headless"] == "true"
+    assert flags["--server.address"] == "127.0.0.1"
+    assert flags["--browser.gatherUsageStats"] == "false"
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        code = tradeoff.main(
+            [
+                "dashboard",
+                "--port",
+                str(port),
+                "--address",
+                "127.0.0.1",
+                "--db",
+                str(tmp_path / "s.duckdb"),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == f"error: port {port} is in use; pick another with --port"
+
+
+def test_a_db_in_a_missing_folder_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = tradeoff.main(["dashboard", "--db", str(tmp_path / "nope" / "s.duckdb")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: --db ") and "does not exist" in err and err.count("\n") == 1
+
+
+def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert tradeoff.main(["dashboard", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--port" in out and "--db" in out
