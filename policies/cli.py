@@ -2,33 +2,232 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Any
+
 import click
 
-from evals.cli_options import not_built
+from evals.cli_options import db_option, json_option
+from evals.errors import UsageError
+
+
+def _store(db: str | None) -> Any:
+    from evals.store import open_store
+
+    return open_store(db)
+
+
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
 
 
 def register(group: click.Group) -> None:
     @group.command("fit")
-    def fit() -> None:
+    @click.option("--dataset", required=True, help="Dataset whose recorded outcomes to fit on.")
+    @click.option(
+        "--require", "requirement", required=True, help='e.g. "accuracy >= 85% of baseline".'
+    )
+    @click.option(
+        "--baseline",
+        default=None,
+        help="Model to compare against [default: best single model on train].",
+    )
+    @click.option(
+        "--minimize", "minimize", default=None, help="Objective metric to minimize [default: cost]."
+    )
+    @click.option(
+        "--maximize", "maximize", default=None, help="Objective metric to maximize instead."
+    )
+    @click.option("--train-split", default=None, help="items.split value of the training items.")
+    @click.option("--test-split", default=None, help="items.split value of the held-out items.")
+    @click.option(
+        "--test-fraction",
+        type=float,
+        default=0.3,
+        show_default=True,
+        help="Held-out share when no split is named (seeded hash of item ids).",
+    )
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--trials",
+        "n_trials",
+        type=click.IntRange(1, 10000),
+        default=120,
+        show_default=True,
+        help="Optuna trials.",
+    )
+    @click.option("--name", default=None, help="Policy name [default: DATASET-FAMILY].")
+    @click.option(
+        "--out", type=click.Path(dir_okay=False), default=None, help="Write the policy file here."
+    )
+    @db_option
+    @json_option
+    def fit(**opts: Any) -> None:
         """Fit a routing policy that meets a stated requirement."""
-        raise not_built("fit", "issue 4")
+        from policies.artifact import save_artifact
+        from policies.fitting import fit_policy
+
+        if opts["minimize"] and opts["maximize"]:
+            raise UsageError("give --minimize or --maximize, not both")
+        objective = (
+            f"maximize {opts['maximize']}"
+            if opts["maximize"]
+            else f"minimize {opts['minimize'] or 'cost'}"
+        )
+        report = fit_policy(
+            _store(opts["db"]),
+            opts["dataset"],
+            opts["requirement"],
+            baseline=opts["baseline"],
+            objective=objective,
+            seed=opts["seed"],
+            train_split=opts["train_split"],
+            test_split=opts["test_split"],
+            test_fraction=opts["test_fraction"],
+            n_trials=opts["n_trials"],
+            name=opts["name"],
+        )
+        assert report.artifact is not None
+        if opts["out"]:
+            save_artifact(report.artifact, opts["out"])
+        if opts["as_json"]:
+            _echo_json(report.to_dict())
+            return
+        click.echo(report.render())
+        where = f"written to {opts['out']} and " if opts["out"] else ""
+        click.echo(
+            f"policy {report.artifact.name!r} {where}stored in the store (id {report.artifact.policy_id})"
+        )
 
     @group.command("frontier")
-    def frontier() -> None:
-        """The Pareto set of cost vs accuracy."""
-        raise not_built("frontier", "issue 4")
+    @click.option("--dataset", required=True)
+    @click.option(
+        "--split", default=None, help="Measure on this items.split [default: seeded 30% hash]."
+    )
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @db_option
+    @json_option
+    def frontier(dataset: str, split: str | None, seed: int, db: str | None, as_json: bool) -> None:
+        """The Pareto set of cost vs accuracy: singles, policies, oracle (held-out)."""
+        from policies.frontier import compute_frontier
+
+        result = compute_frontier(_store(db), dataset, split=split, seed=seed)
+        if as_json:
+            _echo_json(result.to_dict())
+            return
+        click.echo(
+            f"dataset {dataset}: {result.n} held-out items ({result.split}); * = Pareto-optimal"
+        )
+        width = max(len(p.name) for p in result.points)
+        click.echo(f"  {'':{width}}  {'accuracy':>8}  {'95% CI':>13}  {'$/request':>10}")
+        for p in result.points:
+            mark = "*" if p.pareto else " "
+            ci = f"{p.accuracy_ci[0]:.3f}-{p.accuracy_ci[1]:.3f}"
+            click.echo(
+                f"{mark} {p.name:{width}}  {p.accuracy:8.3f}  {ci:>13}  {p.cost_per_request_usd:10.3g}"
+            )
 
     @group.command("replay")
-    def replay() -> None:
+    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--dataset", default=None, help="[default: the dataset the policy was fitted on]")
+    @click.option(
+        "--split",
+        default=None,
+        help="A split name, or 'all' [default: the policy's held-out items].",
+    )
+    @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+    @db_option
+    @json_option
+    def replay(
+        policy_path: str,
+        dataset: str | None,
+        split: str | None,
+        seed: int,
+        db: str | None,
+        as_json: bool,
+    ) -> None:
         """A policy's metrics on recorded outcomes."""
-        raise not_built("replay", "issue 4")
+        from policies.artifact import load_artifact
+        from policies.evaluate import replay_artifact
+        from policies.report import model_table
+
+        artifact = load_artifact(policy_path)
+        doc = replay_artifact(_store(db), artifact, dataset, split, seed)
+        if as_json:
+            _echo_json(doc)
+            return
+        click.echo(
+            f"policy {doc['policy']} ({doc['family']}) on {doc['dataset']}, {doc['n']} items ({doc['split']})"
+        )
+        click.echo(
+            model_table(
+                [(f"baseline {doc['baseline']['model']}", doc["baseline"]), ("policy", doc)]
+            )
+        )
+        used = ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(doc["models_used"].items(), key=lambda kv: -kv[1])
+        )
+        click.echo(f"routes to: {used}")
+        click.echo(f"The policy {doc['sentence']}.")
 
     @group.command("route")
-    def route() -> None:
+    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option(
+        "--input",
+        "input_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help='JSONL: {"prompt"|"messages", "task"?, "id"?} per line.',
+    )
+    @json_option
+    def route(policy_path: str, input_path: str, as_json: bool) -> None:
         """The routing decision for each prompt of a file."""
-        raise not_built("route", "issue 4")
+        from policies.artifact import load_artifact
+        from policies.routing import read_requests
+
+        policy = load_artifact(policy_path).policy()
+        ids, requests = read_requests(Path(input_path))
+        started = time.perf_counter()
+        plans = [policy.plan(r) for r in requests]
+        per_ms = (time.perf_counter() - started) * 1000 / max(len(plans), 1)
+        for item_id, plan in zip(ids, plans, strict=True):
+            doc = {
+                "id": item_id,
+                "models": list(plan.models),
+                "verifier": plan.verifier,
+                "samples": plan.samples,
+                "reason": plan.reason,
+            }
+            if as_json:
+                click.echo(json.dumps(doc))
+            else:
+                click.echo(f"{item_id}\t{' -> '.join(plan.models)}\t{plan.reason}")
+        if not as_json:
+            click.echo(f"{len(plans)} decisions, {per_ms:.3f} ms each", err=True)
 
     @group.command("demo")
-    def demo() -> None:
-        """Import the bundled data, fit a policy, print the answer."""
-        raise not_built("demo", "issue 4")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @db_option
+    @json_option
+    def demo(seed: int, db: str | None, as_json: bool) -> None:
+        """Import the bundled data, fit a policy, print the answer (no keys, no network)."""
+        from policies.demo import DEMO_REQUIREMENT, next_steps, run_demo
+
+        store = _store(db)
+        result = run_demo(store, seed=seed)
+        if as_json:
+            _echo_json({name: r.to_dict() for name, r in result.reports.items()})
+            return
+        click.echo(f"Imported the bundled outcome data into {store.path}.")
+        click.echo(
+            f'Requirement: "{DEMO_REQUIREMENT}" (baseline: the best single model), minimize cost.\n'
+        )
+        for report in result.reports.values():
+            click.echo(report.render())
+            click.echo("")
+        db_flag = f" --db {db}" if db else ""
+        click.echo("Next:")
+        for line in next_steps(db_flag):
+            click.echo(f"  {line}")

@@ -67,13 +67,13 @@ def fit_policy(
     fit_out = outcomes.subset(splits.fit)
     costs = fit_out.cost[:, :, 0].mean(axis=0)
     space, skipped, oof = _space(fit_out, costs, families, seed)
-    fit = _part(fit_out, seed, space, predicted=oof)
-    val = _part(outcomes.subset(splits.validation), seed + 1, space)
+    fit = _part(fit_out, seed + 1, space, predicted=oof)
+    val = _part(outcomes.subset(splits.validation), seed + 2, space)
     base_fit, base_val = (p.replay(_single(base_j, p)) for p in (fit, val))
     candidates = search(req, space, fit, base_fit, n_trials, seed)
     chosen, checks = _accept(req, candidates, val, base_val)
     # Only now are the test items looked at.
-    test = _part(outcomes.subset(splits.test), seed + 2, space)
+    test = _part(outcomes.subset(splits.test), seed, space)  # replay's default bootstrap
     report = _report(req, outcomes, chosen, checks, test, base_j, space, skipped)
     report.seconds = time.perf_counter() - started
     report.split = splits.test_name
@@ -197,7 +197,10 @@ def _closest(req: Requirement, scored: list, val: Part) -> str:
     def shortfall(s: tuple) -> float:
         return -min((m for m in s[3].values() if np.isfinite(m)), default=-np.inf)
 
-    nearest = sorted(scored, key=lambda s: (shortfall(s), s[1]))[:3]
+    best_per_family: dict[str, tuple] = {}
+    for s in sorted(scored, key=lambda s: (shortfall(s), s[1])):
+        best_per_family.setdefault(s[2].family, s)
+    nearest = sorted(best_per_family.values(), key=lambda s: (shortfall(s), s[1]))[:3]
     points = []
     for _, _, cand, margins in nearest:
         r = val.replay(cand)

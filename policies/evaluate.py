@@ -1,0 +1,87 @@
+"""`replay_artifact`: a saved policy's metrics on a dataset's recorded outcomes.
+
+By default the items are the artifact's own held-out split when it was fitted on this dataset
+(the named test split, or the same seeded hash), so `tradeoff replay` reproduces the numbers
+`tradeoff fit` printed; `split="all"` uses every item, any other name that split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from evals.store import Store
+from policies.artifact import PolicyArtifact
+from policies.base import RouteRequest
+from policies.data import load_outcomes
+from policies.errors import DataError
+from policies.fitting import baseline_index
+from policies.metrics import Bootstrap, summarize
+from policies.replay import replay, routes_from_plans, single_routes
+from policies.report import json_metrics
+from policies.splits import make_splits
+from policies.verifiers import Verdicts
+
+
+def _items(
+    artifact: PolicyArtifact, dataset: str, split: str | None, ids: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, str]:
+    if split == "all":
+        return np.arange(len(ids)), "all"
+    spec = artifact.metrics.get("split_spec") if artifact.dataset == dataset else None
+    if split is None and spec:
+        splits = make_splits(
+            ids,
+            labels,
+            seed=int(spec.get("seed", 0)),
+            train_split=spec.get("train_split"),
+            test_split=spec.get("test_split"),
+            test_fraction=float(spec.get("test_fraction") or 0.3),
+        )
+        return splits.test, splits.test_name
+    if split is None:
+        return np.arange(len(ids)), "all"
+    mask = labels == split
+    if not mask.any():
+        known = ", ".join(sorted({str(s) for s in labels if s})) or "none"
+        raise DataError(
+            f"no items with split {split!r} in dataset {dataset!r} (splits: {known}); use --split all"
+        )
+    return np.flatnonzero(mask), split
+
+
+def replay_artifact(
+    store: Store,
+    artifact: PolicyArtifact,
+    dataset: str | None = None,
+    split: str | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The documented metrics JSON of `artifact` replayed on recorded outcomes."""
+    dataset = dataset or artifact.dataset
+    if not dataset:
+        raise DataError("the policy file names no dataset; pass --dataset NAME")
+    policy = artifact.policy()
+    outcomes = load_outcomes(store, dataset, with_responses=True)
+    idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits)
+    part = outcomes.subset(idx)
+    requests = [RouteRequest(str(p), str(t)) for p, t in zip(part.prompts, part.tasks, strict=True)]
+    routes = routes_from_plans(policy.plan_many(requests), part)
+    verdicts = Verdicts(part) if part.responses is not None else None
+    r = replay(part, routes, verdicts)
+    base_name = artifact.baseline if artifact.baseline in part.models else None
+    base_j = baseline_index(part, base_name)
+    base = replay(part, single_routes(part.n, base_j))
+    if seed is None:  # the fit's own bootstrap seed, so replay reproduces its intervals
+        seed = int((artifact.metrics.get("split_spec") or {}).get("seed", 0))
+    boot = Bootstrap.draw(part.n, seed)
+    return json_metrics(
+        artifact.name,
+        artifact.family,
+        dataset,
+        split_name,
+        summarize(r, base, boot, part.models),
+        part.models[base_j],
+        summarize(base, base, boot, part.models),
+    )
