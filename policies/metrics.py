@@ -33,9 +33,10 @@ class Bootstrap:
         cls, n: int, seed: int, resamples: int = 400, quantile_resamples: int = 200
     ) -> Bootstrap:
         rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(resamples, n))
-        weights = np.zeros((resamples, n), dtype=np.float32)
-        np.add.at(weights, (np.repeat(np.arange(resamples), n), idx.ravel()), 1.0)
+        idx = rng.integers(0, n, size=(resamples, n), dtype=np.int64)
+        offsets = (np.arange(resamples, dtype=np.int64) * n)[:, None]
+        counts = np.bincount((idx + offsets).ravel(), minlength=resamples * n)
+        weights = counts.reshape(resamples, n).astype(np.float32)
         return cls(weights / n, idx[:quantile_resamples])
 
     def means(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,108 @@
+"""One contract suite, run against every policy family (like optuna's pytest_samplers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evals.errors import TradeoffError
+from policies import PolicyArtifact, RouteRequest, create_policy, load_artifact, save_artifact
+from policies.base import FAMILIES, Policy, _load_builtin_families
+from policies.best_of_k import BestOfKPolicy
+from policies.cascade import CascadePolicy
+from policies.features import PromptFeatures
+from policies.learned import LearnedPolicy
+from policies.single import SinglePolicy
+from policies.task_table import TaskTablePolicy
+
+REQUESTS = [
+    RouteRequest("What is 2 + 2?", "math"),
+    RouteRequest("Write a function that reverses a list.", "code"),
+    RouteRequest("Who wrote Hamlet?", None),
+    RouteRequest("", "unknown-task"),
+    RouteRequest("x " * 5000, "math"),
+]
+
+
+def _learned(models: list[str]) -> LearnedPolicy:
+    width = PromptFeatures(["math", "code"]).width
+    rng = np.random.default_rng(0)
+    return LearnedPolicy(
+        models=models,
+        costs=[float(i + 1) for i in range(len(models))],
+        coef=rng.normal(size=(len(models), width)),
+        intercept=rng.normal(size=len(models)),
+        tasks=["math", "code"],
+        rule="threshold",
+        threshold=0.2,
+    )
+
+
+# family -> build a policy over a catalog of model names
+BUILDERS: dict[str, Callable[[list[str]], Policy]] = {
+    "single": lambda ms: SinglePolicy(ms[0] if ms else ""),
+    "task_table": lambda ms: TaskTablePolicy({"math": ms[-1]} if ms else {}, ms[0] if ms else ""),
+    "learned": _learned,
+    "cascade": lambda ms: CascadePolicy(ms, "answer_parses"),
+    "best_of_k": lambda ms: BestOfKPolicy(ms[0] if ms else "", 3, "answer_parses", ms[1:]),
+}
+CATALOG = ["small", "medium", "large"]
+
+
+def test_every_registered_family_is_under_contract() -> None:
+    _load_builtin_families()
+    assert set(FAMILIES) == set(BUILDERS)
+
+
+@pytest.fixture(params=sorted(BUILDERS))
+def family(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_only_picks_configured_models(family: str) -> None:
+    policy = BUILDERS[family](CATALOG)
+    assert set(policy.models) <= set(CATALOG)
+    for plan in policy.plan_many(REQUESTS):
+        assert plan.models and set(plan.models) <= set(policy.models)
+        assert plan.samples >= 1
+
+
+def test_deterministic(family: str) -> None:
+    first = [BUILDERS[family](CATALOG).plan(r) for r in REQUESTS]
+    again = [BUILDERS[family](CATALOG).plan(r) for r in REQUESTS]
+    assert first == again
+    assert BUILDERS[family](CATALOG).plan_many(REQUESTS) == first
+
+
+def test_empty_catalog_is_a_clear_error(family: str) -> None:
+    with pytest.raises(TradeoffError, match="model"):
+        BUILDERS[family]([])
+
+
+def test_one_model_catalog_routes_to_it(family: str) -> None:
+    policy = BUILDERS[family](["only"])
+    assert policy.models == ("only",)
+    assert all(plan.models == ("only",) for plan in policy.plan_many(REQUESTS))
+
+
+def test_round_trips_through_params(family: str) -> None:
+    policy = BUILDERS[family](CATALOG)
+    again = create_policy(family, policy.to_params())
+    assert again == policy
+    assert again.plan_many(REQUESTS) == policy.plan_many(REQUESTS)
+
+
+def test_round_trips_through_the_artifact_file(family: str, tmp_path: Path) -> None:
+    policy = BUILDERS[family](CATALOG)
+    path = save_artifact(PolicyArtifact.from_policy("p", policy, dataset="d"), tmp_path / "p.json")
+    loaded = load_artifact(path)
+    assert loaded.family == family and loaded.models == list(policy.models)
+    assert loaded.policy().plan_many(REQUESTS) == policy.plan_many(REQUESTS)
+
+
+def test_bad_params_are_a_clear_error(family: str) -> None:
+    with pytest.raises(TradeoffError, match=family):
+        create_policy(family, {"unexpected": 1})
