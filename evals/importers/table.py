@@ -62,7 +62,9 @@ def read_table(path: Path, allowed: tuple[str, ...] = ("csv", "jsonl", "parquet"
 def _read_csv(path: Path) -> Table:
     try:
         # Text only, no NA guessing: a reference answer "None" or "NA" stays a string.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise ImportFormatError(str(path), None, None, f"not a readable CSV file: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]

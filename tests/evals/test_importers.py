@@ -264,3 +264,11 @@ def test_usage_mistakes(store: Store, tmp_path: Path) -> None:
         import_file(store, write_long(tmp_path / "l.csv"), "d", fmt="wide")
     with pytest.raises(UsageError, match="dataset name 'a b' is not allowed"):
         import_file(store, tmp_path / "l.csv", "a b")
+
+
+def test_csv_saved_by_a_spreadsheet_with_a_byte_order_mark(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        "item_id,task,prompt,model,score,cost_usd\r\na,t,p,m,1,0.1\r\n".encode("utf-8-sig")
+    )
+    assert import_file(store, path, "d").outcomes_inserted == 1
