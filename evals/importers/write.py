@@ -140,10 +140,13 @@ def write_prepared(
                 [[m] for m in models],
             )
         con.execute(UPSERT_OUTCOMES, {**ids, "run_id": run_id})
+        elapsed_us = int((time.perf_counter() - started) * 1e6)
         con.execute(
-            "INSERT INTO runs (run_id, kind, dataset, source, params, status, finished_at, "
-            "n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', current_timestamp, ?)",
-            [run_id, dataset, str(path), params, len(prepared.outcomes)],
+            "INSERT INTO runs (run_id, kind, dataset, source, params, status, started_at, "
+            "finished_at, n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', "
+            "current_timestamp::TIMESTAMP - to_microseconds(CAST(? AS BIGINT)), "
+            "current_timestamp, ?)",
+            [run_id, dataset, str(path), params, elapsed_us, len(prepared.outcomes)],
         )
         con.unregister("new_items")
         con.unregister("new_outcomes")
