@@ -10,7 +10,12 @@ import pandas as pd
 
 from dashboard.choice import Option
 
-KIND_LABELS = {"model": "single model", "policy": "fitted policy", "oracle": "oracle"}
+KIND_LABELS = {
+    "model": "single model",
+    "policy": "fitted policy",
+    "sweep": "frontier sweep",
+    "oracle": "oracle",
+}
 
 
 def tradeoff_chart(

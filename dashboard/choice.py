@@ -116,13 +116,36 @@ def best_feasible(options: list[Option], requirement: Requirement) -> Option | N
     return min(candidates, key=lambda o: (o.cost_per_1k, -o.accuracy))
 
 
-def savings_sentence(option: Option, baseline: Option) -> str:
-    """The seed's sentence: "keeps 86% of large's accuracy at 71% less cost"."""
+@dataclass(frozen=True)
+class Evidence:
+    """How an option compares with the baseline: accuracy kept and cost saved, as shares."""
+
+    kept: float  # option accuracy / baseline accuracy
+    savings: float | None  # 1 - option cost / baseline cost; None when the baseline is free
+    kept_ci: tuple[float, float] | None = None
+    n: int | None = None  # items both were measured on (paired)
+    items: str = "items"  # what those items are, e.g. "held-out items", "test items"
+
+
+def point_evidence(option: Option, baseline: Option) -> Evidence:
+    """From point estimates alone (no CI): for options measured on other items."""
     kept = option.accuracy / baseline.accuracy if baseline.accuracy else float("nan")
-    head = f"keeps {kept:.0%} of {baseline.name}'s accuracy"
-    if baseline.cost_per_1k <= 0:
-        return f"{head} (the baseline's cost is zero, so no saving can be stated)"
-    change = 1 - option.cost_per_1k / baseline.cost_per_1k
-    if change >= 0:
-        return f"{head} at {change:.0%} less cost"
-    return f"{head} at {-change:.0%} more cost"
+    savings = 1 - option.cost_per_1k / baseline.cost_per_1k if baseline.cost_per_1k > 0 else None
+    return Evidence(kept=kept, savings=savings)
+
+
+def savings_sentence(evidence: Evidence, baseline: str) -> str:
+    """The seed's sentence: "keeps 95% of large's accuracy (95% CI 88-103%) at 90% less cost"."""
+    band = ""
+    if evidence.kept_ci is not None:
+        band = f" (95% CI {evidence.kept_ci[0]:.0%}–{evidence.kept_ci[1]:.0%})"
+    text = f"keeps {evidence.kept:.0%} of {baseline}'s accuracy{band}"
+    if evidence.savings is None:
+        text += " (the baseline's cost is zero, so no saving can be stated)"
+    elif evidence.savings >= 0:
+        text += f" at {evidence.savings:.0%} less cost"
+    else:
+        text += f" at {-evidence.savings:.0%} more cost"
+    if evidence.n is not None:
+        text += f", on {evidence.n:,} {evidence.items}"
+    return text

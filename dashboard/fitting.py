@@ -15,41 +15,55 @@ from evals.store import Store
 OBJECTIVE = "minimize cost"
 
 
-def fit_command(dataset: str, requirement: Requirement, seed: int) -> str:
+def fit_command(dataset: str, requirement: Requirement, seed: int, test_split: str | None) -> str:
     """The CLI equivalent, so what the button does can be repeated (and scripted)."""
-    return shlex.join(
-        [
-            "tradeoff", "fit", "--dataset", dataset, "--baseline", requirement.baseline,
-            "--require", requirement.statement(), "--minimize", "cost", "--seed", str(seed),
-        ]
-    )  # fmt: skip
+    command = [
+        "tradeoff", "fit", "--dataset", dataset, "--baseline", requirement.baseline,
+        "--require", requirement.statement(), "--minimize", "cost", "--seed", str(seed),
+    ]  # fmt: skip
+    if test_split is not None:
+        command += ["--test-split", test_split]
+    return shlex.join(command)
 
 
-def fit_and_save(store: Store, dataset: str, requirement: Requirement, seed: int) -> Any:
-    """Fit with `policies.fitting.fit_policy` and store the artifact; returns the FitReport."""
-    try:
-        from policies.fitting import fit_policy
+def fit_and_save(
+    store: Store, dataset: str, requirement: Requirement, seed: int, test_split: str | None
+) -> Any:
+    """Fit with `policies.fitting.fit_policy` (which stores the artifact); the FitReport.
 
-        from policies.artifact import store_artifact
-    except ImportError as exc:  # the policies package of this install predates fitting
-        raise TradeoffError(f"policy fitting is not available in this install ({exc})") from None
-    report = fit_policy(store, dataset, requirement.statement(), requirement.baseline, "cost", seed)
-    store_artifact(store, report.artifact)
-    return report
+    The held-out split is the one the page shows, so the new policy is measured on the same
+    items as the single models beside it.
+    """
+    from policies.fitting import fit_policy
+
+    return fit_policy(
+        store,
+        dataset,
+        requirement.statement(),
+        baseline=requirement.baseline,
+        objective=OBJECTIVE,
+        seed=seed,
+        test_split=test_split,
+    )
 
 
-def fit_section(dataset: str, requirement: Requirement) -> None:
+def fit_section(dataset: str, requirement: Requirement, test_split: str | None) -> None:
     st.subheader("Fit a policy for this requirement")
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="fit_seed"))
-    st.code(fit_command(dataset, requirement, seed), language="bash")
+    st.code(fit_command(dataset, requirement, seed, test_split), language="bash")
     if st.button("Fit and save policy", key="fit_button", type="primary"):
         with st.spinner("Fitting on the train split, checking on validation, reporting on test"):
             try:
-                report = fit_and_save(Store(data.store_path()), dataset, requirement, seed)
+                store = Store(data.store_path())
+                report = fit_and_save(store, dataset, requirement, seed, test_split)
             except TradeoffError as exc:
                 st.session_state["fit_result"] = ("error", str(exc))
             else:
-                st.session_state["fit_result"] = ("ok", report.to_json())
+                st.session_state["fit_result"] = (
+                    "ok",
+                    f"{report.sentence()}\n\n{report.to_json()}",
+                )
+                st.rerun()  # redraw the page with the new policy among the options
     result = st.session_state.get("fit_result")
     if result is None:
         return
@@ -57,6 +71,7 @@ def fit_section(dataset: str, requirement: Requirement) -> None:
     if status == "error":
         st.error(text)
         return
-    st.success("Fitted and saved to the store; it now appears on the chart and in Policy detail.")
+    summary, _, report_json = text.partition("\n\n")
+    st.success(f"Fitted and saved to the store: {summary}. It is now on the chart above.")
     with st.expander("Fit report (JSON)"):
-        st.code(text, language="json")
+        st.code(report_json, language="json")

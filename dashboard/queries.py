@@ -112,6 +112,41 @@ def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> 
     return con.execute(sql, _params(dataset, split)).df()
 
 
+def paired_ratio(
+    con: Con, dataset: str, split: str | None, model: str, baseline: str
+) -> dict[str, Any] | None:
+    """`model`'s accuracy as a share of `baseline`'s on the items both answered, with a 95% CI.
+
+    The CI is the delta method for a ratio of paired means: the standard error of
+    mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), with R the ratio itself.
+    """
+    sql = f"""
+        WITH per_item AS ({_PER_ITEM}),
+        pair AS (
+            SELECT a.score AS a, b.score AS b, a.cost AS cost_a, b.cost AS cost_b
+            FROM per_item a JOIN per_item b ON a.item_id = b.item_id
+            WHERE a.model = $model AND b.model = $baseline
+        ),
+        means AS (SELECT avg(a) AS ma, avg(b) AS mb, count(*) AS n FROM pair)
+        SELECT n, ma / nullif(mb, 0) AS ratio,
+               coalesce(stddev_samp(a - ma / nullif(mb, 0) * b), 0) / (sqrt(n) * nullif(mb, 0)) AS se,
+               1 - avg(cost_a) / nullif(avg(cost_b), 0) AS savings
+        FROM pair, means GROUP BY n, ma, mb
+    """
+    params = {**_params(dataset, split), "model": model, "baseline": baseline}
+    row = con.execute(sql, params).fetchone()
+    if row is None or row[1] is None:
+        return None
+    n, ratio, se, savings = row
+    return {
+        "n": int(n),
+        "ratio": float(ratio),
+        "ratio_lo": float(ratio - Z95 * se),
+        "ratio_hi": float(ratio + Z95 * se),
+        "savings": None if savings is None else float(savings),
+    }
+
+
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
     sql = f"""
@@ -153,7 +188,11 @@ def fitted_policies(con: Con, dataset: str) -> pd.DataFrame:
                TRY_CAST(metrics->>'$.accuracy_ci[1]' AS DOUBLE) AS accuracy_hi,
                1000 * TRY_CAST(metrics->>'$.cost_per_request_usd' AS DOUBLE) AS cost_per_1k,
                TRY_CAST(metrics->>'$.reliability' AS DOUBLE) AS reliability,
-               TRY_CAST(metrics->>'$.p95_latency_ms' AS DOUBLE) AS p95_latency_ms
+               TRY_CAST(metrics->>'$.p95_latency_ms' AS DOUBLE) AS p95_latency_ms,
+               TRY_CAST(metrics->>'$.accuracy_vs_baseline' AS DOUBLE) AS kept,
+               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[0]' AS DOUBLE) AS kept_lo,
+               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[1]' AS DOUBLE) AS kept_hi,
+               TRY_CAST(metrics->>'$.savings_vs_baseline' AS DOUBLE) AS savings
         FROM policies WHERE dataset = ? ORDER BY created_at DESC, name
         """,
         [dataset],

@@ -8,12 +8,14 @@ on a stable sample of at most `SAMPLE` items and is cached per (policy, store ve
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, queries
 from evals.errors import TradeoffError
+from evals.store import Store
 
 SAMPLE = 2000
 
@@ -51,3 +53,17 @@ def _plan(artifact_json: str, items: pd.DataFrame) -> pd.DataFrame:
             "chain": [" → ".join(p.models) for p in plans],
         }
     )
+
+
+def frontier(dataset: str, split: str | None) -> dict[str, Any]:
+    """`policies.frontier.compute_frontier` as a dict, cached per store version."""
+    path = data.store_path()
+    return _frontier(str(path), data.store_version(path), dataset, split)
+
+
+@st.cache_data(ttl=600, show_spinner="Fitting the frontier sweeps on the other items")
+def _frontier(path: str, version: tuple[float, float], dataset: str, split: str | None) -> Any:
+    from policies.frontier import compute_frontier
+
+    del version  # only part of the cache key
+    return compute_frontier(Store(path), dataset, split).to_dict()

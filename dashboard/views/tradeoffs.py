@@ -3,16 +3,19 @@ requirement as controls that pick the best feasible option."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import data, fitting, queries
+from dashboard import data, fitting, queries, replay
 from dashboard.charts import tradeoff_chart
 from dashboard.choice import (
+    Evidence,
     Option,
     Requirement,
     best_feasible,
     options_from_frame,
     pareto_frontier,
+    point_evidence,
     savings_sentence,
 )
 
@@ -55,10 +58,38 @@ def requirement_controls(model_names: list[str], default_baseline: str) -> Requi
     )
 
 
-def show_recommendation(best: Option | None, baseline: Option, requirement: Requirement) -> None:
+def evidence_for(
+    best: Option, baseline: Option, policies: pd.DataFrame, dataset: str, split: str | None
+) -> tuple[Evidence, str]:
+    """Paired evidence for the sentence, and a note on where it comes from."""
+    if best.kind == "model":
+        paired = data.query(queries.paired_ratio, dataset, split, best.name, baseline.name)
+        if paired is not None:
+            ci = (paired["ratio_lo"], paired["ratio_hi"])
+            items = f"{split} items" if split else "items"
+            return Evidence(paired["ratio"], paired["savings"], ci, int(paired["n"]), items), ""
+    else:
+        row = policies[policies["name"] == best.name].iloc[0]
+        if row["baseline"] == baseline.name and pd.notna(row["kept"]):
+            band = (row["kept_lo"], row["kept_hi"]) if pd.notna(row["kept_lo"]) else None
+            savings = None if pd.isna(row["savings"]) else float(row["savings"])
+            n = None if pd.isna(row["n_items"]) else int(row["n_items"])
+            evidence = Evidence(float(row["kept"]), savings, band, n, "held-out items")
+            return evidence, " (from `tradeoff fit`)"
+    return point_evidence(best, baseline), (
+        " (point estimates: the policy was fitted against another baseline or other items)"
+    )
+
+
+def show_recommendation(
+    best: Option | None,
+    baseline: Option,
+    requirement: Requirement,
+    evidence: tuple[Evidence, str] | None,
+) -> None:
     with st.container(key="recommendation", border=True):
         st.caption(f"Requirement: `{requirement.statement()}` (baseline: {baseline.name})")
-        if best is None:
+        if best is None or evidence is None:
             st.warning(
                 "No model or fitted policy meets this requirement on this split. Relax it, or "
                 "fit a policy for it below."
@@ -66,7 +97,29 @@ def show_recommendation(best: Option | None, baseline: Option, requirement: Requ
             return
         kind = "fitted policy" if best.kind == "policy" else "single model"
         st.markdown(f"**Recommended: {best.name}** ({kind})")
-        st.markdown(f"{best.name} {savings_sentence(best, baseline)}.")
+        st.markdown(f"{best.name} {savings_sentence(evidence[0], baseline.name)}.{evidence[1]}")
+
+
+def sweep_options(dataset: str, split: str | None) -> list[Option]:
+    """`tradeoff frontier`'s policy sweeps (fitted on the other items), when asked for."""
+    if not st.toggle(
+        "Add the fitted frontier (task_table and learned sweeps, as `tradeoff frontier`)",
+        key="show_sweeps",
+    ):
+        return []
+    frontier = replay.frontier(dataset, split)
+    return [
+        Option(
+            p["name"],
+            "sweep",
+            p["accuracy"],
+            1000 * p["cost_per_request_usd"],
+            accuracy_lo=p["accuracy_ci"][0],
+            accuracy_hi=p["accuracy_ci"][1],
+        )
+        for p in frontier["points"]
+        if p["kind"] == "policy"
+    ]
 
 
 def render() -> None:
@@ -77,7 +130,8 @@ def render() -> None:
 
     stats = data.query(queries.model_stats, dataset, split, by_task=False)
     models = options_from_frame(stats, "model", "model")
-    policies = options_from_frame(data.query(queries.fitted_policies, dataset), "policy", "name")
+    policy_rows = data.query(queries.fitted_policies, dataset)
+    policies = options_from_frame(policy_rows, "policy", "name")
     oracle = data.query(queries.oracle, dataset, split)
     if not models:
         st.info(f"No outcomes on the {split or 'whole'} split of {dataset}; pick another split.")
@@ -88,15 +142,17 @@ def render() -> None:
     baseline = next(o for o in models if o.name == requirement.baseline)
     candidates = models + policies
     best = best_feasible(candidates, requirement)
-    show_recommendation(best, baseline, requirement)
+    evidence = evidence_for(best, baseline, policy_rows, dataset, split) if best else None
+    show_recommendation(best, baseline, requirement, evidence)
 
-    points = list(candidates)
+    sweeps = sweep_options(dataset, split)
+    points = candidates + sweeps
     if oracle is not None:
         points.append(Option("oracle", "oracle", **oracle_fields(oracle)))
     st.altair_chart(
         tradeoff_chart(
             points,
-            pareto_frontier(candidates),
+            pareto_frontier(candidates + sweeps),
             min_accuracy=requirement.min_accuracy_share * baseline.accuracy,
             recommended=best.name if best else None,
         ),
@@ -114,7 +170,7 @@ def render() -> None:
     table["p95_latency_ms"] = stats["p95_latency_ms"]
     st.dataframe(table, hide_index=True, width="stretch")
 
-    fitting.fit_section(dataset, requirement)
+    fitting.fit_section(dataset, requirement, split)
 
 
 def oracle_fields(oracle: dict[str, float]) -> dict[str, float]:

@@ -123,7 +123,7 @@ def test_moving_the_accuracy_control_changes_the_recommendation(
     wait.until(ec.text_to_be_present_in_element(box, "Recommended: large"))
     after = browser.find_element(*box).text
     assert after != before
-    assert "keeps 100% of large's accuracy at 0% less cost" in after
+    assert "keeps 100% of large's accuracy (95% CI 100%–100%) at 0% less cost" in after
     value = browser.find_element(By.CSS_SELECTOR, f"{control} input[type='range']")
     assert value.get_attribute("value") == "100"
     shot = tmp_path / "tradeoffs-after.png"

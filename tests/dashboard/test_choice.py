@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from dashboard.choice import (
+    Evidence,
     Option,
     Requirement,
     best_feasible,
     pareto_frontier,
+    point_evidence,
     savings_sentence,
 )
 from policies.requirement import parse_requirement
@@ -56,11 +58,20 @@ def test_the_oracle_is_never_recommended_and_an_unknown_baseline_gives_none() ->
     assert best_feasible(ALL, Requirement("gone", 0.5)) is None
 
 
-def test_savings_sentence() -> None:
-    assert savings_sentence(POLICY, LARGE) == "keeps 95% of large's accuracy at 95% less cost"
-    assert savings_sentence(LARGE, MEDIUM).endswith("at 900% more cost")
+def test_savings_sentence_from_point_estimates() -> None:
+    assert savings_sentence(point_evidence(POLICY, LARGE), "large") == (
+        "keeps 95% of large's accuracy at 95% less cost"
+    )
+    assert savings_sentence(point_evidence(LARGE, MEDIUM), "medium").endswith("at 900% more cost")
     free = Option("free", "model", 0.5, 0.0)
-    assert "no saving" in savings_sentence(SMALL, free)
+    assert "no saving" in savings_sentence(point_evidence(SMALL, free), "free")
+
+
+def test_savings_sentence_with_paired_evidence() -> None:
+    evidence = Evidence(0.863, 0.71, (0.849, 0.876), 2000, "held-out items")
+    assert savings_sentence(evidence, "gpt-4o") == (
+        "keeps 86% of gpt-4o's accuracy (95% CI 85%–88%) at 71% less cost, on 2,000 held-out items"
+    )
 
 
 def test_statement_is_the_cli_requirement_language() -> None:

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import data
 from evals.store import Store
+from tests.dashboard.seed import seed_store
 
 OpenPage = Callable[..., AppTest]
 PAGES = [
@@ -36,6 +37,11 @@ def fresh_caches() -> Iterator[None]:
 
 def charts(at: AppTest) -> list:
     return at.get("vega_lite_chart")
+
+
+def chart_bytes(at: AppTest) -> bytes:
+    """The Tradeoffs chart as sent to the browser (spec and Arrow data)."""
+    return bytes(at.get("vega_lite_chart")[0].proto.SerializeToString())
 
 
 def texts(at: AppTest) -> str:
@@ -66,13 +72,14 @@ def test_tradeoffs_recommends_and_reacts_to_the_accuracy_control(
     assert len(charts(at)) == 1
     first = recommendation(at)
     assert "Recommended: medium" in first
-    assert "keeps" in first and "of large's accuracy at" in first and "less cost" in first
+    assert "medium keeps 95% of large's accuracy (95% CI" in first
+    assert "at 90% less cost, on 60 test items" in first
 
     at.slider(key="acc_share").set_value(100).run()
     assert_clean(at)
     strict = recommendation(at)
     assert "Recommended: large" in strict
-    assert "keeps 100% of large's accuracy at 0% less cost" in strict
+    assert "keeps 100% of large's accuracy (95% CI 100%–100%) at 0% less cost" in strict
 
     at.slider(key="acc_share").set_value(60).run()
     assert "Recommended: small" in recommendation(at)
@@ -213,3 +220,30 @@ def test_a_locked_store_gives_one_clear_line(
         assert "locked by another process" in at.error[0].value
     finally:
         holder.communicate("", timeout=10)
+
+
+def test_fit_button_fits_with_the_cli_code_and_saves(tmp_path: Path, open_page: OpenPage) -> None:
+    db = tmp_path / "fit.duckdb"
+    seed_store(db)
+    at = open_page(db)
+    with Store(db).connect(read_only=True) as con:
+        before = {r[0] for r in con.execute("SELECT name FROM policies").fetchall()}
+    at.button(key="fit_button").click().run(timeout=120)
+    assert_clean(at)
+    with Store(db).connect(read_only=True) as con:
+        rows = con.execute("SELECT name, requirement, baseline FROM policies").fetchall()
+    new = [r for r in rows if r[0] not in before]
+    assert len(new) == 1
+    name, requirement, baseline = new[0]
+    assert requirement.startswith("accuracy >= 90% of baseline") and baseline == "large"
+    assert "Fitted and saved to the store: keeps" in at.success[0].value
+    # The page redrew with the new policy among the options on the chart.
+    assert name.encode() in chart_bytes(at)
+
+
+def test_frontier_sweeps_come_from_the_policies_code(seeded_db: Path, open_page: OpenPage) -> None:
+    at = open_page(seeded_db)
+    at.toggle(key="show_sweeps").set_value(True).run(timeout=60)
+    assert_clean(at)
+    data = chart_bytes(at)
+    assert b"frontier sweep" in data and b"task_table lambda=" in data
