@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +276,37 @@ def test_csv_saved_by_a_spreadsheet_with_a_byte_order_mark(store: Store, tmp_pat
         "item_id,task,prompt,model,score,cost_usd\r\na,t,p,m,1,0.1\r\n".encode("utf-8-sig")
     )
     assert import_file(store, path, "d").outcomes_inserted == 1
+
+
+def test_an_import_killed_midway_leaves_all_or_nothing(store: Store, tmp_path: Path) -> None:
+    n_items, models = 6000, ["a", "b", "c", "d", "e"]
+    frame = pd.DataFrame(
+        {
+            "item_id": np.repeat([f"i{k}" for k in range(n_items)], len(models)),
+            "task": "t",
+            "prompt": "p " * 20,
+            "model": models * n_items,
+            "score": 1.0,
+            "cost_usd": 0.001,
+        }
+    )
+    path = tmp_path / "big.parquet"
+    frame.to_parquet(path, index=False)
+    code = (
+        "import sys; from evals.store import Store; from evals.importers import import_file; "
+        "import_file(Store(sys.argv[1]), sys.argv[2], 'big')"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(store.path), str(path)])
+    time.sleep(1.5)  # somewhere in reading, checking or writing
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    runs, outcomes = table(
+        store,
+        "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM outcomes)",
+    )[0]
+    assert (runs, outcomes) in {(0, 0), (1, len(frame))}
+    summary = import_file(store, path, "big")
+    assert summary.outcomes_inserted + summary.outcomes_unchanged == len(frame)
+    assert table(store, "SELECT count(*), count(DISTINCT (item_id, model)) FROM outcomes") == [
+        (len(frame), len(frame))
+    ]
