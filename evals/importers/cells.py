@@ -24,7 +24,7 @@ def blank_text(values: pd.Series) -> pd.Series:
 
 
 def text(table: Table, values: pd.Series, column: str, *, required: bool) -> pd.Series:
-    """Cells as stripped-of-nothing strings, or None where blank (an error if required)."""
+    """Cells as strings (kept verbatim), None where blank; a blank required cell fails."""
     blank = blank_text(values)
     if required and blank.any():
         raise table.fail(_first(blank), column, "is empty; every row needs a value")
