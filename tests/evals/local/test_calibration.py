@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from evals.local.calibration import CalibrationSettings, calibrate
+from evals.local.calibration import Calibration, CalibrationSettings, calibrate
 from evals.local.errors import CalibrationError
 from tests.support.upstream import Rule, Upstream
 
@@ -13,7 +15,7 @@ SMALL = CalibrationSettings(concurrency=2, requests=4, prompt_tokens=200, max_to
 
 
 @pytest.fixture(scope="module")
-def measured() -> tuple[object, Upstream]:
+def measured() -> Iterator[tuple[Calibration, Upstream]]:
     rule = Rule(prefill_s_per_token=A, decode_s_per_token=B)
     with Upstream([rule], served_models=["tiny"]) as up:
         result = calibrate(
@@ -22,7 +24,9 @@ def measured() -> tuple[object, Upstream]:
         yield result, up
 
 
-def test_recovers_gpu_seconds_per_token_at_the_concurrency(measured) -> None:  # type: ignore[no-untyped-def]
+def test_recovers_gpu_seconds_per_token_at_the_concurrency(
+    measured: tuple[Calibration, Upstream],
+) -> None:
     result, _ = measured
     # Two requests at a time share the wall clock: each token costs half its latency.
     assert result.times.method == "solved"
@@ -33,7 +37,9 @@ def test_recovers_gpu_seconds_per_token_at_the_concurrency(measured) -> None:  #
     )
 
 
-def test_phases_served_exact_token_counts_and_metrics_agree(measured) -> None:  # type: ignore[no-untyped-def]
+def test_phases_served_exact_token_counts_and_metrics_agree(
+    measured: tuple[Calibration, Upstream],
+) -> None:
     result, up = measured
     assert (result.prefill.input_tokens, result.prefill.output_tokens) == (800, 4)
     assert (result.decode.input_tokens, result.decode.output_tokens) == (32, 128)
@@ -44,7 +50,7 @@ def test_phases_served_exact_token_counts_and_metrics_agree(measured) -> None:  
     assert all(r["ignore_eos"] for r in up.completion_requests)
 
 
-def test_record_has_the_figures_and_settings(measured) -> None:  # type: ignore[no-untyped-def]
+def test_record_has_the_figures_and_settings(measured: tuple[Calibration, Upstream]) -> None:
     record = measured[0].to_dict()
     assert record["usd_per_1m_output"] == pytest.approx(measured[0].output_cost_per_token * 1e6)
     assert record["concurrency"] == 2
