@@ -30,6 +30,7 @@ from policies.search import SearchSpace, objective_value, search
 from policies.splits import make_splits
 from policies.verifiers import Verdicts, usable_verifiers
 
+SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
 FAMILY_ORDER = ("single", "task_table", "learned", "cascade", "best_of_k")
 MIN_LEARNED_ITEMS = MIN_ITEMS
 
@@ -189,7 +190,11 @@ def _accept(
     feasible = [s for s in scored if s[0]]
     if not feasible:
         raise InfeasibleError(_closest(req, scored, val))
-    best = min(feasible, key=lambda s: (round(s[1], 12), SIMPLICITY[s[2].family], s[2].key))
+    # A more complex family must beat a simpler one by more than noise-level margins to win:
+    # the simplest family within SIMPLER_WITHIN of the best objective is chosen.
+    top = min(s[1] for s in feasible)
+    near = [s for s in feasible if s[1] <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
+    best = min(near, key=lambda s: (SIMPLICITY[s[2].family], round(s[1], 12), s[2].key))
     return best[2], best[3]
 
 

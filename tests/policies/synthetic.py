@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from evals.store import Store, open_store
 
@@ -43,21 +44,34 @@ def build_store(
                     text = responses(task, model, k, value) if responses else None
                     lat = latency(model) if latency else None
                     outcomes.append([dataset, item_id, model, s, text, value, cost, lat])
+    item_frame = pd.DataFrame(items, columns=["dataset", "item_id", "task", "prompt", "split"])
+    outcome_frame = pd.DataFrame(
+        outcomes,
+        columns=[
+            "dataset",
+            "item_id",
+            "model",
+            "sample",
+            "response",
+            "score",
+            "cost_usd",
+            "latency_ms",
+        ],
+    )
     with store.transaction() as con:
         con.execute("INSERT INTO datasets (name) VALUES (?)", [dataset])
-        con.executemany(
-            "INSERT INTO items (dataset, item_id, task, prompt, split) VALUES (?, ?, ?, ?, ?)",
-            items,
-        )
-        con.executemany(
-            "INSERT INTO outcomes (dataset, item_id, model, sample, response, score, cost_usd, "
-            "latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            outcomes,
+        con.register("item_frame", item_frame)
+        con.register("outcome_frame", outcome_frame)
+        con.execute("INSERT INTO items BY NAME SELECT * FROM item_frame")
+        con.execute(
+            "INSERT INTO outcomes BY NAME SELECT dataset, item_id, model, sample::INTEGER AS sample, "
+            "response::VARCHAR AS response, score, cost_usd, latency_ms::DOUBLE AS latency_ms "
+            "FROM outcome_frame"
         )
     return store
 
 
-def specialist_store(path: Path, *, n: int = 200, seed: int = 0) -> Store:
+def specialist_store(path: Path, *, n: int = 300, seed: int = 0) -> Store:
     """`cheap` is as good as `strong` on task A and poor on task B; `strong` costs 10x."""
 
     def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
