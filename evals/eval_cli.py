@@ -2,13 +2,158 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from evals.cli_options import not_built
+from evals.cli_options import config_option, db_option, json_option
+from evals.errors import UsageError
+
+BUDGET_EXIT = 3  # the run stopped at --max-cost; the summary covers what was recorded
+
+
+def _models(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--models needs at least one model name from models.yaml, e.g. a,b")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--models lists a model twice: {value}")
+    return names
 
 
 def register(group: click.Group) -> None:
     @group.command("eval")
-    def eval_() -> None:
-        """Run models over a dataset, grade the answers, record outcomes."""
-        raise not_built("eval", "issue 3")
+    @click.option("--dataset", required=True, help="Dataset name (its items in the store).")
+    @click.option("--models", "models", required=True, help="Comma-separated models.yaml names.")
+    @config_option
+    @click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Samples per item and model (3+ to measure consistency).",
+    )
+    @click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Stop before this run's spend in USD could exceed this.",
+    )
+    @click.option(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=16,
+        show_default=True,
+        help="Calls in flight at once (models.yaml max_concurrency/rpm also apply).",
+    )
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Only the first N items (by item_id).",
+    )
+    @click.option("--split", default=None, help="Only items of this split.")
+    @click.option(
+        "--grader",
+        default=None,
+        help="Grader for every item (name or module:function) instead of the items' own.",
+    )
+    @click.option(
+        "--judge", default=None, help="models.yaml name of the judge for `judge` grading."
+    )
+    @click.option("--temperature", type=float, default=None, help="Sampling temperature.")
+    @click.option(
+        "--max-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Answer length limit (also makes --max-cost estimates exact).",
+    )
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=120.0,
+        show_default=True,
+        help="Seconds per call before it counts as a timeout (then retried).",
+    )
+    @click.option(
+        "--max-retries",
+        type=click.IntRange(min=0),
+        default=3,
+        show_default=True,
+        help="Retries per call on 429/5xx/timeouts (Retry-After honoured).",
+    )
+    @click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
+    @db_option
+    @json_option
+    def eval_(
+        dataset: str,
+        models: str,
+        config: str | None,
+        repeats: int,
+        max_cost: float | None,
+        concurrency: int,
+        limit: int | None,
+        split: str | None,
+        grader: str | None,
+        judge: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        timeout: float,
+        max_retries: int,
+        no_progress: bool,
+        db: str | None,
+        as_json: bool,
+    ) -> None:
+        """Run models over a dataset, grade the answers, record outcomes.
+
+        Outcomes already recorded (same dataset, item, model, parameters and sample) are not
+        called again, so rerunning an interrupted command resumes it. Exits 3 when --max-cost
+        stopped the run early.
+        """
+        from evals.registry import load_registry
+        from evals.runner import EvalSpec, run_eval
+        from evals.store import open_store
+        from evals.summary import render
+
+        spec = EvalSpec(
+            dataset=dataset,
+            models=_models(models),
+            repeats=repeats,
+            max_cost_usd=max_cost,
+            concurrency=concurrency,
+            limit=limit,
+            split=split,
+            grader=grader,
+            judge=judge,
+            params={"temperature": temperature, "max_tokens": max_tokens},
+            timeout_s=timeout,
+            max_retries=max_retries,
+            progress=not no_progress,
+        )
+        spec.params = {k: v for k, v in spec.params.items() if v is not None}
+        registry = load_registry(config)
+        store = open_store(db)
+
+        def announce(runner: object) -> None:
+            from evals.runner import Runner
+
+            assert isinstance(runner, Runner)
+            click.echo(
+                f"{dataset}: {len(runner.items)} items x {len(spec.models)} models x {repeats} "
+                f"samples; {runner.planned - len(runner.jobs)} already recorded, "
+                f"{len(runner.jobs)} to call (run {runner.run_id})",
+                err=True,
+            )
+
+        report = run_eval(store, registry, spec, on_ready=announce)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            click.echo(render(report.summary))
+            click.echo(
+                f"run {report.run_id}: {report.status}; {report.recorded} new outcomes, "
+                f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"
+            )
+        if report.status == "budget_exhausted":
+            click.echo(f"error: {report.message}", err=True)
+            raise click.exceptions.Exit(BUDGET_EXIT)

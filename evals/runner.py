@@ -1,0 +1,366 @@
+"""The live eval runner: every (item, model, sample) not yet recorded is called, graded, stored.
+
+Life cycle of `run_eval`:
+1. Check everything that can fail before spending: the items exist, every model is in the
+   registry with its env keys set and a known price, every grader resolves.
+2. Skip outcomes already recorded under (dataset, item_id, model, params_hash, sample); a
+   recorded *error* is retried.
+3. Call the rest concurrently (global `concurrency`, per-model `max_concurrency`/`rpm`), with
+   retries; grade each answer; hand the outcome to the batched writer.
+4. Stop launching calls when `--max-cost` would be exceeded; on Ctrl-C cancel what is in
+   flight, flush what completed and mark the run `interrupted`.
+
+Errors are outcomes: `score` NULL, `error` the (scrubbed) provider or grader message. They count
+as wrong answers in accuracy and in the error rate of reliability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from evals.budget import Budget
+from evals.errors import UsageError
+from evals.graders import Grader, Item, get_grader
+from evals.limits import ModelLimiter, limiter_for
+from evals.llm import CallResult, acomplete, call_kwargs, count_prompt_tokens, token_prices
+from evals.outcome_writer import OutcomeWriter
+from evals.params import params_hash
+from evals.progress import Progress
+from evals.registry import ModelEntry, Registry
+from evals.retry import call_with_retries
+from evals.store import Store
+from evals.summary import summarize
+
+
+@dataclass
+class EvalSpec:
+    """What `tradeoff eval` was asked to do."""
+
+    dataset: str
+    models: list[str]
+    repeats: int = 1
+    max_cost_usd: float | None = None
+    concurrency: int = 16
+    limit: int | None = None
+    split: str | None = None
+    grader: str | None = None  # overrides the items' own grader
+    judge: str | None = None  # registry name of the judge model for the `judge` grader
+    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, ...
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    progress: bool = True
+
+
+@dataclass
+class EvalReport:
+    """What a run did, and the summary over every recorded outcome it covers."""
+
+    run_id: str
+    status: str  # completed | budget_exhausted | interrupted | failed
+    planned: int
+    skipped: int
+    recorded: int
+    spend_usd: float
+    params_hash: str
+    message: str = ""
+    summary: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Job:
+    item: Item
+    model: str
+    sample: int
+
+
+def load_items(
+    store: Store, dataset: str, *, split: str | None = None, limit: int | None = None
+) -> list[Item]:
+    """The dataset's items in item_id order (the first `limit` of them)."""
+    sql = "SELECT dataset, item_id, task, prompt, messages, reference, grader, split, metadata "
+    sql += "FROM items WHERE dataset = ?" + (" AND split = ?" if split else "")
+    sql += " ORDER BY item_id" + (f" LIMIT {int(limit)}" if limit else "")
+    with store.connect(read_only=True) as con:
+        rows = con.execute(sql, [dataset, split] if split else [dataset]).fetchall()
+        if not rows:
+            known = [
+                r[0]
+                for r in con.execute("SELECT DISTINCT dataset FROM items ORDER BY 1").fetchall()
+            ]
+    if not rows:
+        where = f" (split {split!r})" if split else ""
+        raise UsageError(
+            f"dataset {dataset!r}{where} has no items in {store.path} (datasets with items: "
+            f"{', '.join(known) or 'none'}); import them with `tradeoff import --format items`"
+        )
+    return [
+        Item(
+            dataset=r[0],
+            item_id=str(r[1]),
+            task=r[2],
+            prompt=r[3],
+            messages=json.loads(r[4]) if r[4] else None,
+            reference=r[5],
+            grader=r[6],
+            split=r[7],
+            metadata=json.loads(r[8]) if r[8] else {},
+        )
+        for r in rows
+    ]
+
+
+def build_graders(
+    items: list[Item], override: str | None, judge: ModelEntry | None
+) -> dict[str, Grader]:
+    """One grader per distinct spec, built (and checked) before any call."""
+    specs = {override} if override else {item.grader for item in items}
+    if None in specs or "" in specs:
+        missing = next(i.item_id for i in items if not i.grader)
+        raise UsageError(f"item {missing!r} names no grader; pass --grader NAME")
+    options: dict[str, Any] = {"model": judge} if judge is not None else {}
+    return {
+        spec: get_grader(spec, **(options if spec == "judge" else {}))
+        for spec in sorted(s for s in specs if s)
+    }
+
+
+def recorded_keys(
+    store: Store, dataset: str, phash: str, models: list[str]
+) -> set[tuple[str, str, int]]:
+    """(item_id, model, sample) of the answers already recorded (errors excluded)."""
+    with store.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT item_id, model, sample FROM outcomes WHERE dataset = ? AND params_hash = ? "
+            "AND model IN (SELECT unnest(?)) AND error IS NULL",
+            [dataset, phash, models],
+        ).fetchall()
+    return {(str(i), str(m), int(s)) for i, m, s in rows}
+
+
+class Runner:
+    """One `tradeoff eval` invocation. Build with `prepare()`, then `await run()`."""
+
+    def __init__(self, store: Store, registry: Registry, spec: EvalSpec) -> None:
+        self.store, self.spec = store, spec
+        if spec.repeats < 1 or spec.concurrency < 1:
+            raise UsageError("--repeats and --concurrency must be at least 1")
+        self.entries = {name: registry.get(name) for name in spec.models}
+        for entry in self.entries.values():
+            call_kwargs(entry)  # a missing env key fails here, naming the variable
+        self.prices = {name: token_prices(e) for name, e in self.entries.items()}
+        self.items = load_items(store, spec.dataset, split=spec.split, limit=spec.limit)
+        judge = registry.get(spec.judge) if spec.judge else None
+        self.graders = build_graders(self.items, spec.grader, judge)
+        self.phash = params_hash(spec.params)
+        done = recorded_keys(store, spec.dataset, self.phash, spec.models)
+        self.jobs = [
+            _Job(item, model, sample)
+            for sample in range(spec.repeats)
+            for item in self.items
+            for model in spec.models
+            if (item.item_id, model, sample) not in done
+        ]
+        self.planned = len(self.items) * len(spec.models) * spec.repeats
+        self.limiters: dict[str, ModelLimiter] = {}
+        self.run_id = f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.budget: Budget | None = None
+        self._prompt_tokens: dict[str, int] = {}
+
+    def _grader_for(self, item: Item) -> Grader:
+        return self.graders[self.spec.grader or item.grader or ""]
+
+    def _judge_spend(self) -> float:
+        return sum(float(getattr(g, "spend_usd", 0.0)) for g in self.graders.values())
+
+    def _estimate(self, job: _Job) -> float:
+        assert self.budget is not None
+        if job.item.item_id not in self._prompt_tokens:
+            entry = self.entries[job.model]
+            self._prompt_tokens[job.item.item_id] = count_prompt_tokens(entry, job.item.chat())
+        max_tokens = self.spec.params.get("max_tokens")
+        return self.budget.estimate(
+            job.model,
+            self.prices[job.model],
+            self._prompt_tokens[job.item.item_id],
+            int(max_tokens) if max_tokens else None,
+        )
+
+    async def run(self) -> EvalReport:
+        # Limiters hold asyncio primitives: create them inside the running loop.
+        self.limiters = {name: limiter_for(e) for name, e in self.entries.items()}
+        if self.spec.max_cost_usd is not None:
+            self.budget = Budget(self.spec.max_cost_usd, extra_spend=self._judge_spend)
+        await asyncio.to_thread(self._start_run_row)
+        writer = OutcomeWriter(self.store, self.run_id)
+        writer.start()
+        progress = Progress(len(self.jobs), enabled=self.spec.progress)
+        status, message = "failed", ""
+        in_flight: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(self.spec.concurrency)
+        try:
+            for job in self.jobs:
+                await slots.acquire()
+                writer.check()  # a failed writer stops the calls and surfaces its error
+                estimate = self._estimate(job) if self.budget else 0.0
+                if self.budget and not self.budget.reserve(estimate):
+                    slots.release()
+                    status, message = "budget_exhausted", self.budget.stop_message()
+                    break
+                task = asyncio.create_task(self._one(job, estimate, writer, progress, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if in_flight:
+                await asyncio.gather(*in_flight)
+            if status == "failed":
+                status = "completed"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            message = "interrupted; rerun the same command to resume (recorded outcomes are kept)"
+            raise
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            progress.finish()
+            await writer.close()
+            await asyncio.shield(asyncio.to_thread(self._finish_run_row, status))
+            if status == "interrupted":
+                print(f"{message} (run {self.run_id})", file=sys.stderr)
+        report = EvalReport(
+            run_id=self.run_id,
+            status=status,
+            planned=self.planned,
+            skipped=self.planned - len(self.jobs),
+            recorded=writer.written,
+            spend_usd=writer.spend_usd + self._judge_spend(),
+            params_hash=self.phash,
+            message=message,
+        )
+        report.summary = await asyncio.to_thread(self.summary)
+        return report
+
+    async def _one(
+        self,
+        job: _Job,
+        estimate: float,
+        writer: OutcomeWriter,
+        progress: Progress,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        try:
+            entry = self.entries[job.model]
+            result = await call_with_retries(
+                lambda: acomplete(
+                    entry,
+                    job.item.chat(),
+                    self.spec.params,
+                    timeout_s=self.spec.timeout_s,
+                    prices=self.prices[job.model],
+                ),
+                self.limiters[job.model],
+                max_retries=self.spec.max_retries,
+            )
+            score, error = await self._grade(job.item, result)
+            writer.add(self._row(job, result, score, error))
+            progress.update(cost_usd=result.cost_usd, error=error is not None)
+            if self.budget is not None:
+                self.budget.settle(estimate, result.cost_usd, job.model, result.completion_tokens)
+        finally:
+            slots.release()
+
+    async def _grade(self, item: Item, result: CallResult) -> tuple[float | None, str | None]:
+        if not result.ok:
+            return None, result.error
+        try:
+            score = await self._grader_for(item).agrade(result.text, item)
+        except Exception as exc:  # a grader failure is this outcome's error, not the run's
+            return None, f"grading failed: {type(exc).__name__}: {exc}"[:2000]
+        return score.value, None
+
+    def _row(
+        self, job: _Job, result: CallResult, score: float | None, error: str | None
+    ) -> dict[str, Any]:
+        return {
+            "dataset": self.spec.dataset,
+            "item_id": job.item.item_id,
+            "model": job.model,
+            "params_hash": self.phash,
+            "sample": job.sample,
+            "response": result.text if result.text or result.ok else None,
+            "score": score,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": result.cost_usd,
+            "latency_ms": result.latency_ms,
+            "ttft_ms": result.ttft_ms,
+            "error": error,
+            "run_id": self.run_id,
+        }
+
+    def _start_run_row(self) -> None:
+        params = {
+            "models": self.spec.models,
+            "params": self.spec.params,
+            "params_hash": self.phash,
+            "repeats": self.spec.repeats,
+            "limit": self.spec.limit,
+            "split": self.spec.split,
+            "grader": self.spec.grader,
+            "judge": self.spec.judge,
+            "max_cost_usd": self.spec.max_cost_usd,
+            "concurrency": self.spec.concurrency,
+        }
+        with self.store.transaction() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, kind, dataset, source, params, status, n_outcomes, "
+                "spend_usd) VALUES (?, 'eval', ?, 'tradeoff eval', ?, 'running', 0, 0)",
+                [self.run_id, self.spec.dataset, json.dumps(params)],
+            )
+
+    def _finish_run_row(self, status: str) -> None:
+        with self.store.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = current_timestamp, "
+                "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",
+                [status, self._judge_spend(), self.run_id],
+            )
+
+    def summary(self) -> dict[str, list[dict[str, Any]]]:
+        """Summary over every recorded outcome of these items, models, params and samples."""
+        keys = pd.DataFrame({"item_id": [i.item_id for i in self.items]})
+        with self.store.connect(read_only=True) as con:
+            con.register("wanted", keys)
+            frame = con.execute(
+                "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
+                "o.latency_ms FROM outcomes o JOIN items i USING (dataset, item_id) "
+                "JOIN wanted w ON w.item_id = o.item_id WHERE o.dataset = ? AND "
+                "o.params_hash = ? AND o.sample < ? AND o.model IN (SELECT unnest(?))",
+                [self.spec.dataset, self.phash, self.spec.repeats, self.spec.models],
+            ).df()
+        return summarize(frame)
+
+
+def run_eval(
+    store: Store,
+    registry: Registry,
+    spec: EvalSpec,
+    *,
+    on_ready: Callable[[Runner], None] | None = None,
+) -> EvalReport:
+    """Check, then run, an eval; blocking. `on_ready` sees the prepared runner (for messages)."""
+    runner = Runner(store, registry, spec)
+    if on_ready is not None:
+        on_ready(runner)
+    return asyncio.run(runner.run())
