@@ -117,6 +117,10 @@ class Stream:
                 continue
             try:
                 chunk = await self._chunks.__anext__()
+            except httpx.HTTPError as exc:
+                raise UpstreamError(
+                    f"connection lost ({type(exc).__name__})", kind="connection"
+                ) from None
             except StopAsyncIteration:
                 if self._buffer.strip():
                     raise UpstreamError(

@@ -1,0 +1,108 @@
+"""`tradeoff serve` as a real process: SIGHUP reloads, SIGTERM flushes every row, bad options."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evals.store import Store
+from tests.router.conftest import sync_client
+from tests.router.support import write_models, write_policy
+from tests.support.upstream import Upstream
+
+HI = [{"role": "user", "content": "what is 2 + 2"}]
+
+
+def tradeoff(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tradeoff", *args]
+
+
+@pytest.fixture
+def served(tmp_path: Path, upstream: Upstream) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap", "strong"])
+    write_policy(tmp_path / "p.json", "live", "single", {"model": "cheap"})
+    process = subprocess.Popen(
+        tradeoff(
+            "serve", "--port", "0", "--policy", str(tmp_path / "p.json"), "--config", str(config),
+            "--db", str(tmp_path / "db.duckdb"), "--log-prompts", "--api-key", "k1",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    match = re.search(r"listening on (http://\S+/v1)", line)
+    assert match, line
+    yield process, match.group(1), tmp_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_sighup_reloads_and_sigterm_flushes_every_row(
+    served: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, url, work = served
+    client = sync_client(url, api_key="k1")
+    sent = 0
+    for i in range(40):
+        stream = i % 4 == 0
+        out = client.chat.completions.create(model="live", messages=HI, stream=stream)
+        if stream:
+            list(out)  # type: ignore[arg-type]
+        sent += 1
+    policy = work / "p.json"
+    before = os.stat(policy).st_mtime_ns
+    write_policy(policy, "live", "single", {"model": "strong"})
+    os.utime(policy, ns=(before, before))  # same mtime: only SIGHUP can notice the change
+    time.sleep(1.5)
+    raw = client.chat.completions.with_raw_response.create(model="live", messages=HI)
+    sent += 1
+    assert raw.headers["x-tradeoff-model"] == "cheap"
+    process.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        raw = client.chat.completions.with_raw_response.create(model="live", messages=HI)
+        sent += 1
+        if raw.headers["x-tradeoff-model"] == "strong":
+            break
+        time.sleep(0.05)
+    assert raw.headers["x-tradeoff-model"] == "strong"
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15)
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    with Store(work / "db.duckdb").connect(read_only=True) as con:
+        count, distinct, prompts = con.execute(
+            "SELECT count(*), count(DISTINCT request_id), count(prompt) FROM requests"
+        ).fetchone()  # type: ignore[misc]
+    assert count == distinct == sent
+    assert prompts == sent  # --log-prompts keeps the text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--config", "nowhere.yaml"], "not found"),
+        (["--policy", "nowhere.json"], "policy file"),
+        (["--timeout", "0"], "--timeout"),
+        (["--api-key-file", "nowhere.txt"], "--api-key-file"),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    tmp_path: Path, upstream: Upstream, args: list[str], needle: str
+) -> None:
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap"])
+    base = ["serve", "--port", "0", "--db", str(tmp_path / "db.duckdb"), "--config", str(config)]
+    result = subprocess.run(
+        tradeoff(*base, *args), capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
