@@ -117,21 +117,38 @@ class Candidate:
         return f"best_of_k {p['k']}x {names[p['model']]} ({p['verifier']})"
 
 
+@dataclass(frozen=True)
+class TaskStats:
+    """Per-task score sums of the fitting items, computed once for every task_table trial."""
+
+    tasks: tuple[str, ...]
+    counts: np.ndarray  # (T,)
+    sums: np.ndarray  # (T, m)
+    overall: np.ndarray  # (m,)
+
+    @classmethod
+    def of(cls, outcomes: Outcomes) -> TaskStats:
+        names, inverse = np.unique(outcomes.tasks.astype(str), return_inverse=True)
+        score = outcomes.score[:, :, 0]
+        sums = np.zeros((len(names), score.shape[1]))
+        np.add.at(sums, inverse, score)
+        counts = np.bincount(inverse, minlength=len(names))
+        return cls(tuple(str(t) for t in names), counts, sums, score.mean(axis=0))
+
+
 def task_table_params(
-    outcomes: Outcomes, costs: np.ndarray, lam: float, prior: float = 10.0
+    stats: TaskStats, costs: np.ndarray, lam: float, prior: float = 10.0
 ) -> dict[str, Any]:
     """Per task, the model maximising (shrunk accuracy - lam x scaled cost).
 
     Task accuracies are shrunk toward the model's overall accuracy with `prior` pseudo-items,
     so a task seen a handful of times does not flip to a model on noise.
     """
-    score = outcomes.score[:, :, 0]
-    overall = score.mean(axis=0)
     scaled = costs / max(costs.max(), 1e-300)
-    default = int(np.argmax(overall - lam * scaled))
-    table: dict[str, int] = {}
-    for task in sorted({str(t) for t in outcomes.tasks}):
-        rows = outcomes.tasks == task
-        acc = (score[rows].sum(axis=0) + prior * overall) / (rows.sum() + prior)
-        table[task] = int(np.argmax(acc - lam * scaled))
-    return {"table": table, "default": default}
+    default = int(np.argmax(stats.overall - lam * scaled))
+    acc = (stats.sums + prior * stats.overall) / (stats.counts[:, None] + prior)
+    picks = np.argmax(acc - lam * scaled[None, :], axis=1)
+    return {
+        "table": {t: int(j) for t, j in zip(stats.tasks, picks, strict=True)},
+        "default": default,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from evals.store import Store
-from policies.candidates import Candidate, Part, task_table_params
+from policies.candidates import Candidate, Part, TaskStats, task_table_params
 from policies.data import load_outcomes
 from policies.fitting import oracle_routes
 from policies.learned_fit import MIN_ITEMS, fit_learned
@@ -71,8 +71,9 @@ def compute_frontier(
         for j, name in enumerate(outcomes.models)
     ]
     if len(outcomes.models) > 1:
+        stats = TaskStats.of(train)
         for lam in SWEEP:
-            params = task_table_params(train, costs, lam)
+            params = task_table_params(stats, costs, lam)
             cands.append(
                 (
                     f"task_table lambda={lam:g}",

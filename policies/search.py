@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from policies.candidates import Candidate, Part, task_table_params
+from policies.candidates import Candidate, Part, TaskStats, task_table_params
 from policies.learned import LearnedPolicy
 from policies.metrics import constraint_margin, metric_point
 from policies.replay import Replay
@@ -68,7 +68,7 @@ def score_candidate(
     return value, float(worst)
 
 
-def _suggest(trial: optuna.Trial, space: SearchSpace, fit: Part) -> Candidate:
+def _suggest(trial: optuna.Trial, space: SearchSpace, fit: Part, stats: TaskStats) -> Candidate:
     m = len(space.models)
     family = trial.suggest_categorical("family", list(space.families))
     order = [int(j) for j in np.argsort(space.costs, kind="stable")]
@@ -76,7 +76,7 @@ def _suggest(trial: optuna.Trial, space: SearchSpace, fit: Part) -> Candidate:
         params: dict = {"model": trial.suggest_int("model", 0, m - 1)}
     elif family == "task_table":
         lam = trial.suggest_float("tt_lam", 1e-3, 3.0, log=True)
-        params = task_table_params(fit.outcomes, space.costs, lam)
+        params = task_table_params(stats, space.costs, lam)
     elif family == "learned":
         rule = trial.suggest_categorical("rule", ["threshold", "utility"])
         params = {"rule": rule, "threshold": 0.5, "lam": 0.0}
@@ -108,8 +108,9 @@ def search(
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, n_trials))
     study = optuna.create_study(direction="minimize", sampler=sampler)
     tried: dict[str, Candidate] = {}
+    stats = TaskStats.of(fit.outcomes)
     # Seed the search with every single model and one default per family.
-    for j in range(len(space.models)):
+    for j in range(len(space.models) if "single" in space.families else 0):
         study.enqueue_trial({"family": "single", "model": j})
     if "task_table" in space.families:
         study.enqueue_trial({"family": "task_table", "tt_lam": 0.05})
@@ -117,7 +118,7 @@ def search(
         study.enqueue_trial({"family": "learned", "rule": "utility", "lam": 0.05})
 
     def objective(trial: optuna.Trial) -> float:
-        cand = _suggest(trial, space, fit)
+        cand = _suggest(trial, space, fit, stats)
         tried.setdefault(cand.key, cand)
         return score_candidate(req, cand, fit, base)[0]
 
