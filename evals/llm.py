@@ -64,8 +64,15 @@ def token_prices(entry: ModelEntry) -> tuple[float, float]:
 
 # -- one live call -----------------------------------------------------------------------------
 
-# Registry fields litellm's Router understands but a single completion call must not forward.
-_NOT_CALL_PARAMS = ("rpm", "tpm", "max_concurrency")
+# Registry fields that are not call arguments: limits, and prices (cost is computed here from
+# `token_prices`; passed to litellm they would re-register the model's pricing on every call).
+_NOT_CALL_PARAMS = (
+    "rpm",
+    "tpm",
+    "max_concurrency",
+    "input_cost_per_token",
+    "output_cost_per_token",
+)
 # Statuses worth retrying: rate limits, timeouts, server errors. None = the connection failed.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 

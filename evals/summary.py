@@ -25,7 +25,8 @@ def wilson(mean: float, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (mean + z * z / (2 * n)) / denom
     half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # Rounded: at mean 1 the upper bound is exactly 1, not 0.9999999999999999.
+    return (max(0.0, round(centre - half, 12)), min(1.0, round(centre + half, 12)))
 
 
 def _row(group: pd.DataFrame, reliability: float | None) -> dict[str, Any]:
