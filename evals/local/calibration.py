@@ -1,7 +1,8 @@
 """The calibration run: how many input and output tokens per second a server does at a concurrency.
 
 Two phases (see `cost.py` for why two), each `requests` completions sent `concurrency` at a time
-to `/v1/completions`:
+to `/v1/completions`, repeated for `rounds` rounds (a shared machine is noisy: the record keeps
+each round's throughput beside the pooled figure that sets the prices):
 
 - prefill: `prompt_tokens`-long prompts, `max_tokens=1`;
 - decode: 8-token prompts, `max_tokens` output tokens with `ignore_eos` (a vLLM extension) so
@@ -19,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from evals.local.cost import Phase, TokenTimes, prices_per_token, split_gpu_time
+from evals.local.cost import Phase, TokenTimes, pooled, prices_per_token, split_gpu_time
 from evals.local.errors import CalibrationError
 from evals.local.health import root_url
 from evals.local.metrics import token_counters
@@ -43,6 +44,7 @@ class CalibrationSettings:
     requests: int = 16  # per phase
     prompt_tokens: int = 512
     max_tokens: int = 128
+    rounds: int = 3
     timeout_s: float = 300.0
 
     def fitted_to(self, max_model_len: int | None) -> CalibrationSettings:
@@ -51,7 +53,7 @@ class CalibrationSettings:
             return self
         prompt = max(1, min(self.prompt_tokens, max_model_len - 1))
         output = max(1, min(self.max_tokens, max_model_len - DECODE_PROMPT_TOKENS))
-        return CalibrationSettings(self.concurrency, self.requests, prompt, output, self.timeout_s)
+        return replace(self, prompt_tokens=prompt, max_tokens=output)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Calibration:
     output_cost_per_token: float
     measured_at: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    rounds: list[TokenTimes] = field(default_factory=list)
 
     @property
     def input_tokens_per_s(self) -> float:
@@ -90,6 +93,14 @@ class Calibration:
             "usd_per_1m_input": self.input_cost_per_token * 1e6,
             "usd_per_1m_output": self.output_cost_per_token * 1e6,
             "method": self.times.method,
+            "rounds": [
+                {
+                    "input_tokens_per_s": round(1.0 / t.seconds_per_input_token, 3),
+                    "output_tokens_per_s": round(1.0 / t.seconds_per_output_token, 3),
+                    "method": t.method,
+                }
+                for t in self.rounds
+            ],
             "prefill": asdict(self.prefill),
             "decode": asdict(self.decode),
             "settings": asdict(self.settings),
@@ -106,18 +117,25 @@ def calibrate(
     settings: CalibrationSettings | None = None,
     seed: int | None = None,
 ) -> Calibration:
-    """Run both phases against the server at `base_url` serving `model`; derive prices."""
+    """Run the phases against the server at `base_url` serving `model`; derive prices."""
     settings = settings or CalibrationSettings()
-    if settings.concurrency < 1 or settings.requests < 1:
-        raise CalibrationError("calibration needs --concurrency and request count >= 1")
+    if min(settings.concurrency, settings.requests, settings.rounds) < 1:
+        raise CalibrationError("calibration needs concurrency, requests and rounds >= 1")
     base = root_url(base_url)
     rng = random.Random(seed)
-    prefill, prefill_metrics = _measured_phase(
-        base, model, settings, settings.prompt_tokens, 1, rng
-    )
-    decode, decode_metrics = _measured_phase(
-        base, model, settings, DECODE_PROMPT_TOKENS, settings.max_tokens, rng
-    )
+    prefills: list[Phase] = []
+    decodes: list[Phase] = []
+    metrics: dict[str, list[dict[str, float] | None]] = {"prefill": [], "decode": []}
+    for _ in range(settings.rounds):
+        phase, seen = _measured_phase(base, model, settings, settings.prompt_tokens, 1, rng)
+        prefills.append(phase)
+        metrics["prefill"].append(seen)
+        phase, seen = _measured_phase(
+            base, model, settings, DECODE_PROMPT_TOKENS, settings.max_tokens, rng
+        )
+        decodes.append(phase)
+        metrics["decode"].append(seen)
+    prefill, decode = pooled(prefills), pooled(decodes)
     times = split_gpu_time(prefill, decode)
     price_in, price_out = prices_per_token(times, gpu_hourly_usd, utilisation)
     return Calibration(
@@ -130,8 +148,16 @@ def calibrate(
         input_cost_per_token=price_in,
         output_cost_per_token=price_out,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        metrics={"prefill": prefill_metrics, "decode": decode_metrics},
+        metrics={kind: _summed(deltas) for kind, deltas in metrics.items()},
+        rounds=[split_gpu_time(p, d) for p, d in zip(prefills, decodes, strict=True)],
     )
+
+
+def _summed(deltas: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """The /metrics token deltas over all rounds (None if any round could not read them)."""
+    if not deltas or any(d is None for d in deltas):
+        return None
+    return {key: sum(d[key] for d in deltas if d is not None) for key in deltas[0] or {}}
 
 
 def _measured_phase(
@@ -201,7 +227,13 @@ async def _run_phase(
                 )
 
         started = time.perf_counter()
-        counts = await asyncio.gather(*(one(p) for p in prompts))
+        try:
+            # A TaskGroup cancels and awaits the other requests when one fails.
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(p)) for p in prompts]
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+        counts = [task.result() for task in tasks]
         seconds = time.perf_counter() - started
     return Phase(
         requests=len(prompts),

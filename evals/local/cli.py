@@ -54,6 +54,13 @@ def calibration_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--prompt-tokens", type=click.IntRange(min=1), default=512, show_default=True),
         click.option("--max-tokens", type=click.IntRange(min=1), default=128, show_default=True),
+        click.option(
+            "--rounds",
+            type=click.IntRange(min=1),
+            default=3,
+            show_default=True,
+            help="Calibration rounds; prices use all, the record keeps each round's spread.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -66,6 +73,7 @@ def _settings(kw: dict[str, Any]) -> CalibrationSettings:
         requests=kw["calibration_requests"],
         prompt_tokens=kw["prompt_tokens"],
         max_tokens=kw["max_tokens"],
+        rounds=kw["rounds"],
     )
 
 

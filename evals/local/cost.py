@@ -12,7 +12,8 @@ decode phase (short prompts, many output tokens). Each phase's wall time is mode
 
     T = a * input_tokens + b * output_tokens
 
-which gives two equations in `a` and `b`. When noise makes the solution non-positive (prefill is
+which gives two equations in `a` and `b`. Calibration repeats both phases for a few rounds and
+solves on their sums (prices); each round's own solution gives the spread it records. When noise makes the solution non-positive (prefill is
 often too cheap to see beside decode), each phase's whole time is charged to its dominant kind,
 `a = T_prefill / input_tokens` and `b = T_decode / output_tokens`: upper bounds, so a local
 model is never priced below what it measured ("bounded" in the calibration record).
@@ -47,6 +48,16 @@ class Phase:
     @property
     def output_tps(self) -> float:
         return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def pooled(phases: list[Phase]) -> Phase:
+    """Several rounds of one phase as one: T = a*input + b*output still holds for the sums."""
+    return Phase(
+        requests=sum(p.requests for p in phases),
+        input_tokens=sum(p.input_tokens for p in phases),
+        output_tokens=sum(p.output_tokens for p in phases),
+        seconds=sum(p.seconds for p in phases),
+    )
 
 
 @dataclass(frozen=True)

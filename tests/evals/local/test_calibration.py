@@ -11,7 +11,7 @@ from evals.local.errors import CalibrationError
 from tests.support.upstream import Rule, Upstream
 
 A, B = 0.001, 0.01  # the stand-in's seconds per input and per output token
-SMALL = CalibrationSettings(concurrency=2, requests=4, prompt_tokens=200, max_tokens=32)
+SMALL = CalibrationSettings(concurrency=2, requests=4, prompt_tokens=200, max_tokens=32, rounds=2)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,11 @@ def test_phases_served_exact_token_counts_and_metrics_agree(
     measured: tuple[Calibration, Upstream],
 ) -> None:
     result, up = measured
-    assert (result.prefill.input_tokens, result.prefill.output_tokens) == (800, 4)
-    assert (result.decode.input_tokens, result.decode.output_tokens) == (32, 128)
-    assert result.metrics["prefill"] == {"input_tokens": 800.0, "output_tokens": 4.0}
-    assert result.metrics["decode"] == {"input_tokens": 32.0, "output_tokens": 128.0}
+    # Two rounds of 4 requests per phase, pooled.
+    assert (result.prefill.input_tokens, result.prefill.output_tokens) == (1600, 8)
+    assert (result.decode.input_tokens, result.decode.output_tokens) == (64, 256)
+    assert result.metrics["prefill"] == {"input_tokens": 1600.0, "output_tokens": 8.0}
+    assert result.metrics["decode"] == {"input_tokens": 64.0, "output_tokens": 256.0}
     prompts = [tuple(r["prompt"][:16]) for r in up.completion_requests]
     assert len(set(prompts)) == len(prompts)  # no shared prefix for the prefix cache to skip
     assert all(r["ignore_eos"] for r in up.completion_requests)
@@ -56,13 +57,17 @@ def test_record_has_the_figures_and_settings(measured: tuple[Calibration, Upstre
     assert record["concurrency"] == 2
     assert record["utilisation"] == 0.5
     assert record["settings"]["prompt_tokens"] == 200
+    # Each round's own throughput is kept, and the pooled figure lies within their range.
+    assert len(record["rounds"]) == 2
+    outs = [r["output_tokens_per_s"] for r in record["rounds"]]
+    assert min(outs) * 0.999 <= record["output_tokens_per_s"] <= max(outs) * 1.001
     assert record["measured_at"].startswith("20")
 
 
 def test_missing_usage_falls_back_on_the_metrics_counters() -> None:
     with Upstream([Rule(usage=False)], served_models=["tiny"]) as up:
         result = calibrate(up.url, "tiny", gpu_hourly_usd=1.0, utilisation=1.0, settings=SMALL)
-    assert (result.prefill.input_tokens, result.decode.output_tokens) == (800, 128)
+    assert (result.prefill.input_tokens, result.decode.output_tokens) == (1600, 256)
 
 
 def test_settings_shrink_to_the_context_length() -> None:

@@ -104,6 +104,15 @@ def test_display_beside_api_prices() -> None:
         "$2.00/GPU-h at 50% utilisation, 4 concurrent: 1523 in + 61.2 out tok/s -> "
         "$0.73 / $18.16 per 1M (2026-11-22)"
     )
+    rounds = [{"output_tokens_per_s": v} for v in (55.12, 66.0, 61.0)]
+    spread = local_entry(
+        "tiny",
+        "tiny",
+        "http://h:1",
+        gpu_hourly_usd=2.0,
+        calibration={**CALIBRATION, "rounds": rounds},
+    )
+    assert "61.2 out tok/s (55.12-66 over 3 rounds) -> " in str(describe_calibration(spread))
     bounded = {**CALIBRATION, "method": "bounded"}
     entry = local_entry("tiny", "tiny", "http://h:1", gpu_hourly_usd=2.0, calibration=bounded)
     assert "per 1M (upper bound)" in str(describe_calibration(entry))

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.vllm
 
 HERE = Path(__file__).parent
 CALIBRATION = ["--concurrency", "4", "--calibration-requests", "8", "--prompt-tokens", "256"]
-CALIBRATION += ["--max-tokens", "32"]
+CALIBRATION += ["--max-tokens", "32", "--rounds", "2"]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
@@ -129,12 +129,14 @@ def test_serve_registered_a_calibrated_local_model(vllm_server: Server) -> None:
     assert tiny.litellm_model == "hosted_vllm/tiny"
     assert tiny.api_base == vllm_server.url
     calibration = tiny.extra["calibration"]
-    # Every calibration request was served in full: 8 x 256 prompt tokens, 8 x 32 generated.
-    assert calibration["prefill"]["input_tokens"] == 8 * 256
-    assert calibration["decode"]["output_tokens"] == 8 * 32
+    # Every calibration request was served in full: 2 rounds x 8 x 256 prompt tokens, and
+    # 2 x 8 x 32 generated.
+    assert calibration["prefill"]["input_tokens"] == 2 * 8 * 256
+    assert calibration["decode"]["output_tokens"] == 2 * 8 * 32
+    assert len(calibration["rounds"]) == 2
     # vLLM's own counters saw the same tokens as the responses' usage (no other traffic).
-    assert calibration["metrics"]["prefill"]["input_tokens"] == 8 * 256
-    assert calibration["metrics"]["decode"]["output_tokens"] == 8 * 32
+    assert calibration["metrics"]["prefill"]["input_tokens"] == 2 * 8 * 256
+    assert calibration["metrics"]["decode"]["output_tokens"] == 2 * 8 * 32
     price_in, price_out = token_prices(tiny)
     assert price_in == pytest.approx(calibration["usd_per_1m_input"] / 1e6)
     assert 0 < price_in < price_out  # a decoded token costs more GPU time than a prefilled one
