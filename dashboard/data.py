@@ -8,6 +8,7 @@ the next rerun after the TTL.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -52,20 +53,27 @@ def _store(path: str) -> Store:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _cached(name: str, path: str, version: tuple[float, float], *args: Any, **kwargs: Any) -> Any:
+def _cached(
+    module: str, name: str, path: str, version: tuple[float, float], *args: Any, **kwargs: Any
+) -> Any:
     del version  # only part of the cache key
+    fn = getattr(importlib.import_module(module), name)
     with _store(path).connect(read_only=True) as con:
-        return getattr(queries, name)(con, *args, **kwargs)
+        con.execute("SET enable_progress_bar = false")  # it would print to the server's stdout
+        return fn(con, *args, **kwargs)
 
 
 def query(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a `dashboard.queries` function on a short read-only connection, cached.
+    """Run a query function (`dashboard.queries`, `dashboard.traffic_queries`) on a short
+    read-only connection, cached.
 
     A locked or unreadable store stops the page with one line saying what to do.
     """
     path = store_path()
     try:
-        result: T = _cached(fn.__name__, str(path), store_version(path), *args, **kwargs)
+        result: T = _cached(
+            fn.__module__, fn.__name__, str(path), store_version(path), *args, **kwargs
+        )
     except StoreBusyError as exc:
         _stop(f"{exc}. The page will work again once the writer is done: rerun it (press R).")
     except StoreError as exc:

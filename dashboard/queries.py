@@ -23,7 +23,7 @@ Con = duckdb.DuckDBPyConnection
 Z95 = 1.96
 
 # The outcomes of one dataset (and split), joined with their items' task. Parameters: dataset,
-# split, split (NULL split = every item).
+# split (NULL split = every item).
 _OUTCOMES = """
     SELECT o.model, o.item_id, i.task, coalesce(o.score, 0) AS score,
            (o.error IS NOT NULL) AS failed, o.cost_usd, o.latency_ms
@@ -31,26 +31,56 @@ _OUTCOMES = """
     WHERE o.dataset = $dataset AND ($split IS NULL OR i.split = $split)
 """
 
-# Per item and model: mean score, mean cost, calls, errors and the agreement of the non-error
-# samples with their most frequent (rounded) score, as `evals.reliability` defines it.
-_PER_ITEM = f"""
-    WITH o AS ({_OUTCOMES}),
-    votes AS (
+_OUTCOMES_BY_MODEL = """
+    SELECT model, latency_ms FROM outcomes
+    WHERE dataset = $dataset AND ($split IS NULL OR item_id IN (
+        SELECT item_id FROM items WHERE dataset = $dataset AND split = $split))
+"""
+
+# Agreement of an item's non-error samples with their most frequent score. With pass/fail scores
+# it is one pass (the larger of the two counts); any other scores need a vote count per value.
+_BINARY_AGREEMENT = (
+    "greatest(count_if(score = 1 AND NOT failed), count_if(score = 0 AND NOT failed))"
+    " / nullif(count_if(NOT failed), 0)"
+)
+_VOTES = f"""
+    SELECT model, item_id, max(k) / sum(k) AS agreement FROM (
         SELECT model, item_id, round(score, 6) AS outcome, count(*) AS k
-        FROM o WHERE NOT failed GROUP BY model, item_id, outcome
-    ),
-    agreement AS (
-        SELECT model, item_id, max(k) / sum(k) AS agreement FROM votes GROUP BY model, item_id
-    )
-    SELECT o.model, o.task, o.item_id, avg(o.score) AS score, avg(o.cost_usd) AS cost,
-           count(*) AS calls, sum(o.failed::INT) AS errors, any_value(a.agreement) AS agreement
-    FROM o LEFT JOIN agreement a ON a.model = o.model AND a.item_id = o.item_id
-    GROUP BY o.model, o.task, o.item_id
+        FROM ({_OUTCOMES}) WHERE NOT failed GROUP BY model, item_id, outcome
+    ) GROUP BY model, item_id
 """
 
 
 def _params(dataset: str, split: str | None) -> dict[str, Any]:
     return {"dataset": dataset, "split": split}
+
+
+def _per_item(con: Con, dataset: str, split: str | None) -> None:
+    """Materialise TEMP TABLE per_item: one row per (model, item) with its mean score and cost,
+    calls, errors and agreement. Built once per connection; every summary reads it."""
+    params = _params(dataset, split)
+    row = con.execute(
+        "SELECT coalesce(bool_and(score IN (0, 1) OR score IS NULL), true) FROM outcomes "
+        "WHERE dataset = $dataset",
+        {"dataset": dataset},
+    ).fetchone()
+    binary = bool(row and row[0])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE per_item AS
+        SELECT model, task, item_id, avg(score) AS score, avg(cost_usd) AS cost,
+               count(*) AS calls, count_if(failed) AS errors,
+               {_BINARY_AGREEMENT if binary else "NULL::DOUBLE"} AS agreement
+        FROM ({_OUTCOMES}) GROUP BY model, task, item_id
+        """,
+        params,
+    )
+    if not binary:
+        con.execute(
+            f"UPDATE per_item SET agreement = v.agreement FROM ({_VOTES}) v "
+            "WHERE per_item.model = v.model AND per_item.item_id = v.item_id",
+            params,
+        )
 
 
 def overview(con: Con) -> dict[str, int]:
@@ -66,6 +96,16 @@ def overview(con: Con) -> dict[str, int]:
 
 def datasets_with_outcomes(con: Con) -> list[str]:
     rows = con.execute("SELECT DISTINCT dataset FROM outcomes ORDER BY dataset").fetchall()
+    return [r[0] for r in rows]
+
+
+def models_by_accuracy(con: Con, dataset: str) -> list[str]:
+    """The dataset's models, most accurate first (a cheap outcome-level mean, for defaults)."""
+    rows = con.execute(
+        "SELECT model FROM outcomes WHERE dataset = ? GROUP BY model "
+        "ORDER BY avg(coalesce(score, 0)) DESC, model",
+        [dataset],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -86,12 +126,18 @@ def tasks(con: Con, dataset: str) -> list[str]:
 
 def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
+    _per_item(con, dataset, split)
+    return _stats(con, dataset, split, by_task=by_task)
+
+
+def _stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     keys = "model, task" if by_task else "model"
+    # Per model alone the task is not needed: a semi-join on the split is cheaper than the join.
+    rows = _OUTCOMES if by_task else _OUTCOMES_BY_MODEL
     sql = f"""
-        WITH per_item AS ({_PER_ITEM}),
-        latency AS (
+        WITH latency AS (
             SELECT {keys}, quantile_cont(latency_ms, 0.95) AS p95_latency_ms
-            FROM ({_OUTCOMES}) GROUP BY {keys}
+            FROM ({rows}) GROUP BY {keys}
         ),
         agg AS (
             SELECT {keys}, count(*) AS n_items, avg(score) AS accuracy,
@@ -106,52 +152,61 @@ def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> 
                least(accuracy + {Z95} * score_sd / sqrt(n_items), 1) AS accuracy_hi,
                greatest(cost_per_1k - {Z95} * cost_sd_1k / sqrt(n_items), 0) AS cost_lo,
                cost_per_1k + {Z95} * cost_sd_1k / sqrt(n_items) AS cost_hi
-        FROM agg JOIN latency USING ({keys})
+        FROM agg LEFT JOIN latency USING ({keys})
         ORDER BY {keys}
     """
     return con.execute(sql, _params(dataset, split)).df()
 
 
-def paired_ratio(
-    con: Con, dataset: str, split: str | None, model: str, baseline: str
-) -> dict[str, Any] | None:
-    """`model`'s accuracy as a share of `baseline`'s on the items both answered, with a 95% CI.
-
-    The CI is the delta method for a ratio of paired means: the standard error of
-    mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), with R the ratio itself.
-    """
-    sql = f"""
-        WITH per_item AS ({_PER_ITEM}),
-        pair AS (
-            SELECT a.score AS a, b.score AS b, a.cost AS cost_a, b.cost AS cost_b
-            FROM per_item a JOIN per_item b ON a.item_id = b.item_id
-            WHERE a.model = $model AND b.model = $baseline
-        ),
-        means AS (SELECT avg(a) AS ma, avg(b) AS mb, count(*) AS n FROM pair)
-        SELECT n, ma / nullif(mb, 0) AS ratio,
-               coalesce(stddev_samp(a - ma / nullif(mb, 0) * b), 0) / (sqrt(n) * nullif(mb, 0)) AS se,
-               1 - avg(cost_a) / nullif(avg(cost_b), 0) AS savings
-        FROM pair, means GROUP BY n, ma, mb
-    """
-    params = {**_params(dataset, split), "model": model, "baseline": baseline}
-    row = con.execute(sql, params).fetchone()
-    if row is None or row[1] is None:
-        return None
-    n, ratio, se, savings = row
+def tradeoff_summary(
+    con: Con, dataset: str, split: str | None, baseline: str | None
+) -> dict[str, Any]:
+    """Everything the Tradeoffs page needs from outcomes, from one pass over them: per-model
+    stats, the oracle, and each model's accuracy share of `baseline`'s with its CI."""
+    _per_item(con, dataset, split)
     return {
-        "n": int(n),
-        "ratio": float(ratio),
-        "ratio_lo": float(ratio - Z95 * se),
-        "ratio_hi": float(ratio + Z95 * se),
-        "savings": None if savings is None else float(savings),
+        "stats": _stats(con, dataset, split, by_task=False),
+        "oracle": _oracle(con),
+        "paired": _paired(con, baseline) if baseline else pd.DataFrame(),
     }
+
+
+def _paired(con: Con, baseline: str) -> pd.DataFrame:
+    """Each model's accuracy as a share of `baseline`'s on the items both answered, with a 95%
+    CI, and its cost saving. The CI is the delta method for a ratio of paired means: the
+    standard error of mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), R the ratio."""
+    return con.execute(
+        f"""
+        WITH pair AS (
+            SELECT a.model, a.score AS a, b.score AS b, a.cost AS cost_a, b.cost AS cost_b
+            FROM per_item a JOIN per_item b ON a.item_id = b.item_id AND b.model = $baseline
+        ),
+        means AS (
+            SELECT model, avg(a) / nullif(avg(b), 0) AS ratio, avg(b) AS mb, count(*) AS n
+            FROM pair GROUP BY model
+        ),
+        spread AS (
+            SELECT p.model, coalesce(stddev_samp(a - m.ratio * b), 0) / (sqrt(m.n) * m.mb) AS se,
+                   1 - avg(cost_a) / nullif(avg(cost_b), 0) AS savings
+            FROM pair p JOIN means m USING (model) GROUP BY p.model, m.n, m.mb
+        )
+        SELECT model, n, ratio, ratio - {Z95} * se AS ratio_lo, ratio + {Z95} * se AS ratio_hi,
+               savings
+        FROM means JOIN spread USING (model) ORDER BY model
+        """,
+        {"baseline": baseline},
+    ).df()
 
 
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
-    sql = f"""
-        WITH per_item AS ({_PER_ITEM}),
-        best AS (
+    _per_item(con, dataset, split)
+    return _oracle(con)
+
+
+def _oracle(con: Con) -> dict[str, float] | None:
+    sql = """
+        WITH best AS (
             SELECT item_id, max(score) AS best FROM per_item GROUP BY item_id
         ),
         choice AS (
@@ -163,7 +218,7 @@ def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None
                coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k
         FROM choice
     """
-    row = con.execute(sql, _params(dataset, split)).df().iloc[0]
+    row = con.execute(sql).df().iloc[0]
     if not row["n_items"]:
         return None
     half = Z95 * row["score_sd"] / row["n_items"] ** 0.5
@@ -311,84 +366,4 @@ def eval_responses(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
         ORDER BY item_id, model
         """,
         {"dataset": dataset, "ids": item_ids},
-    ).df()
-
-
-# --- the proxy's request log -------------------------------------------------------------------
-
-_REQUESTS = """
-    SELECT * FROM requests
-    WHERE ($since IS NULL OR created_at >= $since) AND ($policy IS NULL OR policy = $policy)
-"""
-
-
-def _window(since: Any, policy: str | None) -> dict[str, Any]:
-    return {"since": since, "policy": policy}
-
-
-def traffic_policies(con: Con) -> list[str]:
-    rows = con.execute(
-        "SELECT DISTINCT policy FROM requests WHERE policy IS NOT NULL ORDER BY policy"
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def traffic_totals(con: Con, since: Any, policy: str | None) -> dict[str, Any]:
-    """Requests, spend, savings against the baseline, p95 latency, errors and fallbacks."""
-    cur = con.execute(
-        f"""
-        SELECT count(*) AS requests, coalesce(sum(cost_usd), 0) AS spend_usd,
-               coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
-               count(*) FILTER (WHERE status >= 400) AS errors,
-               coalesce(sum(fallbacks), 0) AS fallbacks,
-               count(*) FILTER (WHERE fallbacks > 0) AS requests_with_fallback,
-               min(created_at) AS first_at, max(created_at) AS last_at
-        FROM ({_REQUESTS})
-        """,
-        _window(since, policy),
-    )
-    row = cur.fetchone()
-    assert row is not None
-    return dict(zip([d[0] for d in cur.description], row, strict=True))
-
-
-def traffic_timeline(con: Con, since: Any, policy: str | None, bucket_s: int) -> pd.DataFrame:
-    """Per time bucket: requests, spend, baseline spend, savings, p95 latency and errors."""
-    return con.execute(
-        f"""
-        SELECT time_bucket(to_seconds($bucket), created_at) AS bucket, count(*) AS requests,
-               coalesce(sum(cost_usd), 0) AS spend_usd,
-               coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
-               coalesce(sum(baseline_cost_usd), 0) - coalesce(sum(cost_usd), 0) AS savings_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
-               count(*) FILTER (WHERE status >= 400) AS errors,
-               coalesce(sum(fallbacks), 0) AS fallbacks
-        FROM ({_REQUESTS}) GROUP BY bucket ORDER BY bucket
-        """,
-        {**_window(since, policy), "bucket": bucket_s},
-    ).df()
-
-
-def traffic_model_mix(con: Con, since: Any, policy: str | None) -> pd.DataFrame:
-    return con.execute(
-        f"""
-        SELECT coalesce(model, '(none)') AS model, count(*) AS requests,
-               coalesce(sum(cost_usd), 0) AS spend_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
-               count(*) FILTER (WHERE status >= 400) AS errors
-        FROM ({_REQUESTS}) GROUP BY ALL ORDER BY requests DESC
-        """,
-        _window(since, policy),
-    ).df()
-
-
-def traffic_recent_errors(con: Con, since: Any, policy: str | None, limit: int) -> pd.DataFrame:
-    return con.execute(
-        f"""
-        SELECT created_at, policy, model, status, attempts, fallbacks, error
-        FROM ({_REQUESTS}) WHERE status >= 400 OR error IS NOT NULL
-        ORDER BY created_at DESC LIMIT $limit
-        """,
-        {**_window(since, policy), "limit": limit},
     ).df()

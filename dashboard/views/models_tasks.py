@@ -26,11 +26,8 @@ def render() -> None:
     if frame.empty:
         st.info(f"No outcomes on the {split} split of {dataset}; pick another split.")
         st.stop()
-    overall = data.query(queries.model_stats, dataset, split, by_task=False)
-    default = str(overall.sort_values("accuracy").iloc[-1]["model"])
-    baseline = data.choose_baseline(
-        sorted(frame["model"].unique()), default, key="_baseline_models"
-    )
+    ranked = data.query(queries.models_by_accuracy, dataset)
+    baseline = data.choose_baseline(ranked, ranked[0], key="_baseline_models")
 
     relative = st.toggle(f"Accuracy relative to {baseline} (share of its accuracy per task)")
     if relative:

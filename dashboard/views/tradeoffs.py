@@ -59,12 +59,17 @@ def requirement_controls(model_names: list[str], default_baseline: str) -> Requi
 
 
 def evidence_for(
-    best: Option, baseline: Option, policies: pd.DataFrame, dataset: str, split: str | None
+    best: Option,
+    baseline: Option,
+    policies: pd.DataFrame,
+    paired_frame: pd.DataFrame,
+    split: str | None,
 ) -> tuple[Evidence, str]:
     """Paired evidence for the sentence, and a note on where it comes from."""
     if best.kind == "model":
-        paired = data.query(queries.paired_ratio, dataset, split, best.name, baseline.name)
-        if paired is not None:
+        rows = paired_frame[paired_frame["model"] == best.name].to_dict("records")
+        if rows:
+            paired = rows[0]
             ci = (paired["ratio_lo"], paired["ratio_hi"])
             items = f"{split} items" if split else "items"
             return Evidence(paired["ratio"], paired["savings"], ci, int(paired["n"]), items), ""
@@ -128,21 +133,20 @@ def render() -> None:
     dataset = data.choose_dataset(datasets)
     split = data.choose_split(dataset)
 
-    stats = data.query(queries.model_stats, dataset, split, by_task=False)
+    ranked = data.query(queries.models_by_accuracy, dataset)
+    requirement = requirement_controls(ranked, ranked[0])
+    summary = data.query(queries.tradeoff_summary, dataset, split, requirement.baseline)
+    stats, oracle = summary["stats"], summary["oracle"]
     models = options_from_frame(stats, "model", "model")
     policy_rows = data.query(queries.fitted_policies, dataset)
     policies = options_from_frame(policy_rows, "policy", "name")
-    oracle = data.query(queries.oracle, dataset, split)
-    if not models:
-        st.info(f"No outcomes on the {split or 'whole'} split of {dataset}; pick another split.")
+    baseline = next((o for o in models if o.name == requirement.baseline), None)
+    if baseline is None:
+        st.info(f"{requirement.baseline} has no outcomes on the {split} split; pick another.")
         st.stop()
-
-    most_accurate = max(models, key=lambda o: o.accuracy).name
-    requirement = requirement_controls([o.name for o in models], most_accurate)
-    baseline = next(o for o in models if o.name == requirement.baseline)
     candidates = models + policies
     best = best_feasible(candidates, requirement)
-    evidence = evidence_for(best, baseline, policy_rows, dataset, split) if best else None
+    evidence = evidence_for(best, baseline, policy_rows, summary["paired"], split) if best else None
     show_recommendation(best, baseline, requirement, evidence)
 
     sweeps = sweep_options(dataset, split)

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, queries
+from dashboard import data, traffic_queries
 
 REFRESH_S = 5
 WINDOWS = {
@@ -59,7 +59,7 @@ def line(frame: pd.DataFrame, columns: list[str], title: str, fmt: str) -> alt.C
 @st.fragment(run_every=REFRESH_S)
 def live(window: str, policy: str | None) -> None:
     since = since_for(window)
-    totals = data.query(queries.traffic_totals, since, policy)
+    totals = data.query(traffic_queries.traffic_totals, since, policy)
     if not totals["requests"]:
         st.info("No requests in this window.")
         return
@@ -83,7 +83,7 @@ def live(window: str, policy: str | None) -> None:
 
     span = (totals["last_at"] - totals["first_at"]) if since is None else WINDOWS[window]
     timeline = data.query(
-        queries.traffic_timeline, since, policy, bucket_for(span or timedelta(minutes=1))
+        traffic_queries.traffic_timeline, since, policy, bucket_for(span or timedelta(minutes=1))
     )
     left, right = st.columns(2)
     left.altair_chart(
@@ -110,7 +110,7 @@ def live(window: str, policy: str | None) -> None:
         width="stretch",
     )
 
-    mix = data.query(queries.traffic_model_mix, since, policy)
+    mix = data.query(traffic_queries.traffic_model_mix, since, policy)
     st.altair_chart(
         alt.Chart(mix)
         .mark_bar()
@@ -118,7 +118,7 @@ def live(window: str, policy: str | None) -> None:
         .properties(title="Model mix", height=max(100, 28 * len(mix))),
         width="stretch",
     )
-    errors = data.query(queries.traffic_recent_errors, since, policy, 20)
+    errors = data.query(traffic_queries.traffic_recent_errors, since, policy, 20)
     if not errors.empty:
         st.subheader("Recent errors")
         st.dataframe(errors, hide_index=True, width="stretch")
@@ -138,7 +138,7 @@ def render() -> None:
         st.stop()
     left, right = st.columns(2)
     window = left.selectbox("Window", list(WINDOWS), index=2, key="traffic_window")
-    policies = data.query(queries.traffic_policies)
+    policies = data.query(traffic_queries.traffic_policies)
     chosen = right.selectbox("Policy", ["all", *policies], key="traffic_policy")
     live(window, None if chosen == "all" else chosen)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import queries
+from dashboard import queries, traffic_queries
 from evals.reliability import reliability
 from evals.store import Store
 from tests.dashboard.seed import DATASET
@@ -101,9 +101,9 @@ def test_traffic_aggregates_match_the_log(seeded_db: Path) -> None:
         raw = con.execute(
             "SELECT cost_usd, baseline_cost_usd, status, fallbacks FROM requests"
         ).fetchall()
-        totals = queries.traffic_totals(con, None, None)
-        timeline = queries.traffic_timeline(con, None, None, 600)
-        mix = queries.traffic_model_mix(con, None, None)
+        totals = traffic_queries.traffic_totals(con, None, None)
+        timeline = traffic_queries.traffic_timeline(con, None, None, 600)
+        mix = traffic_queries.traffic_model_mix(con, None, None)
     assert totals["requests"] == len(raw) == timeline["requests"].sum() == mix["requests"].sum()
     assert totals["spend_usd"] == pytest.approx(sum(r[0] for r in raw))
     assert timeline["savings_usd"].sum() == pytest.approx(sum(r[1] - r[0] for r in raw))
@@ -114,8 +114,8 @@ def test_traffic_aggregates_match_the_log(seeded_db: Path) -> None:
 def test_traffic_window_and_policy_filters(seeded_db: Path) -> None:
     with Store(seeded_db).connect(read_only=True) as con:
         last = con.execute("SELECT max(created_at) FROM requests").fetchone()[0]
-        recent = queries.traffic_totals(con, last, None)
-        other = queries.traffic_totals(con, None, "no-such-policy")
+        recent = traffic_queries.traffic_totals(con, last, None)
+        other = traffic_queries.traffic_totals(con, None, "no-such-policy")
     assert recent["requests"] == 1
     assert other["requests"] == 0
 
@@ -133,3 +133,30 @@ def test_eval_items_filter_by_task_and_disagreement(seeded_db: Path) -> None:
     # One row per (item, model): the first sample, with its response and score side by side.
     assert len(responses) == 3 * 3
     assert responses.groupby("item_id")["score"].agg(lambda s: s.max() - s.min()).gt(0).all()
+
+
+def test_graded_scores_use_the_majority_vote_definition(tmp_path: Path) -> None:
+    """Scores other than 0/1 (a judge's 0.5) take the per-value vote path; same definition."""
+    store = Store(tmp_path / "graded.duckdb")
+    samples = {
+        ("a", "i1"): [0.5, 0.5, 1.0],
+        ("a", "i2"): [0.25, None, 0.25],
+        ("b", "i1"): [1.0, 0.0, 0.5],
+        ("b", "i2"): [None, None, None],
+    }
+    with store.transaction() as con:
+        for item in ("i1", "i2"):
+            con.execute("INSERT INTO items (dataset, item_id, task) VALUES ('g', ?, 't')", [item])
+        for (model, item), scores in samples.items():
+            for k, score in enumerate(scores):
+                con.execute(
+                    "INSERT INTO outcomes (dataset, item_id, model, sample, score, cost_usd, "
+                    "error) VALUES ('g', ?, ?, ?, ?, 0.001, ?)",
+                    [item, model, k, score, "boom" if score is None else None],
+                )
+    with store.connect(read_only=True) as con:
+        stats = queries.model_stats(con, "g", None, by_task=False).set_index("model")
+    for model in ("a", "b"):
+        by_item = {item: s for (m, item), s in samples.items() if m == model}
+        assert stats.loc[model, "reliability"] == pytest.approx(reliability(by_item)), model
+    assert stats.loc["a", "consistency"] == pytest.approx((2 / 3 + 1) / 2)
