@@ -17,6 +17,8 @@ from evals.store import Store
 from policies.base import flatten_messages
 from policies.errors import DataError
 
+MIN_COVERAGE = 0.5  # share of a dataset's items a model needs outcomes for to be included
+
 
 @dataclass(frozen=True)
 class Outcomes:
@@ -137,6 +139,21 @@ def _pivot(dataset: str, items: list[tuple], rows: list[tuple], with_responses: 
             responses = None
     notes = _fill_costs(cost, score, models)
 
+    # A model measured on few items would shrink every other model's data to those items;
+    # leave it out (and say so) rather than drop most of the dataset.
+    coverage = (~np.isnan(score[:, :, 0])).mean(axis=0)
+    sparse_models = [c for c in range(len(models)) if coverage[c] < MIN_COVERAGE]
+    if sparse_models and len(sparse_models) < len(models):
+        keep_models = [c for c in range(len(models)) if c not in sparse_models]
+        for c in sparse_models:
+            notes.append(
+                f"model {models[c]} has outcomes for only {coverage[c]:.0%} of the items and is "
+                "left out; evaluate it on the whole dataset to include it"
+            )
+        models = tuple(models[c] for c in keep_models)
+        score, cost, latency, error = (a[:, keep_models] for a in (score, cost, latency, error))
+        if responses is not None:
+            responses = responses[:, keep_models]
     complete = ~np.isnan(score[:, :, 0]).any(axis=1)
     if not complete.all():
         notes.append(

@@ -157,6 +157,10 @@ class FitReport:
         ]
         lines += [f"skipped {family}: {why}" for family, why in self.skipped.items()]
         lines += [f"note: {note}" for note in self.notes]
+        if self.family == "single" and self.metrics["models_used"] == {self.baseline: 1.0}:
+            lines.append(
+                f"no cheaper policy meets the requirement with confidence: keep {self.baseline}"
+            )
         held = [k for k, v in self.test_constraints.items() if not v["holds"]]
         if held:
             lines.append(f"warning: on the test items {', '.join(held)} did not hold")

@@ -175,3 +175,64 @@ def test_unknown_split_and_dataset_are_clear_errors(specialist: Store) -> None:
         fit_policy(specialist, "nope", "accuracy >= 0.5")
     with pytest.raises(DataError, match="model 'gpt-9'"):
         fit_policy(specialist, "synth", "accuracy >= 0.5", baseline="gpt-9")
+
+
+def test_best_of_k_when_repeats_are_recorded(tmp_path: Path) -> None:
+    """The cheap model is right on half its samples, independently, and says so only when right:
+    three cheap samples (then the strong model if none passes) beat one cascade step."""
+
+    def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
+        return float(model == "strong" or rng.random() < 0.5)
+
+    def response(task: str, model: str, i: int, value: float) -> str:
+        return "Final answer: 4" if value else "hmm"
+
+    store = build_store(
+        tmp_path / "k.duckdb",
+        tasks={"q": 300},
+        models={"cheap": 0.001, "strong": 0.01},
+        score=score,
+        responses=response,
+        samples=3,
+    )
+    report = fit_policy(
+        store, "synth", "accuracy >= 95% of baseline", baseline="strong", n_trials=60
+    )
+    assert report.family == "best_of_k"
+    params = report.artifact.params  # type: ignore[union-attr]
+    assert params["model"] == "cheap" and params["k"] == 3 and params["fallback"] == ["strong"]
+    # 3 cheap samples always, the strong model for the 1/8 where none passes
+    assert report.metrics["cost_per_request_usd"] == pytest.approx(0.003 + 0.01 / 8, rel=0.3)
+    # repeats disagree half the time: consistency, hence reliability, is below 1
+    assert report.singles["cheap"]["reliability"] < 0.9
+
+
+def test_latency_bound_is_respected(tmp_path: Path) -> None:
+    def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
+        return float(rng.random() < (0.9 if model == "slow" else 0.7))
+
+    store = build_store(
+        tmp_path / "lat.duckdb",
+        tasks={"q": 200},
+        models={"fast": 0.001, "slow": 0.001},
+        score=score,
+        latency=lambda model: 3000.0 if model == "slow" else 200.0,
+    )
+    report = fit_policy(
+        store, "synth", "p95_latency <= 2s", objective="maximize accuracy", n_trials=TRIALS
+    )
+    assert report.artifact.params == {"model": "fast"}  # type: ignore[union-attr]
+    assert report.metrics["p95_latency_ms"] == 200.0
+
+
+def test_a_model_measured_on_few_items_is_left_out_with_a_note(tmp_path: Path) -> None:
+    store = specialist_store(tmp_path / "cov.duckdb", n=100)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO outcomes (dataset, item_id, model, score, cost_usd) "
+            "SELECT dataset, item_id, 'newcomer', 1.0, 0.0001 FROM items LIMIT 10"
+        )
+    report = fit_policy(store, "synth", "accuracy >= 0.5", n_trials=TRIALS)
+    assert "newcomer" not in report.singles
+    assert any("newcomer has outcomes for only 5%" in note for note in report.notes)
+    assert report.metrics["n"] + report.n_fit + report.n_validation == 200
