@@ -10,7 +10,7 @@ reliability reduces to 1 - the share of requests whose kept answer is an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,23 +21,34 @@ from policies.requirement import Constraint
 CONFIDENCE = 0.95
 
 
-@dataclass(frozen=True)
 class Bootstrap:
-    """`weights[b, i]`: how often item i is drawn in resample b (multinomial resampling)."""
+    """Multinomial resampling of n items, shared by every statistic of one item set.
 
-    weights: np.ndarray  # (B, n) float64
-    indices: np.ndarray  # (B', n) resampled indices for quantile statistics
+    `weights[b, i]` is how often item i is drawn in resample b, divided by n, so resampled
+    means are one matrix-vector product. Built in chunks so memory stays O(resamples x n)
+    floats; quantile statistics (p95 latency) redraw their index arrays only when asked.
+    """
+
+    def __init__(self, n: int, seed: int, resamples: int = 400, quantile_resamples: int = 200):
+        self.n, self.seed = n, seed
+        self.quantile_resamples = quantile_resamples
+        rng = np.random.default_rng(seed)
+        self.weights = np.empty((resamples, n))
+        for start in range(0, resamples, 50):
+            rows = min(50, resamples - start)
+            idx = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n)
+            self.weights[start : start + rows] = counts / n
 
     @classmethod
-    def draw(
-        cls, n: int, seed: int, resamples: int = 400, quantile_resamples: int = 200
-    ) -> Bootstrap:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, size=(resamples, n), dtype=np.int64)
-        offsets = (np.arange(resamples, dtype=np.int64) * n)[:, None]
-        counts = np.bincount((idx + offsets).ravel(), minlength=resamples * n)
-        weights = counts.reshape(resamples, n).astype(np.float64)  # f64 gemv is faster here
-        return cls(weights / n, idx[:quantile_resamples])
+    def draw(cls, n: int, seed: int, resamples: int = 400) -> Bootstrap:
+        return cls(n, seed, resamples)
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        """(quantile_resamples, n) resampled item indices, for statistics that are not means."""
+        rng = np.random.default_rng([self.seed, 1])
+        return rng.integers(0, self.n, size=(self.quantile_resamples, self.n), dtype=np.int32)
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """Resampled means of a per-item array (NaN-free)."""
