@@ -32,7 +32,6 @@ from policies.verifiers import Verdicts, usable_verifiers
 
 SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
 FAMILY_ORDER = ("single", "task_table", "learned", "cascade", "best_of_k")
-MIN_LEARNED_ITEMS = MIN_ITEMS
 
 
 def fit_policy(
@@ -81,6 +80,7 @@ def fit_policy(
     report.n_fit, report.n_validation = len(splits.fit), len(splits.validation)
     report.fit_item_ids = [str(i) for i in outcomes.item_ids[splits.train]]
     report.candidates_tried = len(candidates)
+    report.policy_name = name or f"{dataset}-{chosen.family}"
     split_spec = {
         "train_split": train_split,
         "test_split": test_split,
@@ -88,7 +88,7 @@ def fit_policy(
         "seed": seed,
     }
     report.artifact = PolicyArtifact.from_policy(
-        name or f"{dataset}-{chosen.family}",
+        report.policy_name,
         chosen.policy(),
         dataset=dataset,
         data_hash=outcomes.data_hash,
@@ -137,8 +137,8 @@ def _space(
             reason = "needs at least two models"
         elif family == "task_table" and len(set(fit.tasks)) < 2:
             reason = "the dataset has a single task"
-        elif family == "learned" and fit.n < MIN_LEARNED_ITEMS:
-            reason = f"needs at least {MIN_LEARNED_ITEMS} fitting items (has {fit.n})"
+        elif family == "learned" and fit.n < MIN_ITEMS:
+            reason = f"needs at least {MIN_ITEMS} fitting items (has {fit.n})"
         elif family in ("cascade", "best_of_k") and not usable:
             reason = "; ".join(why_not) or "no reference-free verifier can be replayed"
         elif family == "best_of_k" and samples < 2:

@@ -96,13 +96,14 @@ class FitReport:
     candidates_tried: int = 0
     seconds: float = 0.0
     fit_item_ids: list[str] = field(default_factory=list)
+    policy_name: str = ""
 
     def sentence(self) -> str:
         return sentence(self.metrics, self.baseline)
 
     def held_out(self) -> dict[str, Any]:
         return json_metrics(
-            self.artifact.name if self.artifact else self.description,
+            self.policy_name or self.description,
             self.family,
             self.dataset,
             self.split,
