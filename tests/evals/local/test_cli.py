@@ -7,13 +7,16 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import tradeoff
 from evals.llm import token_prices
+from evals.local.process import check_port_free
 from evals.registry import load_registry
 from evals.store import open_store
 from tests.support.upstream import Rule, Upstream
@@ -164,3 +167,27 @@ def test_calibrate_needs_a_local_model(
     )
     code, _, err = run(["local", "calibrate", "gpt", *files], capsys)
     assert (code, err) == (2, "error: model 'gpt' is not a local model with an api_base\n")
+
+
+def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(
+    fake_vllm: Path, files: list[str], tmp_path: Path
+) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "tradeoff", "local", "serve", "m", "--port", str(port), *files]
+    cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(files[1]).exists():  # registered: the server is up and serving
+            assert cli.poll() is None, cli.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)  # the CLI waits on the server now
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130, err
+    assert "registered m (hosted_vllm/m" in out
+    assert "Ctrl-C stops the server" in err
+    check_port_free("127.0.0.1", port)  # the server went down with the CLI
