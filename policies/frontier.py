@@ -99,8 +99,8 @@ def compute_frontier(
     seen: set[str] = set()
     for name, kind, cand in cands:
         r = part.replay(cand)
-        # Sweeps often land on the same routing; show each distinct outcome once.
-        signature = f"{kind}:{r.final.tobytes().hex()}" if kind == "policy" else name
+        # Sweeps often land on the same routing (or on a single model's); show each once.
+        signature = r.final.tobytes().hex()
         if signature in seen:
             continue
         seen.add(signature)

@@ -3,9 +3,11 @@
 All bootstrap statistics of one item set share one resampling (`Bootstrap`), so a policy and its
 baseline are compared *paired*: the same resampled items for both.
 
-Reliability follows DESIGN.md: consistency (mean share of an item's repeated samples agreeing
-with its majority outcome) x (1 - error rate). On data without repeats consistency is 1 and
-reliability reduces to 1 - the share of requests whose kept answer is an error.
+Reliability follows DESIGN.md and evals/reliability.py: consistency (mean over items of the
+share of the answering model's non-error samples equal to their most frequent score) x (1 -
+error rate). For a policy the error rate is the share of requests whose *kept* answer is an
+error (fallbacks after an error count in the policy's favour, as they do when serving). On data
+without repeats consistency is 1 and reliability reduces to 1 - that error rate.
 """
 
 from __future__ import annotations
