@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from evals.cli_options import config_option, db_option, json_option
-from evals.errors import UsageError
+from evals.errors import TradeoffError, UsageError
 from evals.local.attach import attach_server, pick_model
 from evals.local.calibration import CalibrationSettings
 from evals.local.cost import DEFAULT_UTILISATION
@@ -152,7 +152,7 @@ def serve(model: str, vllm_args: tuple[str, ...], **kw: Any) -> None:
             return
         click.echo("serving; Ctrl-C stops the server", err=True)
         code = server.process.wait()
-        raise UsageError(f"vLLM exited with code {code}; see {log_path}")
+        raise TradeoffError(f"vLLM exited with code {code}; see {log_path}")
     except BaseException:
         server.stop()
         raise

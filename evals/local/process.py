@@ -130,4 +130,6 @@ def start_server(
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
-    return VllmProcess(process=process, log_path=log_path, base_url=f"http://{host}:{port}")
+    # A server bound to every interface is reached (and registered) through loopback.
+    reach = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return VllmProcess(process=process, log_path=log_path, base_url=f"http://{reach}:{port}")
