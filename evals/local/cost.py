@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evals.errors import UsageError
+from evals.local.errors import CalibrationError
 
 DEFAULT_UTILISATION = 0.5
 
@@ -72,7 +73,7 @@ class TokenTimes:
 def split_gpu_time(prefill: Phase, decode: Phase) -> TokenTimes:
     """Solve T = a*input + b*output over the two phases (see the module docstring)."""
     if prefill.input_tokens <= 0 or decode.output_tokens <= 0:
-        raise UsageError(
+        raise CalibrationError(
             "calibration served no input or no output tokens; check the server answers "
             "completions with usage"
         )

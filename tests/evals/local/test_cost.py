@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from evals.errors import UsageError
 from evals.local.cost import Phase, TokenTimes, prices_per_token, split_gpu_time
+from evals.local.errors import CalibrationError
 
 
 def phases(a: float, b: float) -> tuple[Phase, Phase]:
@@ -44,7 +45,7 @@ def test_noise_that_hides_prefill_falls_back_to_upper_bounds() -> None:
 
 def test_no_tokens_is_an_error() -> None:
     empty = Phase(requests=1, input_tokens=0, output_tokens=0, seconds=1.0)
-    with pytest.raises(UsageError, match="no input or no output tokens"):
+    with pytest.raises(CalibrationError, match="no input or no output tokens"):
         split_gpu_time(empty, empty)
 
 
