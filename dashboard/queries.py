@@ -27,8 +27,11 @@ Z95 = 1.96
 _OUTCOMES = """
     SELECT o.model, o.item_id, i.task, coalesce(o.score, 0) AS score,
            (o.error IS NOT NULL) AS failed, o.cost_usd, o.latency_ms
-    FROM outcomes o JOIN items i ON i.dataset = o.dataset AND i.item_id = o.item_id
-    WHERE o.dataset = $dataset AND ($split IS NULL OR i.split = $split)
+    FROM outcomes o JOIN (
+        SELECT item_id, task FROM items
+        WHERE dataset = $dataset AND ($split IS NULL OR split = $split)
+    ) i ON i.item_id = o.item_id
+    WHERE o.dataset = $dataset
 """
 
 _OUTCOMES_BY_MODEL = """
@@ -68,10 +71,10 @@ def _per_item(con: Con, dataset: str, split: str | None) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE per_item AS
-        SELECT model, task, item_id, avg(score) AS score, avg(cost_usd) AS cost,
-               count(*) AS calls, count_if(failed) AS errors,
+        SELECT model, any_value(task) AS task, item_id, avg(score) AS score,
+               avg(cost_usd) AS cost, count(*) AS calls, count_if(failed) AS errors,
                {_BINARY_AGREEMENT if binary else "NULL::DOUBLE"} AS agreement
-        FROM ({_OUTCOMES}) GROUP BY model, task, item_id
+        FROM ({_OUTCOMES}) GROUP BY model, item_id
         """,
         params,
     )

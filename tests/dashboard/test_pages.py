@@ -239,6 +239,11 @@ def test_fit_button_fits_with_the_cli_code_and_saves(tmp_path: Path, open_page: 
     assert "Fitted and saved to the store: keeps" in at.success[0].value
     # The page redrew with the new policy among the options on the chart.
     assert name.encode() in chart_bytes(at)
+    # Policy detail replays what fit_policy produced (its own family, params and metrics).
+    at.switch_page("views/policy_detail.py").run()
+    ids = at.selectbox(key="policy_id").options
+    assert_clean(at)
+    assert any(name in label for label in ids)
 
 
 def test_frontier_sweeps_come_from_the_policies_code(seeded_db: Path, open_page: OpenPage) -> None:
@@ -247,3 +252,22 @@ def test_frontier_sweeps_come_from_the_policies_code(seeded_db: Path, open_page:
     assert_clean(at)
     data = chart_bytes(at)
     assert b"frontier sweep" in data and b"task_table lambda=" in data
+
+
+def test_traffic_shows_new_requests_on_the_next_rerun(tmp_path: Path, open_page: OpenPage) -> None:
+    """The cache is keyed on the store file's modification: a proxy's new rows show up."""
+    db = tmp_path / "live.duckdb"
+    seed_store(db, n_items=10, n_requests=30)
+    at = open_page(db, "views/traffic.py")
+    at.selectbox(key="traffic_window").select("all time").run()
+    assert {m.label: m.value for m in at.metric}["Requests"] == "30"
+    with Store(db).transaction() as con:
+        con.execute(
+            "INSERT INTO requests (request_id, created_at, requested_model, model, status, "
+            "cost_usd, baseline_cost_usd, latency_ms) "
+            "SELECT 'new-' || r::VARCHAR, now()::TIMESTAMP, 'small', 'small', 200, 0.0002, 0.02, "
+            "100 FROM range(12) t(r)"
+        )
+    at.run()
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Requests"] == "42"

@@ -1,0 +1,353 @@
+"""Dashboard responsiveness on a large store: 1M outcome rows and 100k logged requests.
+
+For each page, in the same run:
+- the page's DuckDB queries, each on its own short read-only connection, as the app runs them;
+- the named alternative: the same aggregation done in pandas after loading the rows;
+- a Streamlit AppTest run of the page, cold (caches cleared) and on an interaction (a rerun after
+  moving a control, the queries served from the cache where their arguments did not change).
+
+    python benchmarks/bench_dashboard.py [--outcomes 1000000] [--requests 100000] [--repeats 3]
+
+Prints a table and writes benchmarks/results/dashboard.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dashboard import app_path, queries, traffic_queries  # noqa: E402
+from evals.store import Store  # noqa: E402
+from tests.dashboard.seed import DATASET, MODELS, seed_store  # noqa: E402
+
+SPLIT = "test"
+BASELINE = "large"
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall time of `fn` in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def on_short_connection(store: Store, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    with store.connect(read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
+        return fn(con, *args, **kw)
+
+
+def page_queries(store: Store) -> dict[str, list[tuple[Callable[..., Any], tuple, dict]]]:
+    """The queries each page issues on a cold load (see dashboard/views/*)."""
+    sample = on_short_connection(store, queries.items_for_replay, DATASET, SPLIT, 2000)
+    decisions = sample.assign(model=[MODELS[i % 3].name for i in range(len(sample))])[
+        ["item_id", "task", "model"]
+    ]
+    since = None
+    return {
+        "Tradeoffs": [
+            (queries.overview, (), {}),
+            (queries.datasets_with_outcomes, (), {}),
+            (queries.splits, (DATASET,), {}),
+            (queries.models_by_accuracy, (DATASET,), {}),
+            (queries.tradeoff_summary, (DATASET, SPLIT, BASELINE), {}),
+            (queries.fitted_policies, (DATASET,), {}),
+        ],
+        "Models x tasks": [
+            (queries.overview, (), {}),
+            (queries.models_by_accuracy, (DATASET,), {}),
+            (queries.model_stats, (DATASET, SPLIT), {"by_task": True}),
+        ],
+        "Policy detail": [
+            (queries.overview, (), {}),
+            (queries.policy_list, (), {}),
+            (queries.policy_row, ("pol-table-math-large",), {}),
+            (queries.items_for_replay, (DATASET, SPLIT, 2000), {}),
+            (queries.decision_outcomes, (DATASET, decisions, BASELINE), {}),
+        ],
+        "Traffic": [
+            (queries.overview, (), {}),
+            (traffic_queries.traffic_policies, (), {}),
+            (traffic_queries.traffic_totals, (since, None), {}),
+            (traffic_queries.traffic_timeline, (since, None, 86400), {}),
+            (traffic_queries.traffic_model_mix, (since, None), {}),
+            (traffic_queries.traffic_recent_errors, (since, None, 20), {}),
+        ],
+        "Eval browser": [
+            (queries.overview, (), {}),
+            (queries.tasks, (DATASET,), {}),
+            (queries.eval_items, (DATASET, None, True, 20, 0), {}),
+        ],
+    }
+
+
+# --- the named alternative: load the rows into pandas, then aggregate there -------------------
+
+
+def _load(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    return on_short_connection(store, lambda con: con.execute(sql, params or []).df())
+
+
+def _outcome_rows(store: Store) -> pd.DataFrame:
+    return _load(
+        store,
+        "SELECT o.model, o.item_id, i.task, i.split, o.score, o.error, o.cost_usd, o.latency_ms "
+        "FROM outcomes o JOIN items i USING (dataset, item_id) WHERE o.dataset = ?",
+        [DATASET],
+    )
+
+
+def pandas_model_stats(store: Store, by_task: bool) -> pd.DataFrame:
+    rows = _outcome_rows(store)
+    rows = rows[rows["split"] == SPLIT]
+    rows = rows.assign(
+        score=rows["score"].fillna(0.0),
+        failed=rows["error"].notna(),
+        passed=(rows["score"] == 1) & rows["error"].isna(),
+        flunked=(rows["score"] == 0) & rows["error"].isna(),
+    )
+    keys = ["model", "task"] if by_task else ["model"]
+    per_item = rows.groupby(["model", "task", "item_id"]).agg(
+        score=("score", "mean"),
+        cost=("cost_usd", "mean"),
+        calls=("score", "size"),
+        errors=("failed", "sum"),
+        passed=("passed", "sum"),
+        flunked=("flunked", "sum"),
+    )
+    ok = per_item["calls"] - per_item["errors"]
+    per_item["agreement"] = per_item[["passed", "flunked"]].max(axis=1) / ok.where(ok > 0)
+    stats = per_item.groupby(level=keys).agg(
+        accuracy=("score", "mean"),
+        score_sd=("score", "std"),
+        cost=("cost", "mean"),
+        consistency=("agreement", "mean"),
+    )
+    stats["p95_latency_ms"] = rows.groupby(keys)["latency_ms"].quantile(0.95)
+    return stats
+
+
+def pandas_tradeoffs(store: Store) -> None:
+    stats = pandas_model_stats(store, by_task=False)
+    rows = _outcome_rows(store)
+    rows = rows[rows["split"] == SPLIT].assign(score=lambda f: f["score"].fillna(0.0))
+    per = rows.groupby(["item_id", "model"], as_index=False)[["score", "cost_usd"]].mean()
+    best = per.groupby("item_id")["score"].transform("max")
+    oracle = per[per["score"] == best].groupby("item_id")["cost_usd"].min()
+    wide = per.pivot(index="item_id", columns="model", values="score")
+    ratios = wide.mean() / wide[BASELINE].mean()
+    assert len(stats) and len(oracle) and len(ratios)
+
+
+def pandas_policy_detail(store: Store) -> None:
+    rows = _load(
+        store,
+        "SELECT item_id, model, score, cost_usd FROM outcomes WHERE dataset = ?",
+        [DATASET],
+    )
+    sample = on_short_connection(store, queries.items_for_replay, DATASET, SPLIT, 2000)
+    decisions = sample.assign(model=[MODELS[i % 3].name for i in range(len(sample))])
+    per = rows.groupby(["item_id", "model"], as_index=False)[["score", "cost_usd"]].mean()
+    chosen = decisions.merge(per, on=["item_id", "model"], how="left")
+    base = per[per["model"] == BASELINE].rename(columns={"score": "b_score", "cost_usd": "b_cost"})
+    assert len(chosen.merge(base.drop(columns="model"), on="item_id", how="left"))
+
+
+def pandas_traffic(store: Store) -> None:
+    log = _load(store, "SELECT * FROM requests")
+    totals = (len(log), log["cost_usd"].sum(), log["baseline_cost_usd"].sum())
+    timeline = (
+        log.set_index("created_at")
+        .resample("1D")
+        .agg(
+            {
+                "request_id": "size",
+                "cost_usd": "sum",
+                "baseline_cost_usd": "sum",
+                "latency_ms": "max",
+            }
+        )
+    )
+    timeline["p95"] = log.set_index("created_at")["latency_ms"].resample("1D").quantile(0.95)
+    mix = log.groupby("model").agg(requests=("request_id", "size"), spend=("cost_usd", "sum"))
+    errors = log[log["status"] >= 400].sort_values("created_at").tail(20)
+    assert totals and len(timeline) and len(mix) and len(errors) >= 0
+
+
+def pandas_eval_browser(store: Store) -> None:
+    rows = _load(
+        store, "SELECT item_id, model, score FROM outcomes WHERE dataset = ?", [DATASET]
+    ).assign(score=lambda f: f["score"].fillna(0.0))
+    per = rows.groupby(["item_id", "model"])["score"].mean()
+    spread = per.groupby(level="item_id").agg(["max", "min", "mean"])
+    spread["disagreement"] = spread["max"] - spread["min"]
+    page = spread[spread["disagreement"] > 0].sort_values("disagreement", ascending=False)
+    assert len(page.head(20))
+
+
+PANDAS: dict[str, Callable[[Store], Any]] = {
+    "Tradeoffs": pandas_tradeoffs,
+    "Models x tasks": lambda store: pandas_model_stats(store, by_task=True),
+    "Policy detail": pandas_policy_detail,
+    "Traffic": pandas_traffic,
+    "Eval browser": pandas_eval_browser,
+}
+
+# --- AppTest: the page as Streamlit runs it -------------------------------------------------------
+
+PAGE_FILES = {
+    "Tradeoffs": None,
+    "Models x tasks": "views/models_tasks.py",
+    "Policy detail": "views/policy_detail.py",
+    "Traffic": "views/traffic.py",
+    "Eval browser": "views/eval_browser.py",
+}
+
+
+def _interact(page: str, at: Any) -> None:
+    """One user interaction per page: a control that changes what is shown."""
+    if page == "Tradeoffs":
+        at.slider(key="acc_share").set_value(at.slider(key="acc_share").value - 5)
+    elif page == "Models x tasks":
+        at.toggle[0].set_value(not at.toggle[0].value)
+    elif page == "Policy detail":
+        at.selectbox(key="policy_id").select("pol-cheap-first")
+    elif page == "Traffic":
+        at.selectbox(key="traffic_window").select("all time")
+    else:
+        at.toggle(key="browse_disputed").set_value(not at.toggle(key="browse_disputed").value)
+
+
+def apptest_times(page: str, repeats: int) -> tuple[float, float]:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    cold, warm = [], []
+    for _ in range(repeats):
+        at = AppTest.from_file(str(app_path()), default_timeout=120)
+        # A first run pays AppTest's own start (it scans installed packages for components,
+        # about 1 s here), which a running server pays once at startup: not timed.
+        at.run()
+        if PAGE_FILES[page] is not None:
+            at.switch_page(PAGE_FILES[page])
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        start = time.perf_counter()
+        at.run()
+        cold.append(time.perf_counter() - start)
+        if at.exception or at.error:
+            raise RuntimeError(f"{page}: {[e.value for e in [*at.exception, *at.error]]}")
+        _interact(page, at)
+        start = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - start)
+    return statistics.median(cold), statistics.median(warm)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outcomes", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard.json"))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    db = workdir / "big.duckdb"
+    samples = 2
+    n_items = args.outcomes // (len(MODELS) * samples)
+    start = time.perf_counter()
+    store = seed_store(db, n_items=n_items, samples=samples, n_requests=args.requests)
+    seeded_s = time.perf_counter() - start
+    counts = on_short_connection(store, queries.overview)
+    print(
+        f"store: {counts['outcomes']:,} outcomes, {counts['items']:,} items, "
+        f"{counts['requests']:,} requests ({db.stat().st_size / 1e6:.0f} MB, seeded in "
+        f"{seeded_s:.1f}s)"
+    )
+    os.environ["TRADEOFF_DB"] = str(db)
+
+    results = []
+    for page, calls in page_queries(store).items():
+        per_query = {
+            fn.__name__: timed(
+                lambda f=fn, a=a, k=k: on_short_connection(store, f, *a, **k), args.repeats
+            )
+            for fn, a, k in calls
+        }
+        duck_s = sum(per_query.values())
+        pandas_s = timed(lambda p=page: PANDAS[p](store), max(1, args.repeats - 1))
+        cold_s, warm_s = apptest_times(page, args.repeats)
+        results.append(
+            {
+                "page": page,
+                "duckdb_queries_s": round(duck_s, 4),
+                "per_query_s": {k: round(v, 4) for k, v in per_query.items()},
+                "pandas_load_then_aggregate_s": round(pandas_s, 4),
+                "speedup_vs_pandas": round(pandas_s / duck_s, 1),
+                "apptest_cold_s": round(cold_s, 4),
+                "apptest_interaction_s": round(warm_s, 4),
+            }
+        )
+        print(f"  measured {page}", flush=True)
+
+    header = (
+        f"{'page':<16}{'DuckDB queries':>16}{'pandas (load+agg)':>19}{'ratio':>8}"
+        f"{'AppTest cold':>14}{'AppTest interaction':>21}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['page']:<16}{r['duckdb_queries_s']:>15.3f}s{r['pandas_load_then_aggregate_s']:>18.3f}s"
+            f"{r['speedup_vs_pandas']:>7.1f}x{r['apptest_cold_s']:>13.3f}s"
+            f"{r['apptest_interaction_s']:>20.3f}s"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "dashboard",
+                "command": "python benchmarks/bench_dashboard.py "
+                f"--outcomes {args.outcomes} --requests {args.requests} --repeats {args.repeats}",
+                "store": {**counts, "bytes": db.stat().st_size},
+                "split": SPLIT,
+                "alternative": "pandas: load the rows with one DuckDB query, aggregate in pandas",
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "duckdb": duckdb.__version__,
+                },
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+    for path in workdir.iterdir():
+        path.unlink()
+    workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()
