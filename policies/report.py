@@ -126,7 +126,16 @@ class FitReport:
             "n_validation": self.n_validation,
             "candidates_tried": self.candidates_tried,
             "fit_seconds": round(self.seconds, 3),
-            "artifact": self.artifact.to_dict() if self.artifact else None,
+            # The full artifact (a learned router's coefficients run to ~100 kB) is in the
+            # policy file and the store; the JSON names it.
+            "artifact": {
+                "name": self.artifact.name,
+                "policy_id": self.artifact.policy_id,
+                "family": self.artifact.family,
+                "models": self.artifact.models,
+            }
+            if self.artifact
+            else None,
         }
 
     def to_json(self) -> str:
