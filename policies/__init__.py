@@ -1,5 +1,7 @@
 """Routing policies: families, the requirement language, Optuna fitting, replay with CIs."""
 
+from typing import Any
+
 from policies.artifact import PolicyArtifact, load_artifact, save_artifact
 from policies.base import (
     FAMILIES,
@@ -17,9 +19,25 @@ __all__ = [
     "Policy",
     "PolicyArtifact",
     "RouteRequest",
+    "compute_frontier",
     "create_policy",
+    "fit_policy",
     "flatten_messages",
     "load_artifact",
     "register_family",
     "save_artifact",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Fitting pulls in Optuna and scikit-learn: import it on first use, not with the package
+    # (the proxy only needs load_artifact).
+    if name == "fit_policy":
+        from policies.fitting import fit_policy
+
+        return fit_policy
+    if name == "compute_frontier":
+        from policies.frontier import compute_frontier
+
+        return compute_frontier
+    raise AttributeError(f"module 'policies' has no attribute {name!r}")
