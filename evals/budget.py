@@ -12,6 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from evals.errors import TradeoffError
+
+
+class BudgetExhaustedError(TradeoffError):
+    """The run stopped at --max-cost (after printing what it recorded)."""
+
+    exit_code = 3
+
 
 class Budget:
     """Reservations against a USD limit. `extra_spend` adds costs paid elsewhere (a judge)."""

@@ -6,10 +6,9 @@ import json
 
 import click
 
+from evals.budget import BudgetExhaustedError
 from evals.cli_options import config_option, db_option, json_option
 from evals.errors import UsageError
-
-BUDGET_EXIT = 3  # the run stopped at --max-cost; the summary covers what was recorded
 
 
 def _models(value: str) -> list[str]:
@@ -155,5 +154,4 @@ def register(group: click.Group) -> None:
                 f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"
             )
         if report.status == "budget_exhausted":
-            click.echo(f"error: {report.message}", err=True)
-            raise click.exceptions.Exit(BUDGET_EXIT)
+            raise BudgetExhaustedError(report.message)

@@ -7,6 +7,7 @@ from the installed package and never from the network.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -212,3 +213,33 @@ def _status_of(exc: BaseException) -> int | None:
     if isinstance(exc, TimeoutError):
         return 408
     return None
+
+
+_warm = False
+
+
+async def warm_up() -> None:
+    """Pay litellm's lazy first-call imports now, so the first measured call is not 1-3 s slow.
+
+    Two calls that never leave the machine: a mocked stream, and a real request to a loopback
+    port that refuses connections (it loads the provider's HTTP path).
+    """
+    global _warm
+    if _warm:
+        return
+    messages = [{"role": "user", "content": "warm-up"}]
+    common: dict[str, Any] = {"model": "openai/warm-up", "api_key": "unused", "stream": True}
+    common["stream_options"] = {"include_usage": True}
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+        for extra in ({"mock_response": "ok"}, {"max_retries": 0, "num_retries": 0}):
+            try:
+                stream = await litellm().acompletion(
+                    messages=messages, api_base=base, timeout=5, **common, **extra
+                )
+                async for _ in stream:
+                    pass
+            except Exception:  # the refused connection is the point
+                pass
+    _warm = True

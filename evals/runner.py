@@ -31,7 +31,14 @@ from evals.budget import Budget
 from evals.errors import UsageError
 from evals.graders import Grader, Item, get_grader
 from evals.limits import ModelLimiter, limiter_for
-from evals.llm import CallResult, acomplete, call_kwargs, count_prompt_tokens, token_prices
+from evals.llm import (
+    CallResult,
+    acomplete,
+    call_kwargs,
+    count_prompt_tokens,
+    token_prices,
+    warm_up,
+)
 from evals.outcome_writer import OutcomeWriter
 from evals.params import params_hash
 from evals.progress import Progress
@@ -203,6 +210,8 @@ class Runner:
         if self.spec.max_cost_usd is not None:
             self.budget = Budget(self.spec.max_cost_usd, extra_spend=self._judge_spend)
         await asyncio.to_thread(self._start_run_row)
+        if self.jobs:
+            await warm_up()  # else the first call's latency would include litellm's imports
         writer = OutcomeWriter(self.store, self.run_id)
         writer.start()
         progress = Progress(len(self.jobs), enabled=self.spec.progress)

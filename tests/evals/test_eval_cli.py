@@ -1,0 +1,170 @@
+"""`tradeoff eval` as users run it: in-process for output and errors, as a subprocess for
+kill -9 / resume and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals.store import Store
+from tests.evals.runner_fixtures import add_items, model_entry, qa_items, write_models
+from tests.support.upstream import Rule, Upstream
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "sk-cli-secret-8080"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    rules = [
+        Rule(model="wrong", reply="no idea"),
+        Rule(model="slow", delay_s=0.15),
+        Rule(model="crawl", delay_s=0.6),
+    ]
+    with Upstream(rules) as up:
+        yield up
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, store: Store, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    monkeypatch.setenv("TRADEOFF_TEST_KEY", KEY)
+    add_items(store, "qa", qa_items(5))
+    config = write_models(
+        tmp_path / "models.yaml",
+        [model_entry(n, upstream.url) for n in ("right", "wrong", "slow", "crawl")],
+    )
+    return config, store.path
+
+
+def test_table_and_json(setup: tuple[Path, Path], run_cli: Callable[..., Any]) -> None:
+    config, db = setup
+    args = ["eval", "--dataset", "qa", "--models", "right,wrong", "--config", str(config)]
+    code, out, err = run_cli(*args, "--db", str(db), "--repeats", "2")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["model", "task", "n"]
+    assert lines[1].split()[:4] == ["right", "(all)", "10", "1.000"]
+    assert "20 new outcomes" in out and "0 already recorded, 20 to call" in err
+    code, out, _ = run_cli(*args, "--db", str(db), "--repeats", "2", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["recorded"] == 0 and report["skipped"] == 20
+    assert {m["model"]: m["accuracy"] for m in report["summary"]["models"]} == {
+        "right": 1.0,
+        "wrong": 0.0,
+    }
+    assert KEY not in Path(db).read_bytes().decode("latin-1")
+
+
+def test_user_mistakes_are_one_line(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, db = setup
+    base = ["eval", "--config", str(config), "--db", str(db)]
+    cases = [
+        (["--dataset", "qa", "--models", "right,nope"], "'nope' is not in"),
+        (["--dataset", "missing", "--models", "right"], "has no items"),
+        (["--dataset", "qa", "--models", "right", "--grader", "fuzzy"], "unknown grader"),
+        (["--dataset", "qa", "--models", "right", "--grader", "judge"], "--judge NAME"),
+        (["--dataset", "qa", "--models", "right,right"], "twice"),
+    ]
+    for extra, expected in cases:
+        code, _, err = run_cli(*base, *extra)
+        assert code != 0 and expected in err and len(err.strip().splitlines()) == 1, err
+    monkeypatch.delenv("TRADEOFF_TEST_KEY")
+    code, _, err = run_cli(*base, "--dataset", "qa", "--models", "right")
+    assert code == 1 and err.startswith("error:") and "TRADEOFF_TEST_KEY" in err
+    assert KEY not in err and len(err.strip().splitlines()) == 1
+
+
+def test_max_cost_stops_with_a_message(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    config, db = setup
+    code, out, err = run_cli(
+        "eval", "--dataset", "qa", "--models", "right", "--config", str(config), "--db",
+        str(db), "--max-cost", "0.00002", "--max-tokens", "10", "--concurrency", "1",
+    )  # fmt: skip
+    assert code == 3 and "--max-cost $2e-05" in err and "budget_exhausted" in out
+
+
+def _start(
+    config: Path, db: Path, *extra: str, models: str = "slow,right"
+) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tradeoff", "eval", "--dataset", "qa", "--models",
+               models, "--repeats", "2", "--concurrency", "3", "--config", str(config),
+               "--db", str(db), *extra]  # fmt: skip
+    env = {**os.environ, "TRADEOFF_TEST_KEY": KEY}
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _count(db: Path, sql: str = "SELECT count(*) FROM outcomes") -> int:
+    with Store(db).connect(read_only=True) as con:
+        row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_for_outcomes(proc: subprocess.Popen[str], db: Path, n: int) -> None:
+    deadline = time.monotonic() + 60
+    while _count(db) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no outcomes recorded in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
+    setup: tuple[Path, Path], upstream: Upstream
+) -> None:
+    config, db = setup
+    add_items(Store(db), "qa", [dict(i, item_id=f"z{i['item_id']}") for i in qa_items(10)])
+    total = 15 * 2 * 2
+    proc = _start(config, db)
+    _wait_for_outcomes(proc, db, 6)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.3)  # let requests already on the wire reach the stand-in
+    recorded = _count(db)
+    calls = sum(upstream.model_counts[m] for m in ("openai/slow", "openai/right", "slow", "right"))
+    assert 0 < recorded < total
+
+    resumed = _start(config, db, "--json")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    report = json.loads(out)
+    assert report["skipped"] == recorded and report["recorded"] == total - recorded
+    keys = "dataset, item_id, model, params_hash, sample"
+    assert _count(db) == total
+    assert _count(db, f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM outcomes)") == total
+    assert _count(db, "SELECT count(*) FROM outcomes WHERE error IS NOT NULL") == 0
+    after = sum(upstream.model_counts[m] for m in ("openai/slow", "openai/right", "slow", "right"))
+    assert after - calls == total - recorded  # exactly the missing ones were called
+    statuses = _count(db, "SELECT count(*) FROM runs WHERE status = 'completed'")
+    assert statuses == 1 and _count(db, "SELECT count(*) FROM runs") == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_flushes_and_marks_the_run_interrupted(setup: tuple[Path, Path]) -> None:
+    config, db = setup
+    proc = _start(config, db, "--concurrency", "1", models="crawl")
+    _wait_for_outcomes(proc, db, 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    with Store(db).connect(read_only=True) as con:
+        run = con.execute("SELECT run_id, status, n_outcomes FROM runs").fetchone()
+        assert run is not None and run[1] == "interrupted"
+        mine = con.execute("SELECT count(*) FROM outcomes WHERE run_id = ?", [run[0]]).fetchone()
+    assert mine is not None and run[2] == mine[0] > 0 and mine[0] < 10
