@@ -94,7 +94,8 @@ def page_queries(store: Store) -> dict[str, list[tuple[Callable[..., Any], tuple
         "Eval browser": [
             (queries.overview, (), {}),
             (queries.tasks, (DATASET,), {}),
-            (queries.eval_items, (DATASET, None, True, 20, 0), {}),
+            (queries.item_spread, (DATASET,), {}),
+            (queries.item_details, (DATASET, ["item-0000001", "item-0000002"]), {}),
         ],
     }
 

@@ -320,42 +320,48 @@ def decision_outcomes(
         con.unregister("decisions")
 
 
-def eval_items(
-    con: Con,
-    dataset: str,
-    task: str | None,
-    disagreement_only: bool,
-    limit: int,
-    offset: int,
-) -> pd.DataFrame:
-    """A page of items with their score spread across models, most disputed first."""
+def item_spread(con: Con, dataset: str) -> pd.DataFrame:
+    """Every item's score spread across models (one row per item; cached by the page, then
+    filtered in memory by `page_of_items` at each interaction)."""
     return con.execute(
         """
         WITH per AS (
             SELECT item_id, model, avg(coalesce(score, 0)) AS score
             FROM outcomes WHERE dataset = $dataset GROUP BY item_id, model
-        ),
-        spread AS (
-            SELECT item_id, count(*) AS n_models, avg(score) AS mean_score,
-                   max(score) - min(score) AS disagreement
-            FROM per GROUP BY item_id
         )
-        SELECT i.item_id, i.task, i.split, i.grader, i.reference,
-               coalesce(i.prompt, i.messages::VARCHAR) AS prompt,
-               s.n_models, s.mean_score, s.disagreement, count(*) OVER () AS total
-        FROM items i JOIN spread s ON s.item_id = i.item_id
-        WHERE i.dataset = $dataset AND ($task IS NULL OR i.task = $task)
-          AND (NOT $only OR s.disagreement > 0)
-        ORDER BY s.disagreement DESC, i.item_id
-        LIMIT $limit OFFSET $offset
+        SELECT p.item_id, any_value(i.task) AS task, count(*) AS n_models,
+               avg(p.score) AS mean_score, max(p.score) - min(p.score) AS disagreement
+        FROM per p JOIN items i ON i.dataset = $dataset AND i.item_id = p.item_id
+        GROUP BY p.item_id
         """,
-        {
-            "dataset": dataset,
-            "task": task,
-            "only": disagreement_only,
-            "limit": limit,
-            "offset": offset,
-        },
+        {"dataset": dataset},
+    ).df()
+
+
+def page_of_items(
+    spread: pd.DataFrame, task: str | None, disagreement_only: bool, limit: int, offset: int
+) -> pd.DataFrame:
+    """Filter and page `item_spread`'s frame (in-memory DuckDB), most disputed first."""
+    with duckdb.connect() as con:
+        con.register("spread", spread)
+        return con.execute(
+            """
+            SELECT *, count(*) OVER () AS total FROM spread
+            WHERE ($task IS NULL OR task = $task) AND (NOT $only OR disagreement > 0)
+            ORDER BY disagreement DESC, item_id
+            LIMIT $limit OFFSET $offset
+            """,
+            {"task": task, "only": disagreement_only, "limit": limit, "offset": offset},
+        ).df()
+
+
+def item_details(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
+    return con.execute(
+        """
+        SELECT item_id, split, grader, reference, coalesce(prompt, messages::VARCHAR) AS prompt
+        FROM items WHERE dataset = $dataset AND list_contains($ids, item_id)
+        """,
+        {"dataset": dataset, "ids": item_ids},
     ).df()
 
 

@@ -19,9 +19,9 @@ def render() -> None:
     only_disputed = middle.toggle("Only items where models disagree", key="browse_disputed")
     page = int(right.number_input("Page", min_value=1, value=1, step=1, key="browse_page"))
 
-    items = data.query(
-        queries.eval_items,
-        dataset,
+    spread = data.query(queries.item_spread, dataset)
+    items = queries.page_of_items(
+        spread,
         None if task == "all tasks" else task,
         only_disputed,
         PAGE_SIZE,
@@ -30,12 +30,14 @@ def render() -> None:
     if items.empty:
         st.info("No items match these filters." if page == 1 else "No more items.")
         return
+    ids = items["item_id"].tolist()
+    items = items.merge(data.query(queries.item_details, dataset, ids), on="item_id")
     total = int(items["total"].iloc[0])
     st.caption(
         f"{total:,} items match; most disputed first (disagreement = best minus worst model "
         f"score). Page {page} of {-(-total // PAGE_SIZE)}."
     )
-    responses = data.query(queries.eval_responses, dataset, items["item_id"].tolist())
+    responses = data.query(queries.eval_responses, dataset, ids)
     by_item = {key: group for key, group in responses.groupby("item_id")}
     for item in items.to_dict("records"):
         title = (

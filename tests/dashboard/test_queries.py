@@ -122,14 +122,18 @@ def test_traffic_window_and_policy_filters(seeded_db: Path) -> None:
 
 def test_eval_items_filter_by_task_and_disagreement(seeded_db: Path) -> None:
     with Store(seeded_db).connect(read_only=True) as con:
-        everything = queries.eval_items(con, DATASET, None, False, 1000, 0)
-        disputed = queries.eval_items(con, DATASET, "math", True, 1000, 0)
-        page_two = queries.eval_items(con, DATASET, None, False, 20, 20)
+        spread = queries.item_spread(con, DATASET)
+        everything = queries.page_of_items(spread, None, False, 1000, 0)
+        disputed = queries.page_of_items(spread, "math", True, 1000, 0)
+        page_two = queries.page_of_items(spread, None, False, 20, 20)
+        details = queries.item_details(con, DATASET, ["item-0000003"])
         responses = queries.eval_responses(con, DATASET, disputed["item_id"].head(3).tolist())
     assert len(everything) == everything["total"].iloc[0] == 200
     assert (disputed["task"] == "math").all() and (disputed["disagreement"] > 0).all()
     assert 0 < len(disputed) < 100
     assert len(page_two) == 20 and page_two["item_id"].iloc[0] == everything["item_id"].iloc[20]
+    assert everything["disagreement"].is_monotonic_decreasing
+    assert details.to_dict("records")[0]["reference"] == "4"
     # One row per (item, model): the first sample, with its response and score side by side.
     assert len(responses) == 3 * 3
     assert responses.groupby("item_id")["score"].agg(lambda s: s.max() - s.min()).gt(0).all()
