@@ -97,7 +97,7 @@ def register(group: click.Group) -> None:
                 ("outcomes", "outcomes"),
                 ("datasets", "datasets"),
                 ("mean_score", "mean score"),
-                ("calibration", "calibration"),
+                ("calibration_summary", "calibration"),
             ],
             empty="no models yet: run `tradeoff import` or add models to models.yaml",
         )
@@ -134,6 +134,7 @@ def dataset_rows(store: Store) -> list[dict[str, Any]]:
 
 def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
     """Store models (with outcome counts) merged with models.yaml entries, by name."""
+    from evals.local import describe_calibration
     from evals.registry import load_registry
 
     with store.connect(read_only=True) as con:
@@ -163,6 +164,7 @@ def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
         row.setdefault("calibration", None)
         if entry.extra.get("calibration") is not None:
             row["calibration"] = entry.extra["calibration"]
+            row["calibration_summary"] = describe_calibration(entry)
         price = _configured_price(entry)
         # A local model without a calibrated price keeps the one the store has, if any.
         if price["price_source"] != "unknown" or row.get("input_usd_per_1m") is None:

@@ -132,3 +132,54 @@ def test_console_script_imports_in_a_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcomes_inserted"] == 3
     assert (tmp_path / "env.duckdb").exists()
+
+
+def test_models_shows_a_local_models_calibration_beside_api_prices(
+    tmp_path: Path, run_cli: Cli
+) -> None:
+    calibration = {
+        "measured_at": "2026-11-22T02:48:33+00:00",
+        "gpu_hourly_usd": 2.0,
+        "utilisation": 0.5,
+        "concurrency": 4,
+        "input_tokens_per_s": 1523.4,
+        "output_tokens_per_s": 61.2,
+        "usd_per_1m_input": 0.73,
+        "usd_per_1m_output": 18.16,
+        "method": "solved",
+    }
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "tiny",
+                        "litellm_params": {
+                            "model": "hosted_vllm/tiny",
+                            "api_base": "http://127.0.0.1:1/v1",
+                            "input_cost_per_token": 7.3e-07,
+                            "output_cost_per_token": 1.816e-05,
+                        },
+                        "tier": "local",
+                        "gpu_hourly_usd": 2.0,
+                        "calibration": calibration,
+                    },
+                    {
+                        "model_name": "api",
+                        "litellm_params": {
+                            "model": "openai/x",
+                            "input_cost_per_token": 1e-06,
+                            "output_cost_per_token": 2e-06,
+                        },
+                    },
+                ]
+            }
+        )
+    )
+    code, out, err = run_cli("models", "--db", str(tmp_path / "s.duckdb"), "--config", str(config))
+    assert code == 0, err
+    tiny = next(line for line in out.splitlines() if line.startswith("tiny"))
+    assert "$2.00/GPU-h at 50% utilisation" in tiny and "$0.73 / $18.16 per 1M" in tiny
+    api = next(line for line in out.splitlines() if line.startswith("api"))
+    assert "GPU-h" not in api
