@@ -137,17 +137,8 @@ def test_console_script_imports_in_a_subprocess(tmp_path: Path) -> None:
 def test_models_shows_a_local_models_calibration_beside_api_prices(
     tmp_path: Path, run_cli: Cli
 ) -> None:
-    calibration = {
-        "measured_at": "2026-11-22T02:48:33+00:00",
-        "gpu_hourly_usd": 2.0,
-        "utilisation": 0.5,
-        "concurrency": 4,
-        "input_tokens_per_s": 1523.4,
-        "output_tokens_per_s": 61.2,
-        "usd_per_1m_input": 0.73,
-        "usd_per_1m_output": 18.16,
-        "method": "solved",
-    }
+    from tests.evals.local.test_registration import CALIBRATION as calibration
+
     config = tmp_path / "models.yaml"
     config.write_text(
         json.dumps(
