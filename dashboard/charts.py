@@ -10,6 +10,7 @@ import pandas as pd
 
 from dashboard.choice import Option
 
+TRADEOFF_HEIGHT = 440
 KIND_LABELS = {
     "model": "single model",
     "policy": "fitted policy",
@@ -81,17 +82,23 @@ def tradeoff_chart(
             .mark_point(size=400, color="firebrick", strokeWidth=2)
             .encode(x=x, y=y)
         )
-    return alt.LayerChart(layer=layers, height=420)
+    return alt.LayerChart(layer=layers, height=TRADEOFF_HEIGHT)
 
 
 def heatmap(frame: pd.DataFrame, value: str, title: str, fmt: str, scheme: str) -> alt.LayerChart:
     """Models (rows) x tasks (columns), colored and labeled by `value`."""
     base = alt.Chart(frame).encode(
-        x=alt.X("task:N", title="task"), y=alt.Y("model:N", title="model")
+        x=alt.X("task:N", title="task", axis=alt.Axis(labelLimit=160)),
+        y=alt.Y("model:N", title="model", axis=alt.Axis(labelLimit=260)),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", title=title, scale=alt.Scale(scheme=cast(Any, scheme))),
         tooltip=["model", "task", alt.Tooltip(f"{value}:Q", format=fmt), "n_items"],
     )
     text = base.mark_text(baseline="middle").encode(text=alt.Text(f"{value}:Q", format=fmt))
-    return alt.LayerChart(layer=[cells, text], height=max(120, 36 * frame["model"].nunique()))
+    return alt.LayerChart(layer=[cells, text], height=heatmap_height(frame))
+
+
+def heatmap_height(frame: pd.DataFrame) -> int:
+    """Pixels for one readable row per model, plus room for slanted task names."""
+    return 32 * int(frame["model"].nunique()) + 140

@@ -39,12 +39,12 @@ def render() -> None:
     )
     responses = data.query(queries.eval_responses, dataset, ids)
     by_item = {key: group for key, group in responses.groupby("item_id")}
-    for item in items.to_dict("records"):
+    for position, item in enumerate(items.to_dict("records")):
         title = (
             f"{item['item_id']} · {item['task']} · mean score {item['mean_score']:.2f} · "
             f"disagreement {item['disagreement']:.2f}"
         )
-        with st.expander(title, expanded=False):
+        with st.expander(title, expanded=position == 0):
             st.markdown(f"**Prompt**\n\n{item['prompt']}")
             st.markdown(
                 f"**Reference:** `{item['reference']}` · **grader:** `{item['grader']}` · "

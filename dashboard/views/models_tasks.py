@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, queries
-from dashboard.charts import heatmap
+from dashboard.charts import heatmap, heatmap_height
 
 # (column, title, number format, color scheme); the schemes run light = worse for accuracy and
 # consistency, light = cheaper/faster for cost and latency.
@@ -37,7 +37,11 @@ def render() -> None:
     tabs = st.tabs([title for _, title, _, _ in METRICS])
     for tab, (column, title, fmt, scheme) in zip(tabs, METRICS, strict=True):
         label = f"share of {baseline}'s accuracy" if relative and column == "accuracy" else title
-        tab.altair_chart(heatmap(frame, column, label, fmt, scheme), width="stretch")
+        tab.altair_chart(
+            heatmap(frame, column, label, fmt, scheme),
+            width="stretch",
+            height=heatmap_height(frame),
+        )
     st.caption(
         "Consistency: mean share of an item's repeated samples that agree with its most "
         "frequent score (1.0 with one sample per item). Errors score 0 in accuracy."

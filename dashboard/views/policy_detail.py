@@ -29,7 +29,8 @@ def show_metrics(metrics: dict[str, Any]) -> None:
     cols[1].metric("Cost per 1k requests", "n/a" if cost is None else f"${cost * 1000:.4f}")
     cols[2].metric("Savings vs baseline", _fmt(metrics.get("savings_vs_baseline"), ".0%"))
     cols[3].metric("Reliability", _fmt(metrics.get("reliability"), ".3f"))
-    cols[4].metric("p95 latency", _fmt(metrics.get("p95_latency_ms"), ",.0f") + " ms")
+    p95 = metrics.get("p95_latency_ms")
+    cols[4].metric("p95 latency", "n/a" if p95 is None else f"{p95:,.0f} ms")
     st.caption(
         f"On {metrics.get('n', '?')} held-out items (split: {metrics.get('split', '?')}), "
         "never used to fit the policy."
@@ -56,9 +57,9 @@ def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[st
         st.warning(f"Cannot replay this policy here: {exc}")
         return
     joined = data.query(queries.decision_outcomes, dataset, decisions, row["baseline"])
-    where = f"the {split} split" if split else "all items"
+    where = f"items of the {split} split" if split else "items"
     st.caption(
-        f"Replayed on {len(joined):,} items of {where} (a stable sample of at most "
+        f"Replayed on {len(joined):,} {where} (a stable sample of at most "
         f"{replay.SAMPLE:,}): the first model each plan calls; cascades escalate from there."
     )
 
@@ -123,7 +124,11 @@ def render() -> None:
         ]: f"{r['name']} · {r['family']} · {r['dataset']} · {r['created_at']:%Y-%m-%d %H:%M}"
         for r in policies.to_dict("records")
     }
-    chosen = st.selectbox("Policy", list(labels), format_func=labels.__getitem__, key="policy_id")
+    # Policies of the dataset chosen on the other pages come first.
+    dataset = st.session_state.get("dataset")
+    dataset_of = dict(zip(policies["policy_id"], policies["dataset"], strict=True))
+    ids = sorted(labels, key=lambda pid: dataset_of[pid] != dataset)
+    chosen = st.selectbox("Policy", ids, format_func=labels.__getitem__, key="policy_id")
     row = data.query(queries.policy_row, chosen)
     if row is None:
         st.error("That policy is no longer in the store; pick another.")

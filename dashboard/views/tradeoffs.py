@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, fitting, queries, replay
-from dashboard.charts import tradeoff_chart
+from dashboard.charts import TRADEOFF_HEIGHT, tradeoff_chart
 from dashboard.choice import (
     Evidence,
     Option,
@@ -161,6 +161,7 @@ def render() -> None:
             recommended=best.name if best else None,
         ),
         width="stretch",
+        height=TRADEOFF_HEIGHT,
     )
     where = f"the {split} split" if split else "every item"
     st.caption(
