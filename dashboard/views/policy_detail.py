@@ -42,8 +42,9 @@ def show_metrics(metrics: dict[str, Any]) -> None:
             alt.Chart(frame)
             .mark_bar()
             .encode(x=alt.X("share:Q", axis=alt.Axis(format="%")), y="model:N")
-            .properties(title="Answers kept per model (held-out)", height=140),
+            .properties(title="Answers kept per model (held-out)"),
             width="stretch",
+            height=90 + 30 * len(frame),
         )
 
 
@@ -75,8 +76,9 @@ def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[st
             color="model:N",
             tooltip=["task", "model", "size"],
         )
-        .properties(title="Routing mix per task", height=max(120, 30 * mix["task"].nunique())),
+        .properties(title="Routing mix per task"),
         width="stretch",
+        height=90 + 26 * mix["task"].nunique(),
     )
 
     costs = joined.groupby(["model", "task"], as_index=False)["cost"].sum()
@@ -84,8 +86,9 @@ def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[st
         alt.Chart(costs)
         .mark_bar()
         .encode(x=alt.X("cost:Q", title="USD on these items"), y="model:N", color="task:N")
-        .properties(title="Cost breakdown", height=140),
+        .properties(title="Cost breakdown"),
         width="stretch",
+        height=110 + 30 * costs["model"].nunique(),
     )
     total, base_total = joined["cost"].sum(), joined["baseline_cost"].sum()
     if base_total:

@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import data, traffic_queries
 
 REFRESH_S = 5
+CHART_PX = 260
 WINDOWS = {
     "last 15 minutes": timedelta(minutes=15),
     "last hour": timedelta(hours=1),
@@ -52,7 +53,6 @@ def line(frame: pd.DataFrame, columns: list[str], title: str, fmt: str) -> alt.C
             color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["bucket:T", "series:N", alt.Tooltip("value:Q", format=fmt)],
         )
-        .properties(height=220)
     )
 
 
@@ -90,24 +90,28 @@ def live(window: str, policy: str | None) -> None:
         alt.Chart(timeline)
         .mark_bar()
         .encode(x=alt.X("bucket:T", title=None), y="requests:Q")
-        .properties(height=220, title="Requests"),
+        .properties(title="Requests"),
         width="stretch",
+        height=CHART_PX,
     )
     right.altair_chart(
         line(timeline, ["spend_usd", "baseline_usd"], "USD", "$.4f").properties(
             title="Spend vs the baseline's cost"
         ),
         width="stretch",
+        height=CHART_PX,
     )
     left.altair_chart(
         line(timeline, ["p95_latency_ms"], "ms", ",.0f").properties(title="p95 latency"),
         width="stretch",
+        height=CHART_PX,
     )
     right.altair_chart(
         line(timeline, ["errors", "fallbacks"], "count", "d").properties(
             title="Errors and fallbacks"
         ),
         width="stretch",
+        height=CHART_PX,
     )
 
     mix = data.query(traffic_queries.traffic_model_mix, since, policy)
@@ -115,8 +119,9 @@ def live(window: str, policy: str | None) -> None:
         alt.Chart(mix)
         .mark_bar()
         .encode(x="requests:Q", y=alt.Y("model:N", sort="-x"), tooltip=list(mix.columns))
-        .properties(title="Model mix", height=max(100, 28 * len(mix))),
+        .properties(title="Model mix"),
         width="stretch",
+        height=90 + 30 * len(mix),
     )
     errors = data.query(traffic_queries.traffic_recent_errors, since, policy, 20)
     if not errors.empty:
