@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, traffic_queries
+from dashboard import data, queries, traffic_queries
 
 REFRESH_S = 5
 CHART_PX = 260
@@ -132,14 +132,21 @@ def live(window: str, policy: str | None) -> None:
     )
 
 
+@st.fragment(run_every=REFRESH_S)
+def wait_for_requests() -> None:
+    """Until the proxy logs its first request; then the whole page draws itself."""
+    if data.query(queries.overview)["requests"]:
+        st.rerun()
+    st.info(
+        "No requests logged yet. Start the proxy with `tradeoff serve --policy policy.json` "
+        "and point an OpenAI client at it; requests appear here as they arrive."
+    )
+
+
 def render() -> None:
     st.title("Traffic")
-    counts = data.require_store()
-    if not counts["requests"]:
-        st.info(
-            "No requests logged yet. Start the proxy with `tradeoff serve --policy policy.json` "
-            "and point an OpenAI client at it; requests appear here as they arrive."
-        )
+    if not data.require_store()["requests"]:
+        wait_for_requests()
         st.stop()
     left, right = st.columns(2)
     window = left.selectbox("Window", list(WINDOWS), index=2, key="traffic_window")

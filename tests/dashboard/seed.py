@@ -11,7 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from evals.store import Store
+
+Con = duckdb.DuckDBPyConnection
 
 DATASET = "synthetic"
 
@@ -101,7 +105,7 @@ def seed_store(path: Path, *, n_items: int = 200, samples: int = 2, n_requests: 
     return store
 
 
-def _insert_policy(con, name: str, family: str, table: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def _insert_policy(con: Con, name: str, family: str, table: dict[str, str]) -> None:
     """A policy row whose held-out metrics are computed from the seeded outcomes themselves."""
     cases = " ".join(f"WHEN '{task}' THEN '{model}'" for task, model in table.items())
     row = con.execute(
@@ -157,7 +161,7 @@ def _insert_policy(con, name: str, family: str, table: dict[str, str]) -> None: 
     )
 
 
-def _insert_requests(con, n: int) -> None:  # type: ignore[no-untyped-def]
+def _insert_requests(con: Con, n: int) -> None:
     """A request log over the last `n` minutes: mostly `small`, some fallbacks and 5xx errors."""
     con.execute(
         f"""
