@@ -50,7 +50,10 @@ def show_metrics(metrics: dict[str, Any]) -> None:
 
 def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[str, Any]) -> None:
     dataset = row["dataset"]
-    known = data.query(queries.splits, dataset) if dataset else []
+    if not dataset:
+        st.info("This policy names no dataset, so there is nothing to replay it on.")
+        return
+    known = data.query(queries.splits, dataset)
     split = metrics.get("split") if metrics.get("split") in known else None
     try:
         decisions = replay.decisions(row["artifact"], dataset, split)
@@ -58,6 +61,9 @@ def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[st
         st.warning(f"Cannot replay this policy here: {exc}")
         return
     joined = data.query(queries.decision_outcomes, dataset, decisions, row["baseline"])
+    if joined.empty:
+        st.info(f"No items of {dataset} with outcomes to replay this policy on.")
+        return
     where = f"items of the {split} split" if split else "items"
     st.caption(
         f"Replayed on {len(joined):,} {where} (a stable sample of at most "

@@ -271,3 +271,21 @@ def test_traffic_shows_new_requests_on_the_next_rerun(tmp_path: Path, open_page:
     at.run()
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Requests"] == "42"
+
+
+def test_policy_detail_of_a_policy_without_data(tmp_path: Path, open_page: OpenPage) -> None:
+    """A hand-written artifact (no dataset, no metrics) is shown, not a traceback."""
+    db = tmp_path / "bare.duckdb"
+    seed_store(db, n_items=10, n_requests=0)
+    artifact = '{"version": 1, "name": "bare", "family": "single", "params": {"model": "small"}}'
+    with Store(db).transaction() as con:
+        con.execute("DELETE FROM policies")
+        con.execute(
+            "INSERT INTO policies (policy_id, name, family, artifact) "
+            "VALUES ('bare', 'bare', 'single', ?)",
+            [artifact],
+        )
+    at = open_page(db, "views/policy_detail.py")
+    assert_clean(at)
+    body = texts(at)
+    assert "no held-out metrics" in body and "names no dataset" in body
