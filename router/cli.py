@@ -11,6 +11,8 @@ import click
 from evals.cli_options import config_option, db_option
 from evals.errors import UsageError
 
+KEEP_ALIVE_S = 30
+
 
 def register(group: click.Group) -> None:
     @group.command("serve")
@@ -103,6 +105,12 @@ def register(group: click.Group) -> None:
         auth = "on" if settings.api_keys else "off"
         click.echo(f"tradeoff serve: listening on http://{host}:{bound}/v1 (auth {auth})", err=True)
         config_ = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=30
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+            # Longer than clients' own idle expiry (httpx: 5 s), so a client never reuses a
+            # connection at the instant the server closes it (a spurious connection error).
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         uvicorn.Server(config_).run(sockets=[sock])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +17,7 @@ import yaml
 
 from policies.base import Plan, Policy, RouteRequest, register_family
 from router.app import build_state, create_app
+from router.cli import KEEP_ALIVE_S
 from router.settings import Settings
 from router.state import ProxyState
 
@@ -79,7 +83,9 @@ class Proxy:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, timeout_keep_alive=KEEP_ALIVE_S
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
@@ -138,3 +144,24 @@ class OrderedPolicy(Policy):
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> OrderedPolicy:
         return cls(list(params["models"]), params.get("verifier"))
+
+
+def serve_process(args: list[str]) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start `tradeoff serve ARGS --port 0` (test families registered); return it, its URL and
+    its stderr lines (drained by a thread: a full pipe would block the server)."""
+    code = "import tests.router.support, tradeoff, sys; sys.exit(tradeoff.main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", "0", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    match = re.search(r"listening on (http://\S+/v1)", first)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"tradeoff serve did not start: {first}{process.stderr.read()}")
+    lines: list[str] = []
+    stream = process.stderr
+    threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
+    return process, match.group(1), lines

@@ -134,10 +134,13 @@ async def test_client_disconnect_cancels_the_upstream_call(
 ) -> None:
     before = upstream.disconnects
     body = {"model": "slowstream", "messages": HI, "stream": True}
-    async with httpx.AsyncClient(timeout=5) as http:
-        async with http.stream("POST", f"{proxy.url}/chat/completions", json=body) as response:
-            async for _ in response.aiter_lines():
-                break  # hang up after the first event
+    url = f"{proxy.url}/chat/completions"
+    async with (
+        httpx.AsyncClient(timeout=5) as http,
+        http.stream("POST", url, json=body) as response,
+    ):
+        async for _ in response.aiter_lines():
+            break  # hang up after the first event
     for _ in range(100):
         if upstream.disconnects > before:
             break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from evals.store import Store
 from tests.router.conftest import sync_client
-from tests.router.support import write_models, write_policy
+from tests.router.support import serve_process, write_models, write_policy
 from tests.support.upstream import Upstream
 
 HI = [{"role": "user", "content": "what is 2 + 2"}]
@@ -29,19 +28,11 @@ def tradeoff(*args: str) -> list[str]:
 def served(tmp_path: Path, upstream: Upstream) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap", "strong"])
     write_policy(tmp_path / "p.json", "live", "single", {"model": "cheap"})
-    process = subprocess.Popen(
-        tradeoff(
-            "serve", "--port", "0", "--policy", str(tmp_path / "p.json"), "--config", str(config),
-            "--db", str(tmp_path / "db.duckdb"), "--log-prompts", "--api-key", "k1",
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
+    process, url, _ = serve_process(
+        ["--policy", str(tmp_path / "p.json"), "--config", str(config),
+         "--db", str(tmp_path / "db.duckdb"), "--log-prompts", "--api-key", "k1"]
     )  # fmt: skip
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    match = re.search(r"listening on (http://\S+/v1)", line)
-    assert match, line
-    yield process, match.group(1), tmp_path
+    yield process, url, tmp_path
     if process.poll() is None:
         process.kill()
         process.wait()
