@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,33 +40,48 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _raw(url: str, calls: int, concurrency: int) -> tuple[float, float]:
+def _raw(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
     from evals.llm import litellm
 
     lt = litellm()
-    slots = asyncio.Semaphore(concurrency)
 
-    async def one() -> None:
-        async with slots:
-            stream = await lt.acompletion(
-                model="openai/bench",
-                api_base=url,
-                api_key="x",
-                messages=MESSAGES,
-                stream=True,
-                stream_options={"include_usage": True},
-                max_retries=0,
-            )
-            async for _ in stream:
-                pass
+    async def batch(n: int) -> None:
+        slots = asyncio.Semaphore(concurrency)
 
-    await asyncio.gather(*(one() for _ in range(min(8, calls))))  # warm-up
-    start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one() for _ in range(calls)))
-    return calls / (time.perf_counter() - start), (time.process_time() - cpu) / calls * 1000
+        async def one() -> None:
+            async with slots:
+                for _attempt in range(3):  # a stale keep-alive can fail; the runner retries too
+                    try:
+                        stream = await lt.acompletion(
+                            model="openai/bench",
+                            api_base=url,
+                            api_key="x",
+                            messages=MESSAGES,
+                            stream=True,
+                            stream_options={"include_usage": True},
+                            max_retries=0,
+                        )
+                        async for _ in stream:
+                            pass
+                        return
+                    except Exception:
+                        continue
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    asyncio.run(batch(min(8, calls)))  # warm-up
+    timings = []
+    for _ in range(reps):
+        # A fresh event loop per repetition, as each runner repetition (one CLI run) has.
+        start, cpu = time.perf_counter(), time.process_time()
+        asyncio.run(batch(calls))
+        timings.append(
+            (calls / (time.perf_counter() - start), (time.process_time() - cpu) / calls * 1000)
+        )
+    return timings
 
 
-def _runner(url: str, calls: int, concurrency: int) -> tuple[float, float]:
+def _runner(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
     from evals.registry import ModelEntry, Registry, parse_entry
     from evals.runner import EvalSpec, Runner, run_eval
     from evals.store import Store
@@ -78,22 +94,28 @@ def _runner(url: str, calls: int, concurrency: int) -> tuple[float, float]:
         store = Store(Path(tmp) / "bench.duckdb")
         store.migrate()
         add_items(store, "warm", qa_items(8))
-        add_items(store, "bench", qa_items(calls))
         common = {"models": ["bench"], "concurrency": concurrency, "progress": False}
         run_eval(store, registry, EvalSpec(dataset="warm", **common))  # type: ignore[arg-type]
-        runner = Runner(store, registry, EvalSpec(dataset="bench", **common))  # type: ignore[arg-type]
-        start, cpu = time.perf_counter(), time.process_time()
-        report = asyncio.run(runner.run())
-        elapsed = time.perf_counter() - start
-        assert report.recorded == calls, report
-    return calls / elapsed, (time.process_time() - cpu) / calls * 1000
+        timings = []
+        for rep in range(reps):
+            add_items(store, f"bench{rep}", qa_items(calls))
+            spec = EvalSpec(dataset=f"bench{rep}", **common)  # type: ignore[arg-type]
+            runner = Runner(store, registry, spec)
+            start, cpu = time.perf_counter(), time.process_time()
+            report = asyncio.run(runner.run())  # includes the final flush and the summary
+            elapsed = time.perf_counter() - start
+            assert report.recorded == calls, report
+            timings.append((calls / elapsed, (time.process_time() - cpu) / calls * 1000))
+    return timings
 
 
-def phase(kind: str, url: str, calls: int, concurrency: int) -> None:
+def phase(kind: str, url: str, calls: int, concurrency: int, reps: int) -> None:
     if kind == "raw":
-        rate, cpu_ms = asyncio.run(_raw(url, calls, concurrency))
+        timings = _raw(url, calls, concurrency, reps)
     else:
-        rate, cpu_ms = _runner(url, calls, concurrency)
+        timings = _runner(url, calls, concurrency, reps)
+    rate = statistics.median(t[0] for t in timings)
+    cpu_ms = statistics.median(t[1] for t in timings)
     print(json.dumps({"rate": rate, "cpu_ms": cpu_ms, "peak_rss_mb": _peak_rss_mb()}))
 
 
@@ -101,12 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--reps", type=int, default=3, help="timed repetitions (median kept)")
     parser.add_argument("--phase", choices=["raw", "runner"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval.json"))
     args = parser.parse_args()
     if args.phase:
-        phase(args.phase, args.url, args.calls, args.concurrency[0])
+        phase(args.phase, args.url, args.calls, args.concurrency[0], args.reps)
         return
     port = _free_port()
     upstream = subprocess.Popen(
@@ -146,6 +169,8 @@ def main() -> None:
                     "raw_calls_per_s": result["raw"]["rate"],
                     "runner_outcomes_per_s": result["runner"]["rate"],
                     "runner_vs_raw": result["runner"]["rate"] / result["raw"]["rate"],
+                    "raw_cpu_ms_per_call": result["raw"]["cpu_ms"],
+                    "runner_cpu_ms_per_outcome": result["runner"]["cpu_ms"],
                     "raw_peak_rss_mb": result["raw"]["peak_rss_mb"],
                     "runner_peak_rss_mb": result["runner"]["peak_rss_mb"],
                 }
@@ -153,18 +178,22 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
-    print(
-        f"{'conc':>4} {'calls':>5} {'raw/s':>8} {'runner/s':>8} {'ratio':>6} "
-        f"{'raw MB':>7} {'runner MB':>9}"
-    )
-    for r in rows:
-        print(
-            f"{r['concurrency']:>4} {r['calls']:>5} {r['raw_calls_per_s']:>8.1f} "
-            f"{r['runner_outcomes_per_s']:>8.1f} {r['runner_vs_raw']:>6.2f} "
-            f"{r['raw_peak_rss_mb']:>7.0f} {r['runner_peak_rss_mb']:>9.0f}"
-        )
+    print(table(rows))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=2))
+
+
+def table(rows: list[dict[str, float]]) -> str:
+    head = "conc calls   raw/s runner/s ratio raw-cpu-ms run-cpu-ms raw-MB run-MB"
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['concurrency']:>4} {r['calls']:>5} {r['raw_calls_per_s']:>7.1f} "
+            f"{r['runner_outcomes_per_s']:>8.1f} {r['runner_vs_raw']:>5.2f} "
+            f"{r['raw_cpu_ms_per_call']:>10.2f} {r['runner_cpu_ms_per_outcome']:>10.2f} "
+            f"{r['raw_peak_rss_mb']:>6.0f} {r['runner_peak_rss_mb']:>6.0f}"
+        )
+    return "\n".join(lines)
 
 
 def _wait_for(port: int) -> None:

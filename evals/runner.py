@@ -39,7 +39,7 @@ from evals.llm import (
     token_prices,
     warm_up,
 )
-from evals.outcome_writer import OutcomeWriter
+from evals.outcome_writer import SINGLE_THREAD, OutcomeWriter
 from evals.params import params_hash
 from evals.progress import Progress
 from evals.registry import ModelEntry, Registry
@@ -332,6 +332,7 @@ class Runner:
             "concurrency": self.spec.concurrency,
         }
         with self.store.transaction() as con:
+            con.execute(SINGLE_THREAD)
             con.execute(
                 "INSERT INTO runs (run_id, kind, dataset, source, params, status, n_outcomes, "
                 "spend_usd) VALUES (?, 'eval', ?, 'tradeoff eval', ?, 'running', 0, 0)",
@@ -340,6 +341,7 @@ class Runner:
 
     def _finish_run_row(self, status: str) -> None:
         with self.store.transaction() as con:
+            con.execute(SINGLE_THREAD)
             con.execute(
                 "UPDATE runs SET status = ?, finished_at = current_timestamp, "
                 "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",
@@ -350,6 +352,7 @@ class Runner:
         """Summary over every recorded outcome of these items, models, params and samples."""
         keys = pd.DataFrame({"item_id": [i.item_id for i in self.items]})
         with self.store.connect(read_only=True) as con:
+            con.execute(SINGLE_THREAD)
             con.register("wanted", keys)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -25,9 +24,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-# Runs first in the child: block network and escapes, then execute the program as __main__.
+# Runs first in the child: set limits, block network and escapes, run the program as __main__.
+# (Limits are set here rather than in a preexec_fn, which is unsafe in a threaded parent.)
 _BOOTSTRAP = """\
+import resource
 import sys
+
+_cpu, _mem = int(sys.argv[1]), int(sys.argv[2]) << 20
+resource.setrlimit(resource.RLIMIT_CPU, (_cpu, _cpu + 1))
+resource.setrlimit(resource.RLIMIT_AS, (_mem, _mem))
+resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 _BLOCKED = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.fork",
             "os.spawn", "ctypes.")
@@ -67,17 +74,10 @@ def _unshare_works() -> bool:
     return done.returncode == 0
 
 
-def _command() -> list[str]:
+def _command(cpu_s: int, memory_mb: int) -> list[str]:
     # -I: isolated mode (no user site, no PYTHON* env, no cwd on sys.path beyond the script's).
-    python = [sys.executable, "-I", "bootstrap.py"]
+    python = [sys.executable, "-I", "bootstrap.py", str(cpu_s), str(memory_mb)]
     return ["unshare", "-rn", *python] if _unshare_works() else python
-
-
-def _limits(cpu_s: int, memory_mb: int) -> None:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _reason(returncode: int, stderr: str, memory_mb: int) -> str:
@@ -105,14 +105,13 @@ async def arun_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 51
     cpu_s = max(1, int(timeout_s) + 1)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_command(),
+            *_command(cpu_s, memory_mb),
             cwd=workdir,
             env={"PATH": os.defpath, "HOME": str(workdir), "PYTHONHASHSEED": "0"},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so a kill takes its children too
-            preexec_fn=lambda: _limits(cpu_s, memory_mb),
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
