@@ -56,6 +56,7 @@ def test_table_and_json(setup: tuple[Path, Path], run_cli: Callable[..., Any]) -
     assert lines[0].split()[:3] == ["model", "task", "n"]
     assert lines[1].split()[:4] == ["right", "(all)", "10", "1.000"]
     assert "20 new outcomes" in out and "0 already recorded, 20 to call" in err
+    assert "20/20" in err and "ETA" in err and "spend $" in err  # the progress line
     code, out, _ = run_cli(*args, "--db", str(db), "--repeats", "2", "--json")
     report = json.loads(out)
     assert code == 0 and report["recorded"] == 0 and report["skipped"] == 20

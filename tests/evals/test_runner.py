@@ -164,6 +164,19 @@ def test_grader_failure_is_that_outcome_error(store: Store, upstream: Any, tmp_p
     assert len(rows) == 2 and all(r[3] is None and "grading failed" in r[4] for r in rows)
 
 
+def test_chat_items_send_their_messages(store: Store, upstream: Any) -> None:
+    chat = [
+        {"role": "system", "content": "Answer tersely."},
+        {"role": "user", "content": "question 7"},
+    ]
+    add_items(
+        store, "qa", [{"item_id": "c1", "messages": chat, "reference": "7", "grader": "contains"}]
+    )
+    report = run_eval(store, registry(upstream.url, "right"), spec(["right"]))
+    assert report.summary["models"][0]["accuracy"] == 1.0
+    assert upstream.requests[-1]["messages"] == chat
+
+
 def exploding_grader(response: str, item: Any) -> float:
     raise ValueError("grader bug")
 
