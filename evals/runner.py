@@ -44,6 +44,7 @@ from evals.params import params_hash
 from evals.progress import Progress
 from evals.registry import ModelEntry, Registry
 from evals.retry import call_with_retries
+from evals.run_log import close_run, open_run
 from evals.store import Store
 from evals.summary import summarize
 
@@ -209,7 +210,9 @@ class Runner:
         self.limiters = {name: limiter_for(e) for name, e in self.entries.items()}
         if self.spec.max_cost_usd is not None:
             self.budget = Budget(self.spec.max_cost_usd, extra_spend=self._judge_spend)
-        await asyncio.to_thread(self._start_run_row)
+        await asyncio.to_thread(
+            open_run, self.store, self.run_id, self.spec.dataset, self._run_params()
+        )
         if self.jobs:
             await warm_up()  # else the first call's latency would include litellm's imports
         writer = OutcomeWriter(self.store, self.run_id)
@@ -244,7 +247,10 @@ class Runner:
             await asyncio.gather(*in_flight, return_exceptions=True)
             progress.finish()
             await writer.close()
-            await asyncio.shield(asyncio.to_thread(self._finish_run_row, status))
+            closing = asyncio.to_thread(
+                close_run, self.store, self.run_id, status, self._judge_spend()
+            )
+            await asyncio.shield(closing)
             if status == "interrupted":
                 print(f"{message} (run {self.run_id})", file=sys.stderr)
         report = EvalReport(
@@ -318,8 +324,8 @@ class Runner:
             "run_id": self.run_id,
         }
 
-    def _start_run_row(self) -> None:
-        params = {
+    def _run_params(self) -> dict[str, Any]:
+        return {
             "models": self.spec.models,
             "params": self.spec.params,
             "params_hash": self.phash,
@@ -331,22 +337,6 @@ class Runner:
             "max_cost_usd": self.spec.max_cost_usd,
             "concurrency": self.spec.concurrency,
         }
-        with self.store.transaction() as con:
-            con.execute(SINGLE_THREAD)
-            con.execute(
-                "INSERT INTO runs (run_id, kind, dataset, source, params, status, n_outcomes, "
-                "spend_usd) VALUES (?, 'eval', ?, 'tradeoff eval', ?, 'running', 0, 0)",
-                [self.run_id, self.spec.dataset, json.dumps(params)],
-            )
-
-    def _finish_run_row(self, status: str) -> None:
-        with self.store.transaction() as con:
-            con.execute(SINGLE_THREAD)
-            con.execute(
-                "UPDATE runs SET status = ?, finished_at = current_timestamp, "
-                "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",
-                [status, self._judge_spend(), self.run_id],
-            )
 
     def summary(self) -> dict[str, list[dict[str, Any]]]:
         """Summary over every recorded outcome of these items, models, params and samples."""
