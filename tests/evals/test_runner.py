@@ -35,6 +35,7 @@ def upstream() -> Iterator[Any]:
         Rule(model="limited", status=429, fail_times=1, retry_after=1.2),
         Rule(model="slow", delay_s=0.1),
         Rule(model="coin", reply=coin),
+        Rule(model="hang", hang=True),
     ]
     with Upstream(rules) as up:
         yield up
@@ -111,6 +112,14 @@ def test_errors_are_outcomes_and_a_rerun_replaces_them(qa_store: Store, upstream
     assert second.recorded == 4
     fixed = [r for r in outcomes(qa_store) if r[1] == "recovers"]
     assert len(fixed) == 4 and all(r[3] == 1.0 and r[4] is None for r in fixed)
+
+
+def test_timeouts_are_retried_then_recorded_as_errors(qa_store: Store, upstream: Any) -> None:
+    reg = registry(upstream.url, "hang")
+    report = run_eval(qa_store, reg, spec(["hang"], limit=1, timeout_s=0.3, max_retries=1))
+    (row,) = outcomes(qa_store)
+    assert row[3] is None and "Timeout" in row[4] and upstream.model_counts["hang"] == 2
+    assert report.summary["models"][0]["error_rate"] == 1.0
 
 
 def test_retries_honour_retry_after(qa_store: Store, upstream: Any) -> None:
