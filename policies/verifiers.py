@@ -1,39 +1,20 @@
 """Reference-free verifiers for cascade and best-of-k, and their verdicts on recorded responses.
 
-A verifier is a grader that needs no reference answer (`evals.graders.reference_free()`), plus
-`answer_parses` registered here: the response states a final answer (`\\boxed{...}`,
-"answer: X", "the answer is X", or a lone choice letter). Replaying a verifier needs the
+A verifier is a grader that needs no reference answer (`evals.graders.reference_free()`, e.g.
+`answer_parses`: the response states a final answer). Replaying a verifier needs the
 recorded responses; graders that call out (`judge`: a model call; `code`: runs the item's tests
 in a sandbox) are not replayed offline, so families using them are skipped when fitting.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from evals.graders import Grader, Item, Score, get_grader, reference_free, register_grader
+from evals.graders import Item, get_grader, reference_free
 from policies.data import Outcomes
 
 # Verifiers that cannot be evaluated on recorded responses without calls or execution.
 NOT_REPLAYABLE = {"judge": "calls a judge model", "code": "runs code in a sandbox"}
-_ANSWER = re.compile(
-    r"\\boxed\{\s*[^\s}]|(?:final answer|answer is|answer:)\s*[:\-]?\s*\S"
-    r"|^\s*\(?[A-Ja-j]\)?[.)]?\s*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-@register_grader("answer_parses")
-class AnswerParsesGrader(Grader):
-    """1 if the response states a final answer. Reference-free: usable as a verifier."""
-
-    needs_reference = False
-
-    def grade(self, response: str, item: Item) -> Score:
-        found = _ANSWER.search(response or "")
-        return Score(1.0) if found else Score(0.0, "no final answer stated")
 
 
 def replayable_verifiers() -> list[str]:

@@ -1,10 +1,11 @@
 """Graders: score a response to an item in [0, 1], registered by name.
 
 `get_grader(name, **options)` builds one; `reference_free()` lists those usable as verifiers
-(json_valid, json_schema, code, judge).
+(answer_parses, json_valid, json_schema, code, judge).
 """
 
 from evals.graders import (  # noqa: F401 - importing registers the built-in graders
+    answer_parses,
     choice,
     code,
     contains,

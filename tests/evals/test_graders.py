@@ -110,7 +110,23 @@ def test_registry_and_reference_free_verifiers() -> None:
         "exact", "normalized_exact", "choice", "numeric", "regex", "contains",
         "json_valid", "json_schema", "code", "judge", "callable",
     }  # fmt: skip
-    assert reference_free() == ["code", "json_schema", "json_valid", "judge"]
+    assert reference_free() == ["answer_parses", "code", "json_schema", "json_valid", "judge"]
+
+
+@pytest.mark.parametrize(
+    ("response", "passes"),
+    [
+        ("so the total is \\boxed{42}", True),
+        ("The answer is B", True),
+        ("Final answer: Paris", True),
+        ("C", True),
+        ("I am not sure, it could be several things", False),
+        ("", False),
+    ],
+)
+def test_answer_parses_needs_no_reference(response: str, passes: bool) -> None:
+    item = Item(dataset="d", item_id="1", task="t", prompt="q", reference=None)
+    assert get_grader("answer_parses").grade(response, item).value == float(passes)
 
 
 @pytest.fixture(scope="module")
