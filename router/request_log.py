@@ -17,6 +17,8 @@ import time
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime
 
+import pyarrow as pa
+
 from evals.store import Store
 
 log = logging.getLogger("tradeoff.router")
@@ -47,9 +49,33 @@ class RequestRow:
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
+# One Arrow batch per flush: DuckDB's executemany costs ~3 ms a row, holding the GIL (and so
+# stalling the event loop); an Arrow scan inserts hundreds of rows in one statement.
 INSERT = (
-    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM request_batch "
     "ON CONFLICT (request_id) DO NOTHING"
+)
+SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("created_at", pa.timestamp("us")),
+        ("policy", pa.string()),
+        ("requested_model", pa.string()),
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("stream", pa.bool_()),
+        ("attempts", pa.int32()),
+        ("fallbacks", pa.int32()),
+        ("status", pa.int32()),
+        ("error", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("baseline_cost_usd", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("ttft_ms", pa.float64()),
+        ("prompt", pa.string()),
+    ]
 )
 _STOP = object()
 
@@ -120,12 +146,21 @@ class RequestLog:
             if batch and self._write(batch, final=stopping):
                 batch = []
 
+    @staticmethod
+    def _arrow(batch: list[RequestRow]) -> pa.Table:
+        columns = zip(*(astuple(row) for row in batch), strict=True)
+        arrays = [pa.array(values, type=f.type) for values, f in zip(columns, SCHEMA, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
     def _write(self, batch: list[RequestRow], *, final: bool) -> bool:
         attempts = 5 if final else 1
         for i in range(attempts):
             try:
+                table = self._arrow(batch)
                 with self.store.transaction() as con:
-                    con.executemany(INSERT, [astuple(row) for row in batch])
+                    con.register("request_batch", table)
+                    con.execute(INSERT)
+                    con.unregister("request_batch")
             except Exception as exc:  # a full disk, a lock held too long: keep the rows, retry
                 self.failures += 1
                 log.error("request log: writing %d rows failed (%s); will retry", len(batch), exc)

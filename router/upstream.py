@@ -1,6 +1,6 @@
 """The adapter: the one module that calls upstream models.
 
-OpenAI-compatible upstreams (OpenAI, vLLM, most hosts) take a direct httpx path: the body is
+OpenAI-compatible upstreams (OpenAI, vLLM, most hosts) take a direct aiohttp path: the body is
 forwarded as is and the upstream's bytes come back untouched. Other providers go through litellm
 (`evals.llm.litellm()`, the only litellm import), whose response is serialised to OpenAI's shape.
 benchmarks/bench_proxy.py measured why: litellm costs several ms per call, the direct path < 1.
@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from evals.llm import litellm
 from router.targets import Target
@@ -73,18 +73,18 @@ def _usage(data: Any) -> tuple[int | None, int | None]:
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Any) -> float | None:
     try:
         return float(headers["retry-after"])
     except (KeyError, ValueError):
         return None
 
 
-async def _http_error(response: httpx.Response) -> UpstreamError:
-    body = await response.aread()
+async def _http_error(response: aiohttp.ClientResponse) -> UpstreamError:
+    body = await response.read()
     return UpstreamError(
-        f"upstream answered HTTP {response.status_code}",
-        status=response.status_code,
+        f"upstream answered HTTP {response.status}",
+        status=response.status,
         retry_after=_retry_after(response.headers),
         body=body,
     )
@@ -117,7 +117,7 @@ class Stream:
                 continue
             try:
                 chunk = await self._chunks.__anext__()
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, OSError) as exc:
                 raise UpstreamError(
                     f"connection lost ({type(exc).__name__})", kind="connection"
                 ) from None
@@ -170,13 +170,16 @@ class Adapter:
     """Calls targets. One shared connection pool; create in the app's lifespan, `aclose()` after."""
 
     def __init__(self) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=None,  # deadlines are enforced around each call (asyncio.timeout)
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+        # aiohttp, not httpx: httpcore's pool scans every connection per request, which made
+        # the proxy slower than LiteLLM's at 64 concurrent requests (benchmarks/README.md).
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None),  # deadlines: asyncio.timeout per call
+            skip_auto_headers=("user-agent",),
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.session.close()
 
     @staticmethod
     def _body(target: Target, body: dict[str, Any], stream: bool) -> dict[str, Any]:
@@ -198,17 +201,17 @@ class Adapter:
                     return await self._litellm_complete(target, body)
                 assert target.url is not None
                 payload = json.dumps(self._body(target, body, False)).encode()
-                response = await self.client.post(
-                    target.url, content=payload, headers=target.headers
-                )
-                if response.status_code != 200:
-                    raise await _http_error(response)
-                content = response.content
+                async with self.session.post(
+                    target.url, data=payload, headers=target.headers
+                ) as response:
+                    if response.status != 200:
+                        raise await _http_error(response)
+                    content = await response.read()
         except TimeoutError:
             raise UpstreamError(
                 f"upstream gave no answer within {timeout_s:.1f}s", kind="timeout"
             ) from None
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(
                 f"upstream connection failed: {type(exc).__name__}", kind="connection"
             ) from None
@@ -242,7 +245,7 @@ class Adapter:
                 raise UpstreamError(
                     f"upstream sent nothing within {timeout_s:.1f}s", kind="timeout"
                 ) from None
-            if isinstance(exc, httpx.HTTPError):
+            if isinstance(exc, aiohttp.ClientError | OSError):
                 raise UpstreamError(
                     f"upstream connection failed: {type(exc).__name__}", kind="connection"
                 ) from None
@@ -251,16 +254,24 @@ class Adapter:
     async def _direct_stream(self, target: Target, body: dict[str, Any], keep: bool) -> Stream:
         assert target.url is not None
         payload = json.dumps(self._body(target, body, True)).encode()
-        request = self.client.build_request(
-            "POST", target.url, content=payload, headers=target.headers
-        )
-        response = await self.client.send(request, stream=True)
-        if response.status_code != 200:
+        response = await self.session.post(target.url, data=payload, headers=target.headers)
+        if response.status != 200:
             try:
                 raise await _http_error(response)
             finally:
-                await response.aclose()
-        return Stream(response.aiter_raw(), response.aclose, keep)
+                response.release()
+        stream: Stream
+
+        async def close() -> None:
+            # A stream read to [DONE] gives its connection back to the pool; one abandoned
+            # midway (client gone, timeout) must be closed so the upstream stops generating.
+            if stream.done:
+                response.release()
+            else:
+                response.close()
+
+        stream = Stream(response.content.iter_any(), close, keep)
+        return stream
 
     # -- litellm, for providers with their own protocols --------------------------------------
     @staticmethod
