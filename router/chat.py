@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.responses import Response
+
 from policies.base import RouteRequest
 from router.errors import ProxyError
 from router.fallback import AllFailed, Trace, with_fallback
@@ -215,24 +217,35 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
 
     models = list(route.models)
     verify = state.verifier(route.verifier) if route.verifier else None
+    previous: Reply | None = None
     while True:
-        outcome = await with_fallback(
-            models,
-            attempt,
-            cooldowns=state.cooldowns,
-            deadline=deadline,
-            retries=state.settings.retries,
-            trace=call.trace,
-        )
+        try:
+            outcome = await with_fallback(
+                models,
+                attempt,
+                cooldowns=state.cooldowns,
+                deadline=deadline,
+                retries=state.settings.retries,
+                trace=call.trace,
+            )
+        except AllFailed:
+            if previous is None:
+                raise
+            return previous  # escalation failed: the rejected answer beats no answer
         reply, model = outcome.value, call.trace.model
         assert model is not None
         call.add_usage(model, reply.prompt_tokens, reply.completion_tokens)
         later = models[models.index(model) + 1 :] if model in models else []
         if verify is None or not later or time.monotonic() >= deadline:
             return reply
-        if await verify(_text_of(reply), chat):
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()):
+                accepted = await verify(_text_of(reply), chat)
+        except TimeoutError:
+            return reply  # no time left to escalate: keep the answer we have
+        if accepted:
             return reply
-        models = later  # the verifier rejected the answer: escalate along the plan
+        previous, models = reply, later  # the verifier rejected it: escalate along the plan
         call.trace.fallbacks += 1
 
 
@@ -251,8 +264,6 @@ async def handle_chat(state: ProxyState, call: Call, raw: bytes, request: Any) -
     except AllFailed as failed:
         raise upstream_failure(state, failed) from None
     call.finish(200)
-    from starlette.responses import Response
-
     return Response(
         state.scrubber.bytes(reply.content), media_type="application/json", headers=call.headers()
     )
@@ -342,6 +353,8 @@ class StreamRelay:
         if disconnected:
             self.call.finish(CLIENT_CLOSED, "client disconnected mid-stream")
         elif self.error is not None:
+            # The HTTP status was already 200; the log records the failure's own status so the
+            # dashboard counts the request as failed.
             self.call.finish(self.error.status, self.error.message)
         else:
             self.call.finish(200)
