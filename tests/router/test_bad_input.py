@@ -211,3 +211,27 @@ def test_provider_keys_reach_the_upstream_but_never_the_client_or_log(
     with keyed_proxy.state.request_log.store.connect() as con:
         dump = str(con.execute("SELECT * FROM requests").fetchall())
     assert SECRET not in dump
+
+
+def test_cors_is_off_unless_origins_are_named(
+    proxy: Proxy, upstream: Upstream, tmp_path: Path
+) -> None:
+    preflight = {
+        "origin": "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    response = httpx.options(f"{proxy.url}/chat/completions", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap"])
+    settings = Settings(
+        config_path=config, db_path=tmp_path / "db", cors_origins=("https://app.example",)
+    )
+    with Proxy(settings) as open_proxy:
+        response = httpx.options(f"{open_proxy.url}/chat/completions", headers=preflight)
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        other = httpx.options(
+            f"{open_proxy.url}/chat/completions", headers={**preflight, "origin": "https://evil"}
+        )
+        assert "access-control-allow-origin" not in other.headers

@@ -97,3 +97,15 @@ def test_bad_options_are_one_line_errors(
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+
+
+def test_sigint_also_flushes_every_row(tmp_path: Path, upstream: Upstream) -> None:
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap"])
+    process, url, _ = serve_process(["--config", str(config), "--db", str(tmp_path / "db.duckdb")])
+    client = sync_client(url)
+    for _ in range(25):
+        client.chat.completions.create(model="cheap", messages=HI)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) in (0, -signal.SIGINT, 130)
+    with Store(tmp_path / "db.duckdb").connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM requests").fetchone() == (25,)
