@@ -26,13 +26,15 @@ from starlette.routing import Route
 from evals.registry import load_registry
 from evals.store import open_store
 from router.auth import KeyCheck
-from router.chat import CLIENT_CLOSED, Call, ClientGone, handle_chat
+from router.call import CLIENT_CLOSED, Call
+from router.chat import handle_chat
 from router.errors import ProxyError
 from router.fallback import Cooldowns
 from router.reload import PolicyBook
 from router.request_log import RequestLog
 from router.scrub import Scrubber
 from router.settings import Settings
+from router.sse import ClientGone
 from router.state import ProxyState
 from router.targets import build_targets
 from router.upstream import Adapter

@@ -7,9 +7,13 @@ Client mistakes are 4xx `invalid_request_error`s; upstream failures are 502/504 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from router.fallback import AllFailed
+    from router.scrub import Scrubber
 
 
 class ProxyError(Exception):
@@ -54,3 +58,44 @@ class ProxyError(Exception):
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ProxyError:
     return ProxyError(400, message, param=param, code=code)
+
+
+def upstream_failure(scrubber: Scrubber, failed: AllFailed) -> ProxyError:
+    """The client's answer when no model answered, in OpenAI's shape, keys scrubbed."""
+    last = failed.last
+    detail = scrubber.text("; ".join(failed.trace.errors))
+    if last.kind == "http" and not last.falls_back and last.status and last.body is not None:
+        # The upstream judged the request itself wrong (400, 422): pass its verdict on.
+        try:
+            error = json.loads(scrubber.bytes(last.body)).get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        message = error.get("message") if isinstance(error, dict) else None
+        return ProxyError(
+            last.status,
+            scrubber.text(str(message or detail)),
+            param=error.get("param") if isinstance(error, dict) else None,
+            code=error.get("code") if isinstance(error, dict) else None,
+        )
+    if last.kind == "timeout":
+        return ProxyError(
+            504,
+            f"no upstream answered in time ({detail})",
+            type="upstream_error",
+            code="upstream_timeout",
+        )
+    if last.status == 429:
+        headers = {"retry-after": f"{last.retry_after:g}"} if last.retry_after else None
+        return ProxyError(
+            429,
+            f"every upstream is rate-limited ({detail}); retry later",
+            type="rate_limit_error",
+            code="upstream_rate_limited",
+            headers=headers,
+        )
+    return ProxyError(
+        502,
+        f"no upstream could answer ({detail})",
+        type="upstream_error",
+        code="upstream_unavailable",
+    )

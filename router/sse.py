@@ -68,3 +68,23 @@ class SSEResponse:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await self.finish(disconnected)
+
+
+async def first_of(work: asyncio.Future[Any], receive: Receive) -> Any:
+    """`work`'s result; if the client hangs up first, cancel `work` and raise ClientGone."""
+    watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+    gone = False
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        gone = not work.done()
+    finally:
+        watcher.cancel()
+        if not work.done():  # the client left, or this handler itself was cancelled
+            work.cancel()
+    if gone:
+        raise ClientGone
+    return work.result()
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""

@@ -1,0 +1,115 @@
+"""One request's bookkeeping: where it went, what it cost, and its single log row.
+
+Every request, whatever its fate (a 400, a 401, an upstream failure, a client hanging up), ends
+in one `Call.finish()`, which records one row and the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from router.fallback import Trace
+from router.request_log import RequestRow
+from router.state import ProxyState
+from router.validation import ChatRequest
+
+CLIENT_CLOSED = 499  # nginx's status for "client closed the request"
+
+
+@dataclass
+class Route:
+    """Where a request goes: the plan's models, the policy (if any), and the baseline's name."""
+
+    models: tuple[str, ...]
+    policy: str | None = None
+    baseline: str | None = None
+    verifier: str | None = None
+
+
+@dataclass
+class Call:
+    """One request's bookkeeping, finished (logged) exactly once."""
+
+    state: ProxyState
+    request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4().hex}")
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    started: float = field(default_factory=time.perf_counter)
+    chat: ChatRequest | None = None
+    route: Route | None = None
+    trace: Trace = field(default_factory=Trace)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    baseline_cost_usd: float | None = None
+    ttft_ms: float | None = None
+    requested_model: str = ""
+    finished: bool = False
+
+    def headers(self) -> dict[str, str]:
+        out = {"x-tradeoff-request-id": self.request_id}
+        if self.route is not None and self.route.policy:
+            out["x-tradeoff-policy"] = self.route.policy
+        if self.trace.model:
+            out["x-tradeoff-model"] = self.trace.model
+        if self.cost_usd is not None:
+            out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
+        return out
+
+    def add_usage(self, model: str, prompt: int | None, completion: int | None) -> None:
+        """Count one answer's tokens (a cascade pays for every answer it asked for)."""
+        if prompt is None or completion is None:
+            return
+        self.prompt_tokens = (self.prompt_tokens or 0) + prompt
+        self.completion_tokens = (self.completion_tokens or 0) + completion
+        cost = self.state.targets[model].cost(prompt, completion)
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
+        baseline = self.route.baseline if self.route else None
+        if baseline in self.state.targets:
+            # What the baseline model would have charged for the same tokens.
+            assert baseline is not None
+            base = self.state.targets[baseline].cost(prompt, completion)
+            self.baseline_cost_usd = None if base is None else (self.baseline_cost_usd or 0) + base
+
+    def finish(self, status: int, error: str | None = None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        state = self.state
+        latency_s = time.perf_counter() - self.started
+        chat, route = self.chat, self.route
+        policy = route.policy if route else None
+        state.metrics.observe_request(
+            policy=policy,
+            model=self.trace.model,
+            status=status,
+            stream=bool(chat and chat.stream),
+            latency_s=latency_s,
+            cost_usd=self.cost_usd,
+        )
+        state.metrics.observe_fallback(policy, self.trace.fallbacks)
+        state.request_log.record(
+            RequestRow(
+                request_id=self.request_id,
+                created_at=self.created_at,
+                policy=policy,
+                requested_model=chat.model if chat else self.requested_model,
+                model=self.trace.model,
+                task=chat.task if chat else None,
+                stream=bool(chat and chat.stream),
+                attempts=self.trace.attempts,
+                fallbacks=self.trace.fallbacks,
+                status=status,
+                error=state.scrubber.text(error) if error else None,
+                prompt_tokens=self.prompt_tokens,
+                completion_tokens=self.completion_tokens,
+                cost_usd=self.cost_usd,
+                baseline_cost_usd=self.baseline_cost_usd,
+                latency_ms=latency_s * 1000,
+                ttft_ms=self.ttft_ms,
+                prompt=chat.prompt if (chat and state.settings.log_prompts) else None,
+            )
+        )

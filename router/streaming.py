@@ -1,0 +1,111 @@
+"""Streaming requests: fall back until an upstream's first event, then relay SSE to the client.
+
+Fallback is possible only before the first byte reaches the client; after it, a broken or
+overlong upstream stream ends with an error event in OpenAI's shape (`data: {"error": ...}`),
+never a silent truncated 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from router.call import CLIENT_CLOSED, Call
+from router.errors import ProxyError, upstream_failure
+from router.fallback import AllFailed, with_fallback
+from router.sse import Send, SSEResponse, first_of
+from router.state import ProxyState
+from router.upstream import Stream, UpstreamError
+
+
+async def open_stream(state: ProxyState, call: Call, deadline: float, request: Any) -> Any:
+    """Streaming: fall back until an upstream sends its first event, then relay it."""
+    assert call.chat is not None and call.route is not None
+    chat = call.chat
+    keep_usage = bool((chat.body.get("stream_options") or {}).get("include_usage"))
+
+    async def attempt(model: str, timeout_s: float) -> Stream:
+        try:
+            stream = await state.adapter.open_stream(
+                state.targets[model], chat.body, timeout_s, keep_usage
+            )
+        except UpstreamError:
+            state.metrics.observe_attempt(model, ok=False)
+            raise
+        state.metrics.observe_attempt(model, ok=True)
+        return stream
+
+    opening = asyncio.ensure_future(
+        with_fallback(
+            call.route.models,
+            attempt,
+            cooldowns=state.cooldowns,
+            deadline=deadline,
+            retries=state.settings.retries,
+            trace=call.trace,
+        )
+    )
+    try:
+        stream = (await first_of(opening, request.receive)).value
+    except AllFailed as failed:
+        raise upstream_failure(state.scrubber, failed) from None
+    relay = StreamRelay(state, call, stream, deadline)
+    return SSEResponse(relay.pump, relay.finish, call.headers())
+
+
+class StreamRelay:
+    """Relays an open upstream stream; a failure midway ends it with an OpenAI error event."""
+
+    def __init__(self, state: ProxyState, call: Call, stream: Stream, deadline: float) -> None:
+        self.state, self.call, self.stream, self.deadline = state, call, stream, deadline
+        self.error: ProxyError | None = None
+
+    async def pump(self, send: Send) -> None:
+        scrub = self.state.scrubber.bytes
+        events = self.stream.events()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(max(0.0, self.deadline - time.monotonic())):
+                        event = await events.__anext__()
+                except StopAsyncIteration:
+                    return
+                if self.call.ttft_ms is None:
+                    self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
+                await send({"type": "http.response.body", "body": scrub(event), "more_body": True})
+        except (UpstreamError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                self.error = ProxyError(
+                    504,
+                    "the stream ran past the proxy's timeout",
+                    type="upstream_error",
+                    code="upstream_timeout",
+                )
+            else:
+                message = f"the upstream stream broke off midway: {exc}"
+                self.error = ProxyError(
+                    502,
+                    self.state.scrubber.text(message),
+                    type="upstream_error",
+                    code="upstream_stream_error",
+                )
+            data = b"data: " + json.dumps(self.error.body()).encode() + b"\n\n"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            await events.aclose()
+
+    async def finish(self, disconnected: bool) -> None:
+        await self.stream.aclose()
+        model = self.call.trace.model
+        assert model is not None
+        self.call.add_usage(model, self.stream.prompt_tokens, self.stream.completion_tokens)
+        if disconnected:
+            self.call.finish(CLIENT_CLOSED, "client disconnected mid-stream")
+        elif self.error is not None:
+            # The HTTP status was already 200; the log records the failure's own status so the
+            # dashboard counts the request as failed.
+            self.call.finish(self.error.status, self.error.message)
+        else:
+            self.call.finish(200)
