@@ -21,22 +21,8 @@ log = logging.getLogger("tradeoff.router")
 # litellm prefixes that speak OpenAI's protocol: called directly, without litellm's overhead.
 DIRECT_PREFIXES = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
-# Parameters that configure the connection, not the completion.
-CONNECTION_PARAMS = frozenset(
-    {
-        "model",
-        "api_key",
-        "api_base",
-        "extra_headers",
-        "input_cost_per_token",
-        "output_cost_per_token",
-        "timeout",
-        "stream_timeout",
-        "max_retries",
-        "rpm",
-        "tpm",
-    }
-)
+# Router-level settings in LiteLLM's model_list shape: not arguments of one completion call.
+ROUTER_ONLY_PARAMS = frozenset({"model", "rpm", "tpm", "max_parallel_requests", "weight", "order"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +92,7 @@ def build_target(entry: ModelEntry) -> Target:
         str(v) for k, v in params.items() if k in entry.env_refs() and isinstance(v, str) and v
     )
     if not direct:
-        kwargs = {k: v for k, v in params.items() if k not in ("model",)}
+        kwargs = {k: v for k, v in params.items() if k not in ROUTER_ONLY_PARAMS}
         return Target(
             entry.name,
             entry,
