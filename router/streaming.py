@@ -93,6 +93,11 @@ class StreamRelay:
                 )
             data = b"data: " + json.dumps(self.error.body()).encode() + b"\n\n"
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        except Exception as exc:  # a bug: logged as a 500, then raised for uvicorn to report
+            self.error = ProxyError(
+                500, f"internal error: {type(exc).__name__}", type="server_error"
+            )
+            raise
         finally:
             await events.aclose()
 
