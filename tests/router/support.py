@@ -114,6 +114,19 @@ class Proxy:
         """Wait until every finished request's row is in the store."""
         assert self.state.request_log.wait_written(timeout_s), "request log did not flush"
 
+    def rows_eventually(
+        self, where: str, params: list[Any] | None = None, count: int = 1, timeout_s: float = 10
+    ) -> list[dict[str, Any]]:
+        """The rows matching `where`, once at least `count` exist (a streamed request is logged
+        just after its last byte reached the client, so the client can be a moment ahead)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.flush()
+            rows = self.rows(where, params)
+            if len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.02)
+
     def rows(self, where: str = "true", params: list[Any] | None = None) -> list[dict[str, Any]]:
         with self.state.request_log.store.connect() as con:
             cur = con.execute(f"SELECT * FROM requests WHERE {where}", params or [])

@@ -122,8 +122,7 @@ def test_cascade_escalates_when_the_verifier_rejects(
     assert raw.parse().choices[0].message.content == '{"answer": 4}'
     assert raw.headers["x-tradeoff-model"] == "jsonish"
     assert upstream.model_counts["prose"] == 1 and upstream.model_counts["jsonish"] == 1
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
+    (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
     # both answers were paid for: 2+3 and 2+3 tokens (prose: 3 words; json: 3 "words")
     assert row["fallbacks"] == 1 and row["prompt_tokens"] == 4
     assert row["cost_usd"] == pytest.approx((2 + 2) * 1e-6 + (3 + 2) * 2e-6)

@@ -98,8 +98,7 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(proxy: Proxy) -> No
 
 def test_client_errors_are_logged_once(proxy: Proxy) -> None:
     response = httpx.post(f"{proxy.url}/chat/completions", content=b"{oops")
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [response.headers["x-tradeoff-request-id"]])
+    (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
     assert row["status"] == 400 and row["requested_model"] == "" and "JSON" in row["error"]
 
 

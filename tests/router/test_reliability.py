@@ -27,8 +27,7 @@ def test_falls_back_along_the_plan_then_cools_the_failing_model(
     raw2 = client.chat.completions.with_raw_response.create(model="chain", messages=HI)
     assert raw2.headers["x-tradeoff-model"] == "backup"
     assert upstream.model_counts["fails"] == before + 1
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
+    (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
     assert (row["attempts"], row["fallbacks"], row["model"], row["status"]) == (
         2,
         1,
@@ -104,8 +103,7 @@ def test_a_stream_cut_midway_ends_with_an_error_event(client: OpenAI, proxy: Pro
                 texts.append(chunk.choices[0].delta.content or "")
     assert "".join(texts).strip() == "one two"
     assert "broke off" in caught.value.message
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [request_id])
+    (row,) = proxy.rows_eventually("request_id = ?", [request_id])
     assert row["status"] == 502 and "broke off" in row["error"]
 
 
@@ -146,8 +144,7 @@ async def test_client_disconnect_cancels_the_upstream_call(
             break
         await asyncio.sleep(0.02)
     assert upstream.disconnects == before + 1
-    proxy.flush()
-    rows = proxy.rows("requested_model = 'slowstream' AND status = 499")
+    rows = proxy.rows_eventually("requested_model = 'slowstream' AND status = 499")
     assert len(rows) == 1 and rows[0]["error"] == "client disconnected mid-stream"
 
 
@@ -158,8 +155,7 @@ async def test_client_disconnect_before_a_non_streaming_answer(proxy: Proxy) -> 
         with pytest.raises(httpx.ReadTimeout):
             await http.post(f"{proxy.url}/chat/completions", json=body)
     await asyncio.sleep(0.4)
-    proxy.flush()
-    rows = proxy.rows("requested_model = 'slow'")
+    rows = proxy.rows_eventually("requested_model = 'slow'", count=before + 1)
     assert len(rows) == before + 1 and rows[-1]["status"] == 499
 
 

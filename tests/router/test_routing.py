@@ -25,8 +25,7 @@ def test_policy_routes_and_headers_name_the_choice(
     # usage from the stand-in: 2 prompt words, 3 reply words at $1/$2 per 1M tokens
     assert float(raw.headers["x-tradeoff-cost-usd"]) == pytest.approx(2e-6 + 3 * 2e-6)
     assert upstream.requests[-1]["model"] == "cheap"  # the provider prefix is stripped
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [request_id])
+    (row,) = proxy.rows_eventually("request_id = ?", [request_id])
     assert (row["policy"], row["model"], row["requested_model"]) == (
         "cheap-router",
         "cheap",
@@ -110,8 +109,7 @@ def test_streaming_relays_chunks_and_logs_usage(client: OpenAI, proxy: Proxy) ->
     assert text.strip() == "echo: hello there"
     # the proxy asks upstream for usage but does not add the extra chunk the client did not ask for
     assert all(c.choices for c in chunks)
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [request_id])
+    (row,) = proxy.rows_eventually("request_id = ?", [request_id])
     assert row["stream"] and row["status"] == 200
     assert (row["prompt_tokens"], row["completion_tokens"]) == (2, 3)
     assert row["ttft_ms"] is not None and row["ttft_ms"] <= row["latency_ms"]
@@ -148,8 +146,7 @@ async def test_async_client_concurrent_requests(proxy: Proxy) -> None:
 def test_missing_usage_logs_null_cost(client: OpenAI, proxy: Proxy) -> None:
     raw = client.chat.completions.with_raw_response.create(model="nousage", messages=HI)
     assert "x-tradeoff-cost-usd" not in raw.headers
-    proxy.flush()
-    (row,) = proxy.rows("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
+    (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
     assert row["status"] == 200 and row["cost_usd"] is None and row["prompt_tokens"] is None
 
 
