@@ -72,12 +72,12 @@ def test_a_hanging_upstream_never_holds_a_request_past_the_timeout(
         client.chat.completions.create(model="hangs", messages=HI)
     elapsed = time.monotonic() - started
     assert caught.value.status_code == 504
-    assert elapsed < proxy.settings.timeout_s + 0.5
+    assert elapsed < proxy.settings.timeout_s + 1.0
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as caught:
         list(client.chat.completions.create(model="hangs", messages=HI, stream=True))
     assert caught.value.status_code == 504
-    assert time.monotonic() - started < proxy.settings.timeout_s + 0.5
+    assert time.monotonic() - started < proxy.settings.timeout_s + 1.0
 
 
 def test_a_stream_that_outlives_the_timeout_ends_with_an_error_event(client: OpenAI) -> None:
@@ -87,7 +87,7 @@ def test_a_stream_that_outlives_the_timeout_ends_with_an_error_event(client: Ope
     with pytest.raises(openai.APIError) as caught:
         for chunk in client.chat.completions.create(model="slowstream", messages=HI, stream=True):
             received.append(chunk)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 3.0
     assert received  # part of the answer came through before the error event
     assert "timeout" in caught.value.message
 
