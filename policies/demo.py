@@ -56,6 +56,7 @@ def next_steps(db_flag: str) -> list[str]:
         f"--train-split train --test-split test --out policy.json{db_flag}",
         f"tradeoff replay --policy policy.json{db_flag}",
         "tradeoff route --policy policy.json --input prompts.jsonl",
-        "tradeoff serve --policy policy.json",
+        "tradeoff serve --policy policy.json --config models.yaml"
+        "   # models.yaml maps the policy's models to endpoints (README)",
         f"tradeoff dashboard{db_flag}",
     ]
