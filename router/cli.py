@@ -104,6 +104,9 @@ def register(group: click.Group) -> None:
             raise UsageError(
                 f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
             ) from None
+        # Listen before announcing the port: a client may connect at once (it waits in the
+        # backlog until uvicorn accepts, instead of being refused).
+        sock.listen(2048)
         bound = sock.getsockname()[1]
         auth = "on" if settings.api_keys else "off"
         click.echo(f"tradeoff serve: listening on http://{host}:{bound}/v1 (auth {auth})", err=True)
