@@ -27,6 +27,7 @@ class Route:
     policy: str | None = None
     baseline: str | None = None
     verifier: str | None = None
+    samples: int = 1  # best-of-k: samples of the first model before escalating
 
 
 @dataclass

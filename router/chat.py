@@ -28,28 +28,46 @@ def resolve_route(state: ProxyState, chat: ChatRequest) -> Route:
     served = state.policies.current.get(chat.model)
     if served is not None:
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
-        return Route(plan.models, served.name, served.baseline, plan.verifier)
+        return Route(plan.models, served.name, served.baseline, plan.verifier, plan.samples)
     if chat.model in state.targets:
         return Route((chat.model,))
     raise unknown_model(chat.model, state.model_names())
 
 
-def _text_of(reply: Reply) -> str:
+def _choices(reply: Reply) -> tuple[dict[str, Any], list[str]]:
+    """The parsed body and each choice's text ("" where a choice has none)."""
     try:
-        message = json.loads(reply.content)["choices"][0]["message"]
-        return str(message.get("content") or "")
-    except (ValueError, KeyError, IndexError, TypeError):
-        return ""
+        data = json.loads(reply.content)
+        texts = [str(c["message"].get("content") or "") for c in data["choices"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}, []
+    return data, texts
+
+
+def _only_choice(reply: Reply, data: dict[str, Any], index: int) -> Reply:
+    """The reply reduced to one of its sampled choices (the client asked for one)."""
+    data = {**data, "choices": [{**data["choices"][index], "index": 0}]}
+    return Reply(json.dumps(data).encode(), reply.prompt_tokens, reply.completion_tokens)
 
 
 async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
-    """Non-streaming: fallbacks along the plan and, with a usable verifier, escalation."""
+    """Non-streaming: fallbacks along the plan and, with a usable verifier, escalation.
+
+    Cascade: escalate to the next model while the verifier rejects the answer. Best-of-k
+    (`samples` > 1): the first model is asked for k choices at once (`n`), the first one the
+    verifier accepts is returned, else escalate. Every call is paid for and logged. Without a
+    usable (reference-free) verifier the plan is plain fallback order.
+    """
     assert call.chat is not None and call.route is not None
     chat, route = call.chat, call.route
+    verify = state.verifier(route.verifier) if route.verifier else None
+    sampled = route.models[0]
+    k = route.samples if verify is not None and chat.body.get("n") in (None, 1) else 1
 
     async def attempt(model: str, timeout_s: float) -> Reply:
+        body = {**chat.body, "n": k} if k > 1 and model == sampled else chat.body
         try:
-            reply = await state.adapter.complete(state.targets[model], chat.body, timeout_s)
+            reply = await state.adapter.complete(state.targets[model], body, timeout_s)
         except UpstreamError:
             state.metrics.observe_attempt(model, ok=False)
             raise
@@ -57,7 +75,6 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
         return reply
 
     models = list(route.models)
-    verify = state.verifier(route.verifier) if route.verifier else None
     previous: Reply | None = None
     while True:
         try:
@@ -76,17 +93,26 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
         reply, model = outcome.value, call.trace.model
         assert model is not None
         call.add_usage(model, reply.prompt_tokens, reply.completion_tokens)
+        if verify is None:
+            return reply
+        data, texts = _choices(reply)
+        many = k > 1 and model == sampled and len(texts) > 1
         later = models[models.index(model) + 1 :] if model in models else []
-        if verify is None or not later or time.monotonic() >= deadline:
-            return reply
+        if not later and not many:
+            return reply  # nothing to escalate to: no need to judge
+        accepted: int | None = None
         try:
-            async with asyncio.timeout(deadline - time.monotonic()):
-                accepted = await verify(_text_of(reply), chat)
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                for i, text in enumerate(texts if many else texts[:1]):
+                    if await verify(text, chat):
+                        accepted = i
+                        break
         except TimeoutError:
-            return reply  # no time left to escalate: keep the answer we have
-        if accepted:
-            return reply
-        previous, models = reply, later  # the verifier rejected it: escalate along the plan
+            pass  # no time left to judge: keep the answer we have
+        answer = _only_choice(reply, data, accepted or 0) if many else reply
+        if accepted is not None or not later or time.monotonic() >= deadline:
+            return answer
+        previous, models = answer, later  # the verifier rejected it: escalate along the plan
         call.trace.fallbacks += 1
 
 

@@ -77,8 +77,20 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pr
             "test_ordered",
             {"models": ["prose", "jsonish"], "verifier": "json_valid"},
         )
+        best_of = write_policy(
+            work / "best.json",
+            "best-of-3",
+            "best_of_k",
+            {"model": "prose", "k": 3, "verifier": "json_valid", "fallback": ["jsonish"]},
+        )
+        best_json = write_policy(
+            work / "best2.json",
+            "best-json",
+            "best_of_k",
+            {"model": "jsonish", "k": 3, "verifier": "json_valid", "fallback": ["prose"]},
+        )
         settings = Settings(
-            policy_paths=(chain, cascade),
+            policy_paths=(chain, cascade, best_of, best_json),
             config_path=config,
             db_path=work / "db.duckdb",
             timeout_s=5,
@@ -126,3 +138,20 @@ def test_cascade_escalates_when_the_verifier_rejects(
     # both answers were paid for: 2+3 and 2+3 tokens (prose: 3 words; json: 3 "words")
     assert row["fallbacks"] == 1 and row["prompt_tokens"] == 4
     assert row["cost_usd"] == pytest.approx((2 + 2) * 1e-6 + (3 + 2) * 2e-6)
+
+
+def test_best_of_k_samples_then_escalates(litellm_proxy: tuple[Proxy, Upstream]) -> None:
+    proxy, upstream = litellm_proxy
+    client = sync_client(proxy.url)
+    # every sample of "prose" fails json_valid: escalate to "jsonish"
+    raw = client.chat.completions.with_raw_response.create(model="best-of-3", messages=HI)
+    out = raw.parse()
+    assert raw.headers["x-tradeoff-model"] == "jsonish"
+    assert [c.message.content for c in out.choices] == ['{"answer": 4}']
+    sampled = [r for r in upstream.requests if r["model"] == "prose"][-1]
+    assert sampled["n"] == 3
+    # an accepted sample is returned alone, as the client asked for one choice
+    raw = client.chat.completions.with_raw_response.create(model="best-json", messages=HI)
+    assert raw.headers["x-tradeoff-model"] == "jsonish"
+    assert len(raw.parse().choices) == 1
+    assert upstream.requests[-1]["n"] == 3
