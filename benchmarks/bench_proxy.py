@@ -67,8 +67,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
     raise RuntimeError(f"{url} did not come up in {timeout_s:.0f}s")
 
 
-def start_servers(work: Path, litellm_bin: str | None) -> tuple[dict[str, str], list[Any]]:
-    procs: list[subprocess.Popen[bytes]] = []
+def start_servers(
+    work: Path, litellm_bin: str | None, procs: list[subprocess.Popen[bytes]]
+) -> dict[str, str]:
+    """Start the upstream and the proxies, appending each process to `procs` (the caller stops
+    them, also when a later one fails to start)."""
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     up_port = free_port()
     procs.append(subprocess.Popen(
@@ -109,7 +112,7 @@ def start_servers(work: Path, litellm_bin: str | None) -> tuple[dict[str, str], 
         ))  # fmt: skip
         wait_ready(f"http://127.0.0.1:{lite}/health/liveliness", procs[-1])
         urls["litellm-proxy"] = f"http://127.0.0.1:{lite}/v1"
-    return urls, procs
+    return urls
 
 
 def body_for(target: str, stream: bool = False) -> dict[str, Any]:
@@ -215,8 +218,9 @@ def main() -> None:
     if not litellm_bin:
         print("LiteLLM proxy not given (--litellm or TRADEOFF_LITELLM_PROXY): skipping it")
     with tempfile.TemporaryDirectory() as tmp:
-        urls, procs = start_servers(Path(tmp), litellm_bin)
+        procs: list[subprocess.Popen[bytes]] = []
         try:
+            urls = start_servers(Path(tmp), litellm_bin, procs)
             lat = latency(urls, args.requests, stream=False)
             ttft = latency(urls, args.requests // 2, stream=True)
             rps = {
