@@ -11,7 +11,13 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from router.settings import Settings
-from tests.router.support import Proxy, write_models, write_policy
+from tests.router.support import (
+    Proxy,
+    register_test_family,
+    unregister_test_family,
+    write_models,
+    write_policy,
+)
 from tests.support.upstream import Rule, Upstream
 
 # Without TCP_NODELAY a sync httpx client waits out the server's delayed ACK (~40 ms a call).
@@ -45,6 +51,14 @@ def sync_client(base_url: str, api_key: str = "test-key") -> OpenAI:
 
 def async_client(base_url: str, api_key: str = "test-key") -> AsyncOpenAI:
     return AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ordered_family() -> Iterator[None]:
+    """The test-only `test_ordered` policy family, registered for each router test module."""
+    register_test_family()
+    yield
+    unregister_test_family()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 import yaml
 
-from policies.base import Plan, Policy, RouteRequest, register_family
+from policies.base import FAMILIES, Plan, Policy, RouteRequest, register_family
 from router.app import build_state, create_app
 from router.cli import KEEP_ALIVE_S
 from router.settings import Settings
@@ -134,9 +134,12 @@ class Proxy:
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-@register_family
 class OrderedPolicy(Policy):
-    """A test family: always the same plan, `models` in order (fallback chains, cascades)."""
+    """A test family: always the same plan, `models` in order (fallback chains, cascades).
+
+    Registered only while router tests run (`register_test_family`), so the policies package's
+    "every registered family is under contract" test never sees it.
+    """
 
     family = "test_ordered"
 
@@ -162,7 +165,10 @@ class OrderedPolicy(Policy):
 def serve_process(args: list[str]) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start `tradeoff serve ARGS --port 0` (test families registered); return it, its URL and
     its stderr lines (drained by a thread: a full pipe would block the server)."""
-    code = "import tests.router.support, tradeoff, sys; sys.exit(tradeoff.main(sys.argv[1:]))"
+    code = (
+        "import sys, tradeoff, tests.router.support as s; s.register_test_family(); "
+        "sys.exit(tradeoff.main(sys.argv[1:]))"
+    )
     process = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", "0", *args],
         stderr=subprocess.PIPE,
@@ -178,3 +184,11 @@ def serve_process(args: list[str]) -> tuple[subprocess.Popen[str], str, list[str
     stream = process.stderr
     threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
     return process, match.group(1), lines
+
+
+def register_test_family() -> None:
+    register_family(OrderedPolicy)
+
+
+def unregister_test_family() -> None:
+    FAMILIES.pop(OrderedPolicy.family, None)
