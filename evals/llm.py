@@ -120,6 +120,11 @@ def call_kwargs(entry: ModelEntry) -> dict[str, Any]:
     params = entry.resolved_params()
     for key in _NOT_CALL_PARAMS:
         params.pop(key, None)
+    # Keyless OpenAI-compatible servers (vLLM, llama.cpp, a local gateway) need no key, but the
+    # OpenAI client refuses to start without one: give it a placeholder instead of failing.
+    keyless = "api_key" not in params and not os.environ.get("OPENAI_API_KEY")
+    if keyless and params.get("api_base") and entry.litellm_model.startswith("openai/"):
+        params["api_key"] = "none"
     return params
 
 

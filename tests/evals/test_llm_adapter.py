@@ -9,7 +9,7 @@ import pytest
 
 from evals.errors import ConfigError
 from evals.llm import acomplete, call_kwargs, scrub, token_prices
-from evals.registry import parse_entry
+from evals.registry import ModelEntry, parse_entry
 from tests.evals.runner_fixtures import PRICE, model_entry
 from tests.support.upstream import Rule, Upstream
 
@@ -124,3 +124,15 @@ async def test_local_entry_uses_calibrated_per_token_prices(upstream: Upstream) 
     with pytest.raises(ConfigError, match="gpu_hourly_usd"):
         await acomplete(parse_entry(raw, "test"), ASK)
     assert all(r["model"] != "llama" for r in upstream.requests)  # refused before calling
+
+
+def test_a_keyless_openai_compatible_server_gets_a_placeholder_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    local = ModelEntry("local", {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1"})
+    assert call_kwargs(local)["api_key"] == "none"
+    hosted = ModelEntry("gpt", {"model": "openai/gpt-4o"})  # OpenAI itself: its own key rules
+    assert "api_key" not in call_kwargs(hosted)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    assert "api_key" not in call_kwargs(local)  # litellm uses the environment's key
