@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from evals.budget import BudgetExhaustedError
 from evals.cli_options import config_option, db_option, json_option
 from evals.errors import UsageError
+
+if TYPE_CHECKING:
+    from evals.store import Store
 
 
 def _models(value: str) -> list[str]:
@@ -153,5 +157,22 @@ def register(group: click.Group) -> None:
                 f"run {report.run_id}: {report.status}; {report.recorded} new outcomes, "
                 f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"
             )
+        for row in report.summary["models"]:
+            if row["n"] and row["errors"] == row["n"]:
+                click.echo(
+                    f"warning: every call to {row['model']} failed ({_first_error(store, dataset, row['model'])}); "
+                    "check its models.yaml entry, then rerun to retry the errors",
+                    err=True,
+                )
         if report.status == "budget_exhausted":
             raise BudgetExhaustedError(report.message)
+
+
+def _first_error(store: Store, dataset: str, model: str) -> str:
+    with store.connect(read_only=True) as con:
+        row = con.execute(
+            "SELECT error FROM outcomes WHERE dataset = ? AND model = ? AND error IS NOT NULL "
+            "ORDER BY created_at LIMIT 1",
+            [dataset, model],
+        ).fetchone()
+    return str(row[0])[:300] if row else "no error recorded"

@@ -29,6 +29,7 @@ def upstream() -> Iterator[Upstream]:
         Rule(model="wrong", reply="no idea"),
         Rule(model="slow", delay_s=0.15),
         Rule(model="crawl", delay_s=0.6),
+        Rule(model="denied", status=401),
     ]
     with Upstream(rules) as up:
         yield up
@@ -42,7 +43,7 @@ def setup(
     add_items(store, "qa", qa_items(5))
     config = write_models(
         tmp_path / "models.yaml",
-        [model_entry(n, upstream.url) for n in ("right", "wrong", "slow", "crawl")],
+        [model_entry(n, upstream.url) for n in ("right", "wrong", "slow", "crawl", "denied")],
     )
     return config, store.path
 
@@ -65,6 +66,18 @@ def test_table_and_json(setup: tuple[Path, Path], run_cli: Callable[..., Any]) -
         "wrong": 0.0,
     }
     assert KEY not in Path(db).read_bytes().decode("latin-1")
+
+
+def test_a_model_whose_every_call_fails_gets_a_warning(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    config, db = setup
+    args = ["eval", "--dataset", "qa", "--models", "right,denied", "--config", str(config)]
+    code, _, err = run_cli(*args, "--db", str(db), "--no-progress")
+    assert code == 0, err  # errors are outcomes, recorded; the run itself completed
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "every call to denied failed" in warnings[0]
+    assert "401" in warnings[0] and "models.yaml" in warnings[0]
 
 
 def test_user_mistakes_are_one_line(
