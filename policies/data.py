@@ -72,6 +72,15 @@ class Outcomes:
         )
 
 
+def baseline_index(train: Outcomes, baseline: str | None) -> int:
+    """The named baseline, or the most accurate single model on train (cheaper on ties)."""
+    if baseline is not None:
+        return train.model_index(baseline)
+    acc = train.score[:, :, 0].mean(axis=0)
+    cost = train.cost[:, :, 0].mean(axis=0)
+    return int(np.lexsort((cost, -np.round(acc, 12)))[0])
+
+
 def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -> Outcomes:
     """Pivot a dataset's outcomes to arrays; items lacking sample 0 of any model are dropped."""
     with store.connect(read_only=False) as con:

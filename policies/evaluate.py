@@ -14,9 +14,8 @@ import numpy as np
 from evals.store import Store
 from policies.artifact import PolicyArtifact
 from policies.base import RouteRequest
-from policies.data import load_outcomes
+from policies.data import baseline_index, load_outcomes
 from policies.errors import DataError
-from policies.fitting import baseline_index
 from policies.metrics import Bootstrap, summarize
 from policies.replay import replay, routes_from_plans, single_routes
 from policies.report import json_metrics

@@ -19,11 +19,11 @@ import numpy as np
 from evals.store import Store
 from policies.artifact import PolicyArtifact, store_artifact
 from policies.candidates import SIMPLICITY, Candidate, Part
-from policies.data import Outcomes, load_outcomes
+from policies.data import Outcomes, baseline_index, load_outcomes
 from policies.errors import DataError, InfeasibleError
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap, constraint_margin, metric_point, summarize
-from policies.replay import Replay, Routes, replay
+from policies.replay import Replay, oracle_routes, replay
 from policies.report import FitReport
 from policies.requirement import Requirement, parse_requirement
 from policies.search import SearchSpace, objective_value, search
@@ -99,15 +99,6 @@ def fit_policy(
     if save:
         store_artifact(store, report.artifact)
     return report
-
-
-def baseline_index(train: Outcomes, baseline: str | None) -> int:
-    """The named baseline, or the most accurate single model on train (cheaper on ties)."""
-    if baseline is not None:
-        return train.model_index(baseline)
-    acc = train.score[:, :, 0].mean(axis=0)
-    cost = train.cost[:, :, 0].mean(axis=0)
-    return int(np.lexsort((cost, -np.round(acc, 12)))[0])
 
 
 def _check_recorded(req: Requirement, outcomes: Outcomes) -> None:
@@ -218,14 +209,6 @@ def _closest(req: Requirement, scored: list, val: Part) -> str:
         + "; ".join(points)
         + ". Loosen the requirement or add outcomes (see `tradeoff frontier`)"
     )
-
-
-def oracle_routes(outcomes: Outcomes) -> Routes:
-    """Per item the best-scoring model, cheapest on ties (an upper bound, not a policy)."""
-    score, cost = outcomes.score[:, :, 0], outcomes.cost[:, :, 0]
-    best = score.max(axis=1, keepdims=True)
-    pick = np.argmin(np.where(score >= best - 1e-12, cost, np.inf), axis=1)
-    return Routes(pick.reshape(-1, 1), np.ones(outcomes.n, dtype=int))
 
 
 def _report(

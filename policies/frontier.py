@@ -16,10 +16,9 @@ import numpy as np
 from evals.store import Store
 from policies.candidates import Candidate, Part, TaskStats, task_table_params
 from policies.data import load_outcomes
-from policies.fitting import oracle_routes
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap
-from policies.replay import replay
+from policies.replay import oracle_routes, replay
 from policies.splits import make_splits
 
 SWEEP = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)

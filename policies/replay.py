@@ -43,6 +43,14 @@ def single_routes(n: int, model: int) -> Routes:
     return Routes(chain=np.full((n, 1), model), samples=np.ones(n, dtype=int))
 
 
+def oracle_routes(outcomes: Outcomes) -> Routes:
+    """Per item the best-scoring model, cheapest on ties (an upper bound, not a policy)."""
+    score, cost = outcomes.score[:, :, 0], outcomes.cost[:, :, 0]
+    best = score.max(axis=1, keepdims=True)
+    pick = np.argmin(np.where(score >= best - 1e-12, cost, np.inf), axis=1)
+    return Routes(pick.reshape(-1, 1), np.ones(outcomes.n, dtype=int))
+
+
 def routes_from_plans(plans: list[Plan], outcomes: Outcomes) -> Routes:
     """Translate plans to index arrays; a model without outcomes here is a clear error."""
     length = max((len(p.models) for p in plans), default=1)
