@@ -109,3 +109,13 @@ def test_sigint_also_flushes_every_row(tmp_path: Path, upstream: Upstream) -> No
     assert process.wait(timeout=30) in (0, -signal.SIGINT, 130)
     with Store(tmp_path / "db.duckdb").connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM requests").fetchone() == (25,)
+
+
+def test_registering_serve_imports_no_server_stack() -> None:
+    # `tradeoff --help` registers `serve`; the proxy's stack loads only when it runs.
+    code = (
+        "import sys, click; from router import cli; cli.register(click.Group()); "
+        "print(sorted({'aiohttp', 'pyarrow', 'starlette', 'uvicorn', 'router.app'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
