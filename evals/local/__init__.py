@@ -1,8 +1,14 @@
 """The local tier: vLLM-served models and their GPU-time cost model."""
 
-from evals.local.attach import attach_server
-from evals.local.calibration import Calibration, CalibrationSettings, calibrate
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from evals.local.describe import describe_calibration
+
+if TYPE_CHECKING:
+    from evals.local.attach import attach_server
+    from evals.local.calibration import Calibration, CalibrationSettings, calibrate
 
 __all__ = [
     "Calibration",
@@ -11,3 +17,17 @@ __all__ = [
     "calibrate",
     "describe_calibration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Attaching and calibrating pull in httpx: import them on first use, so that `tradeoff
+    # --help` (which imports evals.local.cli, hence this package) stays fast.
+    if name == "attach_server":
+        from evals.local.attach import attach_server
+
+        return attach_server
+    if name in ("Calibration", "CalibrationSettings", "calibrate"):
+        from evals.local import calibration
+
+        return getattr(calibration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,17 +6,14 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from evals.cli_options import config_option, db_option, json_option
 from evals.errors import TradeoffError, UsageError
-from evals.local.attach import attach_server, pick_model
-from evals.local.calibration import CalibrationSettings
 from evals.local.cost import DEFAULT_UTILISATION
 from evals.local.describe import describe_calibration
-from evals.local.health import wait_until_healthy
 from evals.local.process import (
     build_command,
     check_port_free,
@@ -26,6 +23,11 @@ from evals.local.process import (
 )
 from evals.local.registration import PROVIDER
 from evals.registry import ModelEntry, load_registry
+
+# Attaching, the health wait and calibration pull in httpx: the commands import them when they
+# run, not when `tradeoff` assembles its command tree.
+if TYPE_CHECKING:
+    from evals.local.calibration import CalibrationSettings
 
 
 def calibration_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,6 +70,8 @@ def calibration_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(kw: dict[str, Any]) -> CalibrationSettings:
+    from evals.local.calibration import CalibrationSettings
+
     return CalibrationSettings(
         concurrency=kw["concurrency"],
         requests=kw["calibration_requests"],
@@ -123,6 +127,9 @@ def local() -> None:
 def serve(model: str, vllm_args: tuple[str, ...], **kw: Any) -> None:
     """Start vLLM for MODEL, wait until ready, calibrate and register it. Extra vLLM arguments
     go after `--`."""
+    from evals.local.attach import attach_server, pick_model
+    from evals.local.health import wait_until_healthy
+
     name = kw["name"] or Path(model.rstrip("/")).name
     python = vllm_python(kw["vllm_python"])
     check_vllm_installed(python)
@@ -176,6 +183,8 @@ def serve(model: str, vllm_args: tuple[str, ...], **kw: Any) -> None:
 @json_option
 def attach(url: str, **kw: Any) -> None:
     """Register the vLLM server already running at URL (calibrated with --gpu-hourly-usd)."""
+    from evals.local.attach import attach_server
+
     entry = attach_server(
         url,
         name=kw["name"],
@@ -198,6 +207,8 @@ def attach(url: str, **kw: Any) -> None:
 @json_option
 def calibrate(name: str, **kw: Any) -> None:
     """Measure a registered local model's throughput again and update its prices."""
+    from evals.local.attach import attach_server
+
     entry = load_registry(kw["config"]).get(name)
     if entry.tier != "local" or not entry.api_base:
         raise UsageError(f"model {name!r} is not a local model with an api_base")

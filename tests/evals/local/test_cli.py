@@ -191,3 +191,13 @@ def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(
     assert "registered m (hosted_vllm/m" in out
     assert "Ctrl-C stops the server" in err
     check_port_free("127.0.0.1", port)  # the server went down with the CLI
+
+
+def test_registering_local_imports_no_http_client() -> None:
+    # `tradeoff --help` registers `local`; httpx loads only when a command runs.
+    code = (
+        "import sys, click; from evals.local import cli; cli.register(click.Group()); "
+        "print('httpx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
