@@ -13,11 +13,10 @@ import numpy as np
 
 from evals.store import Store
 from policies.artifact import PolicyArtifact
-from policies.base import RouteRequest
 from policies.data import baseline_index, load_outcomes
 from policies.errors import DataError
 from policies.metrics import Bootstrap, summarize
-from policies.replay import replay, routes_from_plans, single_routes
+from policies.replay import replay, replay_policy, single_routes
 from policies.report import json_metrics
 from policies.splits import make_splits
 from policies.verifiers import Verdicts
@@ -65,10 +64,8 @@ def replay_artifact(
     outcomes = load_outcomes(store, dataset, with_responses=True)
     idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits)
     part = outcomes.subset(idx)
-    requests = [RouteRequest(str(p), str(t)) for p, t in zip(part.prompts, part.tasks, strict=True)]
-    routes = routes_from_plans(policy.plan_many(requests), part)
     verdicts = Verdicts(part) if part.responses is not None else None
-    r = replay(part, routes, verdicts)
+    r = replay_policy(policy, part, verdicts)
     base_name = artifact.baseline if artifact.baseline in part.models else None
     base_j = baseline_index(part, base_name)
     base = replay(part, single_routes(part.n, base_j))
