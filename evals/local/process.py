@@ -61,6 +61,9 @@ def check_vllm_installed(python: str) -> None:
 def check_port_free(host: str, port: int) -> None:
     """Raise PortInUseError if `port` cannot be bound on `host`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As vLLM's server binds: a port whose last server just stopped (its connections in
+        # TIME_WAIT) is free to it, and only a live listener makes the bind fail.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

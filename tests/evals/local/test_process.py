@@ -81,6 +81,20 @@ def test_taken_port_is_refused_with_what_to_do() -> None:
     check_port_free("127.0.0.1", port)
 
 
+def test_port_of_a_stopped_server_is_free_at_once() -> None:
+    # The server closes its side first, leaving the connection in TIME_WAIT on the port.
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()
+            client.recv(1)
+    check_port_free("127.0.0.1", port)
+
+
 def test_tail_keeps_the_last_lines(tmp_path: Path) -> None:
     log = tmp_path / "vllm.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))
