@@ -137,14 +137,19 @@ def register(group: click.Group) -> None:
         default=None,
         help="A split name, or 'all' [default: the policy's held-out items].",
     )
-    @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+    @click.option(
+        "--seed",
+        type=int,
+        default=None,
+        help="Bootstrap seed [default: the seed the policy was fitted with].",
+    )
     @db_option
     @json_option
     def replay(
         policy_path: str,
         dataset: str | None,
         split: str | None,
-        seed: int,
+        seed: int | None,
         db: str | None,
         as_json: bool,
     ) -> None:

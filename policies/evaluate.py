@@ -54,7 +54,7 @@ def replay_artifact(
     artifact: PolicyArtifact,
     dataset: str | None = None,
     split: str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The documented metrics JSON of `artifact` replayed on recorded outcomes."""
     dataset = dataset or artifact.dataset

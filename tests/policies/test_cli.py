@@ -61,6 +61,23 @@ def test_fit_replay_route(db: str, tmp_path: Path, capsys: pytest.CaptureFixture
     assert decisions[0]["id"] == "a1"
 
 
+def test_replay_reuses_the_fit_seed(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = str(tmp_path / "policy.json")
+    fit = ["fit", "--dataset", "synth", "--require", "accuracy >= 85% of baseline"]
+    fit += ["--seed", "3", "--baseline", "strong", "--trials", "20", "--out", policy]
+    code, out, _ = run(capsys, *fit, "--db", db, "--json")
+    fitted = json.loads(out)
+    assert code == 0
+    code, out, _ = run(capsys, "replay", "--policy", policy, "--db", db, "--json")
+    replayed = json.loads(out)
+    assert code == 0
+    # Without --seed the bootstrap is the fit's own, so the intervals match too.
+    for key in ("n", "accuracy_ci", "cost_ci", "savings_ci", "accuracy_vs_baseline_ci"):
+        assert replayed[key] == fitted[key]
+
+
 def test_frontier(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "frontier", "--dataset", "synth", "--db", db, "--json")
     doc = json.loads(out)
