@@ -68,7 +68,7 @@ def score_candidate(
     return value, float(worst)
 
 
-def _suggest(trial: optuna.Trial, space: SearchSpace, fit: Part, stats: TaskStats) -> Candidate:
+def _suggest(trial: optuna.Trial, space: SearchSpace, stats: TaskStats) -> Candidate:
     m = len(space.models)
     family = trial.suggest_categorical("family", list(space.families))
     order = [int(j) for j in np.argsort(space.costs, kind="stable")]
@@ -85,11 +85,7 @@ def _suggest(trial: optuna.Trial, space: SearchSpace, fit: Part, stats: TaskStat
         else:
             params["lam"] = round(trial.suggest_float("lam", 1e-3, 3.0, log=True), 5)
     else:
-        pairs = [
-            f"{a}>{b}"
-            for a, b in itertools.permutations(order, 2)
-            if order.index(a) < order.index(b)
-        ]
+        pairs = [f"{a}>{b}" for a, b in itertools.combinations(order, 2)]
         cheap, strong = (int(x) for x in trial.suggest_categorical("pair", pairs).split(">"))
         verifier = trial.suggest_categorical("verifier", list(space.verifiers))
         if family == "cascade":
@@ -118,7 +114,7 @@ def search(
         study.enqueue_trial({"family": "learned", "rule": "utility", "lam": 0.05})
 
     def objective(trial: optuna.Trial) -> float:
-        cand = _suggest(trial, space, fit, stats)
+        cand = _suggest(trial, space, stats)
         tried.setdefault(cand.key, cand)
         return score_candidate(req, cand, fit, base)[0]
 
