@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.errors import ConfigError
-from evals.llm import litellm, token_prices
+from evals.llm import litellm, secret_values, token_prices
 from evals.registry import ModelEntry, Registry
 
 log = logging.getLogger("tradeoff.router")
@@ -88,9 +88,7 @@ def build_target(entry: ModelEntry) -> Target:
     except ConfigError as exc:
         return Target(entry.name, entry, direct, name, prices=prices, broken=str(exc))
     key = params.get("api_key")
-    secrets = tuple(
-        str(v) for k, v in params.items() if k in entry.env_refs() and isinstance(v, str) and v
-    )
+    secrets = tuple(secret_values(entry, params))
     if not direct:
         kwargs = {k: v for k, v in params.items() if k not in ROUTER_ONLY_PARAMS}
         return Target(
