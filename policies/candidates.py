@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,11 @@ class Part:
     verdicts: VerdictSource | None = None
     predicted: np.ndarray | None = None  # learned predictions, (n, m)
     _replays: dict[str, Replay] = field(default_factory=dict)
+
+    @cached_property
+    def cost_unit(self) -> float:
+        """The dearest model's mean cost per request here; cost objectives and margins use it."""
+        return max(float(self.outcomes.cost[:, :, 0].mean(axis=0).max()), 1e-12)
 
     def replay(self, cand: Candidate) -> Replay:
         if cand.key not in self._replays:

@@ -36,7 +36,7 @@ class SearchSpace:
 def constraint_scale(c: Constraint, part: Part, base: Replay) -> float:
     """A natural unit for a constraint's margin, so penalties of different metrics compare."""
     if c.metric == "cost":
-        return max(float(part.outcomes.cost[:, :, 0].mean(axis=0).max()), 1e-12)
+        return part.cost_unit
     if c.metric == "p95_latency":
         return max(c.value if not c.relative else metric_point("p95_latency", base), 1.0)
     return 1.0
@@ -47,7 +47,7 @@ def objective_value(req: Requirement, r: Replay, part: Part) -> float:
     metric = req.objective.metric
     value = metric_point(metric, r)
     if metric == "cost":
-        value /= max(float(part.outcomes.cost[:, :, 0].mean(axis=0).max()), 1e-12)
+        value /= part.cost_unit
     elif metric == "p95_latency":
         value /= 1000.0
     return value if req.objective.direction == "minimize" else -value
