@@ -48,7 +48,7 @@ def show_metrics(metrics: dict[str, Any]) -> None:
         )
 
 
-def show_routing(row: dict[str, Any], artifact: dict[str, Any], metrics: dict[str, Any]) -> None:
+def show_routing(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     dataset = row["dataset"]
     if not dataset:
         st.info("This policy names no dataset, so there is nothing to replay it on.")
@@ -150,7 +150,7 @@ def render() -> None:
         f"baseline `{row['baseline']}`  \nRequirement: `{row['requirement']}`"
     )
     show_metrics(metrics)
-    show_routing(row, artifact, metrics)
+    show_routing(row, metrics)
     with st.expander("Artifact (JSON)"):
         st.json(artifact)
 
