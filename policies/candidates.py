@@ -18,7 +18,7 @@ from policies.base import Policy
 from policies.best_of_k import BestOfKPolicy
 from policies.cascade import CascadePolicy
 from policies.data import Outcomes
-from policies.learned import LearnedPolicy, choose
+from policies.learned import LearnedPolicy, choose, scale_costs
 from policies.metrics import Bootstrap
 from policies.replay import Replay, Routes, VerdictSource, replay
 from policies.single import SinglePolicy
@@ -72,7 +72,7 @@ class Candidate:
             return Routes(np.array(picks, dtype=int).reshape(n, 1), ones)
         if self.family == "learned":
             assert part.predicted is not None and self.learned is not None
-            scaled = self.learned.costs / max(self.learned.costs.max(), 1e-300)
+            scaled = self.learned.scaled_costs
             chosen = choose(part.predicted, scaled, p["rule"], p["threshold"], p["lam"])
             return Routes(chosen.reshape(n, 1), ones)
         if self.family == "cascade":
@@ -150,7 +150,7 @@ def task_table_params(
     Task accuracies are shrunk toward the model's overall accuracy with `prior` pseudo-items,
     so a task seen a handful of times does not flip to a model on noise.
     """
-    scaled = costs / max(costs.max(), 1e-300)
+    scaled = scale_costs(costs)
     default = int(np.argmax(stats.overall - lam * scaled))
     acc = (stats.sums + prior * stats.overall) / (stats.counts[:, None] + prior)
     picks = np.argmax(acc - lam * scaled[None, :], axis=1)

@@ -38,6 +38,12 @@ def choose(
     return np.where(clears.any(axis=1), first, np.argmax(predicted, axis=1))
 
 
+def scale_costs(costs: np.ndarray) -> np.ndarray:
+    """Costs divided by the dearest one (all zeros when every model is free)."""
+    top = costs.max()
+    return costs / top if top > 0 else np.zeros(len(costs))
+
+
 def _encode(array: np.ndarray) -> dict[str, Any]:
     raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
     return {
@@ -88,8 +94,7 @@ class LearnedPolicy(Policy):
                 f"learned policy: expected {m} costs, coef {m}x{width}, {m} intercepts; refit"
             )
         self.costs = np.asarray(costs, dtype=float)
-        top = self.costs.max()
-        self._scaled = self.costs / top if top > 0 else np.zeros(m)
+        self.scaled_costs = scale_costs(self.costs)
         self.coef, self.intercept = coef, intercept
         self.rule, self.threshold, self.lam = rule, float(threshold), float(lam)
 
@@ -105,12 +110,14 @@ class LearnedPolicy(Policy):
     def plan(self, request: RouteRequest) -> Plan:
         cols, vals = self.features.one(request.prompt, request.task)
         predicted = self.coef[:, cols] @ vals + self.intercept
-        j = int(choose(predicted[None, :], self._scaled, self.rule, self.threshold, self.lam)[0])
+        j = int(
+            choose(predicted[None, :], self.scaled_costs, self.rule, self.threshold, self.lam)[0]
+        )
         return self._plan(j, float(predicted[j]))
 
     def plan_many(self, requests: list[RouteRequest]) -> list[Plan]:
         predicted = self.predict([r.prompt for r in requests], [r.task for r in requests])
-        picks = choose(predicted, self._scaled, self.rule, self.threshold, self.lam)
+        picks = choose(predicted, self.scaled_costs, self.rule, self.threshold, self.lam)
         return [self._plan(int(j), float(predicted[i, j])) for i, j in enumerate(picks)]
 
     def _plan(self, j: int, predicted: float) -> Plan:
