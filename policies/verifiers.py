@@ -52,15 +52,12 @@ class Verdicts:
         if out.responses is None:
             raise ValueError("no responses loaded")
         grader = get_grader(name)
+        items = [
+            Item(dataset=out.dataset, item_id=str(item_id), task=str(task), prompt=str(prompt))
+            for item_id, task, prompt in zip(out.item_ids, out.tasks, out.prompts, strict=True)
+        ]
         accept = np.zeros(out.responses.shape, dtype=bool)
         for (i, j, k), response in np.ndenumerate(out.responses):
-            if response is None:
-                continue
-            item = Item(
-                dataset=out.dataset,
-                item_id=str(out.item_ids[i]),
-                task=str(out.tasks[i]),
-                prompt=str(out.prompts[i]),
-            )
-            accept[i, j, k] = grader.grade(str(response), item).passed
+            if response is not None:
+                accept[i, j, k] = grader.grade(str(response), items[i]).passed
         return accept
