@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from router.fallback import Trace
+from router.fallback import Trace, with_fallback
 from router.request_log import RequestRow
 from router.state import ProxyState
+from router.upstream import UpstreamError
 from router.validation import ChatRequest
 
+T = TypeVar("T")
 CLIENT_CLOSED = 499  # nginx's status for "client closed the request"
 
 
@@ -58,6 +62,30 @@ class Call:
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
         return out
+
+    async def try_models(
+        self, models: Sequence[str], attempt: Callable[[str, float], Awaitable[T]], deadline: float
+    ) -> T:
+        """`with_fallback` with the proxy's cooldowns and retries, each attempt counted."""
+        metrics = self.state.metrics
+
+        async def counted(model: str, timeout_s: float) -> T:
+            try:
+                value = await attempt(model, timeout_s)
+            except UpstreamError:
+                metrics.observe_attempt(model, ok=False)
+                raise
+            metrics.observe_attempt(model, ok=True)
+            return value
+
+        return await with_fallback(
+            models,
+            counted,
+            cooldowns=self.state.cooldowns,
+            deadline=deadline,
+            retries=self.state.settings.retries,
+            trace=self.trace,
+        )
 
     def add_usage(self, model: str, prompt: int | None, completion: int | None) -> None:
         """Count one answer's tokens (a cascade pays for every answer it asked for)."""

@@ -16,11 +16,11 @@ from starlette.responses import Response
 from policies.base import RouteRequest
 from router.call import Call, Route
 from router.errors import upstream_failure
-from router.fallback import AllFailed, with_fallback
+from router.fallback import AllFailed
 from router.sse import first_of
 from router.state import ProxyState
 from router.streaming import open_stream
-from router.upstream import Reply, UpstreamError
+from router.upstream import Reply
 from router.validation import ChatRequest, parse_chat_request, unknown_model
 
 
@@ -66,31 +66,18 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
 
     async def attempt(model: str, timeout_s: float) -> Reply:
         body = {**chat.body, "n": k} if k > 1 and model == sampled else chat.body
-        try:
-            reply = await state.adapter.complete(state.targets[model], body, timeout_s)
-        except UpstreamError:
-            state.metrics.observe_attempt(model, ok=False)
-            raise
-        state.metrics.observe_attempt(model, ok=True)
-        return reply
+        return await state.adapter.complete(state.targets[model], body, timeout_s)
 
     models = list(route.models)
     previous: Reply | None = None
     while True:
         try:
-            outcome = await with_fallback(
-                models,
-                attempt,
-                cooldowns=state.cooldowns,
-                deadline=deadline,
-                retries=state.settings.retries,
-                trace=call.trace,
-            )
+            reply = await call.try_models(models, attempt, deadline)
         except AllFailed:
             if previous is None:
                 raise
             return previous  # escalation failed: the rejected answer beats no answer
-        reply, model = outcome.value, call.trace.model
+        model = call.trace.model
         assert model is not None
         call.add_usage(model, reply.prompt_tokens, reply.completion_tokens)
         if verify is None:

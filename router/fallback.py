@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from router.upstream import UpstreamError
 
@@ -59,12 +59,6 @@ class Trace:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Outcome(Generic[T]):
-    value: T
-    trace: Trace
-
-
 class AllFailed(Exception):
     """No model of the plan answered; `last` is the final upstream error."""
 
@@ -81,10 +75,12 @@ async def with_fallback(
     cooldowns: Cooldowns,
     deadline: float,
     retries: int,
-    trace: Trace | None = None,
-) -> Outcome[T]:
-    """Call `attempt(model, timeout_s)` along `models` until one succeeds or the deadline passes."""
-    trace = trace or Trace()
+    trace: Trace,
+) -> T:
+    """Call `attempt(model, timeout_s)` along `models` until one succeeds or the deadline passes.
+
+    `trace` records the attempts; the model that answered is `trace.model`.
+    """
     order = cooldowns.order(models)
     schedule = order + [order[-1]] * retries
     last: UpstreamError | None = None
@@ -107,7 +103,7 @@ async def with_fallback(
         except UpstreamError as exc:
             last = exc
             trace.errors.append(f"{model}: {exc.message}")
-            if exc.kind != "http" or exc.status in (429,) or (exc.status or 0) >= 500:
+            if exc.kind != "http" or exc.status == 429 or (exc.status or 0) >= 500:
                 cooldowns.failed(model, exc.retry_after)
             if not exc.falls_back:
                 raise AllFailed(trace, exc) from None
@@ -115,7 +111,7 @@ async def with_fallback(
                 break
             continue
         cooldowns.succeeded(model)
-        return Outcome(value, trace)
+        return value
     if last is None:
         last = UpstreamError(
             "the request's deadline passed before any upstream answered", kind="timeout"

@@ -14,7 +14,7 @@ from typing import Any
 
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError, upstream_failure
-from router.fallback import AllFailed, with_fallback
+from router.fallback import AllFailed
 from router.sse import Send, SSEResponse, first_of
 from router.state import ProxyState
 from router.upstream import Stream, UpstreamError
@@ -27,28 +27,13 @@ async def open_stream(state: ProxyState, call: Call, deadline: float, request: A
     keep_usage = bool((chat.body.get("stream_options") or {}).get("include_usage"))
 
     async def attempt(model: str, timeout_s: float) -> Stream:
-        try:
-            stream = await state.adapter.open_stream(
-                state.targets[model], chat.body, timeout_s, keep_usage
-            )
-        except UpstreamError:
-            state.metrics.observe_attempt(model, ok=False)
-            raise
-        state.metrics.observe_attempt(model, ok=True)
-        return stream
-
-    opening = asyncio.ensure_future(
-        with_fallback(
-            call.route.models,
-            attempt,
-            cooldowns=state.cooldowns,
-            deadline=deadline,
-            retries=state.settings.retries,
-            trace=call.trace,
+        return await state.adapter.open_stream(
+            state.targets[model], chat.body, timeout_s, keep_usage
         )
-    )
+
+    opening = asyncio.ensure_future(call.try_models(call.route.models, attempt, deadline))
     try:
-        stream = (await first_of(opening, request.receive)).value
+        stream = await first_of(opening, request.receive)
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
     relay = StreamRelay(state, call, stream, deadline)
