@@ -63,23 +63,20 @@ def wait_until_healthy(
     deadline = time.monotonic() + timeout_s
     while True:
         if process is not None and (code := process.exited()) is not None:
-            raise ServerStartError(
-                f"vLLM exited with code {code} during start; last lines of "
-                f"{process.log_path}: {_one_line(tail(process.log_path))}"
-            )
+            raise ServerStartError(f"vLLM exited with code {code} during start; {_log(process)}")
         models = _ready(base_url)
         if models:
             return models
         if time.monotonic() >= deadline:
-            where = f"; last lines of {process.log_path}: " if process is not None else ""
-            log = _one_line(tail(process.log_path)) if process is not None else ""
+            log = f"; {_log(process)}" if process is not None else ""
             raise ServerStartError(
                 f"vLLM at {base_url} was not ready after {timeout_s:.0f}s (GET /health, "
-                f"/v1/models); raise --timeout or check the server{where}{log}"
+                f"/v1/models); raise --timeout or check the server{log}"
             )
         time.sleep(poll_s)
 
 
-def _one_line(log: str) -> str:
-    """The CLI prints errors on one line: join the log tail with ' | '."""
-    return " | ".join(line.strip() for line in log.splitlines() if line.strip()) or "(empty log)"
+def _log(process: VllmProcess) -> str:
+    """The server's last log lines, on one line (the CLI prints errors on one line)."""
+    lines = [line.strip() for line in tail(process.log_path).splitlines() if line.strip()]
+    return f"last lines of {process.log_path}: {' | '.join(lines) or '(empty log)'}"
