@@ -20,7 +20,7 @@ from policies.cascade import CascadePolicy
 from policies.data import Outcomes
 from policies.learned import LearnedPolicy, choose, scale_costs
 from policies.metrics import Bootstrap
-from policies.replay import Replay, Routes, VerdictSource, replay
+from policies.replay import Replay, Routes, VerdictSource, replay, single_routes
 from policies.single import SinglePolicy
 from policies.task_table import TaskTablePolicy
 
@@ -65,7 +65,7 @@ class Candidate:
         p = self.params
         ones = np.ones(n, dtype=int)
         if self.family == "single":
-            return Routes(np.full((n, 1), p["model"]), ones)
+            return single_routes(n, p["model"])
         if self.family == "task_table":
             table = p["table"]
             picks = [table.get(str(t), p["default"]) for t in part.outcomes.tasks]

@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from evals.store import Store
 from policies.candidates import Candidate, Part, TaskStats, task_table_params
 from policies.data import load_outcomes
 from policies.learned_fit import MIN_ITEMS, fit_learned
-from policies.metrics import Bootstrap
+from policies.metrics import Bootstrap, ci
 from policies.replay import oracle_routes, replay
 from policies.splits import make_splits
 
@@ -108,12 +106,9 @@ def compute_frontier(
     measured.append(("oracle", "oracle", oracle))
     points = []
     for name, kind, r in measured:
-        boot = part.boot.means(r.score)
-        lo, hi = np.quantile(boot, [0.025, 0.975])
+        lo, hi = ci(part.boot.means(r.score))
         points.append(
-            FrontierPoint(
-                name, kind, float(r.score.mean()), (float(lo), float(hi)), float(r.cost.mean())
-            )
+            FrontierPoint(name, kind, float(r.score.mean()), (lo, hi), float(r.cost.mean()))
         )
     return Frontier(dataset, splits.test_name, test.n, tuple(_mark_pareto(points)))
 

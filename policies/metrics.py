@@ -57,7 +57,8 @@ class Bootstrap:
         return self.weights @ x.astype(np.float64)
 
 
-def _ci(samples: np.ndarray) -> list[float]:
+def ci(samples: np.ndarray) -> list[float]:
+    """The two-sided CONFIDENCE interval of bootstrap samples."""
     lo, hi = np.quantile(samples, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return [float(lo), float(hi)]
 
@@ -140,15 +141,13 @@ def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...])
     return {
         "n": len(r.score),
         "accuracy": float(r.score.mean()),
-        "accuracy_ci": _ci(acc_p),
+        "accuracy_ci": ci(acc_p),
         "cost_per_request_usd": float(r.cost.mean()),
-        "cost_ci": _ci(cost_p),
+        "cost_ci": ci(cost_p),
         "savings_vs_baseline": (1.0 - float(r.cost.mean()) / base_cost) if base_cost > 0 else None,
-        "savings_ci": _ci(savings[np.isfinite(savings)]) if np.isfinite(savings).any() else None,
+        "savings_ci": ci(savings[np.isfinite(savings)]) if np.isfinite(savings).any() else None,
         "accuracy_vs_baseline": (float(r.score.mean()) / base_acc) if base_acc > 0 else None,
-        "accuracy_vs_baseline_ci": _ci(kept[np.isfinite(kept)])
-        if np.isfinite(kept).any()
-        else None,
+        "accuracy_vs_baseline_ci": ci(kept[np.isfinite(kept)]) if np.isfinite(kept).any() else None,
         "reliability": reliability_point(r),
         "error_rate": float(r.error.mean()),
         "p95_latency_ms": p95(r.latency),
