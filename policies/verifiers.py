@@ -13,26 +13,20 @@ import numpy as np
 from evals.graders import Item, get_grader, reference_free
 from policies.data import Outcomes
 
-# Verifiers that cannot be evaluated on recorded responses without calls or execution.
-NOT_REPLAYABLE = {"judge": "calls a judge model", "code": "runs code in a sandbox"}
-
-
-def replayable_verifiers() -> list[str]:
-    return [name for name in reference_free() if name not in NOT_REPLAYABLE]
+# Verifiers that cannot be evaluated on recorded responses alone, and why.
+NOT_REPLAYABLE = {
+    "judge": "calls a judge model",
+    "code": "runs code in a sandbox",
+    "json_schema": "needs a schema per item",
+}
 
 
 def usable_verifiers(outcomes: Outcomes) -> tuple[list[str], list[str]]:
     """Verifiers that can be replayed on these outcomes, and why the others cannot."""
     if outcomes.responses is None:
         return [], ["no recorded responses, so no verifier can be replayed"]
-    reasons = [f"{name} {why}" for name, why in NOT_REPLAYABLE.items()]
-    usable = []
-    for name in replayable_verifiers():
-        if name == "json_schema":
-            reasons.append("json_schema needs a schema per item")
-            continue
-        usable.append(name)
-    return usable, reasons
+    usable = [name for name in reference_free() if name not in NOT_REPLAYABLE]
+    return usable, [f"{name} {why}" for name, why in NOT_REPLAYABLE.items()]
 
 
 class Verdicts:
