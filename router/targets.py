@@ -21,8 +21,11 @@ log = logging.getLogger("tradeoff.router")
 # litellm prefixes that speak OpenAI's protocol: called directly, without litellm's overhead.
 DIRECT_PREFIXES = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
-# Router-level settings in LiteLLM's model_list shape: not arguments of one completion call.
-ROUTER_ONLY_PARAMS = frozenset({"model", "rpm", "tpm", "max_parallel_requests", "weight", "order"})
+# Router-level settings in LiteLLM's model_list shape, and tradeoff's own per-model limit
+# (evals.limits): not arguments of one completion call. litellm would forward unknown ones.
+ROUTER_ONLY_PARAMS = frozenset(
+    {"model", "rpm", "tpm", "max_parallel_requests", "weight", "order", "max_concurrency"}
+)
 
 
 @dataclass(frozen=True)

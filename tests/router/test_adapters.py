@@ -42,6 +42,12 @@ def test_openai_compatible_models_take_the_direct_path(monkeypatch: pytest.Monke
     assert no_base.broken is not None and "api_base" in no_base.broken
 
 
+def test_litellm_path_keeps_limits_out_of_the_call() -> None:
+    target = build_target(entry("anthropic/claude-3-5-sonnet-20240620", rpm=60, max_concurrency=4))  # type: ignore[arg-type]
+    assert not target.direct
+    assert "rpm" not in target.litellm_kwargs and "max_concurrency" not in target.litellm_kwargs
+
+
 @pytest.fixture(scope="module")
 def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Upstream]]:
     """Models forced through `litellm.acompletion` (the path for non-OpenAI protocols)."""
