@@ -52,7 +52,6 @@ def build_state(settings: Settings) -> ProxyState:
     secrets = [s for t in targets.values() for s in t.secrets]
     return ProxyState(
         settings=settings,
-        registry=registry,
         targets=targets,
         policies=book,
         request_log=RequestLog(

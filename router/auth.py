@@ -13,10 +13,6 @@ class KeyCheck:
     def __init__(self, keys: frozenset[str]) -> None:
         self._keys = [k.encode() for k in keys]
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._keys)
-
     def check(self, authorization: str | None) -> None:
         """Raise a 401 `ProxyError` unless the header carries a valid key."""
         if not self._keys:

@@ -50,7 +50,6 @@ class Call:
     cost_usd: float | None = None
     baseline_cost_usd: float | None = None
     ttft_ms: float | None = None
-    requested_model: str = ""
     finished: bool = False
 
     def headers(self) -> dict[str, str]:
@@ -125,7 +124,7 @@ class Call:
                 request_id=self.request_id,
                 created_at=self.created_at,
                 policy=policy,
-                requested_model=chat.model if chat else self.requested_model,
+                requested_model=chat.model if chat else "",
                 model=self.trace.model,
                 task=chat.task if chat else None,
                 stream=bool(chat and chat.stream),

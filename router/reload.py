@@ -46,7 +46,6 @@ class PolicyBook:
     def __init__(self, paths: tuple[Path, ...], configured: set[str]) -> None:
         self.paths = paths
         self.configured = configured
-        self.reloads = 0
         self.reload_errors = 0
         self._by_path: dict[Path, ServedPolicy] = {}
         self.current: MappingProxyType[str, ServedPolicy] = MappingProxyType({})
@@ -117,7 +116,6 @@ class PolicyBook:
             self._publish(by_path)
         except ConfigError as exc:
             problems.append(str(exc))
-        self.reloads += 1
         for problem in problems:
             self.reload_errors += 1
             log.error("policy reload: %s; keeping the previous policy", problem)

@@ -89,7 +89,6 @@ class RequestLog:
         self.batch_rows = batch_rows
         self.recorded = 0
         self.written = 0
-        self.failures = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tradeoff-request-log", daemon=True)
         self._started = False
@@ -162,7 +161,6 @@ class RequestLog:
                     con.execute(INSERT)
                     con.unregister("request_batch")
             except Exception as exc:  # a full disk, a lock held too long: keep the rows, retry
-                self.failures += 1
                 log.error("request log: writing %d rows failed (%s); will retry", len(batch), exc)
                 time.sleep(min(1.0, 0.1 * 2**i))
                 continue

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evals.errors import TradeoffError
-from evals.registry import Registry
 from router.auth import KeyCheck
 from router.fallback import Cooldowns
 from router.metrics import Metrics
@@ -29,7 +28,6 @@ Verifier = Callable[[str, "ChatRequest"], Awaitable[bool]]
 @dataclass
 class ProxyState:
     settings: Settings
-    registry: Registry
     targets: dict[str, Target]
     policies: PolicyBook
     request_log: RequestLog
