@@ -36,7 +36,7 @@ class Replay:
     latency: np.ndarray  # (n,) ms; NaN when not recorded
     error: np.ndarray  # (n,) the kept answer is an error
     final: np.ndarray  # (n,) model index of the kept answer
-    consistency: np.ndarray  # (n,) majority agreement of the final model's samples; NaN if < 2
+    consistency: np.ndarray  # (n,) final model's sample agreement; NaN if every one errored
 
 
 def single_routes(n: int, model: int) -> Routes:
