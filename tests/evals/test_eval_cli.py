@@ -145,16 +145,20 @@ def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
     config, db = setup
     add_items(Store(db), "qa", [dict(i, item_id=f"z{i['item_id']}") for i in qa_items(10)])
     total = 15 * 2 * 2
-    proc = _start(config, db)
+    # `crawl` (0.6 s a call) keeps the run going for seconds, so the kill lands midway even on
+    # a loaded machine where polling the store is slow.
+    models = "slow,crawl"
+    proc = _start(config, db, models=models)
     _wait_for_outcomes(proc, db, 6)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(0.3)  # let requests already on the wire reach the stand-in
     recorded = _count(db)
-    calls = sum(upstream.model_counts[m] for m in ("openai/slow", "openai/right", "slow", "right"))
+    names = ("openai/slow", "openai/crawl", "slow", "crawl")
+    calls = sum(upstream.model_counts[m] for m in names)
     assert 0 < recorded < total
 
-    resumed = _start(config, db, "--json")
+    resumed = _start(config, db, "--json", models=models)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     report = json.loads(out)
@@ -163,7 +167,7 @@ def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
     assert _count(db) == total
     assert _count(db, f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM outcomes)") == total
     assert _count(db, "SELECT count(*) FROM outcomes WHERE error IS NOT NULL") == 0
-    after = sum(upstream.model_counts[m] for m in ("openai/slow", "openai/right", "slow", "right"))
+    after = sum(upstream.model_counts[m] for m in names)
     assert after - calls == total - recorded  # exactly the missing ones were called
     with Store(db).connect(read_only=True) as con:
         runs = con.execute("SELECT status, n_outcomes FROM runs ORDER BY started_at").fetchall()
