@@ -46,7 +46,7 @@ def run_demo(store: Store, seed: int = 0, n_trials: int = 80) -> DemoResult:
             n_trials=n_trials,
             name=f"demo-{dataset}",
         )
-    return DemoResult(reports, [str(getattr(s, "dataset", s)) for s in summaries])
+    return DemoResult(reports, [s.dataset for s in summaries])
 
 
 def next_steps(db_flag: str) -> list[str]:
