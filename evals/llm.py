@@ -103,8 +103,12 @@ class CallResult:
 
 
 def secret_values(entry: ModelEntry, resolved: dict[str, Any]) -> list[str]:
-    """The resolved values of the entry's env references and secret keys (to scrub)."""
-    keys = set(entry.env_refs()) | {k for k in SECRET_KEYS if k in resolved}
+    """The resolved values of the entry's env references and secret keys (to scrub).
+
+    Only keys the entry itself sets: `call_kwargs`' placeholder key for keyless servers is no
+    secret, and scrubbing it would turn every "none" in an answer into `***`.
+    """
+    keys = set(entry.env_refs()) | {k for k in SECRET_KEYS if k in entry.litellm_params}
     return [str(resolved[k]) for k in keys if resolved.get(k) and len(str(resolved[k])) >= 4]
 
 

@@ -27,6 +27,7 @@ def upstream() -> Iterator[Upstream]:
         Rule(model="hang", hang=True),
         Rule(model="cut", reply="a b c d e f", cut_stream_after=2),
         Rule(model="leaky", reply=f"your key is {KEY}"),
+        Rule(model="keyless", reply="none of the above"),
     ]
     with Upstream(rules) as up:
         yield up
@@ -136,3 +137,13 @@ def test_a_keyless_openai_compatible_server_gets_a_placeholder_key(
     assert "api_key" not in call_kwargs(hosted)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     assert "api_key" not in call_kwargs(local)  # litellm uses the environment's key
+
+
+async def test_the_placeholder_key_is_not_scrubbed_from_answers(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    raw = model_entry("keyless", upstream.url)
+    del raw["litellm_params"]["api_key"]
+    result = await acomplete(parse_entry(raw, "test"), ASK)
+    assert result.ok and result.text.strip() == "none of the above"
