@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from evals.errors import StoreBusyError, StoreError
 from evals.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import duckdb
 
 DEFAULT_DB = "tradeoff.duckdb"
 DB_ENV = "TRADEOFF_DB"
@@ -103,6 +105,10 @@ class Store:
         return applied
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        # Imported here, not at the top: every command imports this module (through
+        # `evals.errors`), and `tradeoff --help` should not pay for loading DuckDB.
+        import duckdb
+
         deadline = time.monotonic() + self.timeout_s
         delay = 0.005
         while True:
