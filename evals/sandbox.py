@@ -63,21 +63,23 @@ class SandboxResult:
 
 
 @cache
-def _unshare_works() -> bool:
+def _working_unshare() -> str | None:
+    """The full path of `unshare` if `unshare -rn` works here (the child's PATH may lack it)."""
     exe = shutil.which("unshare")
     if exe is None:
-        return False
+        return None
     try:
         done = subprocess.run([exe, "-rn", "true"], capture_output=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+        return None
+    return exe if done.returncode == 0 else None
 
 
 def _command(cpu_s: int, memory_mb: int) -> list[str]:
     # -I: isolated mode (no user site, no PYTHON* env, no cwd on sys.path beyond the script's).
     python = [sys.executable, "-I", "bootstrap.py", str(cpu_s), str(memory_mb)]
-    return ["unshare", "-rn", *python] if _unshare_works() else python
+    unshare = _working_unshare()
+    return [unshare, "-rn", *python] if unshare else python
 
 
 def _reason(returncode: int, stderr: str, memory_mb: int) -> str:
