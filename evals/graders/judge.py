@@ -53,8 +53,9 @@ class JudgeGrader(Grader):
             raise UsageError(
                 "grader judge needs a judge model: pass --judge NAME (from models.yaml)"
             )
-        from evals.llm import token_prices
+        from evals.llm import call_kwargs, token_prices
 
+        call_kwargs(model)  # a missing env key fails now, not on every grading call
         self.prices = token_prices(model)  # unknown price fails now, before any call
         self.spend_usd = 0.0
 

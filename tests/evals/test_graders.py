@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evals.errors import UsageError
+from evals.errors import ConfigError, UsageError
 from evals.graders import GRADERS, GradingError, Item, Score, get_grader, reference_free
 from evals.registry import parse_entry
 from tests.evals.runner_fixtures import model_entry
@@ -161,3 +161,9 @@ async def test_judge_scores_through_the_configured_model(
 def test_judge_without_a_model_fails_before_any_call() -> None:
     with pytest.raises(UsageError, match="--judge"):
         get_grader("judge")
+
+
+def test_judge_without_its_env_key_fails_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADEOFF_TEST_KEY", raising=False)
+    with pytest.raises(ConfigError, match="TRADEOFF_TEST_KEY"):
+        get_grader("judge", model=parse_entry(model_entry("judge", "http://127.0.0.1:9"), "t"))
