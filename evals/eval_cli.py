@@ -12,6 +12,7 @@ from evals.cli_options import config_option, db_option, json_option
 from evals.errors import UsageError
 
 if TYPE_CHECKING:
+    from evals.runner import Runner
     from evals.store import Store
 
 
@@ -137,10 +138,7 @@ def register(group: click.Group) -> None:
         registry = load_registry(config)
         store = open_store(db)
 
-        def announce(runner: object) -> None:
-            from evals.runner import Runner
-
-            assert isinstance(runner, Runner)
+        def announce(runner: Runner) -> None:
             click.echo(
                 f"{dataset}: {len(runner.items)} items x {len(spec.models)} models x {repeats} "
                 f"samples; {runner.planned - len(runner.jobs)} already recorded, "
