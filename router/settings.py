@@ -35,7 +35,7 @@ def load_api_keys(
 ) -> frozenset[str]:
     """Keys from `--api-key` options, `$TRADEOFF_API_KEYS` (comma-separated) and a key file."""
     found = [k.strip() for k in keys]
-    found += os.environ.get(KEYS_ENV, "").split(",")
+    found += [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",")]  # "a, b" is a and b
     if key_file is not None:
         path = Path(key_file)
         if not path.is_file():

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.settings import Settings
+from router.settings import KEYS_ENV, Settings, load_api_keys
 from tests.router.conftest import NODELAY, sync_client
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Upstream
@@ -191,6 +191,15 @@ def test_without_a_valid_key_401(keyed_proxy: Proxy) -> None:
             model="cheap", messages=HI
         )
         assert out.choices[0].message.content == "echo: hi"
+
+
+def test_api_keys_from_options_env_and_file_are_stripped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEYS_ENV, "env-1, env-2 ,")
+    (tmp_path / "keys").write_text("# comment\n file-1 \n\n")
+    keys = load_api_keys((" opt-1 ",), tmp_path / "keys")
+    assert keys == {"opt-1", "env-1", "env-2", "file-1"}
 
 
 def test_provider_keys_reach_the_upstream_but_never_the_client_or_log(
