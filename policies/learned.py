@@ -95,7 +95,10 @@ class LearnedPolicy(Policy):
             )
         self.costs = np.asarray(costs, dtype=float)
         self.scaled_costs = scale_costs(self.costs)
-        self.coef, self.intercept = coef, intercept
+        # The params keep float32 coefficients; hold exactly those, so a policy predicts the same
+        # before and after a save (the fit validates the policy that is served).
+        self.coef = np.asarray(coef, dtype="<f4").astype(np.float64)
+        self.intercept = intercept
         self.rule, self.threshold, self.lam = rule, float(threshold), float(lam)
 
     @property

@@ -106,3 +106,11 @@ def test_round_trips_through_the_artifact_file(family: str, tmp_path: Path) -> N
 def test_bad_params_are_a_clear_error(family: str) -> None:
     with pytest.raises(TradeoffError, match=family):
         create_policy(family, {"unexpected": 1})
+
+
+def test_learned_predicts_the_same_after_a_save() -> None:
+    policy = _learned(CATALOG)
+    again = create_policy("learned", policy.to_params())
+    assert isinstance(again, LearnedPolicy)
+    prompts, tasks = [r.prompt for r in REQUESTS], [r.task for r in REQUESTS]
+    assert np.array_equal(again.predict(prompts, tasks), policy.predict(prompts, tasks))
