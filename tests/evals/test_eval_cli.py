@@ -188,3 +188,16 @@ def test_ctrl_c_flushes_and_marks_the_run_interrupted(setup: tuple[Path, Path]) 
         assert run is not None and run[1] == "interrupted"
         mine = con.execute("SELECT count(*) FROM outcomes WHERE run_id = ?", [run[0]]).fetchone()
     assert mine is not None and run[2] == mine[0] > 0 and mine[0] < 10
+
+
+def test_registering_the_evals_commands_imports_no_heavy_library() -> None:
+    # `tradeoff --help` registers them; DuckDB, pandas, Arrow and litellm load when one runs.
+    code = (
+        "import sys, click; from evals import cli, eval_cli; "
+        "[m.register(click.Group()) for m in (cli, eval_cli)]; "
+        "print(sorted({'duckdb', 'pandas', 'pyarrow', 'litellm'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
