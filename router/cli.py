@@ -44,10 +44,12 @@ def register(group: click.Group) -> None:
         "timeout_s",
         default=120.0,
         show_default=True,
-        type=float,
+        type=click.FloatRange(min=0, min_open=True),
         help="Seconds a request may take in total, streaming included.",
     )
-    @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=int)
+    @click.option(
+        "--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(min=1)
+    )
     @click.option(
         "--cors-origin",
         "cors_origins",
@@ -77,10 +79,6 @@ def register(group: click.Group) -> None:
         from router.app import create_app
         from router.settings import Settings, load_api_keys
 
-        if timeout_s <= 0:
-            raise UsageError("--timeout must be a positive number of seconds")
-        if max_body_bytes <= 0:
-            raise UsageError("--max-body-bytes must be positive")
         settings = Settings(
             policy_paths=tuple(policies),
             config_path=Path(config) if config else None,

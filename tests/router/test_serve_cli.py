@@ -83,6 +83,7 @@ def test_sighup_reloads_and_sigterm_flushes_every_row(
         (["--config", "nowhere.yaml"], "not found"),
         (["--policy", "nowhere.json"], "policy file"),
         (["--timeout", "0"], "--timeout"),
+        (["--max-body-bytes", "0"], "--max-body-bytes"),
         (["--api-key-file", "nowhere.txt"], "--api-key-file"),
     ],
 )
