@@ -67,15 +67,16 @@ def upstream_failure(scrubber: Scrubber, failed: AllFailed) -> ProxyError:
     if last.kind == "http" and not last.falls_back and last.status and last.body is not None:
         # The upstream judged the request itself wrong (400, 422): pass its verdict on.
         try:
-            error = json.loads(scrubber.bytes(last.body)).get("error") or {}
+            error = json.loads(scrubber.bytes(last.body)).get("error")
         except (ValueError, AttributeError):
+            error = None
+        if not isinstance(error, dict):
             error = {}
-        message = error.get("message") if isinstance(error, dict) else None
         return ProxyError(
             last.status,
-            scrubber.text(str(message or detail)),
-            param=error.get("param") if isinstance(error, dict) else None,
-            code=error.get("code") if isinstance(error, dict) else None,
+            scrubber.text(str(error.get("message") or detail)),
+            param=error.get("param"),
+            code=error.get("code"),
         )
     if last.kind == "timeout":
         return ProxyError(
