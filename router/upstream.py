@@ -143,7 +143,7 @@ class Stream:
         prompt, completion = _usage(data)
         if prompt is not None:
             self.prompt_tokens, self.completion_tokens = prompt, completion
-        return self._keep_usage or bool(data.get("choices"))
+        return self._keep_usage or not isinstance(data, dict) or bool(data.get("choices"))
 
     async def prime(self) -> None:
         event = await self._next_event()

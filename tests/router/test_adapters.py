@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
@@ -12,6 +12,7 @@ from openai import OpenAI
 from evals.registry import parse_entry
 from router.settings import Settings
 from router.targets import build_target
+from router.upstream import Stream
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
@@ -46,6 +47,27 @@ def test_litellm_path_keeps_limits_out_of_the_call() -> None:
     target = build_target(entry("anthropic/claude-3-5-sonnet-20240620", rpm=60, max_concurrency=4))  # type: ignore[arg-type]
     assert not target.direct
     assert "rpm" not in target.litellm_kwargs and "max_concurrency" not in target.litellm_kwargs
+
+
+async def test_stream_drops_only_the_usage_chunk_the_client_did_not_ask_for() -> None:
+    sent = [
+        b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\n',
+        b'data: ["not", "an", "object", "usage"]\n\n',
+        b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in sent:
+            yield chunk
+
+    async def close() -> None:
+        pass
+
+    stream = Stream(chunks(), close, keep_usage=False)
+    await stream.prime()
+    assert [event async for event in stream.events()] == [sent[0], sent[1], sent[3]]
+    assert (stream.prompt_tokens, stream.completion_tokens) == (3, 1)
 
 
 @pytest.fixture(scope="module")
