@@ -33,8 +33,8 @@ class ProxyState:
     request_log: RequestLog
     scrubber: Scrubber
     keys: KeyCheck
+    cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
-    cooldowns: Cooldowns = field(default_factory=lambda: Cooldowns(10.0))
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
