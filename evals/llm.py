@@ -65,14 +65,20 @@ def token_prices(entry: ModelEntry) -> tuple[float, float]:
 
 # -- one live call -----------------------------------------------------------------------------
 
-# Registry fields that are not call arguments: limits, and prices (cost is computed here from
-# `token_prices`; passed to litellm they would re-register the model's pricing on every call).
-_NOT_CALL_PARAMS = (
-    "rpm",
-    "tpm",
-    "max_concurrency",
-    "input_cost_per_token",
-    "output_cost_per_token",
+# Registry fields that are not call arguments: limits and LiteLLM-router settings (litellm would
+# send unknown ones upstream as request fields), and prices (cost is computed from `token_prices`;
+# passed to litellm they would re-register the model's pricing on every call).
+NOT_CALL_PARAMS = frozenset(
+    {
+        "rpm",
+        "tpm",
+        "max_concurrency",
+        "max_parallel_requests",
+        "weight",
+        "order",
+        "input_cost_per_token",
+        "output_cost_per_token",
+    }
 )
 # Statuses worth retrying: rate limits, timeouts, server errors. None = the connection failed.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -122,7 +128,7 @@ def scrub(text: str, secrets: list[str]) -> str:
 def call_kwargs(entry: ModelEntry) -> dict[str, Any]:
     """litellm_params with env references resolved, minus registry-only fields."""
     params = entry.resolved_params()
-    for key in _NOT_CALL_PARAMS:
+    for key in NOT_CALL_PARAMS:
         params.pop(key, None)
     # Keyless OpenAI-compatible servers (vLLM, llama.cpp, a local gateway) need no key, but the
     # OpenAI client refuses to start without one: give it a placeholder instead of failing.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.errors import ConfigError
-from evals.llm import litellm, secret_values, token_prices
+from evals.llm import NOT_CALL_PARAMS, litellm, secret_values, token_prices
 from evals.registry import ModelEntry, Registry
 
 log = logging.getLogger("tradeoff.router")
@@ -21,11 +21,6 @@ log = logging.getLogger("tradeoff.router")
 # litellm prefixes that speak OpenAI's protocol: called directly, without litellm's overhead.
 DIRECT_PREFIXES = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
-# Router-level settings in LiteLLM's model_list shape, and tradeoff's own per-model limit
-# (evals.limits): not arguments of one completion call. litellm would forward unknown ones.
-ROUTER_ONLY_PARAMS = frozenset(
-    {"model", "rpm", "tpm", "max_parallel_requests", "weight", "order", "max_concurrency"}
-)
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,8 @@ def build_target(entry: ModelEntry) -> Target:
     key = params.get("api_key")
     secrets = tuple(secret_values(entry, params))
     if not direct:
-        kwargs = {k: v for k, v in params.items() if k not in ROUTER_ONLY_PARAMS}
+        # `model` comes from the request body the upstream adapter builds.
+        kwargs = {k: v for k, v in params.items() if k not in NOT_CALL_PARAMS and k != "model"}
         return Target(
             entry.name,
             entry,
