@@ -36,6 +36,9 @@ DEFAULT_CONFIG = "models.yaml"
 TIERS = ("frontier", "local", "specialized", "baseline")
 ENV_PREFIX = "os.environ/"
 # Keys that must be env references, never literal secrets in the file.
+PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
+# Per-model limits, at the entry's top level or in litellm_params (0 or absent: no limit).
+LIMIT_KEYS = ("rpm", "tpm", "max_concurrency", "max_parallel_requests")
 SECRET_KEYS = ("api_key", "aws_secret_access_key", "aws_access_key_id", "vertex_credentials")
 
 
@@ -104,6 +107,16 @@ class ModelEntry:
         return out
 
 
+def _non_negative(value: Any) -> bool:
+    # YAML reads `1e-06` (no dot) as a string: accept any text that is a number.
+    if isinstance(value, bool):
+        return False
+    try:
+        return float(value) >= 0
+    except (TypeError, ValueError):
+        return False
+
+
 def parse_entry(raw: Any, where: str) -> ModelEntry:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: each model_list entry must be a mapping")
@@ -126,8 +139,11 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
             f"{where}: model {name!r} has tier {tier!r}; use one of {', '.join(TIERS)}"
         )
     gpu = raw.get("gpu_hourly_usd")
-    if gpu is not None and (not isinstance(gpu, int | float) or gpu < 0):
-        raise ConfigError(f"{where}: model {name!r}: gpu_hourly_usd must be a number >= 0")
+    numbers = [("gpu_hourly_usd", gpu), *((k, params.get(k)) for k in PRICE_KEYS)]
+    numbers += [(k, v) for k in LIMIT_KEYS for v in (raw.get(k), params.get(k))]
+    for key, value in numbers:
+        if value is not None and not _non_negative(value):
+            raise ConfigError(f"{where}: model {name!r}: {key} must be a number >= 0")
     extra = {
         k: v
         for k, v in raw.items()
@@ -137,7 +153,7 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
         name=name,
         litellm_params=dict(params),
         tier=tier,
-        gpu_hourly_usd=float(gpu) if gpu is not None else None,
+        gpu_hourly_usd=float(gpu) if gpu is not None else None,  # validated above
         extra=extra,
     )
 
