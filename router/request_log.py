@@ -166,4 +166,8 @@ class RequestLog:
                 continue
             self.written += len(batch)
             return True
+        if final:
+            log.error(
+                "request log: %d rows could not be written to %s", len(batch), self.store.path
+            )
         return False
