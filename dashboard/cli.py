@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
 import click
@@ -10,18 +9,8 @@ import click
 from dashboard.launch import dashboard_env, streamlit_command
 from evals.cli_options import db_option
 from evals.errors import UsageError
+from evals.ports import port_is_free
 from evals.store import resolve_db_path
-
-
-def _port_free(address: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError:
-            return False
-    return True
 
 
 def register(group: click.Group) -> None:
@@ -36,7 +25,7 @@ def register(group: click.Group) -> None:
         path = resolve_db_path(db).resolve()
         if not path.parent.is_dir():
             raise UsageError(f"--db {path}: folder {path.parent} does not exist")
-        if not _port_free(address or "0.0.0.0", port):
+        if not port_is_free(address or "0.0.0.0", port):
             raise UsageError(f"port {port} is in use; pick another with --port")
         click.echo(f"tradeoff dashboard on http://localhost:{port} (store: {path}); Ctrl-C stops")
         process = subprocess.Popen(streamlit_command(port, address), env=dashboard_env(path))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import deque
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.local.errors import INSTALL_HINT, PortInUseError, VllmNotInstalledError
+from evals.ports import port_is_free
 
 VLLM_PYTHON_ENV = "TRADEOFF_VLLM_PYTHON"
 ENTRYPOINT = "vllm.entrypoints.openai.api_server"
@@ -60,18 +60,12 @@ def check_vllm_installed(python: str) -> None:
 
 def check_port_free(host: str, port: int) -> None:
     """Raise PortInUseError if `port` cannot be bound on `host`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As vLLM's server binds: a port whose last server just stopped (its connections in
-        # TIME_WAIT) is free to it, and only a live listener makes the bind fail.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise PortInUseError(
-                f"port {port} on {host} is already in use; pick another with --port, or "
-                f"register the server already there with `tradeoff local attach "
-                f"http://{host}:{port}`"
-            ) from exc
+    if not port_is_free(host, port):
+        raise PortInUseError(
+            f"port {port} on {host} is already in use; pick another with --port, or "
+            f"register the server already there with `tradeoff local attach "
+            f"http://{host}:{port}`"
+        )
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -54,21 +54,6 @@ def test_a_port_in_use_is_one_line_and_exit_2(
     assert err.strip() == f"error: port {port} is in use; pick another with --port"
 
 
-def test_an_ipv6_address_is_checked_on_ipv6() -> None:
-    from dashboard.cli import _port_free
-
-    try:
-        held = socket.socket(socket.AF_INET6)
-        held.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
-    with held:
-        port = held.getsockname()[1]
-        held.listen()
-        assert not _port_free("::1", port)
-    assert _port_free("::1", port)
-
-
 def test_a_db_in_a_missing_folder_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
