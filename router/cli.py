@@ -10,6 +10,7 @@ import click
 
 from evals.cli_options import config_option, db_option
 from evals.errors import UsageError
+from evals.ports import http_url
 
 KEEP_ALIVE_S = 30
 
@@ -107,7 +108,9 @@ def register(group: click.Group) -> None:
         sock.listen(2048)
         bound = sock.getsockname()[1]
         auth = "on" if settings.api_keys else "off"
-        click.echo(f"tradeoff serve: listening on http://{host}:{bound}/v1 (auth {auth})", err=True)
+        click.echo(
+            f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth})", err=True
+        )
         config_ = uvicorn.Config(
             app,
             log_level="warning",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.local.errors import INSTALL_HINT, PortInUseError, VllmNotInstalledError
-from evals.ports import port_is_free
+from evals.ports import http_url, port_is_free
 
 VLLM_PYTHON_ENV = "TRADEOFF_VLLM_PYTHON"
 ENTRYPOINT = "vllm.entrypoints.openai.api_server"
@@ -64,7 +64,7 @@ def check_port_free(host: str, port: int) -> None:
         raise PortInUseError(
             f"port {port} on {host} is already in use; pick another with --port, or "
             f"register the server already there with `tradeoff local attach "
-            f"http://{host}:{port}`"
+            f"{http_url(host, port)}`"
         )
 
 
@@ -128,5 +128,5 @@ def start_server(
             start_new_session=True,
         )
     # A server bound to every interface is reached (and registered) through loopback.
-    reach = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return VllmProcess(process=process, log_path=log_path, base_url=f"http://{reach}:{port}")
+    reach = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return VllmProcess(process=process, log_path=log_path, base_url=http_url(reach, port))

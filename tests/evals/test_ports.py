@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from evals.ports import port_is_free
+from evals.ports import http_url, port_is_free
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,8 @@ def test_a_live_listener_holds_the_port_and_a_stopped_one_frees_it(
         with socket.create_connection((host, port)):  # leaves TIME_WAIT behind when closed
             pass
     assert port_is_free(host, port)
+
+
+def test_http_url_brackets_ipv6_hosts() -> None:
+    assert http_url("127.0.0.1", 80) == "http://127.0.0.1:80"
+    assert http_url("::1", 8000) == "http://[::1]:8000"
