@@ -1,7 +1,11 @@
-"""The dashboard's reads: every aggregation runs in DuckDB and returns a small DataFrame.
+"""The dashboard's reads: each returns a small DataFrame, whatever the store size.
 
-Each function takes an open connection (the caller opens a short read-only one per query, since
-the proxy writes the same file) and returns at most a few hundred rows, whatever the store size.
+Each function takes an open store connection (the caller opens a short read-only one per query,
+since the proxy writes the same store) and runs portable SQL on it, so a DuckDB file and a
+PostgreSQL database answer alike. Where a page needs several figures from the same per-item
+table, the store computes that table once (one pass over the outcomes) and the rest runs in an
+in-memory DuckDB on its rows. Measured on 1M outcomes (benchmarks/README.md, Dashboard): the
+store's own aggregation beats fetching the raw rows into DuckDB on both backends.
 
 Definitions, per model (and per task), over the items of the chosen split:
 - accuracy: mean over items of the item's mean score across samples; an error scores 0.
@@ -14,13 +18,19 @@ Definitions, per model (and per task), over the items of the chosen split:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-Con = duckdb.DuckDBPyConnection
+from evals.store import Connection
+
+Con = Connection
 Z95 = 1.96
+_DOUBLE = "DOUBLE PRECISION"
 
 # The outcomes of one dataset (and split), joined with their items' task. Parameters: dataset,
 # split (NULL split = every item).
@@ -43,14 +53,21 @@ _OUTCOMES_BY_MODEL = """
 # Agreement of an item's non-error samples with their most frequent score. With pass/fail scores
 # it is one pass (the larger of the two counts); any other scores need a vote count per value.
 _BINARY_AGREEMENT = (
-    "greatest(count_if(score = 1 AND NOT failed), count_if(score = 0 AND NOT failed))"
-    " / nullif(count_if(NOT failed), 0)"
+    f"CAST(greatest(count(*) FILTER (WHERE score = 1 AND NOT failed), "
+    f"count(*) FILTER (WHERE score = 0 AND NOT failed)) AS {_DOUBLE})"
+    " / nullif(count(*) FILTER (WHERE NOT failed), 0)"
 )
+_PER_ITEM = """
+    SELECT model, min(task) AS task, item_id, avg(score) AS score, avg(cost_usd) AS cost,
+           count(*) AS calls, count(*) FILTER (WHERE failed) AS errors, {agreement} AS agreement
+    FROM o GROUP BY model, item_id
+"""
 _VOTES = f"""
-    SELECT model, item_id, max(k) / sum(k) AS agreement FROM (
-        SELECT model, item_id, round(score, 6) AS outcome, count(*) AS k
-        FROM ({_OUTCOMES}) WHERE NOT failed GROUP BY model, item_id, outcome
-    ) GROUP BY model, item_id
+    SELECT model, item_id, CAST(max(k) AS {_DOUBLE}) / CAST(sum(k) AS {_DOUBLE}) AS agreement
+    FROM (
+        SELECT model, item_id, round(score * 1000000) AS outcome, count(*) AS k
+        FROM o WHERE NOT failed GROUP BY model, item_id, round(score * 1000000)
+    ) v GROUP BY model, item_id
 """
 
 
@@ -58,32 +75,35 @@ def _params(dataset: str, split: str | None) -> dict[str, Any]:
     return {"dataset": dataset, "split": split}
 
 
-def _per_item(con: Con, dataset: str, split: str | None) -> None:
-    """Materialise TEMP TABLE per_item: one row per (model, item) with its mean score and cost,
-    calls, errors and agreement. Built once per connection; every summary reads it."""
-    params = _params(dataset, split)
+def _per_item(con: Con, dataset: str, split: str | None) -> pd.DataFrame:
+    """One row per (model, item): its task, mean score and cost, calls, errors and agreement.
+    Computed by the store in one pass; every summary reads it."""
     row = con.execute(
         "SELECT coalesce(bool_and(score IN (0, 1) OR score IS NULL), true) FROM outcomes "
-        "WHERE dataset = $dataset",
-        {"dataset": dataset},
+        "WHERE dataset = ?",
+        [dataset],
     ).fetchone()
-    binary = bool(row and row[0])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE per_item AS
-        SELECT model, any_value(task) AS task, item_id, avg(score) AS score,
-               avg(cost_usd) AS cost, count(*) AS calls, count_if(failed) AS errors,
-               {_BINARY_AGREEMENT if binary else "NULL::DOUBLE"} AS agreement
-        FROM ({_OUTCOMES}) GROUP BY model, item_id
-        """,
-        params,
-    )
-    if not binary:
-        con.execute(
-            f"UPDATE per_item SET agreement = v.agreement FROM ({_VOTES}) v "
-            "WHERE per_item.model = v.model AND per_item.item_id = v.item_id",
-            params,
-        )
+    if bool(row and row[0]):
+        sql = f"WITH o AS ({_OUTCOMES}) {_PER_ITEM.format(agreement=_BINARY_AGREEMENT)}"
+    else:
+        sql = f"""
+            WITH o AS ({_OUTCOMES}), per AS ({_PER_ITEM.format(agreement="NULL")}),
+            votes AS ({_VOTES})
+            SELECT per.model, per.task, per.item_id, per.score, per.cost, per.calls, per.errors,
+                   votes.agreement
+            FROM per LEFT JOIN votes ON votes.model = per.model AND votes.item_id = per.item_id
+        """
+    return con.execute(sql, _params(dataset, split)).df()
+
+
+@contextmanager
+def _local(**frames: pd.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with `frames` as tables, for the aggregations after the first."""
+    with duckdb.connect() as local:
+        local.execute("SET enable_progress_bar = false")
+        for name, frame in frames.items():
+            local.register(name, frame)
+        yield local
 
 
 def overview(con: Con) -> dict[str, int]:
@@ -129,20 +149,29 @@ def tasks(con: Con, dataset: str) -> list[str]:
 
 def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
-    _per_item(con, dataset, split)
-    return _stats(con, dataset, split, by_task=by_task)
+    per_item = _per_item(con, dataset, split)
+    latency = _latency(con, dataset, split, by_task=by_task)
+    with _local(per_item=per_item, latency=latency) as local:
+        return _stats(local, by_task=by_task)
 
 
-def _stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
+def _latency(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     keys = "model, task" if by_task else "model"
     # Per model alone the task is not needed: a semi-join on the split is cheaper than the join.
     rows = _OUTCOMES if by_task else _OUTCOMES_BY_MODEL
+    return con.execute(
+        f"""
+        SELECT {keys}, percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_latency_ms
+        FROM ({rows}) r GROUP BY {keys}
+        """,
+        _params(dataset, split),
+    ).df()
+
+
+def _stats(local: duckdb.DuckDBPyConnection, *, by_task: bool) -> pd.DataFrame:
+    keys = "model, task" if by_task else "model"
     sql = f"""
-        WITH latency AS (
-            SELECT {keys}, quantile_cont(latency_ms, 0.95) AS p95_latency_ms
-            FROM ({rows}) GROUP BY {keys}
-        ),
-        agg AS (
+        WITH agg AS (
             SELECT {keys}, count(*) AS n_items, avg(score) AS accuracy,
                    coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k,
                    1000 * coalesce(stddev_samp(cost), 0) AS cost_sd_1k,
@@ -158,7 +187,7 @@ def _stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.Da
         FROM agg LEFT JOIN latency USING ({keys})
         ORDER BY {keys}
     """
-    return con.execute(sql, _params(dataset, split)).df()
+    return local.execute(sql).df()
 
 
 def tradeoff_summary(
@@ -166,19 +195,21 @@ def tradeoff_summary(
 ) -> dict[str, Any]:
     """Everything the Tradeoffs page needs from outcomes, from one pass over them: per-model
     stats, the oracle, and each model's accuracy share of `baseline`'s with its CI."""
-    _per_item(con, dataset, split)
-    return {
-        "stats": _stats(con, dataset, split, by_task=False),
-        "oracle": _oracle(con),
-        "paired": _paired(con, baseline) if baseline else pd.DataFrame(),
-    }
+    per_item = _per_item(con, dataset, split)
+    latency = _latency(con, dataset, split, by_task=False)
+    with _local(per_item=per_item, latency=latency) as local:
+        return {
+            "stats": _stats(local, by_task=False),
+            "oracle": _oracle(local),
+            "paired": _paired(local, baseline) if baseline else pd.DataFrame(),
+        }
 
 
-def _paired(con: Con, baseline: str) -> pd.DataFrame:
+def _paired(local: duckdb.DuckDBPyConnection, baseline: str) -> pd.DataFrame:
     """Each model's accuracy as a share of `baseline`'s on the items both answered, with a 95%
     CI, and its cost saving. The CI is the delta method for a ratio of paired means: the
     standard error of mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), R the ratio."""
-    return con.execute(
+    return local.execute(
         f"""
         WITH pair AS (
             SELECT a.model, a.score AS a, b.score AS b, a.cost AS cost_a, b.cost AS cost_b
@@ -203,11 +234,11 @@ def _paired(con: Con, baseline: str) -> pd.DataFrame:
 
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
-    _per_item(con, dataset, split)
-    return _oracle(con)
+    with _local(per_item=_per_item(con, dataset, split)) as local:
+        return _oracle(local)
 
 
-def _oracle(con: Con) -> dict[str, float] | None:
+def _oracle(local: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
     sql = """
         WITH best AS (
             SELECT item_id, max(score) AS best FROM per_item GROUP BY item_id
@@ -221,7 +252,7 @@ def _oracle(con: Con) -> dict[str, float] | None:
                coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k
         FROM choice
     """
-    row = con.execute(sql).df().iloc[0]
+    row = local.execute(sql).df().iloc[0]
     if not row["n_items"]:
         return None
     half = Z95 * row["score_sd"] / row["n_items"] ** 0.5
@@ -234,27 +265,48 @@ def _oracle(con: Con) -> dict[str, float] | None:
     }
 
 
+# Columns of `fitted_policies` read from each policy's `metrics` JSON: (column, path, scale).
+_METRICS = [
+    ("n_items", ("n",), 1),
+    ("accuracy", ("accuracy",), 1),
+    ("accuracy_lo", ("accuracy_ci", 0), 1),
+    ("accuracy_hi", ("accuracy_ci", 1), 1),
+    ("cost_per_1k", ("cost_per_request_usd",), 1000),
+    ("reliability", ("reliability",), 1),
+    ("p95_latency_ms", ("p95_latency_ms",), 1),
+    ("kept", ("accuracy_vs_baseline",), 1),
+    ("kept_lo", ("accuracy_vs_baseline_ci", 0), 1),
+    ("kept_hi", ("accuracy_vs_baseline_ci", 1), 1),
+    ("savings", ("savings_vs_baseline",), 1),
+]
+
+
+def _number(doc: Any, path: tuple[str | int, ...]) -> float | None:
+    for step in path:
+        try:
+            doc = doc[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return float(doc) if isinstance(doc, int | float) and not isinstance(doc, bool) else None
+
+
 def fitted_policies(con: Con, dataset: str) -> pd.DataFrame:
     """Fitted policies of a dataset with their held-out metrics (from the `metrics` JSON)."""
-    return con.execute(
-        """
-        SELECT policy_id, name, family, requirement, baseline, created_at,
-               metrics->>'$.split' AS split,
-               TRY_CAST(metrics->>'$.n' AS BIGINT) AS n_items,
-               TRY_CAST(metrics->>'$.accuracy' AS DOUBLE) AS accuracy,
-               TRY_CAST(metrics->>'$.accuracy_ci[0]' AS DOUBLE) AS accuracy_lo,
-               TRY_CAST(metrics->>'$.accuracy_ci[1]' AS DOUBLE) AS accuracy_hi,
-               1000 * TRY_CAST(metrics->>'$.cost_per_request_usd' AS DOUBLE) AS cost_per_1k,
-               TRY_CAST(metrics->>'$.reliability' AS DOUBLE) AS reliability,
-               TRY_CAST(metrics->>'$.p95_latency_ms' AS DOUBLE) AS p95_latency_ms,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline' AS DOUBLE) AS kept,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[0]' AS DOUBLE) AS kept_lo,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[1]' AS DOUBLE) AS kept_hi,
-               TRY_CAST(metrics->>'$.savings_vs_baseline' AS DOUBLE) AS savings
-        FROM policies WHERE dataset = ? ORDER BY created_at DESC, name
-        """,
+    frame = con.execute(
+        "SELECT policy_id, name, family, requirement, baseline, created_at, "
+        "CAST(metrics AS VARCHAR) AS metrics FROM policies WHERE dataset = ? "
+        "ORDER BY created_at DESC, name",
         [dataset],
     ).df()
+    docs = [json.loads(m) if isinstance(m, str) else {} for m in frame.pop("metrics")]
+    frame["split"] = [d.get("split") if isinstance(d, dict) else None for d in docs]
+    for column, path, scale in _METRICS:
+        values = [_number(d, path) for d in docs]
+        frame[column] = pd.Series(
+            [None if v is None else v * scale for v in values], index=frame.index, dtype=float
+        )
+    frame["n_items"] = frame["n_items"].astype("Int64")
+    return frame
 
 
 def policy_list(con: Con) -> pd.DataFrame:
@@ -268,7 +320,7 @@ def policy_row(con: Con, policy_id: str) -> dict[str, Any] | None:
     """One policy: its columns, with `artifact` and `metrics` as JSON text."""
     cur = con.execute(
         "SELECT policy_id, name, family, dataset, data_hash, requirement, baseline, "
-        "artifact::VARCHAR AS artifact, metrics::VARCHAR AS metrics, created_at "
+        "CAST(artifact AS VARCHAR) AS artifact, CAST(metrics AS VARCHAR) AS metrics, created_at "
         "FROM policies WHERE policy_id = ?",
         [policy_id],
     )
@@ -282,10 +334,10 @@ def items_for_replay(con: Con, dataset: str, split: str | None, limit: int) -> p
     """Up to `limit` items (a stable pseudo-random sample) with the text a policy routes on."""
     return con.execute(
         """
-        SELECT item_id, task, coalesce(prompt, messages::VARCHAR, '') AS prompt
+        SELECT item_id, task, coalesce(prompt, CAST(messages AS VARCHAR), '') AS prompt
         FROM items WHERE dataset = $dataset AND ($split IS NULL OR split = $split)
           AND item_id IN (SELECT item_id FROM outcomes WHERE dataset = $dataset)
-        ORDER BY hash(item_id) LIMIT $limit
+        ORDER BY md5(item_id) LIMIT $limit
         """,
         {"dataset": dataset, "split": split, "limit": limit},
     ).df()
@@ -298,7 +350,7 @@ def decision_outcomes(
 
     One row per decision: chosen model's mean score and cost, the baseline's, for the same item.
     """
-    con.register("decisions", decisions)
+    con.register("decisions", decisions[["item_id", "task", "model"]])
     try:
         return con.execute(
             """
@@ -329,7 +381,7 @@ def item_spread(con: Con, dataset: str) -> pd.DataFrame:
             SELECT item_id, model, avg(coalesce(score, 0)) AS score
             FROM outcomes WHERE dataset = $dataset GROUP BY item_id, model
         )
-        SELECT p.item_id, any_value(i.task) AS task, count(*) AS n_models,
+        SELECT p.item_id, min(i.task) AS task, count(*) AS n_models,
                avg(p.score) AS mean_score, max(p.score) - min(p.score) AS disagreement
         FROM per p JOIN items i ON i.dataset = $dataset AND i.item_id = p.item_id
         GROUP BY p.item_id
@@ -358,8 +410,9 @@ def page_of_items(
 def item_details(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
     return con.execute(
         """
-        SELECT item_id, split, grader, reference, coalesce(prompt, messages::VARCHAR) AS prompt
-        FROM items WHERE dataset = $dataset AND list_contains($ids, item_id)
+        SELECT item_id, split, grader, reference,
+               coalesce(prompt, CAST(messages AS VARCHAR)) AS prompt
+        FROM items WHERE dataset = $dataset AND item_id = ANY($ids)
         """,
         {"dataset": dataset, "ids": item_ids},
     ).df()
@@ -369,9 +422,12 @@ def eval_responses(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
     """Every model's first sample for the given items: response, score, error."""
     return con.execute(
         """
-        SELECT item_id, model, response, score, error, cost_usd, latency_ms
-        FROM outcomes WHERE dataset = $dataset AND list_contains($ids, item_id)
-        QUALIFY row_number() OVER (PARTITION BY item_id, model ORDER BY sample, params_hash) = 1
+        SELECT item_id, model, response, score, error, cost_usd, latency_ms FROM (
+            SELECT item_id, model, response, score, error, cost_usd, latency_ms,
+                   row_number() OVER (PARTITION BY item_id, model
+                                      ORDER BY sample, params_hash) AS nth
+            FROM outcomes WHERE dataset = $dataset AND item_id = ANY($ids)
+        ) first WHERE nth = 1
         ORDER BY item_id, model
         """,
         {"dataset": dataset, "ids": item_ids},

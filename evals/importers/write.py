@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,12 @@ CHANGED = (
         f"outcomes.{c} IS DISTINCT FROM CAST(excluded.{c} AS {t})"
         for c, t in [
             ("response", "VARCHAR"),
-            ("score", "DOUBLE"),
+            ("score", "DOUBLE PRECISION"),
             ("prompt_tokens", "BIGINT"),
             ("completion_tokens", "BIGINT"),
-            ("cost_usd", "DOUBLE"),
-            ("latency_ms", "DOUBLE"),
-            ("ttft_ms", "DOUBLE"),
+            ("cost_usd", "DOUBLE PRECISION"),
+            ("latency_ms", "DOUBLE PRECISION"),
+            ("ttft_ms", "DOUBLE PRECISION"),
         ]
     )
     + " OR outcomes.error IS NOT NULL"
@@ -140,13 +141,12 @@ def write_prepared(
                 [[m] for m in models],
             )
         con.execute(UPSERT_OUTCOMES, {**ids, "run_id": run_id})
-        elapsed_us = int((time.perf_counter() - started) * 1e6)
+        finished_at = datetime.now(UTC).replace(tzinfo=None)  # the store's naive UTC
+        started_at = finished_at - timedelta(seconds=time.perf_counter() - started)
         con.execute(
             "INSERT INTO runs (run_id, kind, dataset, source, params, status, started_at, "
-            "finished_at, n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', "
-            "current_timestamp::TIMESTAMP - to_microseconds(CAST(? AS BIGINT)), "
-            "current_timestamp, ?)",
-            [run_id, dataset, str(path), params, elapsed_us, len(prepared.outcomes)],
+            "finished_at, n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', ?, ?, ?)",
+            [run_id, dataset, str(path), params, started_at, finished_at, len(prepared.outcomes)],
         )
         con.unregister("new_items")
         con.unregister("new_outcomes")

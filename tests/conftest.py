@@ -1,0 +1,62 @@
+"""Fixtures every test package shares: no test touches the user's real store, and a throwaway
+PostgreSQL cluster for the tests that run against both store backends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import ENABLE_HINT, Cluster, find_bin
+
+_SESSION_DATA_HOME = tempfile.mkdtemp(prefix="tradeoff-xdg-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any fixture or import-time code resolves the default store: the per-user default
+    # ($XDG_DATA_HOME/tradeoff/tradeoff.duckdb) lives in a temporary folder, never in $HOME.
+    os.environ["XDG_DATA_HOME"] = _SESSION_DATA_HOME
+    os.environ.pop("TRADEOFF_DB", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_DATA_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_data_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own per-user data folder (so a default store never leaks between tests)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.delenv("TRADEOFF_DB", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server for the session (initdb + postgres in a temp folder, free port);
+    skipped where the binaries are missing, except in CI, which must run these tests."""
+    bin_dir = find_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {ENABLE_HINT}")
+        pytest.skip(ENABLE_HINT)
+    cluster = Cluster(bin_dir).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A new, empty database on the session's server."""
+    return pg_cluster.create_database()
+
+
+def data_home() -> Path:
+    return Path(os.environ["XDG_DATA_HOME"])
