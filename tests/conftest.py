@@ -58,5 +58,9 @@ def pg_url(pg_cluster: Cluster) -> str:
     return pg_cluster.create_database()
 
 
-def data_home() -> Path:
-    return Path(os.environ["XDG_DATA_HOME"])
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new, not yet created store of each backend goes: a file path, a database URL."""
+    if request.param == "duckdb":
+        return str(tmp_path / "store.duckdb")
+    return str(request.getfixturevalue("pg_url"))

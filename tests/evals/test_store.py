@@ -160,12 +160,10 @@ _PG_TYPES = {
 _PG_DEFAULTS = {"CURRENT_TIMESTAMP": "current_timestamp", "''::character varying": "''"}
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def target(store_target: str) -> str:
     """Where a not-yet-created store of each backend would live."""
-    if request.param == "duckdb":
-        return str(tmp_path / "store.duckdb")
-    return str(request.getfixturevalue("pg_url"))
+    return store_target
 
 
 @pytest.fixture
