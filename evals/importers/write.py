@@ -74,9 +74,10 @@ CHANGED = (
 UPSERT_OUTCOMES = f"""
 INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, response, score,
     prompt_tokens, completion_tokens, cost_usd, latency_ms, ttft_ms, error, run_id)
-SELECT $dataset, item_id, model, '', CAST(sample AS INTEGER), response, score,
-    CAST(prompt_tokens AS BIGINT), CAST(completion_tokens AS BIGINT), cost_usd, latency_ms,
-    ttft_ms, NULL, $run_id
+SELECT $dataset, item_id, model, '', CAST(sample AS INTEGER), CAST(response AS VARCHAR),
+    CAST(score AS DOUBLE PRECISION), CAST(prompt_tokens AS BIGINT),
+    CAST(completion_tokens AS BIGINT), CAST(cost_usd AS DOUBLE PRECISION),
+    CAST(latency_ms AS DOUBLE PRECISION), CAST(ttft_ms AS DOUBLE PRECISION), NULL, $run_id
 FROM new_outcomes
 ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET
     response = excluded.response,
@@ -99,7 +100,7 @@ COUNT_EXISTING_OUTCOMES = f"""
 SELECT count(*), count(*) FILTER (WHERE {CHANGED}) FROM new_outcomes excluded JOIN outcomes
     ON outcomes.dataset = $dataset AND outcomes.item_id = excluded.item_id
     AND outcomes.model = excluded.model AND outcomes.params_hash = ''
-    AND outcomes.sample = excluded.sample
+    AND outcomes.sample = CAST(excluded.sample AS INTEGER)
 """
 
 

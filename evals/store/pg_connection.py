@@ -182,7 +182,10 @@ class PgConnection:
         return PgCursor(cur)  # type: ignore[arg-type]
 
     def register(self, view_name: str, python_object: Any) -> None:
-        """Load the rows (an Arrow table or a pandas DataFrame) into temp table `view_name`."""
+        """Load the rows (an Arrow table or a pandas DataFrame) into temp table `view_name`.
+
+        Column types follow the Arrow types; a column with no type (all NULL, or an empty
+        frame of object columns) becomes TEXT, so statements CAST such columns."""
         table = python_object
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pandas(python_object, preserve_index=False)

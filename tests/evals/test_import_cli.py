@@ -17,8 +17,10 @@ from tests.evals.test_importers import ROUTERBENCH_MODELS, write_long, write_rou
 Cli = Callable[..., CliResult]
 
 
-def test_import_routerbench_then_datasets_shows_the_counts(tmp_path: Path, run_cli: Cli) -> None:
-    db = str(tmp_path / "t.duckdb")
+def test_import_routerbench_then_datasets_shows_the_counts(
+    tmp_path: Path, run_cli: Cli, store_target: str
+) -> None:
+    db = store_target
     expected = write_routerbench_csv(tmp_path / "rb.csv")
     code, out, err = run_cli(
         "import", str(tmp_path / "rb.csv"), "--dataset", "rb", "--format", "routerbench",
@@ -51,14 +53,20 @@ def test_import_routerbench_then_datasets_shows_the_counts(tmp_path: Path, run_c
                            f"test:{expected['items']}"]  # fmt: skip
 
 
-def test_import_json_summary_and_reimport(tmp_path: Path, run_cli: Cli) -> None:
-    db = str(tmp_path / "t.duckdb")
+def test_import_json_summary_and_reimport(tmp_path: Path, run_cli: Cli, store_target: str) -> None:
+    db = store_target
     path = str(write_long(tmp_path / "long.jsonl"))
     first = json.loads(run_cli("import", path, "--dataset", "d", "--db", db, "--json")[1])
     second = json.loads(run_cli("import", path, "--dataset", "d", "--db", db, "--json")[1])
     assert (first["outcomes_inserted"], first["skipped_empty_scores"]) == (3, 1)
     assert (second["outcomes_inserted"], second["outcomes_unchanged"]) == (0, 3)
     assert first["models"] == ["large", "small"] and first["format"] == "long"
+    before = snapshot(Store(db))
+    assert len(before["outcomes"]) == 3 and len(before["runs"]) == 2
+    run_cli("import", path, "--dataset", "d", "--db", db, "--json")
+    after = snapshot(Store(db))
+    for table in ("items", "outcomes", "models"):  # a third import changes none of these rows
+        assert after[table] == before[table], table
 
 
 def test_a_malformed_file_is_one_line_and_a_nonzero_exit(tmp_path: Path, run_cli: Cli) -> None:
