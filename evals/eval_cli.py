@@ -136,7 +136,7 @@ def register(group: click.Group) -> None:
         )
         spec.params = {k: v for k, v in spec.params.items() if v is not None}
         registry = load_registry(config)
-        store = open_store(db)
+        store = open_store(db, create=False)  # an eval needs imported items
 
         def announce(runner: Runner) -> None:
             click.echo(

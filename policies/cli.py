@@ -77,7 +77,7 @@ def register(group: click.Group) -> None:
             if opts["maximize"]
             else f"minimize {opts['minimize'] or 'cost'}"
         )
-        store = _store(opts["db"])
+        store = _store(opts["db"], create=False)  # fitting needs recorded outcomes
         report = fit_policy(
             store,
             opts["dataset"],

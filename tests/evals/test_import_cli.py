@@ -137,7 +137,7 @@ def test_empty_store_says_what_to_do(tmp_path: Path, run_cli: Cli) -> None:
     assert out.splitlines()[1].startswith("no models yet")
 
 
-@pytest.mark.parametrize("command", ["datasets", "models", "frontier", "replay"])
+@pytest.mark.parametrize("command", ["datasets", "models", "frontier", "replay", "fit"])
 def test_read_commands_never_create_a_store(
     tmp_path: Path, run_cli: Cli, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,7 +148,11 @@ def test_read_commands_never_create_a_store(
     policy.write_text(
         json.dumps({"version": 1, "name": "p", "family": "single", "params": {"model": "m"}})
     )
-    args = {"frontier": ["--dataset", "d"], "replay": ["--policy", str(policy)]}.get(command, [])
+    args = {
+        "frontier": ["--dataset", "d"],
+        "replay": ["--policy", str(policy)],
+        "fit": ["--dataset", "d", "--require", "accuracy >= 90% of baseline"],
+    }.get(command, [])
     code, out, err = run_cli(command, *args)
     default = default_db()
     assert code == 2 and out == ""

@@ -55,10 +55,11 @@ class Cluster:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="tradeoff-pg-"))
+        self._as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        # Under root the server's user must reach its folder: /tmp, not a private $TMPDIR.
+        self.root = Path(tempfile.mkdtemp(prefix="tradeoff-pg-", dir="/tmp" if self._as else None))
         self.port = _free_port()
         self.user = "tradeoff"
-        self._as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         self._server: subprocess.Popen[bytes] | None = None
 
     def _preexec(self) -> None:
