@@ -1,11 +1,12 @@
 """The dashboard's reads: each returns a small DataFrame, whatever the store size.
 
 Each function takes an open store connection (the caller opens a short read-only one per query,
-since the proxy writes the same store) and runs portable SQL on it, so a DuckDB file and a
-PostgreSQL database answer alike. Where a page needs several figures from the same per-item
-table, the store computes that table once (one pass over the outcomes) and the rest runs in an
-in-memory DuckDB on its rows. Measured on 1M outcomes (benchmarks/README.md, Dashboard): the
-store's own aggregation beats fetching the raw rows into DuckDB on both backends.
+since the proxy writes the same store). Light reads (counts, lists, a page of items, the
+request log) are portable SQL the store runs itself. The heavy ones (per-model statistics, the
+oracle, the item spread: passes over every outcome of a dataset) are DuckDB SQL: on a DuckDB
+store they run on the file; a PostgreSQL store ships the dataset's outcome and item rows to an
+in-memory DuckDB (one COPY each, `_analytics`) and they run there. Measured on 1M outcomes
+(benchmarks/README.md, Dashboard), that is ~2-3x faster than PostgreSQL aggregating them itself.
 
 Definitions, per model (and per task), over the items of the chosen split:
 - accuracy: mean over items of the item's mean score across samples; an error scores 0.
@@ -29,8 +30,34 @@ import pandas as pd
 from evals.store import Connection
 
 Con = Connection
+Duck = duckdb.DuckDBPyConnection
 Z95 = 1.96
-_DOUBLE = "DOUBLE PRECISION"
+
+# What a server store ships to DuckDB for one dataset's analytics: only the columns they read
+# (an error's text is reduced to '' so `error IS NOT NULL` keeps its meaning).
+_ANALYTIC_ROWS = {
+    "outcomes": "SELECT dataset, item_id, model, params_hash, sample, score, "
+    "CASE WHEN error IS NULL THEN NULL ELSE '' END AS error, cost_usd, latency_ms "
+    "FROM outcomes WHERE dataset = ?",
+    "items": "SELECT dataset, item_id, task, split FROM items WHERE dataset = ?",
+}
+
+
+@contextmanager
+def _analytics(con: Con, dataset: str) -> Iterator[Duck]:
+    """A DuckDB connection holding `dataset`'s outcomes and items: the store's own connection
+    when the store is a DuckDB file, else an in-memory DuckDB loaded from the store."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        yield con
+        return
+    with duckdb.connect() as local:
+        local.execute("SET enable_progress_bar = false")
+        for table, sql in _ANALYTIC_ROWS.items():
+            rows = con.fetch_arrow(sql, [dataset])  # type: ignore[attr-defined]
+            local.register(f"{table}_rows", rows)
+            local.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {table}_rows")
+        yield local
+
 
 # The outcomes of one dataset (and split), joined with their items' task. Parameters: dataset,
 # split (NULL split = every item).
@@ -53,21 +80,14 @@ _OUTCOMES_BY_MODEL = """
 # Agreement of an item's non-error samples with their most frequent score. With pass/fail scores
 # it is one pass (the larger of the two counts); any other scores need a vote count per value.
 _BINARY_AGREEMENT = (
-    f"CAST(greatest(count(*) FILTER (WHERE score = 1 AND NOT failed), "
-    f"count(*) FILTER (WHERE score = 0 AND NOT failed)) AS {_DOUBLE})"
-    " / nullif(count(*) FILTER (WHERE NOT failed), 0)"
+    "greatest(count_if(score = 1 AND NOT failed), count_if(score = 0 AND NOT failed))"
+    " / nullif(count_if(NOT failed), 0)"
 )
-_PER_ITEM = """
-    SELECT model, min(task) AS task, item_id, avg(score) AS score, avg(cost_usd) AS cost,
-           count(*) AS calls, count(*) FILTER (WHERE failed) AS errors, {agreement} AS agreement
-    FROM o GROUP BY model, item_id
-"""
 _VOTES = f"""
-    SELECT model, item_id, CAST(max(k) AS {_DOUBLE}) / CAST(sum(k) AS {_DOUBLE}) AS agreement
-    FROM (
-        SELECT model, item_id, round(score * 1000000) AS outcome, count(*) AS k
-        FROM o WHERE NOT failed GROUP BY model, item_id, round(score * 1000000)
-    ) v GROUP BY model, item_id
+    SELECT model, item_id, max(k) / sum(k) AS agreement FROM (
+        SELECT model, item_id, round(score, 6) AS outcome, count(*) AS k
+        FROM ({_OUTCOMES}) WHERE NOT failed GROUP BY model, item_id, outcome
+    ) GROUP BY model, item_id
 """
 
 
@@ -75,35 +95,32 @@ def _params(dataset: str, split: str | None) -> dict[str, Any]:
     return {"dataset": dataset, "split": split}
 
 
-def _per_item(con: Con, dataset: str, split: str | None) -> pd.DataFrame:
-    """One row per (model, item): its task, mean score and cost, calls, errors and agreement.
-    Computed by the store in one pass; every summary reads it."""
+def _per_item(con: Duck, dataset: str, split: str | None) -> None:
+    """Materialise TEMP TABLE per_item: one row per (model, item) with its mean score and cost,
+    calls, errors and agreement. Built once per connection; every summary reads it."""
+    params = _params(dataset, split)
     row = con.execute(
         "SELECT coalesce(bool_and(score IN (0, 1) OR score IS NULL), true) FROM outcomes "
-        "WHERE dataset = ?",
-        [dataset],
+        "WHERE dataset = $dataset",
+        {"dataset": dataset},
     ).fetchone()
-    if bool(row and row[0]):
-        sql = f"WITH o AS ({_OUTCOMES}) {_PER_ITEM.format(agreement=_BINARY_AGREEMENT)}"
-    else:
-        sql = f"""
-            WITH o AS ({_OUTCOMES}), per AS ({_PER_ITEM.format(agreement="NULL")}),
-            votes AS ({_VOTES})
-            SELECT per.model, per.task, per.item_id, per.score, per.cost, per.calls, per.errors,
-                   votes.agreement
-            FROM per LEFT JOIN votes ON votes.model = per.model AND votes.item_id = per.item_id
-        """
-    return con.execute(sql, _params(dataset, split)).df()
-
-
-@contextmanager
-def _local(**frames: pd.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB with `frames` as tables, for the aggregations after the first."""
-    with duckdb.connect() as local:
-        local.execute("SET enable_progress_bar = false")
-        for name, frame in frames.items():
-            local.register(name, frame)
-        yield local
+    binary = bool(row and row[0])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE per_item AS
+        SELECT model, any_value(task) AS task, item_id, avg(score) AS score,
+               avg(cost_usd) AS cost, count(*) AS calls, count_if(failed) AS errors,
+               {_BINARY_AGREEMENT if binary else "NULL::DOUBLE"} AS agreement
+        FROM ({_OUTCOMES}) GROUP BY model, item_id
+        """,
+        params,
+    )
+    if not binary:
+        con.execute(
+            f"UPDATE per_item SET agreement = v.agreement FROM ({_VOTES}) v "
+            "WHERE per_item.model = v.model AND per_item.item_id = v.item_id",
+            params,
+        )
 
 
 def overview(con: Con) -> dict[str, int]:
@@ -149,29 +166,21 @@ def tasks(con: Con, dataset: str) -> list[str]:
 
 def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
-    per_item = _per_item(con, dataset, split)
-    latency = _latency(con, dataset, split, by_task=by_task)
-    with _local(per_item=per_item, latency=latency) as local:
-        return _stats(local, by_task=by_task)
+    with _analytics(con, dataset) as duck:
+        _per_item(duck, dataset, split)
+        return _stats(duck, dataset, split, by_task=by_task)
 
 
-def _latency(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
+def _stats(con: Duck, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     keys = "model, task" if by_task else "model"
     # Per model alone the task is not needed: a semi-join on the split is cheaper than the join.
     rows = _OUTCOMES if by_task else _OUTCOMES_BY_MODEL
-    return con.execute(
-        f"""
-        SELECT {keys}, percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_latency_ms
-        FROM ({rows}) r GROUP BY {keys}
-        """,
-        _params(dataset, split),
-    ).df()
-
-
-def _stats(local: duckdb.DuckDBPyConnection, *, by_task: bool) -> pd.DataFrame:
-    keys = "model, task" if by_task else "model"
     sql = f"""
-        WITH agg AS (
+        WITH latency AS (
+            SELECT {keys}, quantile_cont(latency_ms, 0.95) AS p95_latency_ms
+            FROM ({rows}) GROUP BY {keys}
+        ),
+        agg AS (
             SELECT {keys}, count(*) AS n_items, avg(score) AS accuracy,
                    coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k,
                    1000 * coalesce(stddev_samp(cost), 0) AS cost_sd_1k,
@@ -187,7 +196,7 @@ def _stats(local: duckdb.DuckDBPyConnection, *, by_task: bool) -> pd.DataFrame:
         FROM agg LEFT JOIN latency USING ({keys})
         ORDER BY {keys}
     """
-    return local.execute(sql).df()
+    return con.execute(sql, _params(dataset, split)).df()
 
 
 def tradeoff_summary(
@@ -195,21 +204,20 @@ def tradeoff_summary(
 ) -> dict[str, Any]:
     """Everything the Tradeoffs page needs from outcomes, from one pass over them: per-model
     stats, the oracle, and each model's accuracy share of `baseline`'s with its CI."""
-    per_item = _per_item(con, dataset, split)
-    latency = _latency(con, dataset, split, by_task=False)
-    with _local(per_item=per_item, latency=latency) as local:
+    with _analytics(con, dataset) as duck:
+        _per_item(duck, dataset, split)
         return {
-            "stats": _stats(local, by_task=False),
-            "oracle": _oracle(local),
-            "paired": _paired(local, baseline) if baseline else pd.DataFrame(),
+            "stats": _stats(duck, dataset, split, by_task=False),
+            "oracle": _oracle(duck),
+            "paired": _paired(duck, baseline) if baseline else pd.DataFrame(),
         }
 
 
-def _paired(local: duckdb.DuckDBPyConnection, baseline: str) -> pd.DataFrame:
+def _paired(con: Duck, baseline: str) -> pd.DataFrame:
     """Each model's accuracy as a share of `baseline`'s on the items both answered, with a 95%
     CI, and its cost saving. The CI is the delta method for a ratio of paired means: the
     standard error of mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), R the ratio."""
-    return local.execute(
+    return con.execute(
         f"""
         WITH pair AS (
             SELECT a.model, a.score AS a, b.score AS b, a.cost AS cost_a, b.cost AS cost_b
@@ -234,11 +242,12 @@ def _paired(local: duckdb.DuckDBPyConnection, baseline: str) -> pd.DataFrame:
 
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
-    with _local(per_item=_per_item(con, dataset, split)) as local:
-        return _oracle(local)
+    with _analytics(con, dataset) as duck:
+        _per_item(duck, dataset, split)
+        return _oracle(duck)
 
 
-def _oracle(local: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
+def _oracle(con: Duck) -> dict[str, float] | None:
     sql = """
         WITH best AS (
             SELECT item_id, max(score) AS best FROM per_item GROUP BY item_id
@@ -252,7 +261,7 @@ def _oracle(local: duckdb.DuckDBPyConnection) -> dict[str, float] | None:
                coalesce(stddev_samp(score), 0) AS score_sd, 1000 * avg(cost) AS cost_per_1k
         FROM choice
     """
-    row = local.execute(sql).df().iloc[0]
+    row = con.execute(sql).df().iloc[0]
     if not row["n_items"]:
         return None
     half = Z95 * row["score_sd"] / row["n_items"] ** 0.5
@@ -375,19 +384,20 @@ def decision_outcomes(
 def item_spread(con: Con, dataset: str) -> pd.DataFrame:
     """Every item's score spread across models (one row per item; cached by the page, then
     filtered in memory by `page_of_items` at each interaction)."""
-    return con.execute(
-        """
+    with _analytics(con, dataset) as duck:
+        return duck.execute(
+            """
         WITH per AS (
             SELECT item_id, model, avg(coalesce(score, 0)) AS score
             FROM outcomes WHERE dataset = $dataset GROUP BY item_id, model
         )
-        SELECT p.item_id, min(i.task) AS task, count(*) AS n_models,
+        SELECT p.item_id, any_value(i.task) AS task, count(*) AS n_models,
                avg(p.score) AS mean_score, max(p.score) - min(p.score) AS disagreement
         FROM per p JOIN items i ON i.dataset = $dataset AND i.item_id = p.item_id
         GROUP BY p.item_id
         """,
-        {"dataset": dataset},
-    ).df()
+            {"dataset": dataset},
+        ).df()
 
 
 def page_of_items(

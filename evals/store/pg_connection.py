@@ -181,6 +181,37 @@ class PgConnection:
             cur.executemany(_translate(query), rows)
         return PgCursor(cur)  # type: ignore[arg-type]
 
+    def fetch_arrow(self, query: str, parameters: Any = None) -> pa.Table:
+        """A query's rows as an Arrow table through one COPY (CSV parsed by Arrow): several
+        times faster than row-by-row fetching for the hundreds of thousands of rows analytics
+        read. Types come from the result's column types."""
+        sql, params = prepare(query, parameters)
+        cur = psycopg.ClientCursor(self.raw)
+        statement = cur.mogrify(sql, params) if params is not None else sql
+        cur.execute(f"SELECT * FROM ({statement}) q LIMIT 0")
+        columns = cur.description or []
+        names = [col.name for col in columns]
+        types = {c.name: _ARROW_OF_OID.get(c.type_code, pa.string()) for c in columns}
+        chunks = io.BytesIO()
+        with cur.copy(f"COPY ({statement}) TO STDOUT (FORMAT csv)") as cp:
+            for chunk in cp:
+                chunks.write(chunk)
+        chunks.seek(0)
+        if not chunks.getbuffer().nbytes:
+            return pa.table({n: pa.array([], t) for n, t in types.items()})
+        return pacsv.read_csv(
+            chunks,
+            read_options=pacsv.ReadOptions(column_names=names),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                null_values=[""],  # PostgreSQL writes NULL as an unquoted empty field
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,  # "" is an empty string, nothing is NULL
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        )
+
     def register(self, view_name: str, python_object: Any) -> None:
         """Load the rows (an Arrow table or a pandas DataFrame) into temp table `view_name`.
 
