@@ -33,29 +33,34 @@ Con = Connection
 Duck = duckdb.DuckDBPyConnection
 Z95 = 1.96
 
-# What a server store ships to DuckDB for one dataset's analytics: only the columns they read
-# (an error's text is reduced to '' so `error IS NOT NULL` keeps its meaning).
+# What a server store ships to DuckDB for the analytics of one dataset (and split): only the
+# columns they read; an error's text is reduced to '' (`error IS NOT NULL` keeps its meaning).
+_IN_SPLIT = " AND ($split IS NULL OR split = $split)"
 _ANALYTIC_ROWS = {
-    "outcomes": "SELECT dataset, item_id, model, params_hash, sample, score, "
-    "CASE WHEN error IS NULL THEN NULL ELSE '' END AS error, cost_usd, latency_ms "
-    "FROM outcomes WHERE dataset = ?",
-    "items": "SELECT dataset, item_id, task, split FROM items WHERE dataset = ?",
+    "outcomes": "SELECT item_id, model, score, CASE WHEN error IS NULL THEN NULL ELSE '' END "
+    "AS error, cost_usd, latency_ms FROM outcomes WHERE dataset = $dataset AND ($split IS NULL "
+    f"OR item_id IN (SELECT item_id FROM items WHERE dataset = $dataset{_IN_SPLIT}))",
+    "items": f"SELECT item_id, task, split FROM items WHERE dataset = $dataset{_IN_SPLIT}",
 }
 
 
 @contextmanager
-def _analytics(con: Con, dataset: str) -> Iterator[Duck]:
-    """A DuckDB connection holding `dataset`'s outcomes and items: the store's own connection
-    when the store is a DuckDB file, else an in-memory DuckDB loaded from the store."""
+def _analytics(con: Con, dataset: str, split: str | None) -> Iterator[Duck]:
+    """A DuckDB connection holding `dataset`'s outcomes and items (at least those of `split`):
+    the store's own connection when the store is a DuckDB file, else an in-memory DuckDB
+    loaded from the store (one COPY per table)."""
     if isinstance(con, duckdb.DuckDBPyConnection):
         yield con
         return
+    literal = "'" + dataset.replace("'", "''") + "'"
     with duckdb.connect() as local:
         local.execute("SET enable_progress_bar = false")
         for table, sql in _ANALYTIC_ROWS.items():
-            rows = con.fetch_arrow(sql, [dataset])  # type: ignore[attr-defined]
+            rows = con.fetch_arrow(sql, _params(dataset, split))  # type: ignore[attr-defined]
             local.register(f"{table}_rows", rows)
-            local.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {table}_rows")
+            local.execute(
+                f"CREATE TEMP VIEW {table} AS SELECT {literal} AS dataset, * FROM {table}_rows"
+            )
         yield local
 
 
@@ -166,7 +171,7 @@ def tasks(con: Con, dataset: str) -> list[str]:
 
 def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
-    with _analytics(con, dataset) as duck:
+    with _analytics(con, dataset, split) as duck:
         _per_item(duck, dataset, split)
         return _stats(duck, dataset, split, by_task=by_task)
 
@@ -204,7 +209,7 @@ def tradeoff_summary(
 ) -> dict[str, Any]:
     """Everything the Tradeoffs page needs from outcomes, from one pass over them: per-model
     stats, the oracle, and each model's accuracy share of `baseline`'s with its CI."""
-    with _analytics(con, dataset) as duck:
+    with _analytics(con, dataset, split) as duck:
         _per_item(duck, dataset, split)
         return {
             "stats": _stats(duck, dataset, split, by_task=False),
@@ -242,7 +247,7 @@ def _paired(con: Duck, baseline: str) -> pd.DataFrame:
 
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
-    with _analytics(con, dataset) as duck:
+    with _analytics(con, dataset, split) as duck:
         _per_item(duck, dataset, split)
         return _oracle(duck)
 
@@ -384,7 +389,7 @@ def decision_outcomes(
 def item_spread(con: Con, dataset: str) -> pd.DataFrame:
     """Every item's score spread across models (one row per item; cached by the page, then
     filtered in memory by `page_of_items` at each interaction)."""
-    with _analytics(con, dataset) as duck:
+    with _analytics(con, dataset, None) as duck:
         return duck.execute(
             """
         WITH per AS (

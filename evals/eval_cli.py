@@ -142,7 +142,7 @@ def register(group: click.Group) -> None:
             click.echo(
                 f"{dataset}: {len(runner.items)} items x {len(spec.models)} models x {repeats} "
                 f"samples; {runner.planned - len(runner.jobs)} already recorded, "
-                f"{len(runner.jobs)} to call (run {runner.run_id})",
+                f"{len(runner.jobs)} to call (run {runner.run_id}; store {store})",
                 err=True,
             )
 
