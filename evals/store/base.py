@@ -116,11 +116,12 @@ class Store:
     timeout_s: float
 
     def __new__(cls, target: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Store:
-        if cls is Store:
-            from evals.store.duckdb import DuckDBStore
-            from evals.store.postgres import PostgresStore
-
-            cls = PostgresStore if is_url(resolve_db(target)) else DuckDBStore
+        if cls is Store:  # each backend imports its own driver, and only when used
+            if is_url(resolve_db(target)):
+                from evals.store.postgres import PostgresStore as backend
+            else:
+                from evals.store.duckdb import DuckDBStore as backend  # type: ignore[assignment]
+            cls = backend
         return super().__new__(cls)
 
     @property

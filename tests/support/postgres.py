@@ -63,12 +63,13 @@ class Cluster:
         self._server: subprocess.Popen[bytes] | None = None
 
     def _preexec(self) -> None:
-        # Stop the server if this process dies without calling stop() (SIGQUIT: immediate).
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
         if self._as is not None:
             os.setgid(self._as.pw_gid)
             os.setgroups([])
             os.setuid(self._as.pw_uid)
+        # Stop the server if this process dies without calling stop() (SIGQUIT: immediate).
+        # Set after the user change, which would clear it.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
     def start(self, timeout_s: float = 60.0) -> Cluster:
         if self._as is not None:
