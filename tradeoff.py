@@ -11,6 +11,7 @@ import sys
 import click
 
 from evals.errors import TradeoffError
+from evals.stopping import Terminated
 
 
 @click.group(
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return 130
+    except Terminated as exc:
+        click.echo(str(exc), err=True)
+        return exc.exit_code
     except BrokenPipeError:
         return 0
     return 0
