@@ -23,16 +23,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-RESET = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-
 SHIM = """\
 import os, signal, sys
 ignore = {int(s) for s in sys.argv[1].split(",") if s}
-for s in (%s):
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
     signal.signal(s, signal.SIG_IGN if s in ignore else signal.SIG_DFL)
 signal.pthread_sigmask(signal.SIG_SETMASK, [])
 os.execvp(sys.argv[2], sys.argv[2:])
-""" % ", ".join(str(int(s)) for s in RESET)
+"""
 
 
 def with_signals(argv: Sequence[str], ignore: Iterable[int] = ()) -> list[str]:

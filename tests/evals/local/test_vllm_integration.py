@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from evals.llm import token_prices
 from evals.local.process import VLLM_PYTHON_ENV
 from evals.registry import ModelEntry, load_registry
 from evals.store import open_store
+from tests.support.processes import spawn, stop, stop_group, tradeoff_argv
 
 pytestmark = pytest.mark.vllm
 
@@ -52,29 +51,22 @@ def free_port() -> int:
 
 
 def tradeoff(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> str:
-    """Run the real `tradeoff` CLI in a subprocess; fail with its stderr; return stdout."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tradeoff", *argv],
-        capture_output=True,
+    """Run the real `tradeoff` CLI in a subprocess; fail with its stderr; return stdout.
+
+    Past `timeout` it gets SIGTERM, so a `local serve` still waiting stops its server too."""
+    process = spawn(
+        tradeoff_argv(*argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-    assert result.returncode == 0, f"tradeoff {' '.join(argv)}: {result.stderr[-3000:]}"
-    return result.stdout
-
-
-def stop_group(pid: int) -> None:
-    """Stop the detached vLLM server and its engine processes; wait until they are gone."""
     try:
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            os.killpg(pid, 0)
-            time.sleep(0.2)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        stop(process, timeout_s=60)
+    assert process.returncode == 0, f"tradeoff {' '.join(argv)}: {err[-3000:]}"
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +108,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}/v1", root, config, db, served)
     finally:
-        stop_group(int(served["pid"]))
+        stop_group(int(served["pid"]), timeout_s=30)
 
 
 def entry(server: Server, name: str = "tiny") -> ModelEntry:
@@ -202,10 +194,8 @@ def proxy(vllm_server: Server) -> Iterator[str]:
     log = vllm_server.root / "proxy.log"
     files = ["--config", str(vllm_server.config), "--db", str(vllm_server.db)]
     with log.open("w") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tradeoff", "serve", "--port", "0", *files],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
+        process = spawn(
+            tradeoff_argv("serve", "--port", "0", *files), stdout=subprocess.DEVNULL, stderr=err
         )
     try:
         deadline = time.monotonic() + 60
@@ -215,8 +205,7 @@ def proxy(vllm_server: Server) -> Iterator[str]:
             time.sleep(0.1)
         yield log.read_text().split("listening on ", 1)[1].split()[0]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process, timeout_s=60)
 
 
 def test_chat_through_the_proxy_plain_and_streaming(vllm_server: Server, proxy: str) -> None:
