@@ -60,6 +60,7 @@ def register(group: click.Group) -> None:
         from evals.importers import import_file
 
         summary = import_file(open_store(db), path, dataset, fmt=fmt, split=split)
+        print_warnings(summary.warnings)
         if as_json:
             click.echo(json.dumps(summary.to_dict(), indent=2))
             return
@@ -118,6 +119,14 @@ def register(group: click.Group) -> None:
             [(n, n) for n in ("dataset", "items", "outcomes", "models", "tasks", "splits")],
             empty="no datasets yet: run `tradeoff import PATH --dataset NAME` or `tradeoff demo`",
         )
+
+
+def print_warnings(warnings: list[str], limit: int = 10) -> None:
+    """The first `limit` warnings on stderr, then how many more there are."""
+    for warning in warnings[:limit]:
+        click.echo(f"warning: {warning}", err=True)
+    if len(warnings) > limit:
+        click.echo(f"warning: {len(warnings) - limit} more like these (all in --json)", err=True)
 
 
 def dataset_rows(store: Store) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 Columns: `item_id, task, prompt` (or `messages`), `model, score, cost_usd`; optional
 `latency_ms, ttft_ms, response, prompt_tokens, completion_tokens, sample, reference, grader,
 split`. A blank score means that model has no outcome for the item (skipped and counted).
+Rows of one `item_id` with different prompts are kept as different items (with a warning).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from evals.importers.prepared import (
     OUTCOME_COLUMNS,
     Prepared,
     check_unique_outcomes,
+    split_different_prompts,
     unique_items,
 )
 from evals.importers.table import Table
@@ -27,7 +29,7 @@ OPTIONAL_TIMES = ("latency_ms", "ttft_ms")
 def prepare(table: Table, split: str | None) -> Prepared:
     table.require(*REQUIRED)
     frame = table.frame
-    items = item_columns(table, split)
+    items, warnings = split_different_prompts(table, item_columns(table, split))
     score = cells.score(table, frame["score"], "score")
     cost = cells.number(table, frame["cost_usd"], "cost_usd", low=0)
     scored = score.notna()
@@ -55,6 +57,7 @@ def prepare(table: Table, split: str | None) -> Prepared:
         items=unique_items(table, items),
         outcomes=outcomes,
         skipped_empty_scores=int((~scored).sum()),
+        warnings=warnings,
     )
 
 
