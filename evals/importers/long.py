@@ -77,6 +77,8 @@ def item_columns(table: Table, split: str | None) -> pd.DataFrame:
         raise table.fail(
             int(np.flatnonzero(neither)[0]), "prompt", "is empty; give a prompt or messages"
         )
+    grader = _optional_text(table, "grader")
+    check_grader_names(table, grader)
     row_split = _optional_text(table, "split")
     if split is not None:
         row_split = row_split.where(row_split.notna(), split)
@@ -87,10 +89,24 @@ def item_columns(table: Table, split: str | None) -> pd.DataFrame:
             "prompt": prompt,
             "messages": messages,
             "reference": _optional_text(table, "reference"),
-            "grader": _optional_text(table, "grader"),
+            "grader": grader,
             "split": row_split,
         }
     )
+
+
+def check_grader_names(table: Table, grader: pd.Series) -> None:
+    """A grader name must be built in or `module:function`: a typo fails the import here,
+    not every outcome later. (A custom grader's module is imported when an eval runs.)"""
+    names = grader.dropna().unique().tolist()
+    if not names:
+        return
+    from evals.graders.base import is_grader_name, unknown_grader
+
+    for name in names:
+        if not is_grader_name(name):
+            pos = int(np.flatnonzero((grader == name).to_numpy())[0])
+            raise table.fail(pos, "grader", unknown_grader(name))
 
 
 def _optional_text(table: Table, column: str) -> pd.Series:
