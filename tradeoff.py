@@ -19,6 +19,7 @@ from evals.stopping import Terminated
     help="Measure LLMs, fit a routing policy to a stated requirement, serve it as an "
     "OpenAI-compatible proxy.",
 )
+@click.version_option(package_name="tradeoff", message="%(prog)s %(version)s")
 def cli() -> None:
     pass
 

@@ -164,7 +164,7 @@ def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
             "mean_score": round(s["mean_score"], 4) if s["mean_score"] is not None else None,
             "calibration": json.loads(s["calibration"]) if s["calibration"] else None,
         }
-    for entry in load_registry(config, required=False):
+    for entry in load_registry(config, required=config is not None):  # a named one must exist
         row = rows.setdefault(
             entry.name,
             {"name": entry.name, "outcomes": 0, "datasets": 0, "mean_score": None},

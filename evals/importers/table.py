@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from evals.errors import ImportFormatError, UsageError
+from evals.errors import ImportFormatError, UsageError, require_file
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -49,8 +49,7 @@ def file_kind(path: Path, allowed: tuple[str, ...]) -> str:
 
 def read_table(path: Path, allowed: tuple[str, ...] = ("csv", "jsonl", "parquet")) -> Table:
     """Read CSV (all cells as text), JSONL (one object a line) or Parquet."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file; check the path")
+    require_file(path, "input file", "check the path")
     kind = file_kind(path, allowed)
     if kind == "csv":
         return _read_csv(path)

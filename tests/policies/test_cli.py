@@ -111,8 +111,8 @@ def test_frontier(db: str, capsys: pytest.CaptureFixture[str]) -> None:
             2,
             "not both",
         ),
-        (["replay", "--policy", "missing.json"], 1, "not found"),
-        (["route", "--policy", "missing.json", "--input", "x.jsonl"], 1, "not found"),
+        (["replay", "--policy", "missing.json"], 2, "not found"),
+        (["route", "--policy", "missing.json", "--input", "x.jsonl"], 2, "not found"),
     ],
 )
 def test_mistakes_are_one_line_and_non_zero(
