@@ -50,6 +50,7 @@ def setup(
     return config, store.path
 
 
+@pytest.mark.slow
 def test_table_and_json(setup: tuple[Path, Path], run_cli: Callable[..., Any]) -> None:
     config, db = setup
     args = ["eval", "--dataset", "qa", "--models", "right,wrong", "--config", str(config)]

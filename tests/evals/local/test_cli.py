@@ -174,19 +174,20 @@ def test_calibrate_needs_a_local_model(
 def _serve_then_signal(
     spawn: Spawn, files: list[str], signum: int
 ) -> tuple[subprocess.Popen[str], str, str, int]:
-    """`tradeoff local serve` in the foreground until registered, then `signum` to the CLI."""
+    """`tradeoff local serve` in the foreground until it serves, then `signum` to the CLI."""
     port = free_port()
     argv = tradeoff_argv("local", "serve", "m", "--port", str(port), *files)
-    cli = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = Path(files[1]).with_name("serve.err")
+    with log.open("w") as err:
+        cli = spawn(argv, stdout=subprocess.PIPE, stderr=err, text=True)
     deadline = time.monotonic() + 60
-    while not Path(files[1]).exists():  # registered: the server is up and serving
-        assert cli.poll() is None, cli.communicate()
-        assert time.monotonic() < deadline
+    while "Ctrl-C stops the server" not in log.read_text():  # registered, reported, waiting
+        assert cli.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.1)
-    time.sleep(0.5)  # the CLI waits on the server now
     cli.send_signal(signum)
-    out, err = cli.communicate(timeout=60)
-    return cli, out, err, port
+    out, _ = cli.communicate(timeout=60)
+    return cli, out, log.read_text(), port
 
 
 def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(

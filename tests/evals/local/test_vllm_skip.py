@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from evals.local.process import VLLM_PYTHON_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 def test_the_skip_says_how_to_install_vllm_and_run_the_tests(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != VLLM_PYTHON_ENV}
     done = subprocess.run(
