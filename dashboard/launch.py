@@ -40,7 +40,8 @@ def run_streamlit(command: list[str], env: dict[str, str], stop_s: float = 10.0)
     """Run streamlit until it exits; return its status.
 
     Whatever stops this command first (Ctrl-C, SIGTERM, SIGHUP) stops streamlit too: it is
-    terminated, then killed if it lingers past `stop_s`, before the interruption goes on.
+    terminated, then killed if it lingers past `stop_s` or on a second Ctrl-C, before the
+    interruption goes on.
     """
     with stop_on_signals():
         process = subprocess.Popen(command, env=env)
@@ -50,7 +51,7 @@ def run_streamlit(command: list[str], env: dict[str, str], stop_s: float = 10.0)
             process.terminate()
             try:
                 process.wait(timeout=stop_s)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 process.kill()
                 process.wait()
             raise

@@ -27,6 +27,7 @@ SIGNAL_TESTS = [
     "tests/evals/test_stopping.py::test_sigterm_stops_an_eval_and_its_sandboxed_code",
     "tests/evals/local/test_cli.py::test_serve_in_the_foreground_stops_its_server_on_ctrl_c",
     "tests/evals/local/test_cli.py::test_serve_in_the_foreground_stops_its_server_on_sigterm",
+    "tests/evals/local/test_cli.py::test_a_second_ctrl_c_kills_a_server_that_ignores_sigterm",
     "tests/router/test_serve_cli.py::test_sighup_reloads_and_sigterm_flushes_every_row",
     "tests/router/test_serve_cli.py::test_sigint_also_flushes_every_row",
     "tests/dashboard/test_cli.py::test_sigterm_stops_streamlit_too",

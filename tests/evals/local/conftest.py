@@ -33,7 +33,14 @@ FAKE_API_SERVER = textwrap.dedent(
 
     name = args.served_model_name or args.model
     upstream = Upstream([Rule(decode_s_per_token=0.001)], served_models=[name], max_model_len=256)
-    uvicorn.run(upstream.app(), host=args.host, port=int(args.port), log_level="error")
+    config = uvicorn.Config(upstream.app(), host=args.host, port=int(args.port), log_level="error")
+    if os.environ.get("FAKE_VLLM_DEAF"):  # a server that SIGTERM does not stop
+        import signal, threading, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
+        while True:
+            time.sleep(60)
+    uvicorn.Server(config).run()
     """
 )
 

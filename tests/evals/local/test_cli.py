@@ -200,6 +200,28 @@ def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(
     check_port_free("127.0.0.1", port)  # the server went down with the CLI
 
 
+def test_a_second_ctrl_c_kills_a_server_that_ignores_sigterm(
+    fake_vllm: Path, files: list[str], spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VLLM_DEAF", "1")
+    port = free_port()
+    cli = spawn(
+        tradeoff_argv("local", "serve", "m", "--port", str(port), *files),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert cli.stderr is not None
+    while "Ctrl-C stops the server" not in cli.stderr.readline():
+        assert cli.poll() is None
+    cli.send_signal(signal.SIGINT)
+    time.sleep(1)  # the CLI sent SIGTERM and waits (30 s) for a server that ignores it
+    assert cli.poll() is None
+    cli.send_signal(signal.SIGINT)
+    assert cli.wait(timeout=10) == 130
+    check_port_free("127.0.0.1", port)
+
+
 def test_serve_in_the_foreground_stops_its_server_on_sigterm(
     fake_vllm: Path, files: list[str], spawn: Spawn
 ) -> None:
