@@ -1,19 +1,40 @@
-"""Fixtures every test package shares: no test touches the user's real store, and a throwaway
-PostgreSQL cluster for the tests that run against both store backends."""
+"""Fixtures every test package shares: child processes that are always stopped, no test
+touching the user's real store, and a throwaway PostgreSQL cluster for the tests that run
+against both store backends."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support import processes
 from tests.support.postgres import ENABLE_HINT, Cluster, find_bin
 
+Spawn = Callable[..., subprocess.Popen[Any]]
 _SESSION_DATA_HOME = tempfile.mkdtemp(prefix="tradeoff-xdg-")
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """`spawn(argv, **popen)`: start a child with default signal dispositions in a group of its
+    own (tests/support/processes.py); every group started is stopped when the test ends."""
+    started: list[subprocess.Popen[Any]] = []
+
+    def start(argv: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+        process = processes.spawn(argv, **popen)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        processes.stop(process)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from openai import OpenAI
 import tradeoff
 from evals.store import Store
 from tests.router.support import serve_process
+from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream, last_user_text
 
 
@@ -106,8 +106,7 @@ def test_measure_fit_serve_and_log(
                 routed[task] = raw.headers["x-tradeoff-model"]
             assert routed == {"easy": "cheap", "hard": "strong"}
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            stop(process, timeout_s=30)  # SIGTERM: the server flushes its log, then exits
     with Store(db).connect(read_only=True) as con:
         rows = con.execute(
             "SELECT task, model, status, cost_usd < baseline_cost_usd FROM requests ORDER BY task"

@@ -86,7 +86,10 @@ def test_a_malformed_file_is_one_line_and_a_nonzero_exit(tmp_path: Path, run_cli
     )
     assert code == 2 and err.count("\n") == 1 and "'wide' is not one of" in err
     code, _, err = run_cli("import", str(tmp_path / "nope.csv"), "--dataset", "d", "--db", str(db))
-    assert code == 2 and err == f"error: {tmp_path / 'nope.csv'}: no such file; check the path\n"
+    assert (
+        code == 2
+        and err == f"error: input file {tmp_path / 'nope.csv'} not found; check the path\n"
+    )
 
 
 def test_models_lists_store_and_config(tmp_path: Path, run_cli: Cli) -> None:
@@ -124,7 +127,9 @@ def test_models_lists_store_and_config(tmp_path: Path, run_cli: Cli) -> None:
     assert len(out.splitlines()) == 2 + 12
 
 
-def test_empty_store_says_what_to_do(tmp_path: Path, run_cli: Cli) -> None:
+def test_empty_store_says_what_to_do(
+    tmp_path: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = str(tmp_path / "empty.duckdb")
     open_store(db)
     assert (
@@ -132,9 +137,11 @@ def test_empty_store_says_what_to_do(tmp_path: Path, run_cli: Cli) -> None:
         .splitlines()[1]
         .startswith("no datasets yet: run `tradeoff import")
     )
-    missing_config = str(tmp_path / "none.yaml")
-    out = run_cli("models", "--db", db, "--config", missing_config)[1]
-    assert out.splitlines()[1].startswith("no models yet")
+    monkeypatch.chdir(tmp_path)  # no ./models.yaml: the default registry is optional here
+    monkeypatch.delenv("TRADEOFF_CONFIG", raising=False)
+    assert run_cli("models", "--db", db)[1].splitlines()[1].startswith("no models yet")
+    code, _, err = run_cli("models", "--db", db, "--config", str(tmp_path / "none.yaml"))
+    assert code == 2 and "model registry" in err and "none.yaml not found" in err  # a typo
 
 
 @pytest.mark.parametrize("command", ["datasets", "models", "frontier", "replay", "fit"])
@@ -144,6 +151,7 @@ def test_read_commands_never_create_a_store(
     """A read on a missing store says which store it looked for and how to point at another
     (issue 15: `datasets` used to create an empty ./tradeoff.duckdb wherever it ran)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRADEOFF_CONFIG", raising=False)
     policy = tmp_path / "p.json"
     policy.write_text(
         json.dumps({"version": 1, "name": "p", "family": "single", "params": {"model": "m"}})

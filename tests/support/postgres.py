@@ -87,7 +87,7 @@ class Cluster:
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=200"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=self._preexec,
+            preexec_fn=self._preexec, start_new_session=True,  # no terminal Ctrl-C reaches it
         )  # fmt: skip
         log.close()
         self._wait_ready(timeout_s)
