@@ -87,6 +87,9 @@ def register(group: click.Group) -> None:
     @json_option
     def models(db: str | None, config: str | None, as_json: bool) -> None:
         """List the models the store and models.yaml know, with counts and prices."""
+        from evals.registry import load_registry
+
+        load_registry(config, required=config is not None)  # a mistyped --config first
         store = open_store(db, create=False)
         rows = model_rows(store, config)
         if as_json:
