@@ -8,7 +8,7 @@ from dashboard.launch import dashboard_env, run_streamlit, streamlit_command
 from evals.cli_options import db_option
 from evals.errors import UsageError
 from evals.ports import port_is_free
-from evals.store import resolve_db_path
+from evals.store import open_store, resolve_db
 
 
 def register(group: click.Group) -> None:
@@ -20,12 +20,13 @@ def register(group: click.Group) -> None:
     @db_option
     def dashboard(port: int, address: str | None, db: str | None) -> None:
         """Open the Streamlit dashboard on the store (Ctrl-C stops it)."""
-        path = resolve_db_path(db).resolve()
-        if not path.parent.is_dir():
-            raise UsageError(f"--db {path}: folder {path.parent} does not exist")
+        target = resolve_db(db)
+        if not isinstance(target, str):
+            target = target.resolve()
+        store = open_store(target, create=False)  # the dashboard reads: it never creates one
         if not port_is_free(address or "0.0.0.0", port):
             raise UsageError(f"port {port} is in use; pick another with --port")
-        click.echo(f"tradeoff dashboard on http://localhost:{port} (store: {path}); Ctrl-C stops")
-        code = run_streamlit(streamlit_command(port, address), dashboard_env(path))
+        click.echo(f"tradeoff dashboard on http://localhost:{port} (store: {store}); Ctrl-C stops")
+        code = run_streamlit(streamlit_command(port, address), dashboard_env(target))
         if code != 0:
             raise click.ClickException(f"streamlit exited with status {code}")

@@ -1,9 +1,10 @@
-"""How pages reach the store: short read-only connections, cached by the file's modification time.
+"""How pages reach the store: short read-only connections, cached by the store's version.
 
-The proxy writes the same file while the dashboard is open, so no connection outlives one query.
-Results are cached with `st.cache_data` on (path, mtime of the file and its WAL, arguments) with a
-short TTL: a rerun that changes nothing in the store costs no query, and new writes show up at
-the next rerun after the TTL.
+The proxy writes the same store while the dashboard is open, so no connection outlives one
+query. Results are cached with `st.cache_data` on (store, version, arguments) with a short TTL.
+A DuckDB file's version is the modification time of the file and its WAL, so a rerun that
+changes nothing costs no query; a PostgreSQL store has no such cheap signal, so its results
+live for the TTL (new writes show up within `CACHE_TTL_S`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import streamlit as st
 
 from dashboard import queries
 from evals.errors import StoreBusyError, StoreError
-from evals.store import Store, resolve_db_path
+from evals.store import Store, is_url, resolve_db
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,13 +31,18 @@ DEMO_HINT = (
 )
 
 
-def store_path() -> Path:
-    """The store the dashboard shows: `$TRADEOFF_DB` (set by `tradeoff dashboard --db`)."""
-    return resolve_db_path(None).resolve()
+def store_path() -> str:
+    """The store the dashboard shows (a file path or a URL): `$TRADEOFF_DB` (set by
+    `tradeoff dashboard --db`), else the per-user default."""
+    target = resolve_db(None)
+    return target if isinstance(target, str) else str(target.resolve())
 
 
-def store_version(path: Path) -> tuple[float, float]:
-    """Changes whenever DuckDB writes the file or its write-ahead log."""
+def store_version(target: str) -> tuple[float, float]:
+    """Changes whenever DuckDB writes the file or its write-ahead log; constant for a server."""
+    if is_url(target):
+        return (0.0, 0.0)
+    path = Path(target)
     wal = path.with_name(path.name + ".wal")
     return (
         path.stat().st_mtime if path.exists() else 0.0,
@@ -45,11 +51,10 @@ def store_version(path: Path) -> tuple[float, float]:
 
 
 @st.cache_resource
-def _store(path: str) -> Store:
-    # A Store holds no connection; caching it only saves re-checking migrations on every query.
-    store = Store(path, timeout_s=LOCK_TIMEOUT_S)
-    store.migrate()
-    return store
+def _store(target: str) -> Store:
+    # Caching the handle saves re-checking migrations on every query (and keeps a PostgreSQL
+    # store's few idle connections). The dashboard only reads: it never creates a store.
+    return Store(target, timeout_s=LOCK_TIMEOUT_S)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -59,7 +64,6 @@ def _cached(
     del version  # only part of the cache key
     fn = getattr(importlib.import_module(module), name)
     with _store(path).connect(read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")  # it would print to the server's stdout
         return fn(con, *args, **kwargs)
 
 
@@ -71,9 +75,7 @@ def query(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     path = store_path()
     try:
-        result: T = _cached(
-            fn.__module__, fn.__name__, str(path), store_version(path), *args, **kwargs
-        )
+        result: T = _cached(fn.__module__, fn.__name__, path, store_version(path), *args, **kwargs)
     except StoreBusyError as exc:
         _stop(f"{exc}. The page will work again once the writer is done: rerun it (press R).")
     except StoreError as exc:
@@ -90,8 +92,12 @@ def _stop(message: str) -> NoReturn:
 def require_store() -> dict[str, int]:
     """Stop the page with a helpful message when there is no store; else its row counts."""
     path = store_path()
-    if not path.exists():
-        st.info(f"No store at `{path}`. {DEMO_HINT} Then reopen `tradeoff dashboard`.")
+    try:
+        exists = _store(path).exists()
+    except StoreError as exc:
+        _stop(str(exc))
+    if not exists:
+        st.info(f"No store at `{_store(path)}`. {DEMO_HINT} Then reopen `tradeoff dashboard`.")
         st.stop()
     return query(queries.overview)
 
@@ -100,7 +106,7 @@ def require_outcomes() -> tuple[dict[str, int], list[str]]:
     """Like `require_store`, and stop when no outcomes were recorded yet; the datasets."""
     counts = require_store()
     if not counts["outcomes"]:
-        st.info(f"The store `{store_path()}` has no eval outcomes yet. {DEMO_HINT}")
+        st.info(f"The store `{_store(store_path())}` has no eval outcomes yet. {DEMO_HINT}")
         st.stop()
     return counts, query(queries.datasets_with_outcomes)
 

@@ -32,7 +32,7 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
     return command
 
 
-def dashboard_env(db: Path) -> dict[str, str]:
+def dashboard_env(db: str | Path) -> dict[str, str]:
     return {**os.environ, DB_ENV: str(db)}
 
 

@@ -1,7 +1,12 @@
-"""The dashboard's reads: every aggregation runs in DuckDB and returns a small DataFrame.
+"""The dashboard's reads: each returns a small DataFrame, whatever the store size.
 
-Each function takes an open connection (the caller opens a short read-only one per query, since
-the proxy writes the same file) and returns at most a few hundred rows, whatever the store size.
+Each function takes an open store connection (the caller opens a short read-only one per query,
+since the proxy writes the same store). Light reads (counts, lists, a page of items, the
+request log) are portable SQL the store runs itself. The heavy ones (per-model statistics, the
+oracle, the item spread: passes over every outcome of a dataset) are DuckDB SQL: on a DuckDB
+store they run on the file; a PostgreSQL store ships the dataset's outcome and item rows to an
+in-memory DuckDB (one COPY each, `_analytics`) and they run there. Measured on 1M outcomes
+(benchmarks/README.md, Dashboard), that is ~2-3x faster than PostgreSQL aggregating them itself.
 
 Definitions, per model (and per task), over the items of the chosen split:
 - accuracy: mean over items of the item's mean score across samples; an error scores 0.
@@ -14,13 +19,50 @@ Definitions, per model (and per task), over the items of the chosen split:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-Con = duckdb.DuckDBPyConnection
+from evals.store import Connection
+
+Con = Connection
+Duck = duckdb.DuckDBPyConnection
 Z95 = 1.96
+
+# What a server store ships to DuckDB for the analytics of one dataset (and split): only the
+# columns they read; an error's text is reduced to '' (`error IS NOT NULL` keeps its meaning).
+_IN_SPLIT = " AND ($split IS NULL OR split = $split)"
+_ANALYTIC_ROWS = {
+    "outcomes": "SELECT item_id, model, score, CASE WHEN error IS NULL THEN NULL ELSE '' END "
+    "AS error, cost_usd, latency_ms FROM outcomes WHERE dataset = $dataset AND ($split IS NULL "
+    f"OR item_id IN (SELECT item_id FROM items WHERE dataset = $dataset{_IN_SPLIT}))",
+    "items": f"SELECT item_id, task, split FROM items WHERE dataset = $dataset{_IN_SPLIT}",
+}
+
+
+@contextmanager
+def _analytics(con: Con, dataset: str, split: str | None) -> Iterator[Duck]:
+    """A DuckDB connection holding `dataset`'s outcomes and items (at least those of `split`):
+    the store's own connection when the store is a DuckDB file, else an in-memory DuckDB
+    loaded from the store (one COPY per table)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        yield con
+        return
+    literal = "'" + dataset.replace("'", "''") + "'"
+    with duckdb.connect() as local:
+        local.execute("SET enable_progress_bar = false")
+        for table, sql in _ANALYTIC_ROWS.items():
+            rows = con.fetch_arrow(sql, _params(dataset, split))  # type: ignore[attr-defined]
+            local.register(f"{table}_rows", rows)
+            local.execute(
+                f"CREATE TEMP VIEW {table} AS SELECT {literal} AS dataset, * FROM {table}_rows"
+            )
+        yield local
+
 
 # The outcomes of one dataset (and split), joined with their items' task. Parameters: dataset,
 # split (NULL split = every item).
@@ -58,7 +100,7 @@ def _params(dataset: str, split: str | None) -> dict[str, Any]:
     return {"dataset": dataset, "split": split}
 
 
-def _per_item(con: Con, dataset: str, split: str | None) -> None:
+def _per_item(con: Duck, dataset: str, split: str | None) -> None:
     """Materialise TEMP TABLE per_item: one row per (model, item) with its mean score and cost,
     calls, errors and agreement. Built once per connection; every summary reads it."""
     params = _params(dataset, split)
@@ -129,11 +171,12 @@ def tasks(con: Con, dataset: str) -> list[str]:
 
 def model_stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     """Accuracy, cost, latency and reliability per model (and per task when `by_task`)."""
-    _per_item(con, dataset, split)
-    return _stats(con, dataset, split, by_task=by_task)
+    with _analytics(con, dataset, split) as duck:
+        _per_item(duck, dataset, split)
+        return _stats(duck, dataset, split, by_task=by_task)
 
 
-def _stats(con: Con, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
+def _stats(con: Duck, dataset: str, split: str | None, *, by_task: bool) -> pd.DataFrame:
     keys = "model, task" if by_task else "model"
     # Per model alone the task is not needed: a semi-join on the split is cheaper than the join.
     rows = _OUTCOMES if by_task else _OUTCOMES_BY_MODEL
@@ -166,15 +209,16 @@ def tradeoff_summary(
 ) -> dict[str, Any]:
     """Everything the Tradeoffs page needs from outcomes, from one pass over them: per-model
     stats, the oracle, and each model's accuracy share of `baseline`'s with its CI."""
-    _per_item(con, dataset, split)
-    return {
-        "stats": _stats(con, dataset, split, by_task=False),
-        "oracle": _oracle(con),
-        "paired": _paired(con, baseline) if baseline else pd.DataFrame(),
-    }
+    with _analytics(con, dataset, split) as duck:
+        _per_item(duck, dataset, split)
+        return {
+            "stats": _stats(duck, dataset, split, by_task=False),
+            "oracle": _oracle(duck),
+            "paired": _paired(duck, baseline) if baseline else pd.DataFrame(),
+        }
 
 
-def _paired(con: Con, baseline: str) -> pd.DataFrame:
+def _paired(con: Duck, baseline: str) -> pd.DataFrame:
     """Each model's accuracy as a share of `baseline`'s on the items both answered, with a 95%
     CI, and its cost saving. The CI is the delta method for a ratio of paired means: the
     standard error of mean(a) / mean(b) is sd(a_i - R b_i) / (sqrt(n) mean(b)), R the ratio."""
@@ -203,11 +247,12 @@ def _paired(con: Con, baseline: str) -> pd.DataFrame:
 
 def oracle(con: Con, dataset: str, split: str | None) -> dict[str, float] | None:
     """The oracle router: per item the best score any model reached, at the cheapest such model."""
-    _per_item(con, dataset, split)
-    return _oracle(con)
+    with _analytics(con, dataset, split) as duck:
+        _per_item(duck, dataset, split)
+        return _oracle(duck)
 
 
-def _oracle(con: Con) -> dict[str, float] | None:
+def _oracle(con: Duck) -> dict[str, float] | None:
     sql = """
         WITH best AS (
             SELECT item_id, max(score) AS best FROM per_item GROUP BY item_id
@@ -234,27 +279,48 @@ def _oracle(con: Con) -> dict[str, float] | None:
     }
 
 
+# Columns of `fitted_policies` read from each policy's `metrics` JSON: (column, path, scale).
+_METRICS = [
+    ("n_items", ("n",), 1),
+    ("accuracy", ("accuracy",), 1),
+    ("accuracy_lo", ("accuracy_ci", 0), 1),
+    ("accuracy_hi", ("accuracy_ci", 1), 1),
+    ("cost_per_1k", ("cost_per_request_usd",), 1000),
+    ("reliability", ("reliability",), 1),
+    ("p95_latency_ms", ("p95_latency_ms",), 1),
+    ("kept", ("accuracy_vs_baseline",), 1),
+    ("kept_lo", ("accuracy_vs_baseline_ci", 0), 1),
+    ("kept_hi", ("accuracy_vs_baseline_ci", 1), 1),
+    ("savings", ("savings_vs_baseline",), 1),
+]
+
+
+def _number(doc: Any, path: tuple[str | int, ...]) -> float | None:
+    for step in path:
+        try:
+            doc = doc[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return float(doc) if isinstance(doc, int | float) and not isinstance(doc, bool) else None
+
+
 def fitted_policies(con: Con, dataset: str) -> pd.DataFrame:
     """Fitted policies of a dataset with their held-out metrics (from the `metrics` JSON)."""
-    return con.execute(
-        """
-        SELECT policy_id, name, family, requirement, baseline, created_at,
-               metrics->>'$.split' AS split,
-               TRY_CAST(metrics->>'$.n' AS BIGINT) AS n_items,
-               TRY_CAST(metrics->>'$.accuracy' AS DOUBLE) AS accuracy,
-               TRY_CAST(metrics->>'$.accuracy_ci[0]' AS DOUBLE) AS accuracy_lo,
-               TRY_CAST(metrics->>'$.accuracy_ci[1]' AS DOUBLE) AS accuracy_hi,
-               1000 * TRY_CAST(metrics->>'$.cost_per_request_usd' AS DOUBLE) AS cost_per_1k,
-               TRY_CAST(metrics->>'$.reliability' AS DOUBLE) AS reliability,
-               TRY_CAST(metrics->>'$.p95_latency_ms' AS DOUBLE) AS p95_latency_ms,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline' AS DOUBLE) AS kept,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[0]' AS DOUBLE) AS kept_lo,
-               TRY_CAST(metrics->>'$.accuracy_vs_baseline_ci[1]' AS DOUBLE) AS kept_hi,
-               TRY_CAST(metrics->>'$.savings_vs_baseline' AS DOUBLE) AS savings
-        FROM policies WHERE dataset = ? ORDER BY created_at DESC, name
-        """,
+    frame = con.execute(
+        "SELECT policy_id, name, family, requirement, baseline, created_at, "
+        "CAST(metrics AS VARCHAR) AS metrics FROM policies WHERE dataset = ? "
+        "ORDER BY created_at DESC, name",
         [dataset],
     ).df()
+    docs = [json.loads(m) if isinstance(m, str) else {} for m in frame.pop("metrics")]
+    frame["split"] = [d.get("split") if isinstance(d, dict) else None for d in docs]
+    for column, path, scale in _METRICS:
+        values = [_number(d, path) for d in docs]
+        frame[column] = pd.Series(
+            [None if v is None else v * scale for v in values], index=frame.index, dtype=float
+        )
+    frame["n_items"] = frame["n_items"].astype("Int64")
+    return frame
 
 
 def policy_list(con: Con) -> pd.DataFrame:
@@ -268,7 +334,7 @@ def policy_row(con: Con, policy_id: str) -> dict[str, Any] | None:
     """One policy: its columns, with `artifact` and `metrics` as JSON text."""
     cur = con.execute(
         "SELECT policy_id, name, family, dataset, data_hash, requirement, baseline, "
-        "artifact::VARCHAR AS artifact, metrics::VARCHAR AS metrics, created_at "
+        "CAST(artifact AS VARCHAR) AS artifact, CAST(metrics AS VARCHAR) AS metrics, created_at "
         "FROM policies WHERE policy_id = ?",
         [policy_id],
     )
@@ -282,10 +348,10 @@ def items_for_replay(con: Con, dataset: str, split: str | None, limit: int) -> p
     """Up to `limit` items (a stable pseudo-random sample) with the text a policy routes on."""
     return con.execute(
         """
-        SELECT item_id, task, coalesce(prompt, messages::VARCHAR, '') AS prompt
+        SELECT item_id, task, coalesce(prompt, CAST(messages AS VARCHAR), '') AS prompt
         FROM items WHERE dataset = $dataset AND ($split IS NULL OR split = $split)
           AND item_id IN (SELECT item_id FROM outcomes WHERE dataset = $dataset)
-        ORDER BY hash(item_id) LIMIT $limit
+        ORDER BY md5(item_id) LIMIT $limit
         """,
         {"dataset": dataset, "split": split, "limit": limit},
     ).df()
@@ -298,7 +364,7 @@ def decision_outcomes(
 
     One row per decision: chosen model's mean score and cost, the baseline's, for the same item.
     """
-    con.register("decisions", decisions)
+    con.register("decisions", decisions[["item_id", "task", "model"]])
     try:
         return con.execute(
             """
@@ -323,8 +389,9 @@ def decision_outcomes(
 def item_spread(con: Con, dataset: str) -> pd.DataFrame:
     """Every item's score spread across models (one row per item; cached by the page, then
     filtered in memory by `page_of_items` at each interaction)."""
-    return con.execute(
-        """
+    with _analytics(con, dataset, None) as duck:
+        return duck.execute(
+            """
         WITH per AS (
             SELECT item_id, model, avg(coalesce(score, 0)) AS score
             FROM outcomes WHERE dataset = $dataset GROUP BY item_id, model
@@ -334,8 +401,8 @@ def item_spread(con: Con, dataset: str) -> pd.DataFrame:
         FROM per p JOIN items i ON i.dataset = $dataset AND i.item_id = p.item_id
         GROUP BY p.item_id
         """,
-        {"dataset": dataset},
-    ).df()
+            {"dataset": dataset},
+        ).df()
 
 
 def page_of_items(
@@ -358,8 +425,9 @@ def page_of_items(
 def item_details(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
     return con.execute(
         """
-        SELECT item_id, split, grader, reference, coalesce(prompt, messages::VARCHAR) AS prompt
-        FROM items WHERE dataset = $dataset AND list_contains($ids, item_id)
+        SELECT item_id, split, grader, reference,
+               coalesce(prompt, CAST(messages AS VARCHAR)) AS prompt
+        FROM items WHERE dataset = $dataset AND item_id = ANY($ids)
         """,
         {"dataset": dataset, "ids": item_ids},
     ).df()
@@ -369,9 +437,12 @@ def eval_responses(con: Con, dataset: str, item_ids: list[str]) -> pd.DataFrame:
     """Every model's first sample for the given items: response, score, error."""
     return con.execute(
         """
-        SELECT item_id, model, response, score, error, cost_usd, latency_ms
-        FROM outcomes WHERE dataset = $dataset AND list_contains($ids, item_id)
-        QUALIFY row_number() OVER (PARTITION BY item_id, model ORDER BY sample, params_hash) = 1
+        SELECT item_id, model, response, score, error, cost_usd, latency_ms FROM (
+            SELECT item_id, model, response, score, error, cost_usd, latency_ms,
+                   row_number() OVER (PARTITION BY item_id, model
+                                      ORDER BY sample, params_hash) AS nth
+            FROM outcomes WHERE dataset = $dataset AND item_id = ANY($ids)
+        ) first WHERE nth = 1
         ORDER BY item_id, model
         """,
         {"dataset": dataset, "ids": item_ids},

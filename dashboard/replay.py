@@ -58,7 +58,7 @@ def _plan(artifact_json: str, items: pd.DataFrame) -> pd.DataFrame:
 def frontier(dataset: str, split: str | None) -> dict[str, Any]:
     """`policies.frontier.compute_frontier` as a dict, cached per store version."""
     path = data.store_path()
-    return _frontier(str(path), data.store_version(path), dataset, split)
+    return _frontier(path, data.store_version(path), dataset, split)
 
 
 @st.cache_data(ttl=600, show_spinner="Fitting the frontier sweeps on the other items")

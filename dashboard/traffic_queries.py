@@ -1,4 +1,4 @@
-"""The dashboard's reads of the proxy's request log (`requests`), aggregated in DuckDB.
+"""The dashboard's reads of the proxy's request log (`requests`), in portable SQL the store runs.
 
 Timestamps are the log's naive UTC; `since` None means all time, `policy` None every policy.
 """
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-Con = duckdb.DuckDBPyConnection
+from evals.store import Connection
+
+Con = Connection
 
 _REQUESTS = """
     SELECT * FROM requests
     WHERE ($since IS NULL OR created_at >= $since) AND ($policy IS NULL OR policy = $policy)
 """
+_P95_LATENCY = "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
 
 
 def _window(since: Any, policy: str | None) -> dict[str, Any]:
@@ -35,12 +37,12 @@ def traffic_totals(con: Con, since: Any, policy: str | None) -> dict[str, Any]:
         f"""
         SELECT count(*) AS requests, coalesce(sum(cost_usd), 0) AS spend_usd,
                coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               {_P95_LATENCY} AS p95_latency_ms,
                count(*) FILTER (WHERE status >= 400) AS errors,
                coalesce(sum(fallbacks), 0) AS fallbacks,
                count(*) FILTER (WHERE fallbacks > 0) AS requests_with_fallback,
                min(created_at) AS first_at, max(created_at) AS last_at
-        FROM ({_REQUESTS})
+        FROM ({_REQUESTS}) r
         """,
         _window(since, policy),
     )
@@ -50,20 +52,25 @@ def traffic_totals(con: Con, since: Any, policy: str | None) -> dict[str, Any]:
 
 
 def traffic_timeline(con: Con, since: Any, policy: str | None, bucket_s: int) -> pd.DataFrame:
-    """Per time bucket: requests, spend, baseline spend, savings, p95 latency and errors."""
-    return con.execute(
+    """Per time bucket (`bucket_s` wide, aligned to the epoch): requests, spend, baseline spend,
+    savings, p95 latency and errors."""
+    frame = con.execute(
         f"""
-        SELECT time_bucket(to_seconds($bucket), created_at) AS bucket, count(*) AS requests,
+        SELECT floor(CAST(extract(epoch FROM created_at) AS DOUBLE PRECISION) / $bucket)
+                   * $bucket AS bucket,
+               count(*) AS requests,
                coalesce(sum(cost_usd), 0) AS spend_usd,
                coalesce(sum(baseline_cost_usd), 0) AS baseline_usd,
                coalesce(sum(baseline_cost_usd), 0) - coalesce(sum(cost_usd), 0) AS savings_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               {_P95_LATENCY} AS p95_latency_ms,
                count(*) FILTER (WHERE status >= 400) AS errors,
                coalesce(sum(fallbacks), 0) AS fallbacks
-        FROM ({_REQUESTS}) GROUP BY bucket ORDER BY bucket
+        FROM ({_REQUESTS}) r GROUP BY 1 ORDER BY 1
         """,
-        {**_window(since, policy), "bucket": bucket_s},
+        {**_window(since, policy), "bucket": int(bucket_s)},
     ).df()
+    frame["bucket"] = pd.to_datetime(frame["bucket"], unit="s")
+    return frame
 
 
 def traffic_model_mix(con: Con, since: Any, policy: str | None) -> pd.DataFrame:
@@ -71,9 +78,9 @@ def traffic_model_mix(con: Con, since: Any, policy: str | None) -> pd.DataFrame:
         f"""
         SELECT coalesce(model, '(none)') AS model, count(*) AS requests,
                coalesce(sum(cost_usd), 0) AS spend_usd,
-               quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+               {_P95_LATENCY} AS p95_latency_ms,
                count(*) FILTER (WHERE status >= 400) AS errors
-        FROM ({_REQUESTS}) GROUP BY ALL ORDER BY requests DESC
+        FROM ({_REQUESTS}) r GROUP BY coalesce(model, '(none)') ORDER BY requests DESC
         """,
         _window(since, policy),
     ).df()
@@ -83,7 +90,7 @@ def traffic_recent_errors(con: Con, since: Any, policy: str | None, limit: int) 
     return con.execute(
         f"""
         SELECT created_at, policy, model, status, attempts, fallbacks, error
-        FROM ({_REQUESTS}) WHERE status >= 400 OR error IS NOT NULL
+        FROM ({_REQUESTS}) r WHERE status >= 400 OR error IS NOT NULL
         ORDER BY created_at DESC LIMIT $limit
         """,
         {**_window(since, policy), "limit": limit},

@@ -13,10 +13,12 @@ from evals.store import Store, open_store
 
 MODELS_IN_STORE = """
 SELECT m.name, m.tier, m.source, m.input_cost_per_token, m.output_cost_per_token,
-       m.gpu_hourly_usd, m.calibration, count(o.model) AS outcomes,
+       m.gpu_hourly_usd, CAST(m.calibration AS VARCHAR) AS calibration, count(o.model) AS outcomes,
        count(DISTINCT o.dataset) AS datasets, avg(o.score) AS mean_score
 FROM models m LEFT JOIN outcomes o ON o.model = m.name
-GROUP BY ALL ORDER BY m.name
+GROUP BY m.name, m.tier, m.source, m.input_cost_per_token, m.output_cost_per_token,
+         m.gpu_hourly_usd, CAST(m.calibration AS VARCHAR)
+ORDER BY m.name
 """
 
 DATASETS_IN_STORE = """
@@ -33,7 +35,8 @@ ORDER BY d.name
 """
 
 SPLITS_IN_STORE = """
-SELECT dataset, coalesce(split, '(none)'), count(*) FROM items GROUP BY ALL ORDER BY ALL
+SELECT dataset, coalesce(split, '(none)') AS split, count(*) FROM items
+GROUP BY dataset, coalesce(split, '(none)') ORDER BY 1, 2
 """
 
 
@@ -59,7 +62,8 @@ def register(group: click.Group) -> None:
         """Import outcomes or items from a file into the store (one transaction)."""
         from evals.importers import import_file
 
-        summary = import_file(open_store(db), path, dataset, fmt=fmt, split=split)
+        store = open_store(db)
+        summary = import_file(store, path, dataset, fmt=fmt, split=split)
         print_warnings(summary.warnings)
         if as_json:
             click.echo(json.dumps(summary.to_dict(), indent=2))
@@ -75,6 +79,7 @@ def register(group: click.Group) -> None:
             f"{summary.skipped_empty_scores} empty scores skipped"
         )
         click.echo(f"  models    {len(summary.models)}: {', '.join(summary.models) or '-'}")
+        click.echo(f"  store     {store}")
 
     @group.command("models")
     @db_option
@@ -82,10 +87,15 @@ def register(group: click.Group) -> None:
     @json_option
     def models(db: str | None, config: str | None, as_json: bool) -> None:
         """List the models the store and models.yaml know, with counts and prices."""
-        rows = model_rows(open_store(db), config)
+        from evals.registry import load_registry
+
+        load_registry(config, required=config is not None)  # a mistyped --config first
+        store = open_store(db, create=False)
+        rows = model_rows(store, config)
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
+        click.echo(f"store: {store}")
         print_table(
             rows,
             [
@@ -108,10 +118,12 @@ def register(group: click.Group) -> None:
     @json_option
     def datasets(db: str | None, as_json: bool) -> None:
         """List the datasets in the store with item and outcome counts."""
-        rows = dataset_rows(open_store(db))
+        store = open_store(db, create=False)
+        rows = dataset_rows(store)
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
+        click.echo(f"store: {store}")
         for row in rows:
             row["splits"] = ", ".join(f"{k}:{v}" for k, v in row["splits"].items())
         print_table(

@@ -10,7 +10,8 @@ db_option = click.option(
     "--db",
     envvar="TRADEOFF_DB",
     default=None,
-    help="DuckDB store [default: ./tradeoff.duckdb; env TRADEOFF_DB].",
+    help="The store: a DuckDB file or a postgresql:// URL [default: "
+    "$XDG_DATA_HOME/tradeoff/tradeoff.duckdb, i.e. ~/.local/share/...; env TRADEOFF_DB].",
 )
 config_option = click.option(
     "--config",

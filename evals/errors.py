@@ -59,7 +59,13 @@ class ImportFormatError(TradeoffError):
 
 
 class StoreError(TradeoffError):
-    """The DuckDB store cannot be opened or is in an unexpected state."""
+    """The store cannot be opened or is in an unexpected state."""
+
+
+class StoreNotFoundError(StoreError):
+    """A command that only reads found no store where it looked (reads never create one)."""
+
+    exit_code = 2
 
 
 class StoreBusyError(StoreError):

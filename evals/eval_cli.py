@@ -136,13 +136,13 @@ def register(group: click.Group) -> None:
         )
         spec.params = {k: v for k, v in spec.params.items() if v is not None}
         registry = load_registry(config)
-        store = open_store(db)
+        store = open_store(db, create=False)  # an eval needs imported items
 
         def announce(runner: Runner) -> None:
             click.echo(
                 f"{dataset}: {len(runner.items)} items x {len(spec.models)} models x {repeats} "
                 f"samples; {runner.planned - len(runner.jobs)} already recorded, "
-                f"{len(runner.jobs)} to call (run {runner.run_id})",
+                f"{len(runner.jobs)} to call (run {runner.run_id}; store {store})",
                 err=True,
             )
 

@@ -1,7 +1,9 @@
 """Named, append-only schema migrations.
 
 Never edit or reorder an entry that has shipped: add a new one at the end. Each is applied once,
-inside a transaction, and recorded in the `migrations` table (the pattern of simonw/llm).
+inside a transaction, and recorded in the `migrations` table (the pattern of simonw/llm), on
+DuckDB and PostgreSQL alike (`evals.store.migrations`): use only the portable types VARCHAR,
+TEXT, BIGINT, INTEGER, BOOLEAN, DOUBLE PRECISION, TIMESTAMP and JSON.
 """
 
 from __future__ import annotations
@@ -102,6 +104,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             latency_ms DOUBLE,
             ttft_ms DOUBLE,
             prompt VARCHAR
+        );
+        """,
+    ),
+    (
+        # Small values shared by every process using the store (per-key request counts and
+        # spend, cooldowns): `Store.increment()` adds to one atomically.
+        "0040_counters",
+        """
+        CREATE TABLE counters (
+            scope VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            value DOUBLE PRECISION NOT NULL DEFAULT 0,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (scope, key)
         );
         """,
     ),

@@ -14,15 +14,13 @@ import os
 import socket
 from typing import Any
 
-from evals.outcome_writer import SINGLE_THREAD
 from evals.store import Store
 
 
 def open_run(store: Store, run_id: str, dataset: str, params: dict[str, Any]) -> None:
     """Insert the run as `running`, first closing this host's runs whose process is gone."""
     owner = {"host": socket.gethostname(), "pid": os.getpid()}
-    with store.transaction() as con:
-        con.execute(SINGLE_THREAD)
+    with store.transaction(threads=1) as con:
         stale = con.execute(
             "SELECT run_id, params FROM runs WHERE kind = 'eval' AND status = 'running'"
         ).fetchall()
@@ -38,8 +36,7 @@ def open_run(store: Store, run_id: str, dataset: str, params: dict[str, Any]) ->
 
 def close_run(store: Store, run_id: str, status: str, extra_spend_usd: float = 0.0) -> None:
     """Set the final status; `extra_spend_usd` is spend outside the outcomes (a judge)."""
-    with store.transaction() as con:
-        con.execute(SINGLE_THREAD)
+    with store.transaction(threads=1) as con:
         con.execute(
             "UPDATE runs SET status = ?, finished_at = current_timestamp, "
             "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",

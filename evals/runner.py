@@ -39,7 +39,7 @@ from evals.llm import (
     token_prices,
     warm_up,
 )
-from evals.outcome_writer import SINGLE_THREAD, OutcomeWriter
+from evals.outcome_writer import OutcomeWriter
 from evals.params import params_hash
 from evals.progress import Progress
 from evals.registry import ModelEntry, Registry
@@ -111,7 +111,7 @@ def load_items(
     if not rows:
         where = f" (split {split!r})" if split else ""
         raise UsageError(
-            f"dataset {dataset!r}{where} has no items in {store.path} (datasets with items: "
+            f"dataset {dataset!r}{where} has no items in {store} (datasets with items: "
             f"{', '.join(known) or 'none'}); import them with `tradeoff import --format items`"
         )
     return [
@@ -152,7 +152,7 @@ def recorded_keys(
     with store.connect(read_only=True) as con:
         rows = con.execute(
             "SELECT item_id, model, sample FROM outcomes WHERE dataset = ? AND params_hash = ? "
-            "AND model IN (SELECT unnest(?)) AND error IS NULL",
+            "AND model = ANY(?) AND error IS NULL",
             [dataset, phash, models],
         ).fetchall()
     return {(str(i), str(m), int(s)) for i, m, s in rows}
@@ -342,14 +342,13 @@ class Runner:
     def summary(self) -> dict[str, list[dict[str, Any]]]:
         """Summary over every recorded outcome of these items, models, params and samples."""
         keys = pd.DataFrame({"item_id": [i.item_id for i in self.items]})
-        with self.store.connect(read_only=True) as con:
-            con.execute(SINGLE_THREAD)
+        with self.store.connect(read_only=True, threads=1) as con:
             con.register("wanted", keys)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
                 "o.latency_ms FROM outcomes o JOIN items i USING (dataset, item_id) "
                 "JOIN wanted w ON w.item_id = o.item_id WHERE o.dataset = ? AND "
-                "o.params_hash = ? AND o.sample < ? AND o.model IN (SELECT unnest(?))",
+                "o.params_hash = ? AND o.sample < ? AND o.model = ANY(?)",
                 [self.spec.dataset, self.phash, self.spec.repeats, self.spec.models],
             ).df()
         return summarize(frame)

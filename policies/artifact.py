@@ -162,7 +162,5 @@ def stored_artifact(store: Store, name_or_id: str) -> PolicyArtifact:
             [name_or_id, name_or_id],
         ).fetchone()
     if row is None:
-        raise PolicyFileError(
-            f"no policy {name_or_id!r} in {store.path}; fit one with `tradeoff fit`"
-        )
-    return artifact_from_dict(json.loads(row[0]), f"{store.path}:{name_or_id}")
+        raise PolicyFileError(f"no policy {name_or_id!r} in {store}; fit one with `tradeoff fit`")
+    return artifact_from_dict(json.loads(row[0]), f"{store}:{name_or_id}")

@@ -13,10 +13,11 @@ from evals.cli_options import db_option, json_option
 from evals.errors import UsageError
 
 
-def _store(db: str | None) -> Any:
+def _store(db: str | None, *, create: bool = True) -> Any:
+    """The store named by --db; `create=False` for commands that only read."""
     from evals.store import open_store
 
-    return open_store(db)
+    return open_store(db, create=create)
 
 
 def _echo_json(doc: Any) -> None:
@@ -76,8 +77,9 @@ def register(group: click.Group) -> None:
             if opts["maximize"]
             else f"minimize {opts['minimize'] or 'cost'}"
         )
+        store = _store(opts["db"], create=False)  # fitting needs recorded outcomes
         report = fit_policy(
-            _store(opts["db"]),
+            store,
             opts["dataset"],
             opts["requirement"],
             baseline=opts["baseline"],
@@ -98,7 +100,8 @@ def register(group: click.Group) -> None:
         click.echo(report.render())
         where = f"written to {opts['out']} and " if opts["out"] else ""
         click.echo(
-            f"policy {report.artifact.name!r} {where}stored in the store (id {report.artifact.policy_id})"
+            f"policy {report.artifact.name!r} {where}stored in {store} "
+            f"(id {report.artifact.policy_id})"
         )
 
     @group.command("frontier")
@@ -113,10 +116,12 @@ def register(group: click.Group) -> None:
         """The Pareto set of cost vs accuracy: singles, policies, oracle (held-out)."""
         from policies.frontier import compute_frontier
 
-        result = compute_frontier(_store(db), dataset, split=split, seed=seed)
+        store = _store(db, create=False)
+        result = compute_frontier(store, dataset, split=split, seed=seed)
         if as_json:
             _echo_json(result.to_dict())
             return
+        click.echo(f"store: {store}")
         click.echo(
             f"dataset {dataset}: {result.n} held-out items ({result.split}); * = Pareto-optimal"
         )
@@ -159,10 +164,12 @@ def register(group: click.Group) -> None:
         from policies.report import model_table
 
         artifact = load_artifact(policy_path)
-        doc = replay_artifact(_store(db), artifact, dataset, split, seed)
+        store = _store(db, create=False)
+        doc = replay_artifact(store, artifact, dataset, split, seed)
         if as_json:
             _echo_json(doc)
             return
+        click.echo(f"store: {store}")
         click.echo(
             f"policy {doc['policy']} ({doc['family']}) on {doc['dataset']}, {doc['n']} items ({doc['split']})"
         )
@@ -225,7 +232,7 @@ def register(group: click.Group) -> None:
         if as_json:
             _echo_json({name: r.to_dict() for name, r in result.reports.items()})
             return
-        click.echo(f"Imported the bundled outcome data into {store.path}.")
+        click.echo(f"Imported the bundled outcome data into {store}.")
         click.echo(
             f'Requirement: "{DEMO_REQUIREMENT}" (baseline: the best single model), minimize cost.\n'
         )

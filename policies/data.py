@@ -110,12 +110,12 @@ def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -
         ).fetchall()
     if not items:
         raise DataError(
-            f"dataset {dataset!r} has no items in {store.path}; import it first "
+            f"dataset {dataset!r} has no items in {store}; import it first "
             "(`tradeoff import ...`, or `tradeoff demo` for the bundled data)"
         )
     if not rows:
         raise DataError(
-            f"dataset {dataset!r} has no outcomes in {store.path}; run `tradeoff eval` or import "
+            f"dataset {dataset!r} has no outcomes in {store}; run `tradeoff eval` or import "
             "outcomes first"
         )
     return _pivot(dataset, items, rows, with_responses)

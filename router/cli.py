@@ -77,13 +77,14 @@ def register(group: click.Group) -> None:
         """
         import uvicorn
 
+        from evals.store import Store, resolve_db
         from router.app import create_app
         from router.settings import Settings, load_api_keys
 
         settings = Settings(
             policy_paths=tuple(policies),
             config_path=Path(config) if config else None,
-            db_path=Path(db) if db else None,
+            db_path=db,
             api_keys=load_api_keys(api_keys, api_key_file),
             log_prompts=log_prompts,
             timeout_s=timeout_s,
@@ -109,7 +110,9 @@ def register(group: click.Group) -> None:
         bound = sock.getsockname()[1]
         auth = "on" if settings.api_keys else "off"
         click.echo(
-            f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth})", err=True
+            f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth}; store "
+            f"{Store(resolve_db(db))})",
+            err=True,
         )
         config_ = uvicorn.Config(
             app,

@@ -167,7 +167,5 @@ class RequestLog:
             self.written += len(batch)
             return True
         if final:
-            log.error(
-                "request log: %d rows could not be written to %s", len(batch), self.store.path
-            )
+            log.error("request log: %d rows could not be written to %s", len(batch), self.store)
         return False

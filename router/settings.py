@@ -17,7 +17,7 @@ class Settings:
 
     policy_paths: tuple[Path, ...] = ()
     config_path: Path | None = None  # models.yaml; None: $TRADEOFF_CONFIG or ./models.yaml
-    db_path: Path | None = None  # the store; None: $TRADEOFF_DB or ./tradeoff.duckdb
+    db_path: str | Path | None = None  # the store (file or URL); None: $TRADEOFF_DB or default
     api_keys: frozenset[str] = frozenset()  # empty: no authentication
     log_prompts: bool = False
     timeout_s: float = 120.0  # the whole request, streaming included, never runs longer

@@ -1,6 +1,7 @@
 """The README's user path end to end, through the real CLI: import items, `tradeoff eval` against
 an upstream stand-in, `tradeoff fit`, `tradeoff serve` with the fitted policy, the official
-openai client, and the request log the dashboard reads.
+openai client, and the request log the dashboard reads; on a DuckDB file and on a PostgreSQL
+database (`--db postgresql://...`).
 
 The scripted world: `cheap` answers easy questions right and hard ones wrong; `strong` answers
 everything right at 100x the price. A policy that keeps >= 95% of strong's accuracy must send
@@ -14,12 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 from openai import OpenAI
 
 import tradeoff
+from evals.store import Store
 from tests.router.support import serve_process
 from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream, last_user_text
@@ -57,8 +58,10 @@ def cli(*argv: str) -> None:
 
 
 @pytest.mark.slow
-def test_measure_fit_serve_and_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db, config = str(tmp_path / "store.duckdb"), tmp_path / "models.yaml"
+def test_measure_fit_serve_and_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store_target: str
+) -> None:
+    db, config = store_target, tmp_path / "models.yaml"
     items, policy = tmp_path / "items.jsonl", tmp_path / "policy.json"
     write_items(items)
     with Upstream([Rule(reply=answer)]) as up:
@@ -77,6 +80,13 @@ def test_measure_fit_serve_and_log(tmp_path: Path, capsys: pytest.CaptureFixture
         assert report["accuracy"] == pytest.approx(1.0)
         assert report["savings_vs_baseline"] > 0.3
         assert len(report["accuracy_ci"]) == 2
+        # The read commands see the same store (and say which one they read).
+        cli("replay", "--policy", str(policy), "--db", db, "--json")
+        assert json.loads(capsys.readouterr().out)["accuracy"] == report["accuracy"]
+        cli("datasets", "--db", db)
+        out = capsys.readouterr().out
+        assert out.splitlines()[0] == f"store: {Store(db)}"
+        assert out.splitlines()[2].split()[:5] == ["qa", "80", "160", "2", "2"]
 
         process, url, _ = serve_process(
             ["--policy", str(policy), "--config", str(config), "--db", db]
@@ -97,7 +107,7 @@ def test_measure_fit_serve_and_log(tmp_path: Path, capsys: pytest.CaptureFixture
             assert routed == {"easy": "cheap", "hard": "strong"}
         finally:
             stop(process, timeout_s=30)  # SIGTERM: the server flushes its log, then exits
-    with duckdb.connect(db, read_only=True) as con:
+    with Store(db).connect(read_only=True) as con:
         rows = con.execute(
             "SELECT task, model, status, cost_usd < baseline_cost_usd FROM requests ORDER BY task"
         ).fetchall()

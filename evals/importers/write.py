@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,12 @@ CHANGED = (
         f"outcomes.{c} IS DISTINCT FROM CAST(excluded.{c} AS {t})"
         for c, t in [
             ("response", "VARCHAR"),
-            ("score", "DOUBLE"),
+            ("score", "DOUBLE PRECISION"),
             ("prompt_tokens", "BIGINT"),
             ("completion_tokens", "BIGINT"),
-            ("cost_usd", "DOUBLE"),
-            ("latency_ms", "DOUBLE"),
-            ("ttft_ms", "DOUBLE"),
+            ("cost_usd", "DOUBLE PRECISION"),
+            ("latency_ms", "DOUBLE PRECISION"),
+            ("ttft_ms", "DOUBLE PRECISION"),
         ]
     )
     + " OR outcomes.error IS NOT NULL"
@@ -74,9 +75,10 @@ CHANGED = (
 UPSERT_OUTCOMES = f"""
 INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, response, score,
     prompt_tokens, completion_tokens, cost_usd, latency_ms, ttft_ms, error, run_id)
-SELECT $dataset, item_id, model, '', CAST(sample AS INTEGER), response, score,
-    CAST(prompt_tokens AS BIGINT), CAST(completion_tokens AS BIGINT), cost_usd, latency_ms,
-    ttft_ms, NULL, $run_id
+SELECT $dataset, item_id, model, '', CAST(sample AS INTEGER), CAST(response AS VARCHAR),
+    CAST(score AS DOUBLE PRECISION), CAST(prompt_tokens AS BIGINT),
+    CAST(completion_tokens AS BIGINT), CAST(cost_usd AS DOUBLE PRECISION),
+    CAST(latency_ms AS DOUBLE PRECISION), CAST(ttft_ms AS DOUBLE PRECISION), NULL, $run_id
 FROM new_outcomes
 ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET
     response = excluded.response,
@@ -99,7 +101,7 @@ COUNT_EXISTING_OUTCOMES = f"""
 SELECT count(*), count(*) FILTER (WHERE {CHANGED}) FROM new_outcomes excluded JOIN outcomes
     ON outcomes.dataset = $dataset AND outcomes.item_id = excluded.item_id
     AND outcomes.model = excluded.model AND outcomes.params_hash = ''
-    AND outcomes.sample = excluded.sample
+    AND outcomes.sample = CAST(excluded.sample AS INTEGER)
 """
 
 
@@ -141,13 +143,12 @@ def write_prepared(
                 [[m] for m in models],
             )
         con.execute(UPSERT_OUTCOMES, {**ids, "run_id": run_id})
-        elapsed_us = int((time.perf_counter() - started) * 1e6)
+        finished_at = datetime.now(UTC).replace(tzinfo=None)  # the store's naive UTC
+        started_at = finished_at - timedelta(seconds=time.perf_counter() - started)
         con.execute(
             "INSERT INTO runs (run_id, kind, dataset, source, params, status, started_at, "
-            "finished_at, n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', "
-            "current_timestamp::TIMESTAMP - to_microseconds(CAST(? AS BIGINT)), "
-            "current_timestamp, ?)",
-            [run_id, dataset, str(path), params, elapsed_us, len(prepared.outcomes)],
+            "finished_at, n_outcomes) VALUES (?, 'import', ?, ?, ?, 'done', ?, ?, ?)",
+            [run_id, dataset, str(path), params, started_at, finished_at, len(prepared.outcomes)],
         )
         con.unregister("new_items")
         con.unregister("new_outcomes")

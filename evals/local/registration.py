@@ -66,9 +66,14 @@ def register_local(
     calibration = entry.extra.get("calibration")
     with open_store(db).transaction() as con:
         con.execute(
-            "INSERT OR REPLACE INTO models (name, litellm_model, api_base, tier, "
-            "input_cost_per_token, output_cost_per_token, gpu_hourly_usd, calibration, source, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            "INSERT INTO models (name, litellm_model, api_base, tier, input_cost_per_token, "
+            "output_cost_per_token, gpu_hourly_usd, calibration, source, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp) ON CONFLICT (name) DO UPDATE "
+            "SET litellm_model = excluded.litellm_model, api_base = excluded.api_base, "
+            "tier = excluded.tier, input_cost_per_token = excluded.input_cost_per_token, "
+            "output_cost_per_token = excluded.output_cost_per_token, "
+            "gpu_hourly_usd = excluded.gpu_hourly_usd, calibration = excluded.calibration, "
+            "source = excluded.source, updated_at = excluded.updated_at",
             [
                 entry.name,
                 entry.litellm_model,

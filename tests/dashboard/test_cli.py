@@ -16,6 +16,7 @@ import pytest
 import tradeoff
 from dashboard import app_path, streamlit_command
 from evals.ports import port_is_free
+from evals.store import open_store
 from tests.conftest import Spawn
 from tests.support.processes import tradeoff_argv
 
@@ -42,6 +43,7 @@ def test_streamlit_runs_headless_on_the_requested_port() -> None:
 def test_a_port_in_use_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    open_store(tmp_path / "s.duckdb")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
@@ -68,13 +70,24 @@ def test_a_db_in_a_missing_folder_is_one_line_and_exit_2(
     code = tradeoff.main(["dashboard", "--db", str(tmp_path / "nope" / "s.duckdb")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("error: --db ") and "does not exist" in err and err.count("\n") == 1
+    assert err.startswith(f"error: no store at {tmp_path / 'nope' / 's.duckdb'}; point at one")
+    assert err.count("\n") == 1
 
 
 def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert tradeoff.main(["dashboard", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--port" in out and "--db" in out
+
+
+def test_a_missing_store_is_one_line_and_starts_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The dashboard only reads: it never creates a store (issue 15)."""
+    code = tradeoff.main(["dashboard", "--port", "1", "--db", str(tmp_path / "none.duckdb")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: no store at {tmp_path / 'none.duckdb'}; ")
+    assert not (tmp_path / "none.duckdb").exists()
 
 
 def _children(pid: int) -> list[int]:

@@ -289,3 +289,31 @@ def test_policy_detail_of_a_policy_without_data(tmp_path: Path, open_page: OpenP
     assert_clean(at)
     body = texts(at)
     assert "no held-out metrics" in body and "names no dataset" in body
+
+
+def test_every_page_reads_a_postgres_store(seeded_pg: str, open_page: OpenPage) -> None:
+    """The same pages on the seeded rows copied into PostgreSQL give the same answers."""
+    at = open_page(seeded_pg)
+    assert_clean(at)
+    assert "medium keeps 95% of large's accuracy (95% CI" in recommendation(at)
+    assert "at 90% less cost, on 60 test items" in recommendation(at)
+    at = open_page(seeded_pg, "views/traffic.py")
+    at.selectbox(key="traffic_window").select("all time").run()
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Requests"], metrics["Saved vs baseline"]) == ("500", "$7.4250")
+    at = open_page(seeded_pg, "views/policy_detail.py")
+    at.selectbox(key="policy_id").select("pol-table-math-large").run()
+    assert_clean(at)
+    assert "Replayed on 60 items of the test split" in texts(at)
+    at = open_page(seeded_pg, "views/eval_browser.py")
+    assert_clean(at)
+    assert "200 items match" in texts(at)
+    assert_clean(open_page(seeded_pg, "views/models_tasks.py"))
+
+
+def test_a_missing_postgres_store_is_explained(pg_url: str, open_page: OpenPage) -> None:
+    at = open_page(pg_url)
+    assert_clean(at)
+    assert f"No store at `{pg_url}`" in texts(at)
+    assert not Store(pg_url).exists()  # looking does not create it

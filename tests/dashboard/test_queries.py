@@ -1,4 +1,5 @@
-"""The DuckDB aggregations, checked against the same figures computed the plain way in Python."""
+"""The dashboard's aggregations on both store backends, checked against the same figures
+computed the plain way in Python."""
 
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def _expected(rows: list[tuple], split: str | None) -> dict[str, dict[str, float
 
 @pytest.mark.parametrize("split", [None, "test"])
 def test_model_stats_match_a_plain_python_computation(
-    seeded_db: Path, rows: list[tuple], split: str | None
+    seeded_store: Store, rows: list[tuple], split: str | None
 ) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+    with seeded_store.connect(read_only=True) as con:
         stats = queries.model_stats(con, DATASET, split, by_task=False).set_index("model")
     expected = _expected(rows, split)
     assert sorted(stats.index) == sorted(expected)
@@ -59,8 +60,8 @@ def test_model_stats_match_a_plain_python_computation(
     assert stats["accuracy"].idxmax() == "large" and stats["cost_per_1k"].idxmax() == "large"
 
 
-def test_per_task_stats_cover_every_model_and_task(seeded_db: Path) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+def test_per_task_stats_cover_every_model_and_task(seeded_store: Store) -> None:
+    with seeded_store.connect(read_only=True) as con:
         stats = queries.model_stats(con, DATASET, None, by_task=True)
     assert len(stats) == 3 * 2
     assert set(stats["task"]) == {"math", "code"}
@@ -68,7 +69,7 @@ def test_per_task_stats_cover_every_model_and_task(seeded_db: Path) -> None:
 
 
 def test_oracle_takes_the_best_score_at_the_cheapest_model(
-    seeded_db: Path, rows: list[tuple]
+    seeded_store: Store, rows: list[tuple]
 ) -> None:
     cost = {"small": 0.0002, "medium": 0.002, "large": 0.02}
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -80,15 +81,15 @@ def test_oracle_takes_the_best_score_at_the_cheapest_model(
         top = max(means.values())
         best_scores.append(top)
         best_costs.append(min(cost[m] for m, s in means.items() if s == top))
-    with Store(seeded_db).connect(read_only=True) as con:
+    with seeded_store.connect(read_only=True) as con:
         oracle = queries.oracle(con, DATASET, None)
     assert oracle is not None
     assert oracle["accuracy"] == pytest.approx(sum(best_scores) / len(best_scores))
     assert oracle["cost_per_1k"] == pytest.approx(1000 * sum(best_costs) / len(best_costs))
 
 
-def test_fitted_policies_read_the_metrics_json(seeded_db: Path) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+def test_fitted_policies_read_the_metrics_json(seeded_store: Store) -> None:
+    with seeded_store.connect(read_only=True) as con:
         frame = queries.fitted_policies(con, DATASET)
     assert set(frame["name"]) == {"table-math-large", "cheap-first"}
     assert frame["accuracy"].between(0, 1).all()
@@ -96,8 +97,8 @@ def test_fitted_policies_read_the_metrics_json(seeded_db: Path) -> None:
     assert (frame["cost_per_1k"] > 0).all()
 
 
-def test_traffic_aggregates_match_the_log(seeded_db: Path) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+def test_traffic_aggregates_match_the_log(seeded_store: Store) -> None:
+    with seeded_store.connect(read_only=True) as con:
         raw = con.execute(
             "SELECT cost_usd, baseline_cost_usd, status, fallbacks FROM requests"
         ).fetchall()
@@ -111,8 +112,8 @@ def test_traffic_aggregates_match_the_log(seeded_db: Path) -> None:
     assert totals["fallbacks"] == sum(r[3] for r in raw) > 0
 
 
-def test_traffic_window_and_policy_filters(seeded_db: Path) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+def test_traffic_window_and_policy_filters(seeded_store: Store) -> None:
+    with seeded_store.connect(read_only=True) as con:
         last = con.execute("SELECT max(created_at) FROM requests").fetchone()[0]
         recent = traffic_queries.traffic_totals(con, last, None)
         other = traffic_queries.traffic_totals(con, None, "no-such-policy")
@@ -120,8 +121,8 @@ def test_traffic_window_and_policy_filters(seeded_db: Path) -> None:
     assert other["requests"] == 0
 
 
-def test_eval_items_filter_by_task_and_disagreement(seeded_db: Path) -> None:
-    with Store(seeded_db).connect(read_only=True) as con:
+def test_eval_items_filter_by_task_and_disagreement(seeded_store: Store) -> None:
+    with seeded_store.connect(read_only=True) as con:
         spread = queries.item_spread(con, DATASET)
         everything = queries.page_of_items(spread, None, False, 1000, 0)
         disputed = queries.page_of_items(spread, "math", True, 1000, 0)
@@ -139,9 +140,9 @@ def test_eval_items_filter_by_task_and_disagreement(seeded_db: Path) -> None:
     assert responses.groupby("item_id")["score"].agg(lambda s: s.max() - s.min()).gt(0).all()
 
 
-def test_graded_scores_use_the_majority_vote_definition(tmp_path: Path) -> None:
+def test_graded_scores_use_the_majority_vote_definition(store_target: str) -> None:
     """Scores other than 0/1 (a judge's 0.5) take the per-value vote path; same definition."""
-    store = Store(tmp_path / "graded.duckdb")
+    store = Store(store_target)
     samples = {
         ("a", "i1"): [0.5, 0.5, 1.0],
         ("a", "i2"): [0.25, None, 0.25],

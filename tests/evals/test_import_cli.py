@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from evals.store import Store
+from evals.store import Store, default_db, open_store
 from tests.evals.conftest import CliResult, snapshot
 from tests.evals.test_importers import ROUTERBENCH_MODELS, write_long, write_routerbench_csv
 
 Cli = Callable[..., CliResult]
 
 
-def test_import_routerbench_then_datasets_shows_the_counts(tmp_path: Path, run_cli: Cli) -> None:
-    db = str(tmp_path / "t.duckdb")
+def test_import_routerbench_then_datasets_shows_the_counts(
+    tmp_path: Path, run_cli: Cli, store_target: str
+) -> None:
+    db = store_target
     expected = write_routerbench_csv(tmp_path / "rb.csv")
     code, out, err = run_cli(
         "import", str(tmp_path / "rb.csv"), "--dataset", "rb", "--format", "routerbench",
@@ -44,20 +46,27 @@ def test_import_routerbench_then_datasets_shows_the_counts(tmp_path: Path, run_c
         }
     ]
     code, out, _ = run_cli("datasets", "--db", db)
-    header, row = out.splitlines()
+    where, header, row = out.splitlines()
+    assert where == f"store: {db}"
     assert header.split() == ["dataset", "items", "outcomes", "models", "tasks", "splits"]
     assert row.split() == ["rb", str(expected["items"]), str(expected["outcomes"]), "11", "4",
                            f"test:{expected['items']}"]  # fmt: skip
 
 
-def test_import_json_summary_and_reimport(tmp_path: Path, run_cli: Cli) -> None:
-    db = str(tmp_path / "t.duckdb")
+def test_import_json_summary_and_reimport(tmp_path: Path, run_cli: Cli, store_target: str) -> None:
+    db = store_target
     path = str(write_long(tmp_path / "long.jsonl"))
     first = json.loads(run_cli("import", path, "--dataset", "d", "--db", db, "--json")[1])
     second = json.loads(run_cli("import", path, "--dataset", "d", "--db", db, "--json")[1])
     assert (first["outcomes_inserted"], first["skipped_empty_scores"]) == (3, 1)
     assert (second["outcomes_inserted"], second["outcomes_unchanged"]) == (0, 3)
     assert first["models"] == ["large", "small"] and first["format"] == "long"
+    before = snapshot(Store(db))
+    assert len(before["outcomes"]) == 3 and len(before["runs"]) == 2
+    run_cli("import", path, "--dataset", "d", "--db", db, "--json")
+    after = snapshot(Store(db))
+    for table in ("items", "outcomes", "models"):  # a third import changes none of these rows
+        assert after[table] == before[table], table
 
 
 def test_a_malformed_file_is_one_line_and_a_nonzero_exit(tmp_path: Path, run_cli: Cli) -> None:
@@ -113,20 +122,53 @@ def test_models_lists_store_and_config(tmp_path: Path, run_cli: Cli) -> None:
     assert rows["gpt-4-1106-preview"]["outcomes"] == 24
 
     code, out, _ = run_cli("models", "--db", db, "--config", str(config))
-    assert code == 0 and "calibration" in out.splitlines()[0]
-    assert len(out.splitlines()) == 1 + 12
+    assert code == 0 and out.splitlines()[0] == f"store: {db}"
+    assert "calibration" in out.splitlines()[1]
+    assert len(out.splitlines()) == 2 + 12
 
 
 def test_empty_store_says_what_to_do(
     tmp_path: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = str(tmp_path / "empty.duckdb")
-    assert run_cli("datasets", "--db", db)[1].startswith("no datasets yet: run `tradeoff import")
+    open_store(db)
+    assert (
+        run_cli("datasets", "--db", db)[1]
+        .splitlines()[1]
+        .startswith("no datasets yet: run `tradeoff import")
+    )
     monkeypatch.chdir(tmp_path)  # no ./models.yaml: the default registry is optional here
     monkeypatch.delenv("TRADEOFF_CONFIG", raising=False)
-    assert run_cli("models", "--db", db)[1].startswith("no models yet")
+    assert run_cli("models", "--db", db)[1].splitlines()[1].startswith("no models yet")
     code, _, err = run_cli("models", "--db", db, "--config", str(tmp_path / "none.yaml"))
     assert code == 2 and "model registry" in err and "none.yaml not found" in err  # a typo
+
+
+@pytest.mark.parametrize("command", ["datasets", "models", "frontier", "replay", "fit"])
+def test_read_commands_never_create_a_store(
+    tmp_path: Path, run_cli: Cli, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read on a missing store says which store it looked for and how to point at another
+    (issue 15: `datasets` used to create an empty ./tradeoff.duckdb wherever it ran)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRADEOFF_CONFIG", raising=False)
+    policy = tmp_path / "p.json"
+    policy.write_text(
+        json.dumps({"version": 1, "name": "p", "family": "single", "params": {"model": "m"}})
+    )
+    args = {
+        "frontier": ["--dataset", "d"],
+        "replay": ["--policy", str(policy)],
+        "fit": ["--dataset", "d", "--require", "accuracy >= 90% of baseline"],
+    }.get(command, [])
+    code, out, err = run_cli(command, *args)
+    default = default_db()
+    assert code == 2 and out == ""
+    assert err == (
+        f"error: no store at {default}; point at one with --db PATH_OR_URL or $TRADEOFF_DB, "
+        "or create it with `tradeoff demo` or `tradeoff import`\n"
+    )
+    assert not default.exists() and list(tmp_path.iterdir()) == [policy]
 
 
 def test_console_script_imports_in_a_subprocess(tmp_path: Path) -> None:
@@ -178,6 +220,7 @@ def test_models_shows_a_local_models_calibration_beside_api_prices(
             }
         )
     )
+    open_store(tmp_path / "s.duckdb")
     code, out, err = run_cli("models", "--db", str(tmp_path / "s.duckdb"), "--config", str(config))
     assert code == 0, err
     tiny = next(line for line in out.splitlines() if line.startswith("tiny"))
