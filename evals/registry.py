@@ -144,6 +144,9 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
     for key, value in numbers:
         if value is not None and not _non_negative(value):
             raise ConfigError(f"{where}: model {name!r}: {key} must be a number >= 0")
+    timeout = params.get("timeout")  # LiteLLM's key: seconds one call may take
+    if timeout is not None and not (_non_negative(timeout) and float(timeout) > 0):
+        raise ConfigError(f"{where}: model {name!r}: timeout must be a number > 0 (seconds)")
     extra = {
         k: v
         for k, v in raw.items()
