@@ -4,13 +4,17 @@ Every target sits in front of the same upstream stand-in, running in its own pro
 (`python -m tests.support.upstream`, no artificial delay), all in the same run:
 
     direct            the client calls the upstream itself (the floor)
-    tradeoff          `tradeoff serve` (one uvicorn worker), direct httpx path to the upstream
+    tradeoff          `tradeoff serve` (one uvicorn worker), direct aiohttp path to the upstream;
+                      every request's log row is spooled to disk before its answer completes
+    tradeoff-nospool  the same, `--no-spool`: rows wait in memory until the batched write (the
+                      request log before the spool; a kill -9 lost the last batch)
     tradeoff+litellm  `tradeoff serve` with the model forced through `litellm.acompletion`
     litellm-proxy     LiteLLM's own proxy, `litellm --config ... --num_workers 1`
 
 Latency: sequential requests, the targets interleaved round by round so machine load hits all
 alike; "added" = target p50/p99 minus direct p50/p99. TTFT: time to the first SSE data line.
-Throughput: closed loop at concurrency 1/16/64 for a few seconds each.
+Throughput: closed loop at concurrency 1/16/64 for a few seconds each, targets taking turns,
+the median of a few rounds.
 
 LiteLLM's proxy needs its `proxy` extra, kept out of the project's environment:
 
@@ -31,6 +35,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,18 +91,21 @@ def start_servers(
          "litellm_params": {"model": "openai/bench", "api_key": "os.environ/BENCH_KEY", **params}},
     ]}  # fmt: skip
     (work / "models.yaml").write_text(yaml.safe_dump(models))
-    ours = free_port()
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "tradeoff", "serve", "--port", str(ours),
-         "--config", str(work / "models.yaml"), "--db", str(work / "bench.duckdb"),
-         "--api-key", KEY],
-        cwd=ROOT, env={**os.environ, "BENCH_KEY": "x"}, **quiet,
-    ))  # fmt: skip
-    wait_ready(f"http://127.0.0.1:{ours}/health", procs[-1])
+    ports = {}
+    for name, extra in (("tradeoff", []), ("tradeoff-nospool", ["--no-spool"])):
+        ports[name] = free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tradeoff", "serve", "--port", str(ports[name]),
+             "--config", str(work / "models.yaml"), "--db", str(work / f"{name}.duckdb"),
+             "--api-key", KEY, *extra],
+            cwd=ROOT, env={**os.environ, "BENCH_KEY": "x"}, **quiet,
+        ))  # fmt: skip
+        wait_ready(f"http://127.0.0.1:{ports[name]}/health", procs[-1])
     urls = {
         "direct": upstream,
-        "tradeoff": f"http://127.0.0.1:{ours}/v1",
-        "tradeoff+litellm": f"http://127.0.0.1:{ours}/v1",
+        "tradeoff": f"http://127.0.0.1:{ports['tradeoff']}/v1",
+        "tradeoff-nospool": f"http://127.0.0.1:{ports['tradeoff-nospool']}/v1",
+        "tradeoff+litellm": f"http://127.0.0.1:{ports['tradeoff']}/v1",
     }
     if litellm_bin:
         lite = free_port()
@@ -198,6 +206,43 @@ async def throughput(url: str, target: str, concurrency: int, seconds: float) ->
     return done / (time.perf_counter() - started)
 
 
+def throughputs(urls: dict[str, str], args: argparse.Namespace) -> dict[str, dict[int, float]]:
+    """Requests/s per target and concurrency: the median of `rounds` runs, the targets taking
+    turns within each round so that load from the rest of the machine hits them alike."""
+    runs: dict[str, dict[int, list[float]]] = {t: {c: [] for c in args.concurrency} for t in urls}
+    for c in args.concurrency:
+        for _ in range(args.rounds):
+            for target, url in urls.items():
+                runs[target][c].append(asyncio.run(throughput(url, target, c, args.seconds)))
+    return {t: {c: statistics.median(v) for c, v in by_c.items()} for t, by_c in runs.items()}
+
+
+def record_cost(rows: int = 20_000, rounds: int = 5) -> dict[str, float]:
+    """CPU per `RequestLog.record()` call, in the process (what the event loop pays per request):
+    the spool (JSON line + one write) against the in-memory queue; median of `rounds`."""
+    from datetime import datetime
+
+    from evals.store import open_store
+    from router.request_log import RequestLog, RequestRow
+
+    batch = [
+        RequestRow(f"req-{i:032x}", datetime(2026, 1, 1), "policy", "policy", "model", "task",
+                   False, 1, 0, 200, None, 12, 34, 1e-5, 2e-5, 3.5, None, None)
+        for i in range(rows)
+    ]  # fmt: skip
+    runs: dict[str, list[float]] = {"memory": [], "spool": []}
+    for _ in range(rounds):
+        for name in runs:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = open_store(Path(tmp) / "db.duckdb")
+                log = RequestLog(store, Path(tmp) / "spool", spool=name == "spool")  # not started
+                started = time.perf_counter()
+                for row in batch:
+                    log.record(row)
+                runs[name].append((time.perf_counter() - started) / rows * 1e6)
+    return {f"{name}_us_per_row": statistics.median(v) for name, v in runs.items()}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -209,7 +254,10 @@ def main() -> None:
                         help="path to LiteLLM proxy's `litellm` (see the module docstring)")  # fmt: skip
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per target")
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput point")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="throughput rounds, targets interleaved; the median is reported")  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--targets", nargs="+", help="measure only these (and direct)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/proxy.json"))
     args = parser.parse_args()
     litellm_bin = args.litellm or shutil.which("litellm-proxy-bench")
@@ -221,12 +269,12 @@ def main() -> None:
         procs: list[subprocess.Popen[bytes]] = []
         try:
             urls = start_servers(Path(tmp), litellm_bin, procs)
+            if args.targets:
+                urls = {t: u for t, u in urls.items() if t in {"direct", *args.targets}}
             lat = latency(urls, args.requests, stream=False)
             ttft = latency(urls, args.requests // 2, stream=True)
-            rps = {
-                t: {c: asyncio.run(throughput(u, t, c, args.seconds)) for c in args.concurrency}
-                for t, u in urls.items()
-            }
+            rps = throughputs(urls, args)
+            record = record_cost()
         finally:
             for proc in reversed(procs):
                 proc.send_signal(signal.SIGTERM)
@@ -235,11 +283,12 @@ def main() -> None:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    report(urls, lat, ttft, rps, args)
+    report(urls, lat, ttft, rps, record, args)
 
 
 def report(urls: dict[str, str], lat: dict[str, list[float]], ttft: dict[str, list[float]],
-           rps: dict[str, dict[int, float]], args: argparse.Namespace) -> None:  # fmt: skip
+           rps: dict[str, dict[int, float]], record: dict[str, float],
+           args: argparse.Namespace) -> None:  # fmt: skip
     base = {
         "p50": pct(lat["direct"], 0.5), "p99": pct(lat["direct"], 0.99),
         "ttft50": pct(ttft["direct"], 0.5),
@@ -265,16 +314,32 @@ def report(urls: dict[str, str], lat: dict[str, list[float]], ttft: dict[str, li
                 f"{r['added_p99_ms']:6.2f} {r['ttft_p50_ms']:6.2f} {r['added_ttft_p50_ms']:6.2f}")  # fmt: skip
         line += "".join(f" {v:8.0f}" for v in r["rps"].values())
         print(line)
+    spool: dict[str, Any] = {}
+    if {"tradeoff", "tradeoff-nospool"} <= set(urls):
+        spool = {
+            "added_p50_ms": pct(lat["tradeoff"], 0.5) - pct(lat["tradeoff-nospool"], 0.5),
+            "added_p99_ms": pct(lat["tradeoff"], 0.99) - pct(lat["tradeoff-nospool"], 0.99),
+            "added_ttft_p50_ms": pct(ttft["tradeoff"], 0.5) - pct(ttft["tradeoff-nospool"], 0.5),
+            "throughput_ratio": {
+                str(c): rps["tradeoff"][c] / rps["tradeoff-nospool"][c] for c in args.concurrency
+            },
+        }
+        print(f"spool vs in-memory log: {spool['added_p50_ms']:+.2f} ms p50, "
+              f"{spool['added_p99_ms']:+.2f} ms p99, {spool['added_ttft_p50_ms']:+.2f} ms ttft; "
+              "throughput " + ", ".join(f"x{v:.2f} @{c}" for c, v in spool["throughput_ratio"].items()))  # fmt: skip
+    spool["record"] = record
+    print(f"record() per row: {record['memory_us_per_row']:.1f} us in memory, "
+          f"{record['spool_us_per_row']:.1f} us spooled")  # fmt: skip
     ratios = {}
-    if "litellm-proxy" in rps:
+    if {"tradeoff", "litellm-proxy"} <= set(rps):
         ratios = {str(c): rps["tradeoff"][c] / rps["litellm-proxy"][c] for c in args.concurrency}
         print("tradeoff / litellm-proxy throughput: "
               + ", ".join(f"x{v:.1f} @{c}" for c, v in ratios.items()))  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
         "command": "python benchmarks/bench_proxy.py " + " ".join(sys.argv[1:]),
-        "requests": args.requests, "seconds": args.seconds, "rows": rows,
-        "throughput_ratio_vs_litellm_proxy": ratios,
+        "requests": args.requests, "seconds": args.seconds, "rounds": args.rounds, "rows": rows,
+        "throughput_ratio_vs_litellm_proxy": ratios, "spool_vs_in_memory_log": spool,
         "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
     }, indent=2))  # fmt: skip
     print(f"wrote {args.out}")

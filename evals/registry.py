@@ -8,6 +8,7 @@ model_list:
       api_key: os.environ/OPENAI_API_KEY     # keys only as env references
       # input_cost_per_token: 2.5e-06        # optional price override (litellm's keys)
       # output_cost_per_token: 1.0e-05
+      # timeout: 60                          # seconds one call may take (LiteLLM's key)
     tier: frontier                           # frontier | local | specialized | baseline
   - model_name: llama-local
     litellm_params: {model: hosted_vllm/llama, api_base: "http://127.0.0.1:8000/v1"}

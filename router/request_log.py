@@ -164,7 +164,7 @@ class RequestLog:
         self._thread.join(wait + self.store.timeout_s + 1.0)
         left = self.pending
         on_disk = self.spool.close() if self.spool is not None else 0
-        if left and self.spool is not None:
+        if on_disk:
             log.warning(
                 "request log: %d rows are not in the store %s yet; they stay in the spool %s "
                 "and are written at the next start",
@@ -172,8 +172,8 @@ class RequestLog:
                 self.store,
                 self.folder,
             )
-        elif left:
-            log.error("request log: %d rows could not be written to %s", left, self.store)
+        if left > on_disk:  # rows the spool could not take either (a full disk, --no-spool)
+            log.error("request log: %d rows could not be written to %s", left - on_disk, self.store)
 
     # -- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
