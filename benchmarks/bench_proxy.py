@@ -14,7 +14,8 @@ Every target sits in front of the same upstream stand-in, running in its own pro
 Latency: sequential requests, the targets interleaved round by round so machine load hits all
 alike; "added" = target p50/p99 minus direct p50/p99. TTFT: time to the first SSE data line.
 Throughput: closed loop at concurrency 1/16/64 for a few seconds each, targets taking turns,
-the median of a few rounds.
+the median of a few rounds; with it, each server's CPU time per request (from /proc), which a
+busy machine disturbs far less than requests/s.
 
 LiteLLM's proxy needs its `proxy` extra, kept out of the project's environment:
 
@@ -74,7 +75,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
 
 def start_servers(
     work: Path, litellm_bin: str | None, procs: list[subprocess.Popen[bytes]]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, int]]:
     """Start the upstream and the proxies, appending each process to `procs` (the caller stops
     them, also when a later one fails to start)."""
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -92,7 +93,9 @@ def start_servers(
     ]}  # fmt: skip
     (work / "models.yaml").write_text(yaml.safe_dump(models))
     ports = {}
-    for name, extra in (("tradeoff", []), ("tradeoff-nospool", ["--no-spool"])):
+    # Each its own process, so the litellm path's imports and threads burden only its own.
+    servers = (("tradeoff", []), ("tradeoff-nospool", ["--no-spool"]), ("tradeoff+litellm", []))
+    for name, extra in servers:
         ports[name] = free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "tradeoff", "serve", "--port", str(ports[name]),
@@ -101,11 +104,13 @@ def start_servers(
             cwd=ROOT, env={**os.environ, "BENCH_KEY": "x"}, **quiet,
         ))  # fmt: skip
         wait_ready(f"http://127.0.0.1:{ports[name]}/health", procs[-1])
+    started = zip(servers, procs[1:], strict=True)  # the upstream, then one per server
+    pids = {"direct": procs[0].pid} | {name: p.pid for (name, _), p in started}
     urls = {
         "direct": upstream,
         "tradeoff": f"http://127.0.0.1:{ports['tradeoff']}/v1",
         "tradeoff-nospool": f"http://127.0.0.1:{ports['tradeoff-nospool']}/v1",
-        "tradeoff+litellm": f"http://127.0.0.1:{ports['tradeoff']}/v1",
+        "tradeoff+litellm": f"http://127.0.0.1:{ports['tradeoff+litellm']}/v1",
     }
     if litellm_bin:
         lite = free_port()
@@ -120,7 +125,8 @@ def start_servers(
         ))  # fmt: skip
         wait_ready(f"http://127.0.0.1:{lite}/health/liveliness", procs[-1])
         urls["litellm-proxy"] = f"http://127.0.0.1:{lite}/v1"
-    return urls
+        pids["litellm-proxy"] = procs[-1].pid
+    return urls, pids
 
 
 def body_for(target: str, stream: bool = False) -> dict[str, Any]:
@@ -175,7 +181,7 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def throughput(url: str, target: str, concurrency: int, seconds: float) -> float:
+async def throughput(url: str, target: str, concurrency: int, seconds: float) -> tuple[float, int]:
     """Closed loop of `concurrency` keep-alive connections. The client is a bare asyncio
     HTTP/1.1 writer/reader: httpx's own pool would be the bottleneck at 64 connections."""
     parsed = httpx.URL(url)
@@ -203,18 +209,38 @@ async def throughput(url: str, target: str, concurrency: int, seconds: float) ->
     done = 0
     started = time.perf_counter()
     await asyncio.gather(*(worker(started + seconds) for _ in range(concurrency)))
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), done
 
 
-def throughputs(urls: dict[str, str], args: argparse.Namespace) -> dict[str, dict[int, float]]:
-    """Requests/s per target and concurrency: the median of `rounds` runs, the targets taking
-    turns within each round so that load from the rest of the machine hits them alike."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughputs(
+    urls: dict[str, str], pids: dict[str, int], args: argparse.Namespace
+) -> tuple[dict[str, dict[int, float]], dict[str, dict[int, float]]]:
+    """Requests/s per target and concurrency (the median of `rounds` runs, the targets taking
+    turns within each round so that load from the rest of the machine hits them alike), and
+    the server's CPU microseconds per request (all rounds, warm-up included): a cost that other
+    processes on a busy machine disturb far less than wall-clock throughput."""
     runs: dict[str, dict[int, list[float]]] = {t: {c: [] for c in args.concurrency} for t in urls}
+    cpu = {t: dict.fromkeys(args.concurrency, 0.0) for t in urls}
+    served = {t: dict.fromkeys(args.concurrency, 0) for t in urls}
     for c in args.concurrency:
         for _ in range(args.rounds):
             for target, url in urls.items():
-                runs[target][c].append(asyncio.run(throughput(url, target, c, args.seconds)))
-    return {t: {c: statistics.median(v) for c, v in by_c.items()} for t, by_c in runs.items()}
+                before = cpu_seconds(pids[target])
+                rps, done = asyncio.run(throughput(url, target, c, args.seconds))
+                cpu[target][c] += cpu_seconds(pids[target]) - before
+                served[target][c] += done
+                runs[target][c].append(rps)
+    median = {t: {c: statistics.median(v) for c, v in by_c.items()} for t, by_c in runs.items()}
+    per_request = {
+        t: {c: cpu[t][c] / max(1, served[t][c]) * 1e6 for c in args.concurrency} for t in urls
+    }
+    return median, per_request
 
 
 def record_cost(rows: int = 20_000, rounds: int = 5) -> dict[str, float]:
@@ -268,12 +294,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            urls = start_servers(Path(tmp), litellm_bin, procs)
+            urls, pids = start_servers(Path(tmp), litellm_bin, procs)
             if args.targets:
                 urls = {t: u for t, u in urls.items() if t in {"direct", *args.targets}}
             lat = latency(urls, args.requests, stream=False)
             ttft = latency(urls, args.requests // 2, stream=True)
-            rps = throughputs(urls, args)
+            rps, cpu = throughputs(urls, pids, args)
             record = record_cost()
         finally:
             for proc in reversed(procs):
@@ -283,11 +309,12 @@ def main() -> None:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    report(urls, lat, ttft, rps, record, args)
+    report(urls, lat, ttft, rps, cpu, record, args)
 
 
 def report(urls: dict[str, str], lat: dict[str, list[float]], ttft: dict[str, list[float]],
-           rps: dict[str, dict[int, float]], record: dict[str, float],
+           rps: dict[str, dict[int, float]], cpu: dict[str, dict[int, float]],
+           record: dict[str, float],
            args: argparse.Namespace) -> None:  # fmt: skip
     base = {
         "p50": pct(lat["direct"], 0.5), "p99": pct(lat["direct"], 0.99),
@@ -304,15 +331,18 @@ def report(urls: dict[str, str], lat: dict[str, list[float]], ttft: dict[str, li
             "ttft_p50_ms": pct(ttft[target], 0.5),
             "added_ttft_p50_ms": pct(ttft[target], 0.5) - base["ttft50"],
             "rps": {str(c): v for c, v in rps[target].items()},
+            "cpu_us_per_request": {str(c): v for c, v in cpu[target].items()},
         }
         rows.append(row)
     header = f"{'target':17} {'p50 ms':>7} {'+p50':>6} {'p99 ms':>7} {'+p99':>6} {'ttft':>6} {'+ttft':>6}"
     header += "".join(f" {'rps@' + str(c):>8}" for c in args.concurrency)
+    header += "".join(f" {'cpu@' + str(c):>8}" for c in args.concurrency)
     print(header)
     for r in rows:
         line = (f"{r['target']:17} {r['p50_ms']:7.2f} {r['added_p50_ms']:6.2f} {r['p99_ms']:7.2f} "
                 f"{r['added_p99_ms']:6.2f} {r['ttft_p50_ms']:6.2f} {r['added_ttft_p50_ms']:6.2f}")  # fmt: skip
         line += "".join(f" {v:8.0f}" for v in r["rps"].values())
+        line += "".join(f" {v:8.0f}" for v in r["cpu_us_per_request"].values())
         print(line)
     spool: dict[str, Any] = {}
     if {"tradeoff", "tradeoff-nospool"} <= set(urls):
@@ -323,10 +353,15 @@ def report(urls: dict[str, str], lat: dict[str, list[float]], ttft: dict[str, li
             "throughput_ratio": {
                 str(c): rps["tradeoff"][c] / rps["tradeoff-nospool"][c] for c in args.concurrency
             },
+            "added_cpu_us_per_request": {
+                str(c): cpu["tradeoff"][c] - cpu["tradeoff-nospool"][c] for c in args.concurrency
+            },
         }
         print(f"spool vs in-memory log: {spool['added_p50_ms']:+.2f} ms p50, "
               f"{spool['added_p99_ms']:+.2f} ms p99, {spool['added_ttft_p50_ms']:+.2f} ms ttft; "
-              "throughput " + ", ".join(f"x{v:.2f} @{c}" for c, v in spool["throughput_ratio"].items()))  # fmt: skip
+              "throughput " + ", ".join(f"x{v:.2f} @{c}" for c, v in spool["throughput_ratio"].items())
+              + "; server CPU per request " + ", ".join(
+                  f"{v:+.0f} us @{c}" for c, v in spool["added_cpu_us_per_request"].items()))  # fmt: skip
     spool["record"] = record
     print(f"record() per row: {record['memory_us_per_row']:.1f} us in memory, "
           f"{record['spool_us_per_row']:.1f} us spooled")  # fmt: skip

@@ -123,6 +123,12 @@ class RequestLog:
                     len(orphans),
                     self.folder,
                 )
+        if self.dead_letters.rows:
+            log.warning(
+                "request log: %d rows the store refused are set aside in %s",
+                self.dead_letters.rows,
+                self.dead_letters.path,
+            )
         self._thread.start()
         return self
 

@@ -104,7 +104,7 @@ def test_a_hung_primary_falls_back_within_its_own_timeout(timed: tuple[Proxy, Up
     proxy, upstream = timed
     elapsed, raw = timed_call(proxy, "own-timeout")
     assert raw.headers["x-tradeoff-model"] == "t-backup"  # type: ignore[attr-defined]
-    assert elapsed < 0.5 + 0.5
+    assert elapsed < 0.5 + 1.0  # its own 0.5 s; not the share rule's 2 s, nor the 4 s deadline
     # litellm's `timeout` key is ours to honour, never a field of the upstream's request
     assert all("timeout" not in body for body in upstream.requests)
 
@@ -115,7 +115,7 @@ def test_without_its_own_timeout_the_first_attempt_leaves_time_for_the_fallback(
     proxy, _ = timed
     elapsed, raw = timed_call(proxy, "no-timeout")
     assert raw.headers["x-tradeoff-model"] == "t-backup"  # type: ignore[attr-defined]
-    assert elapsed < DEADLINE_S * 0.5 + 0.5  # the rule: at most half the time left
+    assert elapsed < DEADLINE_S * 0.5 + 1.0  # the rule: at most half the time left
 
 
 def test_the_litellm_path_honours_the_models_timeout(timed: tuple[Proxy, Upstream]) -> None:
@@ -131,7 +131,7 @@ def test_a_lone_hung_model_is_retried_within_its_timeout(timed: tuple[Proxy, Ups
     with pytest.raises(openai.APIStatusError) as caught:
         sync_client(proxy.url).chat.completions.create(model="t-hang3", messages=HI)
     assert caught.value.status_code == 504
-    assert time.monotonic() - started < 2 * 0.4 + 0.6  # two tries of 0.4 s, not the 4 s deadline
+    assert time.monotonic() - started < 2 * 0.4 + 1.0  # two tries of 0.4 s, not the 4 s deadline
     assert upstream.model_counts["t-hang3"] == 2
 
 
