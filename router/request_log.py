@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,8 +279,7 @@ class RequestLog:
             middle = len(entries) // 2
             return self._insert(entries[:middle]) + self._insert(entries[middle:])
         self.written += len(entries)
-        for entry in entries:
-            self._settle(entry)
+        self._settle(*entries)
         return []
 
     def _set_aside(self, entry: _Entry, error: str) -> None:
@@ -291,7 +291,12 @@ class RequestLog:
         self.set_aside += 1
         self._settle(entry)
 
-    def _settle(self, entry: _Entry) -> None:
-        entry.done = True
-        if entry.segment is not None and self.spool is not None:
-            self.spool.settle(entry.segment)
+    def _settle(self, *entries: _Entry) -> None:
+        per_segment: Counter[Segment] = Counter()
+        for entry in entries:
+            entry.done = True
+            if entry.segment is not None:
+                per_segment[entry.segment] += 1
+        if self.spool is not None:
+            for segment, rows in per_segment.items():
+                self.spool.settle(segment, rows)
