@@ -181,6 +181,9 @@ async def acomplete(
     kwargs = call_kwargs(entry)
     secrets = secret_values(entry, kwargs)
     kwargs.update(params or {})
+    if kwargs.get("timeout") is not None:  # the model's own limit (litellm_params.timeout)
+        timeout_s = min(timeout_s, float(kwargs.pop("timeout")))
+    kwargs.pop("timeout", None)
     result = CallResult()
     pieces: list[str] = []
     usage: Any = None

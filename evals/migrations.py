@@ -108,6 +108,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # The proxy counted the tokens itself (the upstream sent no usage, or a stream broke
+        # off before it): cost_usd is an estimate, not the provider's bill.
+        "0010_requests_cost_estimated",
+        "ALTER TABLE requests ADD COLUMN cost_estimated BOOLEAN DEFAULT false",
+    ),
+    (
         # Small values shared by every process using the store (per-key request counts and
         # spend, cooldowns): `Store.increment()` adds to one atomically.
         "0040_counters",

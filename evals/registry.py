@@ -8,6 +8,7 @@ model_list:
       api_key: os.environ/OPENAI_API_KEY     # keys only as env references
       # input_cost_per_token: 2.5e-06        # optional price override (litellm's keys)
       # output_cost_per_token: 1.0e-05
+      # timeout: 60                          # seconds one call may take (LiteLLM's key)
     tier: frontier                           # frontier | local | specialized | baseline
   - model_name: llama-local
     litellm_params: {model: hosted_vllm/llama, api_base: "http://127.0.0.1:8000/v1"}
@@ -144,6 +145,9 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
     for key, value in numbers:
         if value is not None and not _non_negative(value):
             raise ConfigError(f"{where}: model {name!r}: {key} must be a number >= 0")
+    timeout = params.get("timeout")  # LiteLLM's key: seconds one call may take
+    if timeout is not None and not (_non_negative(timeout) and float(timeout) > 0):
+        raise ConfigError(f"{where}: model {name!r}: timeout must be a number > 0 (seconds)")
     extra = {
         k: v
         for k, v in raw.items()

@@ -2,8 +2,9 @@
 
 Loading the registry, the policies and the store happens here, so a wrong file fails before the
 server listens (one line from the CLI). Clients, threads and pollers start in the lifespan and
-stop there too: a SIGTERM/SIGINT makes uvicorn finish in-flight requests, then the lifespan
-flushes the request log.
+stop there too: the request log replays what an earlier process left in the spool, and at a
+SIGTERM/SIGINT uvicorn finishes in-flight requests, then the lifespan drains the request log
+(for at most `log_drain_s`; what the store cannot take stays in the spool).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from evals.registry import load_registry
 from evals.store import open_store
+from router import estimate
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.chat import handle_chat
@@ -34,12 +36,16 @@ from router.reload import PolicyBook
 from router.request_log import RequestLog
 from router.scrub import Scrubber
 from router.settings import Settings
+from router.spool import spool_dir
 from router.sse import ClientGone
 from router.state import ProxyState
 from router.targets import build_targets
 from router.upstream import Adapter
 
 log = logging.getLogger("tradeoff.router")
+# The log writer waits this long for a store another process holds, then retries on its own
+# schedule (so a shutdown's drain deadline is never stuck inside one long wait).
+LOG_STORE_WAIT_S = 1.0
 
 
 def build_state(settings: Settings) -> ProxyState:
@@ -48,22 +54,50 @@ def build_state(settings: Settings) -> ProxyState:
     targets = build_targets(registry)
     book = PolicyBook(settings.policy_paths, set(targets))
     book.load_all()
-    store = open_store(settings.db_path)
+    store = open_store(settings.db_path)  # migrated, waiting as long as any command would
+    store.timeout_s = LOG_STORE_WAIT_S
     secrets = [s for t in targets.values() for s in t.secrets]
+    request_log = RequestLog(
+        store,
+        spool_dir(settings.db_path),
+        spool=settings.spool,
+        flush_s=settings.log_flush_s,
+        batch_rows=settings.log_batch_rows,
+        drain_s=settings.log_drain_s,
+    )
     return ProxyState(
         settings=settings,
         targets=targets,
         policies=book,
-        request_log=RequestLog(
-            store, flush_s=settings.log_flush_s, batch_rows=settings.log_batch_rows
-        ),
+        request_log=request_log,
         scrubber=Scrubber(secrets),
         keys=KeyCheck(settings.api_keys),
         cooldowns=Cooldowns(settings.cooldown_s),
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _check_content_type(value: str | None) -> None:
+    """JSON bodies only (`application/json`, or any `application/*+json`), else 415.
+
+    A missing Content-Type is refused too: the official clients always send one, and a browser
+    page can POST a body without one (or as text/plain or a form) to a proxy on localhost
+    without any CORS preflight; requiring JSON keeps such pages out even with auth off.
+    """
+    media = (value or "").partition(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    got = f"got {value!r}" if value else "no Content-Type header was sent"
+    raise ProxyError(
+        415,
+        f"the request body must be JSON sent with 'Content-Type: application/json' ({got}); "
+        "with curl, add -H 'Content-Type: application/json'",
+        code="unsupported_media_type",
+    )
+
+
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     too_big = ProxyError(
         413,
@@ -73,11 +107,22 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ProxyError(
+            408,
+            f"the request body did not arrive within {timeout_s:g}s; send it in one go",
+            code="request_timeout",
+            headers={"connection": "close"},  # the rest of the body may still be on its way
+        ) from None
+    except ClientDisconnect:
+        raise ClientGone("client disconnected mid-upload") from None
     return b"".join(chunks)
 
 
@@ -96,14 +141,26 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         call = Call(state)
         try:
             state.keys.check(request.headers.get("authorization"))
-            raw = await _read_body(request, settings.max_body_bytes)
+            _check_content_type(request.headers.get("content-type"))
+            raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout_s)
             response = await handle_chat(state, call, raw, request)
         except ProxyError as exc:
             call.finish(exc.status, exc.message)
             return exc.response(call.headers())
-        except ClientGone:
-            call.finish(CLIENT_CLOSED, "client disconnected before the answer")
+        except ClientGone as exc:
+            call.finish(CLIENT_CLOSED, str(exc) or "client disconnected before the answer")
             return Response(status_code=CLIENT_CLOSED)
+        except Exception as exc:  # a bug: logged with its traceback, answered in OpenAI's shape
+            log.exception("request %s failed", call.request_id)
+            error = ProxyError(
+                500,
+                f"internal error ({type(exc).__name__}) in the proxy; its log has the details "
+                f"under request id {call.request_id}",
+                type="server_error",
+                code="internal_error",
+            )
+            call.finish(500, error.message)
+            return error.response(call.headers())
         except BaseException as exc:
             call.finish(500, f"internal error: {type(exc).__name__}")
             raise
@@ -130,6 +187,11 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
                 "policies": state.policies.describe(),
                 "models": list(state.targets),
                 "log_pending": state.request_log.pending,
+                "spool": str(state.request_log.folder) if state.request_log.spool else None,
+                "dead_letter": {
+                    "path": str(state.request_log.dead_letters.path),
+                    "rows": state.request_log.dead_letters.rows,
+                },
             }
         )
 
@@ -146,10 +208,16 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.adapter = Adapter()
         state.request_log.start()
+        threading.Thread(target=estimate.warm, name="tradeoff-tokenizer", daemon=True).start()
         state.metrics.gauge(
             "tradeoff_request_log_pending",
-            "Rows queued, not yet in the store.",
+            "Rows taken in (spooled), not yet in the store.",
             lambda: float(state.request_log.pending),
+        )
+        state.metrics.gauge(
+            "tradeoff_request_log_dead_letters",
+            "Rows the store refused, set aside in the dead-letter file.",
+            lambda: float(state.request_log.dead_letters.rows),
         )
         state.metrics.gauge(
             "tradeoff_policy_reload_errors",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from router.estimate import count_prompt, count_tokens
 from router.fallback import Trace, with_fallback
 from router.request_log import RequestRow
 from router.state import ProxyState
@@ -50,6 +51,7 @@ class Call:
     cost_usd: float | None = None
     baseline_cost_usd: float | None = None
     ttft_ms: float | None = None
+    cost_estimated: bool = False  # some tokens were counted here, not reported by an upstream
     finished: bool = False
 
     def headers(self) -> dict[str, str]:
@@ -60,6 +62,8 @@ class Call:
             out["x-tradeoff-model"] = self.trace.model
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
+            if self.cost_estimated:
+                out["x-tradeoff-cost-estimated"] = "true"
         return out
 
     async def try_models(
@@ -84,12 +88,26 @@ class Call:
             deadline=deadline,
             retries=self.state.settings.retries,
             trace=self.trace,
+            own_timeout=lambda model: self.state.targets[model].timeout_s,
         )
 
-    def add_usage(self, model: str, prompt: int | None, completion: int | None) -> None:
-        """Count one answer's tokens (a cascade pays for every answer it asked for)."""
+    def add_usage(
+        self, model: str, prompt: int | None, completion: int | None, answer: Callable[[], str]
+    ) -> None:
+        """Count one answer's tokens (a cascade pays for every answer it asked for).
+
+        Without the upstream's usage, both counts are estimated from the request's messages and
+        `answer()` (the text generated, or streamed before a cut) and the row says so.
+        """
         if prompt is None or completion is None:
-            return
+            if self.chat is None:
+                return
+            tokenizer = self.state.targets[model].upstream_model
+            messages = self.chat.body.get("messages")
+            count = len(messages) if isinstance(messages, list) else 0
+            prompt = count_prompt(self.chat.prompt, count, tokenizer)
+            completion = count_tokens(answer(), tokenizer)
+            self.cost_estimated = True
         self.prompt_tokens = (self.prompt_tokens or 0) + prompt
         self.completion_tokens = (self.completion_tokens or 0) + completion
         cost = self.state.targets[model].cost(prompt, completion)
@@ -139,5 +157,6 @@ class Call:
                 latency_ms=latency_s * 1000,
                 ttft_ms=self.ttft_ms,
                 prompt=chat.prompt if (chat and state.settings.log_prompts) else None,
+                cost_estimated=self.cost_estimated,
             )
         )

@@ -7,6 +7,7 @@ Streaming requests continue in `router.streaming`; bookkeeping and the log row i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from policies.base import RouteRequest
 from router.call import Call, Route
 from router.errors import upstream_failure
+from router.estimate import reply_text
 from router.fallback import AllFailed
 from router.sse import first_of
 from router.state import ProxyState
@@ -79,7 +81,8 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
             return previous  # escalation failed: the rejected answer beats no answer
         model = call.trace.model
         assert model is not None
-        call.add_usage(model, reply.prompt_tokens, reply.completion_tokens)
+        generated = functools.partial(reply_text, reply.content)  # counted only without usage
+        call.add_usage(model, reply.prompt_tokens, reply.completion_tokens, generated)
         if verify is None:
             return reply
         data, texts = _choices(reply)

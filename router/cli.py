@@ -52,6 +52,20 @@ def register(group: click.Group) -> None:
         "--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(min=1)
     )
     @click.option(
+        "--body-timeout",
+        "body_timeout_s",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds a client may take to send its request body (then 408).",
+    )
+    @click.option(
+        "--no-spool",
+        is_flag=True,
+        hidden=True,  # benchmarks only: rows wait in memory, and a crash loses them
+        help="Keep request-log rows in memory only until written (loses them on a crash).",
+    )
+    @click.option(
         "--cors-origin",
         "cors_origins",
         multiple=True,
@@ -68,12 +82,16 @@ def register(group: click.Group) -> None:
         log_prompts: bool,
         timeout_s: float,
         max_body_bytes: int,
+        body_timeout_s: float,
+        no_spool: bool,
         cors_origins: tuple[str, ...],
     ) -> None:
         """Run the OpenAI-compatible proxy: clients change only base_url and the key.
 
         `model` in a request names a policy (routed) or a configured model (passed through).
-        SIGHUP or an edited policy file reloads the policies; SIGTERM flushes the request log.
+        SIGHUP or an edited policy file reloads the policies. Every request's log row is on
+        disk (a spool beside the store) before its answer completes; SIGTERM drains it into the
+        store, and rows the store cannot take (locked, down) are written at the next start.
         """
         import uvicorn
 
@@ -89,6 +107,8 @@ def register(group: click.Group) -> None:
             log_prompts=log_prompts,
             timeout_s=timeout_s,
             max_body_bytes=max_body_bytes,
+            body_timeout_s=body_timeout_s,
+            spool=not no_spool,
             cors_origins=cors_origins,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

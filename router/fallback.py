@@ -5,6 +5,11 @@ connection error; the last one is retried up to `retries` more times (after its 
 short backoff, within the deadline). A model that just failed cools down: for `cooldown_s` it
 moves to the back of every plan, so healthy models are tried first, yet a plan whose models all
 cool down is still tried rather than refused.
+
+Time. Every attempt has its own limit (`attempt_timeout`): the model's `litellm_params.timeout`
+if set, and, while another model is left to fall back to, never more than half the time left,
+so a hung first model cannot eat the whole deadline. A Retry-After longer than the time left is
+not waited out: the request fails over (or fails, with that Retry-After) at once.
 """
 
 from __future__ import annotations
@@ -59,6 +64,18 @@ class Trace:
     errors: list[str] = field(default_factory=list)
 
 
+FALLBACK_SHARE = 0.5  # of the time left, at most, for an attempt with a fallback after it
+
+
+def attempt_timeout(remaining: float, own: float | None, *, fallback_left: bool) -> float:
+    """How long one attempt may run: its model's own timeout (`own`, if any) within the time
+    `remaining`; and while a fallback is left, at most `FALLBACK_SHARE` of that time."""
+    limit = remaining if own is None else min(own, remaining)
+    if fallback_left:
+        limit = min(limit, remaining * FALLBACK_SHARE)
+    return limit
+
+
 class AllFailed(Exception):
     """No model of the plan answered; `last` is the final upstream error."""
 
@@ -76,10 +93,12 @@ async def with_fallback(
     deadline: float,
     retries: int,
     trace: Trace,
+    own_timeout: Callable[[str], float | None] = lambda model: None,
 ) -> T:
     """Call `attempt(model, timeout_s)` along `models` until one succeeds or the deadline passes.
 
-    `trace` records the attempts; the model that answered is `trace.model`.
+    `own_timeout(model)` is the model's configured limit per attempt (None: none). `trace`
+    records the attempts; the model that answered is `trace.model`.
     """
     order = cooldowns.order(models)
     schedule = order + [order[-1]] * retries
@@ -90,16 +109,18 @@ async def with_fallback(
             break
         if i > 0 and model == schedule[i - 1]:
             assert last is not None
-            pause = min(last.retry_after or 0.05 * 2 ** (i - len(order)), remaining - 0.01)
-            if pause > 0:
-                await asyncio.sleep(pause)
+            pause = last.retry_after or 0.05 * 2 ** (i - len(order))
+            if pause >= remaining:
+                break  # waiting would outlive the deadline: answer now (with its Retry-After)
+            await asyncio.sleep(pause)
             remaining = deadline - time.monotonic()
         elif i > 0:
             trace.fallbacks += 1
         trace.attempts += 1
         trace.model = model
+        limit = attempt_timeout(remaining, own_timeout(model), fallback_left=i < len(order) - 1)
         try:
-            value = await attempt(model, remaining)
+            value = await attempt(model, limit)
         except UpstreamError as exc:
             last = exc
             trace.errors.append(f"{model}: {exc.message}")

@@ -22,12 +22,16 @@ class Settings:
     log_prompts: bool = False
     timeout_s: float = 120.0  # the whole request, streaming included, never runs longer
     max_body_bytes: int = 1 << 20
+    body_timeout_s: float = 30.0  # a client that has not sent its whole body by then gets 408
     cors_origins: tuple[str, ...] = ()  # CORS stays off unless origins are named
     retries: int = 2  # extra tries of the last model in a plan on 429/5xx/timeout
     cooldown_s: float = 10.0  # a failing upstream is tried last for this long
     reload_interval_s: float = 1.0  # how often policy files' mtimes are polled
     log_flush_s: float = 0.25
     log_batch_rows: int = 500
+    log_drain_s: float = 5.0  # at shutdown, how long to wait for the store before leaving rows
+    # in the spool (they are written at the next start)
+    spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)
 
 
 def load_api_keys(

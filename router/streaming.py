@@ -2,7 +2,8 @@
 
 Fallback is possible only before the first byte reaches the client; after it, a broken or
 overlong upstream stream ends with an error event in OpenAI's shape (`data: {"error": ...}`),
-never a silent truncated 200.
+never a silent truncated 200. The request's log row is recorded (spooled) before the last event
+goes out, `[DONE]` or the error: a client that saw the end of its stream is in the log.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class StreamRelay:
                     return
                 if self.call.ttft_ms is None:
                     self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
+                if self.stream.done:  # this is [DONE]: the row is on disk before it leaves
+                    self.settle(200)
                 await send({"type": "http.response.body", "body": scrub(event), "more_body": True})
         except (UpstreamError, TimeoutError) as exc:
             if isinstance(exc, TimeoutError):
@@ -77,6 +80,7 @@ class StreamRelay:
                     code="upstream_stream_error",
                 )
             data = b"data: " + json.dumps(self.error.body()).encode() + b"\n\n"
+            self.settle(self.error.status, self.error.message)
             await send({"type": "http.response.body", "body": data, "more_body": True})
         except Exception as exc:  # a bug: logged as a 500, then raised for uvicorn to report
             self.error = ProxyError(
@@ -86,16 +90,25 @@ class StreamRelay:
         finally:
             await events.aclose()
 
-    async def finish(self, disconnected: bool) -> None:
-        await self.stream.aclose()
+    def settle(self, status: int, error: str | None = None) -> None:
+        """Count the stream's tokens and log the request, once."""
+        if self.call.finished:
+            return
         model = self.call.trace.model
         assert model is not None
-        self.call.add_usage(model, self.stream.prompt_tokens, self.stream.completion_tokens)
+        stream = self.stream
+        self.call.add_usage(
+            model, stream.prompt_tokens, stream.completion_tokens, lambda: stream.text
+        )
+        self.call.finish(status, error)
+
+    async def finish(self, disconnected: bool) -> None:
+        await self.stream.aclose()
         if disconnected:
-            self.call.finish(CLIENT_CLOSED, "client disconnected mid-stream")
+            self.settle(CLIENT_CLOSED, "client disconnected mid-stream")
         elif self.error is not None:
             # The HTTP status was already 200; the log records the failure's own status so the
             # dashboard counts the request as failed.
-            self.call.finish(self.error.status, self.error.message)
+            self.settle(self.error.status, self.error.message)
         else:
-            self.call.finish(200)
+            self.settle(200)

@@ -37,6 +37,9 @@ class Target:
     prices: tuple[float, float] | None = None  # USD per (input, output) token
     broken: str | None = None  # why the target cannot be called (e.g. a missing env var)
     secrets: tuple[str, ...] = ()
+    # litellm_params.timeout (LiteLLM's key, seconds): one attempt's limit. Never sent upstream
+    # on the direct path; litellm gets each attempt's own limit as its `timeout`.
+    timeout_s: float | None = None
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         if self.prices is None or prompt_tokens is None or completion_tokens is None:
@@ -81,10 +84,14 @@ def build_target(entry: ModelEntry) -> Target:
     direct = _is_direct(entry)
     prefix, name = _provider(entry)
     prices = _prices(entry)
+    raw_timeout = entry.litellm_params.get("timeout")
+    timeout_s = float(raw_timeout) if raw_timeout is not None else None  # checked by the registry
     try:
         params = entry.resolved_params()
     except ConfigError as exc:
-        return Target(entry.name, entry, direct, name, prices=prices, broken=str(exc))
+        return Target(
+            entry.name, entry, direct, name, prices=prices, broken=str(exc), timeout_s=timeout_s
+        )
     key = params.get("api_key")
     secrets = tuple(secret_values(entry, params))
     if not direct:
@@ -98,6 +105,7 @@ def build_target(entry: ModelEntry) -> Target:
             litellm_kwargs=kwargs,
             prices=prices,
             secrets=secrets,
+            timeout_s=timeout_s,
         )
     provider = prefix or "openai"
     if key is None and provider in DEFAULT_KEY_ENV:
@@ -106,13 +114,25 @@ def build_target(entry: ModelEntry) -> Target:
     base = params.get("api_base") or DIRECT_PREFIXES.get(provider)
     if not base:
         broken = f"model {entry.name!r} ({entry.litellm_model}) needs litellm_params.api_base"
-        return Target(entry.name, entry, True, name, prices=prices, broken=broken)
+        return Target(
+            entry.name, entry, True, name, prices=prices, broken=broken, timeout_s=timeout_s
+        )
     headers = {"content-type": "application/json"}
     headers.update({str(k): str(v) for k, v in (params.get("extra_headers") or {}).items()})
     if key:
         headers["authorization"] = f"Bearer {key}"
     url = str(base).rstrip("/") + "/chat/completions"
-    return Target(entry.name, entry, True, name, url, headers, prices=prices, secrets=secrets)
+    return Target(
+        entry.name,
+        entry,
+        True,
+        name,
+        url,
+        headers,
+        prices=prices,
+        secrets=secrets,
+        timeout_s=timeout_s,
+    )
 
 
 def build_targets(registry: Registry) -> dict[str, Target]:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from evals.llm import litellm
+from router.estimate import message_text
 from router.targets import Target
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -106,6 +107,12 @@ class Stream:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.done = False
+        self._text: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """What the stream generated so far (content and tool-call arguments)."""
+        return "".join(self._text)
 
     async def _next_event(self) -> bytes | None:
         while True:
@@ -130,15 +137,21 @@ class Stream:
             self._buffer += chunk.replace(b"\r\n", b"\n")
 
     def _inspect(self, event: bytes) -> bool:
-        """Record usage; False when the event is the usage-only chunk the client did not ask for."""
+        """Record usage and the streamed text; False when the event is the usage-only chunk the
+        client did not ask for."""
         if event.startswith(DONE[:12]):
             self.done = True
-            return True
-        if b'"usage"' not in event:
             return True
         try:
             data = json.loads(event[event.index(b"data:") + 5 :])
         except ValueError:
+            return True
+        if isinstance(data, dict) and isinstance(data.get("choices"), list):
+            for choice in data["choices"]:  # kept to count tokens if no usage comes
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict):
+                    self._text += message_text(delta)
+        if b'"usage"' not in event:
             return True
         prompt, completion = _usage(data)
         if prompt is not None:
@@ -198,7 +211,7 @@ class Adapter:
         try:
             async with asyncio.timeout(timeout_s):
                 if not target.direct:
-                    return await self._litellm_complete(target, body)
+                    return await self._litellm_complete(target, body, timeout_s)
                 assert target.url is not None
                 payload = json.dumps(self._body(target, body, False)).encode()
                 async with self.session.post(
@@ -235,7 +248,7 @@ class Adapter:
                 if target.direct:
                     stream = await self._direct_stream(target, body, keep_usage)
                 else:
-                    stream = await self._litellm_stream(target, body, keep_usage)
+                    stream = await self._litellm_stream(target, body, keep_usage, timeout_s)
                 await stream.prime()
                 return stream
         except BaseException as exc:
@@ -286,23 +299,32 @@ class Adapter:
         body = json.dumps({"error": {"message": str(exc), "type": type(exc).__name__}}).encode()
         return UpstreamError(f"upstream answered HTTP {status} (litellm)", status=status, body=body)
 
-    def _litellm_kwargs(self, target: Target, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _litellm_kwargs(
+        self, target: Target, body: dict[str, Any], stream: bool, timeout_s: float
+    ) -> dict[str, Any]:
         kwargs = {**self._body(target, body, stream), **target.litellm_kwargs}
         kwargs["model"] = target.upstream_model
         kwargs["num_retries"] = 0  # retries and fallbacks are ours
+        kwargs["timeout"] = timeout_s  # this attempt's share (the model's own timeout at most)
         return kwargs
 
-    async def _litellm_complete(self, target: Target, body: dict[str, Any]) -> Reply:
+    async def _litellm_complete(
+        self, target: Target, body: dict[str, Any], timeout_s: float
+    ) -> Reply:
         try:
-            response = await litellm().acompletion(**self._litellm_kwargs(target, body, False))
+            kwargs = self._litellm_kwargs(target, body, False, timeout_s)
+            response = await litellm().acompletion(**kwargs)
         except Exception as exc:
             raise self._litellm_error(exc) from None
         data = response.model_dump()
         return Reply(json.dumps(data).encode(), *_usage(data))
 
-    async def _litellm_stream(self, target: Target, body: dict[str, Any], keep: bool) -> Stream:
+    async def _litellm_stream(
+        self, target: Target, body: dict[str, Any], keep: bool, timeout_s: float
+    ) -> Stream:
         try:
-            response = await litellm().acompletion(**self._litellm_kwargs(target, body, True))
+            kwargs = self._litellm_kwargs(target, body, True, timeout_s)
+            response = await litellm().acompletion(**kwargs)
         except Exception as exc:
             raise self._litellm_error(exc) from None
 

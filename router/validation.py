@@ -8,6 +8,7 @@ opaque upstream error. Unknown fields pass through untouched.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from router.errors import ProxyError, bad_request
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TASK_HEADER = "x-tradeoff-task"
+# Deeper than any real request (a JSON schema in `tools` or `response_format` nests a few dozen
+# levels at most), shallow enough that encoding the body again never nears Python's stack limit.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,64 @@ def _check_messages(messages: Any) -> str:
     return flatten_messages(messages)
 
 
-def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest:
-    """The checked request, or a 400 `ProxyError` naming the offending field."""
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as inf
+        raise _NotFinite(text)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _nesting_within(value: Any, limit: int) -> bool:
+    """Whether no array or object in `value` sits deeper than `limit` (iteratively: a deep
+    value must not exhaust the stack here either)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return True
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 `ProxyError`: not JSON, not an object, nested deeper
+    than `MAX_DEPTH`, or holding NaN/Infinity (which no JSON parser upstream would accept)."""
+    too_deep = bad_request(
+        f"the request body nests arrays or objects deeper than {MAX_DEPTH} levels",
+        code="nesting_too_deep",
+    )
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except _NotFinite as exc:
+        raise bad_request(
+            f"the request body holds {exc}, which is not a JSON number; send finite numbers",
+            code="invalid_number",
+        ) from None
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError):
         raise bad_request(
             "the request body is not valid JSON; send a JSON object", code="invalid_json"
         ) from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", code="invalid_json")
+    if not _nesting_within(body, MAX_DEPTH):
+        raise too_deep
+    return body
+
+
+def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest:
+    """The checked request, or a 400 `ProxyError` naming the offending field."""
+    body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", code="invalid_json")
     model = body.get("model")

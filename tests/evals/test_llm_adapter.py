@@ -77,6 +77,16 @@ async def test_hang_times_out_as_retryable_error(upstream: Upstream) -> None:
     assert not result.ok and result.retryable and result.latency_ms < 5000
 
 
+async def test_a_models_own_timeout_bounds_the_call(upstream: Upstream) -> None:
+    # litellm_params.timeout is LiteLLM's own key: honoured (the shorter limit wins), not a
+    # second `timeout` argument beside the runner's.
+    fine = await acomplete(entry("four", upstream.url, litellm_params={"timeout": 30}), ASK)
+    assert fine.ok  # (and litellm's first-call imports are paid before timing the next one)
+    hung = entry("hang", upstream.url, litellm_params={"timeout": 0.5})
+    result = await acomplete(hung, ASK, timeout_s=60)
+    assert not result.ok and result.retryable and result.latency_ms < 5000
+
+
 async def test_cut_stream_is_an_error_keeping_partial_text(upstream: Upstream) -> None:
     result = await acomplete(entry("cut", upstream.url), ASK)
     assert not result.ok and result.retryable

@@ -119,6 +119,7 @@ EXPECTED_SCHEMA = {
         "latency_ms DOUBLE",
         "ttft_ms DOUBLE",
         "prompt VARCHAR",
+        "cost_estimated BOOLEAN DEFAULT false",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.router.support import Proxy, write_models
 from tests.support.upstream import Upstream
 
 HI = [{"role": "user", "content": "hi"}]
+JSON_TYPE = {"content-type": "application/json"}
 SECRET = "sk-upstream-secret-value-1234"
 
 
@@ -87,7 +90,7 @@ def test_oversized_body_is_413(proxy: Proxy) -> None:
             yield b"y" * 65536
         yield b'"}]}'
 
-    response = httpx.post(f"{proxy.url}/chat/completions", content=chunks())
+    response = httpx.post(f"{proxy.url}/chat/completions", content=chunks(), headers=JSON_TYPE)
     assert_error_shape(response, 413)
 
 
@@ -97,16 +100,119 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(proxy: Proxy) -> No
 
 
 def test_client_errors_are_logged_once(proxy: Proxy) -> None:
-    response = httpx.post(f"{proxy.url}/chat/completions", content=b"{oops")
+    response = httpx.post(f"{proxy.url}/chat/completions", content=b"{oops", headers=JSON_TYPE)
     (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
     assert row["status"] == 400 and row["requested_model"] == "" and "JSON" in row["error"]
 
 
+def test_deep_nesting_is_a_clean_400(proxy: Proxy) -> None:
+    for content in (
+        b"[" * 100_000,
+        b'{"model": "cheap", "metadata": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ):
+        response = httpx.post(f"{proxy.url}/chat/completions", content=content, headers=JSON_TYPE)
+        assert assert_error_shape(response, 400)["code"] == "nesting_too_deep"
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_400_not_forwarded(
+    proxy: Proxy, upstream: Upstream, value: str
+) -> None:
+    before = len(upstream.requests)
+    content = f'{{"model": "cheap", "messages": {json.dumps(HI)}, "temperature": {value}}}'
+    response = httpx.post(
+        f"{proxy.url}/chat/completions", content=content.encode(), headers=JSON_TYPE
+    )
+    assert assert_error_shape(response, 400)["code"] == "invalid_number"
+    assert len(upstream.requests) == before
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_bodies_not_labelled_json_are_415(proxy: Proxy, content_type: str | None) -> None:
+    content = json.dumps({"model": "cheap", "messages": HI}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    response = httpx.post(f"{proxy.url}/chat/completions", content=content, headers=headers)
+    error = assert_error_shape(response, 415)
+    assert "application/json" in str(error["message"])
+    (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
+    assert row["status"] == 415
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "APPLICATION/JSON"])
+def test_json_with_parameters_or_any_case_is_accepted(proxy: Proxy, content_type: str) -> None:
+    content = json.dumps({"model": "cheap", "messages": HI}).encode()
+    response = httpx.post(
+        f"{proxy.url}/chat/completions", content=content, headers={"content-type": content_type}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def impatient_proxy(
+    upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """A proxy that waits at most 0.5 s for a request body."""
+    work: Path = tmp_path_factory.mktemp("impatient")
+    config = write_models(work / "models.yaml", upstream.url, ["cheap"])
+    settings = Settings(
+        config_path=config, db_path=work / "db.duckdb", body_timeout_s=0.5, log_flush_s=0.05
+    )
+    with Proxy(settings) as proxy:
+        yield proxy
+
+
+def raw_request(proxy: Proxy, declared: int, sent: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"content-length: {declared}\r\n\r\n".encode()
+        + sent
+    )
+    return sock
+
+
+def test_a_client_stalling_mid_upload_gets_408(impatient_proxy: Proxy) -> None:
+    started = time.monotonic()
+    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", ') as sock:
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.endswith(b"}"):
+                break
+    assert time.monotonic() - started < 2.0
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    error = json.loads(payload)["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "request_timeout"
+    rows = impatient_proxy.rows_eventually("status = 408")
+    assert len(rows) == 1
+
+
+def test_a_client_leaving_mid_upload_is_logged_499(impatient_proxy: Proxy) -> None:
+    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", "messages": '):
+        time.sleep(0.1)
+    rows = impatient_proxy.rows_eventually("status = 499")
+    assert len(rows) == 1 and "disconnected" in rows[0]["error"]
+    assert not impatient_proxy.rows("status >= 500")
+
+
+# Strings a client can send: lone surrogates (JSON's \\ud800 escape), control characters, NUL.
+NASTY = st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u2028", "\x1b[31m", "\ufeff"]) | st.text(
+    st.characters(categories=["Cs", "Cc"]) | st.characters(), max_size=8
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | NASTY
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY, inner, max_size=3),
     max_leaves=10,
 )
 FIELDS = st.fixed_dictionaries(
@@ -132,23 +238,41 @@ FIELDS = st.fixed_dictionaries(
         "metadata": st.fixed_dictionaries({}, optional={"task": JSON}) | JSON,
     },
 )
+# Spliced into a valid request as raw text: what json.dumps would never write.
+RAW_VALUES = (
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "1" * 5000, "1e-999"])
+    | st.integers(min_value=1, max_value=20_000).map(lambda n: "[" * n + "]" * n)
+    | st.integers(min_value=1, max_value=20_000).map(lambda n: '{"a":' * n + "1" + "}" * n)
+)
+
+
+def check_answer(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        assert response.status_code < 500 or response.status_code in (502, 504), response.text
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    else:
+        assert response.status_code == 200
 
 
 @pytest.mark.slow
 @settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(body=FIELDS | JSON, raw=st.binary(max_size=40))
-def test_fuzzed_bodies_never_get_a_500(proxy: Proxy, body: object, raw: bytes) -> None:
+@given(body=FIELDS | JSON, raw=st.binary(max_size=40), value=RAW_VALUES)
+def test_fuzzed_bodies_never_get_a_500_and_are_all_logged(
+    proxy: Proxy, body: object, raw: bytes, value: str
+) -> None:
+    spliced = (
+        '{"model": "cheap", "messages": [{"role": "user", "content": "hi"}], "temperature": '
+        + value
+        + "}"
+    ).encode()
     transport = httpx.HTTPTransport(socket_options=NODELAY)
     with httpx.Client(base_url=proxy.url, timeout=10, transport=transport) as http:
-        for content in (json.dumps(body).encode(), raw):
-            response = http.post("/chat/completions", content=content)
-            if response.status_code >= 400:
-                assert response.status_code < 500 or response.status_code in (502, 504)
-                assert set(response.json()["error"]) == {"message", "type", "param", "code"}
-            else:
-                assert response.status_code == 200
+        for content in (json.dumps(body).encode(), raw, spliced):
+            check_answer(http.post("/chat/completions", content=content, headers=JSON_TYPE))
+    proxy.flush()  # every row, whatever its strings, reached the store
+    assert proxy.state.request_log.dead_letters.rows == 0
 
 
 @pytest.fixture(scope="module")
