@@ -25,6 +25,8 @@ from starlette.routing import Route
 
 from evals.registry import load_registry
 from evals.store import open_store
+from evals.targets import build_targets
+from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.chat import handle_chat
@@ -36,8 +38,6 @@ from router.scrub import Scrubber
 from router.settings import Settings
 from router.sse import ClientGone
 from router.state import ProxyState
-from router.targets import build_targets
-from router.upstream import Adapter
 
 log = logging.getLogger("tradeoff.router")
 

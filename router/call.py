@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from evals.upstream import UpstreamError
 from router.fallback import Trace, with_fallback
 from router.request_log import RequestRow
 from router.state import ProxyState
-from router.upstream import UpstreamError
 from router.validation import ChatRequest
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from evals.llm import litellm
-from router.targets import Target
+from evals.targets import Target
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # The upstream refused *us* (bad key, unknown model there): another model may still answer.
