@@ -20,6 +20,16 @@ REPO = Path(__file__).resolve().parents[2]
 # The schema every migration together produces. Appending a migration? Update this to match:
 # it is the reviewable record of what the store looks like.
 EXPECTED_SCHEMA = {
+    "adaptive_drops": [
+        "dataset VARCHAR NOT NULL",
+        "model VARCHAR NOT NULL",
+        "params_hash VARCHAR NOT NULL",
+        "after_items INTEGER NOT NULL",
+        "reason VARCHAR NOT NULL",
+        "requirement VARCHAR NOT NULL",
+        "run_id VARCHAR",
+        "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
     "datasets": [
         "name VARCHAR NOT NULL",
         "source VARCHAR",
@@ -118,6 +128,7 @@ EXPECTED_SCHEMA = {
 }
 
 EXPECTED_PRIMARY_KEYS = {
+    "adaptive_drops": ["dataset", "model", "params_hash"],
     "datasets": ["name"],
     "items": ["dataset", "item_id"],
     "migrations": ["name"],
