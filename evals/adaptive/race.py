@@ -6,10 +6,15 @@ candidate (worst first) is dropped once it is, with confidence, of no use to a p
 meet the requirement, in the two senses the product uses:
 
 - *dominated*: another active candidate is more accurate over the items measured so far, at no
-  higher mean cost per call. Used only when the requirement constrains nothing but accuracy and
-  cost (a dominated model may still be the fast or the consistent one). With `by_task`, it must
-  be dominated on every task (see below) instead: a per-task table can then never have used it,
-  but candidates that are worse everywhere except on one small task are kept, so less is saved.
+  higher mean cost per call, and on no task does the candidate look like the best choice (by
+  point estimates, no other active candidate is as accurate there at no higher cost). The first
+  part is a statement with confidence; the second only keeps candidates longer: one that may be
+  a per-task table's pick for some task (or that has a task with fewer than `MIN_TASK_ITEMS`
+  items measured yet) keeps being measured until the data says otherwise.
+  Used only when the requirement constrains nothing but accuracy and cost (a dominated model
+  may still be the fast or the consistent one). With `by_task` the candidate must instead be,
+  with confidence, dominated on every task (see below): a per-task table can then never have
+  used it, but near-ties on any one task keep it, so much less is saved.
 - *below the floor on every task*: on each task its accuracy is under an accuracy floor of the
   requirement (`accuracy >= 0.8`, or `accuracy >= 95% of baseline` against the baseline's
   accuracy on the same items): no per-task choice of it can meet the floor. Tasks with fewer
@@ -40,6 +45,7 @@ from evals.summary import wilson
 
 MIN_GROUP = 30  # tasks with fewer items are judged together
 SMALL_TASKS = "(small tasks)"
+MIN_TASK_ITEMS = 10  # a task tells whether a candidate looks best there from this many items
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Race:
         self.order = stratified_order(tasks, seed)
         sizes = Counter(tasks)
         self.groups = np.array([t if sizes[t] >= min_group else SMALL_TASKS for t in tasks])
+        self.group_sizes = Counter(self.groups.tolist())
         shape = (len(item_ids), len(models), samples)
         self.score = np.full(shape, np.nan)
         self.cost = np.full(shape, np.nan)
@@ -169,10 +176,10 @@ class Race:
     ) -> str | None:
         if self.dominance and not self.by_task:
             rival = self._dominated_by(model, score, cost)
-            if rival is not None:
+            if rival is not None and not self._looks_best_somewhere(model, score, cost, groups):
                 return (
-                    f"dominated by {rival}: more accurate with confidence, at no higher "
-                    "mean cost per call"
+                    f"dominated by {rival} (more accurate with confidence, at no higher mean "
+                    "cost per call) and the best choice on no task"
                 )
         verdicts = []
         for group in sorted(set(self.groups)):
@@ -195,6 +202,25 @@ class Race:
             if rival is not None:
                 return f"dominated by {rival}"
         return None
+
+    def _looks_best_somewhere(
+        self, model: str, score: np.ndarray, cost: np.ndarray, groups: np.ndarray
+    ) -> bool:
+        """Whether, on some task, no other active candidate is as accurate at no higher mean
+        cost (point estimates): a per-task table might pick it there. A task with fewer than
+        `MIN_GROUP` items measured (and more to come) cannot tell yet: it keeps the candidate."""
+        c = self.models.index(model)
+        rivals = [self.models.index(m) for m in self.active if m != model]
+        for group in sorted(set(self.groups)):
+            rows = np.flatnonzero(groups == group)
+            if len(rows) < min(MIN_TASK_ITEMS, self.group_sizes[group]):
+                return True
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                acc, price = np.nanmean(score[rows], axis=0), np.nanmean(cost[rows], axis=0)
+            if not any(acc[d] >= acc[c] and price[d] <= price[c] for d in rivals):
+                return True
+        return False
 
     def _dominated_by(self, model: str, score: np.ndarray, cost: np.ndarray) -> str | None:
         c = self.models.index(model)

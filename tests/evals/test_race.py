@@ -109,17 +109,26 @@ def test_a_specialist_below_the_floor_elsewhere_is_kept_for_its_task() -> None:
     )
 
 
-def test_dominance_overall_or_task_by_task() -> None:
+def test_dominance_overall_keeps_a_candidate_that_looks_best_on_some_task() -> None:
     # `other` is worse than `rival` overall at the same cost, but better on task b.
     truth = {
         "a": {"base": 0.95, "rival": 0.9, "other": 0.3},
-        "b": {"base": 0.95, "rival": 0.6, "other": 0.8},
+        "b": {"base": 0.95, "rival": 0.5, "other": 0.9},
     }
     costs = {"base": 5.0, "rival": 1.0, "other": 1.0}
-    overall = race_over(truth, costs, floors=())
-    assert dropped(overall)["other"].reason.startswith("dominated by rival")
-    strict = race_over(truth, costs, floors=(), by_task=True)
-    assert "other" not in dropped(strict)
+    assert "other" not in dropped(race_over(truth, costs, floors=()))
+    # Worse everywhere: dropped, with the reason.
+    truth["b"]["other"] = 0.2
+    reason = dropped(race_over(truth, costs, floors=()))["other"].reason
+    assert reason.startswith("dominated by rival (more accurate with confidence")
+
+
+def test_dominance_task_by_task_needs_confidence_on_every_task() -> None:
+    # `other` trails `rival` by 0.3 on each of 12 tasks: clear overall, unclear on 40 items.
+    truth = {f"t{k}": {"base": 0.95, "rival": 0.8, "other": 0.5} for k in range(12)}
+    costs = {"base": 5.0, "rival": 1.0, "other": 1.0}
+    assert "other" in dropped(race_over(truth, costs, floors=(), per_task=40))
+    assert "other" not in dropped(race_over(truth, costs, floors=(), per_task=40, by_task=True))
 
 
 def test_small_tasks_are_judged_together() -> None:
