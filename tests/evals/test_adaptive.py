@@ -79,6 +79,7 @@ def test_the_wrong_candidate_is_dropped_early_and_a_later_fit_is_valid(
     setup: tuple[Path, Path], upstream: Upstream, run_cli: Callable[..., Any]
 ) -> None:
     config, db = setup
+    paid = calls_to(upstream, "right", "coin", "wrong")
     code, out, err = run_cli(*race_args(config, db), "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -93,7 +94,8 @@ def test_the_wrong_candidate_is_dropped_early_and_a_later_fit_is_valid(
     assert report["calls"] <= 0.25 * report["calls_exhaustive"]
     assert report["cost_usd"] < 0.25 * report["cost_exhaustive_usd"]
     # Every paid call is an outcome the race used; none is recorded as a failure.
-    assert calls_to(upstream, "right", "coin", "wrong") == report["calls"] == report["recorded"]
+    assert calls_to(upstream, "right", "coin", "wrong") - paid == report["calls"]
+    assert report["calls"] == report["recorded"]
     assert count(db, "SELECT count(*) FROM outcomes") == report["calls"]
     assert count(db, "SELECT count(*) FROM outcomes WHERE error IS NOT NULL") == 0
     by_model = {m["model"]: m for m in report["summary"]["models"]}
@@ -204,3 +206,22 @@ def test_kill_9_mid_race_then_resume_repeats_no_paid_call(
     with Store(db).connect(read_only=True) as con:
         runs = con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()
     assert [r[0] for r in runs] == ["killed", "completed", "completed"]
+
+
+def test_max_cost_stops_the_race_and_a_rerun_continues_it(
+    setup: tuple[Path, Path], upstream: Upstream, run_cli: Callable[..., Any]
+) -> None:
+    config, db = setup
+    paid = calls_to(upstream, "right", "coin", "wrong")
+    args = [*race_args(config, db), "--max-tokens", "10", "--json"]
+    code, out, err = run_cli(*args, "--max-cost", "0.0003")
+    stopped = json.loads(out)
+    assert code == 3 and stopped["status"] == "budget_exhausted" and "--max-cost" in err
+    assert stopped["stop_reason"] == "budget_exhausted" and stopped["spend_usd"] <= 0.0003
+    code, out, err = run_cli(*args)
+    finished = json.loads(out)
+    assert code == 0, err
+    assert finished["skipped"] == stopped["recorded"] and finished["stop_reason"].startswith(
+        "decided"
+    )
+    assert calls_to(upstream, "right", "coin", "wrong") - paid == finished["calls"]
