@@ -6,7 +6,10 @@ litellm's (forced with `adapter: litellm`, as for providers with other protocols
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +163,27 @@ async def test_the_placeholder_key_is_not_scrubbed_from_answers(
     del raw["litellm_params"]["api_key"]
     result = await acomplete(parse_entry(raw, "test"), ASK)
     assert result.ok and result.text.strip() == "none of the above"
+
+
+def test_an_eval_of_openai_compatible_models_never_imports_litellm(upstream: Upstream) -> None:
+    # The direct path is the runner's speed and memory: litellm is loaded only when needed.
+    code = f"""
+import os, sys, tempfile
+from pathlib import Path
+from evals.registry import Registry, parse_entry
+from evals.runner import EvalSpec, run_eval
+from evals.store import Store
+from tests.evals.runner_fixtures import add_items, model_entry, qa_items
+os.environ["TRADEOFF_TEST_KEY"] = "x"
+with tempfile.TemporaryDirectory() as tmp:
+    store = Store(Path(tmp) / "s.duckdb")
+    add_items(store, "qa", qa_items(3))
+    registry = Registry([parse_entry(model_entry("four", {upstream.url!r}), "t")])
+    report = run_eval(store, registry, EvalSpec(dataset="qa", models=["four"], progress=False))
+print(report.recorded, "litellm" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["3", "False"]
