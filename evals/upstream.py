@@ -1,9 +1,12 @@
-"""The adapter: the one module that calls upstream models.
+"""The adapter: the one module that calls upstream models, for the proxy (router/) and the eval
+runner (through `evals.call`) alike.
 
 OpenAI-compatible upstreams (OpenAI, vLLM, most hosts) take a direct aiohttp path: the body is
 forwarded as is and the upstream's bytes come back untouched. Other providers go through litellm
 (`evals.llm.litellm()`, the only litellm import), whose response is serialised to OpenAI's shape.
-benchmarks/bench_proxy.py measured why: litellm costs several ms per call, the direct path < 1.
+benchmarks/bench_proxy.py and bench_eval.py measured why: litellm costs several ms of CPU per
+call, the direct path < 1. A target's `params` and `system_prompt` (a variant's settings,
+evals/variants.py) are applied to every request body here, on both paths.
 
 Every failure becomes an `UpstreamError` that says whether another try may help.
 """
