@@ -1,10 +1,16 @@
-"""Eval runner throughput: outcomes recorded per second vs the raw litellm call rate.
+"""Eval runner throughput: outcomes recorded per second beside raw litellm and the direct path.
 
-Both sides make the same call (a streamed chat completion with usage) against the upstream
-stand-in running in its own process (`python -m tests.support.upstream`). "raw" is a bare
-asyncio loop over `litellm.acompletion` with a semaphore: the ceiling. "runner" is the full
-`tradeoff eval` path: limits, retries, grading, batched DuckDB writes, run bookkeeping. Each
-phase runs in a fresh process after a short warm-up, so peak RSS is that phase's own.
+Every phase makes the same call (a streamed chat completion with usage) against the upstream
+stand-in running in its own process (`python -m tests.support.upstream`):
+
+- "litellm": a bare asyncio loop over `litellm.acompletion` with a semaphore (what the runner
+  used before it shared the proxy's adapter);
+- "direct": a bare loop over the shared adapter's direct OpenAI-compatible path
+  (`evals.upstream.Adapter.open_stream`, as the proxy calls it): the ceiling;
+- "runner": the full `tradeoff eval` path (`Runner.run`): limits, retries, grading, batched
+  DuckDB writes, run bookkeeping and the final summary, through that same adapter.
+
+Each phase runs in a fresh process after a short warm-up, so peak RSS is that phase's own.
 
     python benchmarks/bench_eval.py            # prints a table, writes benchmarks/results/eval.json
     python benchmarks/bench_eval.py --calls 300 --concurrency 1 16 64
@@ -28,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MESSAGES = [{"role": "user", "content": "question 1"}]
+PHASES = ("litellm", "direct", "runner")
 
 
 def _free_port() -> int:
@@ -81,6 +88,45 @@ def _raw(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float,
     return timings
 
 
+def _direct(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
+    from evals.registry import parse_entry
+    from evals.targets import build_target
+    from evals.upstream import Adapter
+    from tests.evals.runner_fixtures import model_entry
+
+    os.environ["TRADEOFF_TEST_KEY"] = "x"
+    target = build_target(parse_entry(model_entry("bench", url), "bench"))
+    body = {"messages": MESSAGES, "stream": True}
+
+    async def batch(n: int) -> None:
+        adapter = Adapter()  # one pool per run, as the runner and the proxy hold it
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with slots:
+                stream = await adapter.open_stream(target, body, 30.0, keep_usage=True)
+                try:
+                    async for _ in stream.events():
+                        pass
+                finally:
+                    await stream.aclose()
+
+        try:
+            await asyncio.gather(*(one() for _ in range(n)))
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(batch(min(8, calls)))  # warm-up
+    timings = []
+    for _ in range(reps):
+        start, cpu = time.perf_counter(), time.process_time()
+        asyncio.run(batch(calls))
+        timings.append(
+            (calls / (time.perf_counter() - start), (time.process_time() - cpu) / calls * 1000)
+        )
+    return timings
+
+
 def _runner(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
     from evals.registry import ModelEntry, Registry, parse_entry
     from evals.runner import EvalSpec, Runner, run_eval
@@ -110,10 +156,9 @@ def _runner(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[flo
 
 
 def phase(kind: str, url: str, calls: int, concurrency: int, reps: int) -> None:
-    if kind == "raw":
-        timings = _raw(url, calls, concurrency, reps)
-    else:
-        timings = _runner(url, calls, concurrency, reps)
+    timings = {"litellm": _raw, "direct": _direct, "runner": _runner}[kind](
+        url, calls, concurrency, reps
+    )
     rate = statistics.median(t[0] for t in timings)
     cpu_ms = statistics.median(t[1] for t in timings)
     print(json.dumps({"rate": rate, "cpu_ms": cpu_ms, "peak_rss_mb": _peak_rss_mb()}))
@@ -121,10 +166,10 @@ def phase(kind: str, url: str, calls: int, concurrency: int, reps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions (median kept)")
-    parser.add_argument("--phase", choices=["raw", "runner"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval.json"))
     args = parser.parse_args()
@@ -142,7 +187,7 @@ def main() -> None:
         for concurrency in args.concurrency:
             calls = args.calls if concurrency > 1 else max(50, args.calls // 4)
             result = {}
-            for kind in ("raw", "runner"):
+            for kind in PHASES:
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -162,19 +207,14 @@ def main() -> None:
                     check=True,
                 )
                 result[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(
-                {
-                    "concurrency": concurrency,
-                    "calls": calls,
-                    "raw_calls_per_s": result["raw"]["rate"],
-                    "runner_outcomes_per_s": result["runner"]["rate"],
-                    "runner_vs_raw": result["runner"]["rate"] / result["raw"]["rate"],
-                    "raw_cpu_ms_per_call": result["raw"]["cpu_ms"],
-                    "runner_cpu_ms_per_outcome": result["runner"]["cpu_ms"],
-                    "raw_peak_rss_mb": result["raw"]["peak_rss_mb"],
-                    "runner_peak_rss_mb": result["runner"]["peak_rss_mb"],
-                }
-            )
+            row: dict[str, float] = {"concurrency": concurrency, "calls": calls}
+            for kind in PHASES:
+                row[f"{kind}_per_s"] = result[kind]["rate"]
+                row[f"{kind}_cpu_ms"] = result[kind]["cpu_ms"]
+                row[f"{kind}_peak_rss_mb"] = result[kind]["peak_rss_mb"]
+            row["runner_vs_litellm"] = row["runner_per_s"] / row["litellm_per_s"]
+            row["runner_vs_direct"] = row["runner_per_s"] / row["direct_per_s"]
+            rows.append(row)
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
@@ -184,14 +224,19 @@ def main() -> None:
 
 
 def table(rows: list[dict[str, float]]) -> str:
-    head = "conc calls   raw/s runner/s ratio raw-cpu-ms run-cpu-ms raw-MB run-MB"
+    head = (
+        "conc calls litellm/s direct/s runner/s run/lit run/dir "
+        "cpu-ms lit/dir/run     MB lit/dir/run"
+    )
     lines = [head]
     for r in rows:
+        cpu = "/".join(f"{r[f'{k}_cpu_ms']:.2f}" for k in PHASES)
+        rss = "/".join(f"{r[f'{k}_peak_rss_mb']:.0f}" for k in PHASES)
         lines.append(
-            f"{r['concurrency']:>4} {r['calls']:>5} {r['raw_calls_per_s']:>7.1f} "
-            f"{r['runner_outcomes_per_s']:>8.1f} {r['runner_vs_raw']:>5.2f} "
-            f"{r['raw_cpu_ms_per_call']:>10.2f} {r['runner_cpu_ms_per_outcome']:>10.2f} "
-            f"{r['raw_peak_rss_mb']:>6.0f} {r['runner_peak_rss_mb']:>6.0f}"
+            f"{r['concurrency']:>4} {r['calls']:>5} {r['litellm_per_s']:>9.1f} "
+            f"{r['direct_per_s']:>8.1f} {r['runner_per_s']:>8.1f} "
+            f"{r['runner_vs_litellm']:>6.2f}x {r['runner_vs_direct']:>6.2f}x "
+            f"{cpu:>18} {rss:>14}"
         )
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -87,6 +87,30 @@ def register(group: click.Group) -> None:
         help="Retries per call on 429/5xx/timeouts (Retry-After honoured).",
     )
     @click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
+    @click.option(
+        "--adaptive",
+        is_flag=True,
+        help="Race the models in rounds and stop measuring those no policy meeting --require "
+        "needs (evals/adaptive).",
+    )
+    @click.option(
+        "--require", default=None, help='With --adaptive: e.g. "accuracy >= 95% of baseline".'
+    )
+    @click.option("--baseline", default=None, help="With --adaptive: the baseline model.")
+    @click.option(
+        "--batch-items",
+        type=click.IntRange(min=1),
+        default=None,
+        help="With --adaptive: items per round [default: about 1/50 of the items, at least 10].",
+    )
+    @click.option(
+        "--seed", type=int, default=0, show_default=True, help="With --adaptive: the item order."
+    )
+    @click.option(
+        "--by-task",
+        is_flag=True,
+        help="With --adaptive: drop a dominated model only if dominated on every task.",
+    )
     @db_option
     @json_option
     def eval_(
@@ -105,6 +129,12 @@ def register(group: click.Group) -> None:
         timeout: float,
         max_retries: int,
         no_progress: bool,
+        adaptive: bool,
+        require: str | None,
+        baseline: str | None,
+        batch_items: int | None,
+        seed: int,
+        by_task: bool,
         db: str | None,
         as_json: bool,
     ) -> None:
@@ -112,7 +142,8 @@ def register(group: click.Group) -> None:
 
         Outcomes already recorded (same dataset, item, model, parameters and sample) are not
         called again, so rerunning an interrupted command resumes it. Exits 3 when --max-cost
-        stopped the run early.
+        stopped the run early. With --adaptive, items not run on a dropped model are recorded
+        as not measured (never as failures).
         """
         from evals.registry import load_registry
         from evals.runner import EvalSpec, run_eval
@@ -135,8 +166,20 @@ def register(group: click.Group) -> None:
             progress=not no_progress,
         )
         spec.params = {k: v for k, v in spec.params.items() if v is not None}
+        if adaptive != (require is not None):
+            raise UsageError("--adaptive and --require go together: pass both, or neither")
+        if not adaptive and (baseline or batch_items or by_task):
+            raise UsageError("--baseline, --batch-items and --by-task need --adaptive")
         registry = load_registry(config)
         store = open_store(db, create=False)  # an eval needs imported items
+        if adaptive:
+            from evals.adaptive.cli import run_adaptive_command
+
+            assert require is not None
+            run_adaptive_command(
+                store, registry, spec, require, baseline, batch_items, seed, by_task, as_json
+            )
+            return
 
         def announce(runner: Runner) -> None:
             click.echo(
@@ -155,15 +198,20 @@ def register(group: click.Group) -> None:
                 f"run {report.run_id}: {report.status}; {report.recorded} new outcomes, "
                 f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"
             )
-        for row in report.summary["models"]:
-            if row["n"] and row["errors"] == row["n"]:
-                click.echo(
-                    f"warning: every call to {row['model']} failed ({_first_error(store, dataset, row['model'])}); "
-                    "check its models.yaml entry, then rerun to retry the errors",
-                    err=True,
-                )
+        warn_failures(store, dataset, report.summary)
         if report.status == "budget_exhausted":
             raise BudgetExhaustedError(report.message)
+
+
+def warn_failures(store: Store, dataset: str, summary: dict[str, list[dict[str, Any]]]) -> None:
+    """One warning line per model whose every call failed (errors are outcomes, not a crash)."""
+    for row in summary["models"]:
+        if row["n"] and row["errors"] == row["n"]:
+            click.echo(
+                f"warning: every call to {row['model']} failed ({_first_error(store, dataset, row['model'])}); "
+                "check its models.yaml entry, then rerun to retry the errors",
+                err=True,
+            )
 
 
 def _first_error(store: Store, dataset: str, model: str) -> str:

@@ -1,16 +1,14 @@
-"""The litellm adapter: the one module that imports litellm and calls it.
+"""litellm, imported in one place: prices, token counts and the warm-up of its call path.
 
 litellm is imported lazily, with `LITELLM_LOCAL_MODEL_COST_MAP=True` so its price map comes
-from the installed package and never from the network.
+from the installed package and never from the network. Calls go through `evals.upstream`
+(litellm only for providers that do not speak OpenAI's protocol); `evals.call` measures them.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
 
@@ -63,7 +61,7 @@ def token_prices(entry: ModelEntry) -> tuple[float, float]:
     return prices
 
 
-# -- one live call -----------------------------------------------------------------------------
+# -- call arguments ----------------------------------------------------------------------------
 
 # Registry fields that are not call arguments: limits and LiteLLM-router settings (litellm would
 # send unknown ones upstream as request fields), and prices (cost is computed from `token_prices`;
@@ -80,32 +78,6 @@ NOT_CALL_PARAMS = frozenset(
         "output_cost_per_token",
     }
 )
-# Statuses worth retrying: rate limits, timeouts, server errors. None = the connection failed.
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-
-
-@dataclass
-class CallResult:
-    """What one completion call produced. Errors are data: `error` set, `text` maybe partial."""
-
-    text: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_ms: float = 0.0
-    ttft_ms: float | None = None
-    error: str | None = None
-    status: int | None = None  # HTTP status of a failed call, None for transport failures
-    retry_after_s: float | None = None  # the provider's Retry-After, when it sent one
-    attempts: int = 1
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def retryable(self) -> bool:
-        return self.error is not None and (self.status is None or self.status in RETRYABLE_STATUSES)
 
 
 def secret_values(entry: ModelEntry, resolved: dict[str, Any]) -> list[str]:
@@ -143,94 +115,9 @@ def count_prompt_tokens(entry: ModelEntry, messages: list[dict[str, Any]]) -> in
     return int(litellm().token_counter(model=entry.litellm_model, messages=messages))
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        # An HTTP-date Retry-After; rare from LLM providers.
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-
-
-async def acomplete(
-    entry: ModelEntry,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any] | None = None,
-    *,
-    timeout_s: float = 120.0,
-    prices: tuple[float, float] | None = None,
-) -> CallResult:
-    """One streamed chat completion through litellm, measured.
-
-    Records the text, tokens (usage from the stream; counted when the provider sends none),
-    cost from `token_prices(entry)` (raises ConfigError before calling when no price is known),
-    total latency and time to first token. Provider errors come back as `CallResult.error` with
-    the status and Retry-After; resolved API keys are scrubbed from everything returned.
-    """
-    in_price, out_price = prices or token_prices(entry)
-    kwargs = call_kwargs(entry)
-    secrets = secret_values(entry, kwargs)
-    kwargs.update(params or {})
-    if kwargs.get("timeout") is not None:  # the model's own limit (litellm_params.timeout)
-        timeout_s = min(timeout_s, float(kwargs.pop("timeout")))
-    kwargs.pop("timeout", None)
-    result = CallResult()
-    pieces: list[str] = []
-    usage: Any = None
-    start = time.perf_counter()
-    try:
-        stream = await litellm().acompletion(
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=timeout_s,
-            max_retries=0,  # the runner retries, honouring Retry-After
-            num_retries=0,
-            **kwargs,
-        )
-        async for chunk in stream:
-            choices = getattr(chunk, "choices", None)
-            content = choices[0].delta.content if choices else None
-            if content:
-                if result.ttft_ms is None:
-                    result.ttft_ms = (time.perf_counter() - start) * 1000
-                pieces.append(content)
-            usage = getattr(chunk, "usage", None) or usage
-    except Exception as exc:  # any provider failure is an outcome, not a crash
-        result.status = _status_of(exc)
-        result.retry_after_s = _retry_after(exc)
-        result.error = scrub(f"{type(exc).__name__}: {exc}", secrets)[:2000]
-    result.latency_ms = (time.perf_counter() - start) * 1000
-    result.text = scrub("".join(pieces), secrets)
-    if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
-        result.prompt_tokens = int(usage.prompt_tokens or 0)
-        result.completion_tokens = int(usage.completion_tokens or 0)
-    elif result.ok or pieces:  # a cut stream was still billed for what it sent
-        result.prompt_tokens = count_prompt_tokens(entry, messages)
-        result.completion_tokens = int(
-            litellm().token_counter(model=entry.litellm_model, text=result.text)
-        )
-    result.cost_usd = result.prompt_tokens * in_price + result.completion_tokens * out_price
-    return result
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    if isinstance(exc, TimeoutError):
-        return 408
-    return None
+def count_completion_tokens(entry: ModelEntry, text: str) -> int:
+    """Answer tokens by litellm's counter (when the provider sent no usage)."""
+    return int(litellm().token_counter(model=entry.litellm_model, text=text))
 
 
 _warm = False

@@ -127,4 +127,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0050_adaptive_drops",
+        # Candidates an adaptive eval stopped measuring (evals/adaptive): `fit` leaves them out
+        # instead of treating the items they were not run on as failures.
+        """
+        CREATE TABLE adaptive_drops (
+            dataset VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            params_hash VARCHAR NOT NULL,
+            after_items INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            requirement TEXT NOT NULL,
+            run_id VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (dataset, model, params_hash)
+        );
+        """,
+    ),
 ]

@@ -57,6 +57,16 @@ class Progress:
         self.stream.write(("\r" + self.line()) if self.tty else self.line() + "\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line of its own (adaptive evaluation's rounds and drops), above the progress line."""
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text + "\n\r" + self.line())
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
     def finish(self) -> None:
         if self.enabled and self.tty:
             self.stream.write("\r" + self.line() + "\n")

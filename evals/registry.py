@@ -14,6 +14,10 @@ model_list:
     litellm_params: {model: hosted_vllm/llama, api_base: "http://127.0.0.1:8000/v1"}
     tier: local
     gpu_hourly_usd: 2.0                      # self-hosted: price derived from throughput
+  - model_name: o3-mini
+    litellm_params: {model: openai/o3-mini}
+    variants:                                # also the candidate `o3-mini:low` (evals/variants.py)
+      - {name: low, params: {reasoning_effort: low}}
 ```
 
 Resolved keys live only in memory for the duration of a call; they never reach the store, a log
@@ -31,6 +35,7 @@ from typing import Any
 import yaml
 
 from evals.errors import ConfigError, require_file
+from evals.variants import expand
 
 CONFIG_ENV = "TRADEOFF_CONFIG"
 DEFAULT_CONFIG = "models.yaml"
@@ -210,7 +215,14 @@ def load_registry(path: str | os.PathLike[str] | None = None, *, required: bool 
         models = []
     if not isinstance(models, list):
         raise ConfigError(f"{p}: model_list must be a list")
-    return Registry([parse_entry(raw, f"{p}: model_list[{i}]") for i, raw in enumerate(models)], p)
+    entries = []
+    for i, raw in enumerate(models):
+        where = f"{p}: model_list[{i}]"
+        entries.append(parse_entry(raw, where))
+        # Variants (evals/variants.py) are entries of their own, named `<model_name>:<name>`.
+        variants = expand(raw, where)[1:]
+        entries += [parse_entry(v, f"{where}.variants[{j}]") for j, v in enumerate(variants)]
+    return Registry(entries, p)
 
 
 def upsert_model(path: str | os.PathLike[str] | None, entry: ModelEntry) -> Path:

@@ -11,8 +11,8 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+from evals.call import CallResult
 from evals.limits import ModelLimiter
-from evals.llm import CallResult
 
 
 def backoff_s(

@@ -20,7 +20,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,17 +28,11 @@ from typing import Any
 import pandas as pd
 
 from evals.budget import Budget
+from evals.call import CallResult, acomplete
 from evals.errors import UsageError
 from evals.graders import Grader, Item, get_grader
 from evals.limits import ModelLimiter, limiter_for
-from evals.llm import (
-    CallResult,
-    acomplete,
-    call_kwargs,
-    count_prompt_tokens,
-    token_prices,
-    warm_up,
-)
+from evals.llm import call_kwargs, count_prompt_tokens, token_prices, warm_up
 from evals.outcome_writer import OutcomeWriter
 from evals.params import params_hash
 from evals.progress import Progress
@@ -48,6 +42,9 @@ from evals.run_log import close_run, open_run
 from evals.stopping import run_async
 from evals.store import Store
 from evals.summary import summarize
+from evals.targets import Target, build_target
+from evals.upstream import Adapter
+from evals.variants import identity_params
 
 
 @dataclass
@@ -87,8 +84,10 @@ class EvalReport:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Job:
+@dataclass(frozen=True)
+class Job:
+    """One call to make: an item, a model, a sample number."""
+
     item: Item
     model: str
     sample: int
@@ -145,17 +144,16 @@ def build_graders(
     }
 
 
-def recorded_keys(
-    store: Store, dataset: str, phash: str, models: list[str]
-) -> set[tuple[str, str, int]]:
-    """(item_id, model, sample) of the answers already recorded (errors excluded)."""
+def recorded_keys(store: Store, dataset: str, hashes: dict[str, str]) -> set[tuple[str, str, int]]:
+    """(item_id, model, sample) of the answers already recorded (errors excluded), for each
+    model under its params hash."""
     with store.connect(read_only=True) as con:
         rows = con.execute(
-            "SELECT item_id, model, sample FROM outcomes WHERE dataset = ? AND params_hash = ? "
+            "SELECT item_id, model, sample, params_hash FROM outcomes WHERE dataset = ? "
             "AND model = ANY(?) AND error IS NULL",
-            [dataset, phash, models],
+            [dataset, list(hashes)],
         ).fetchall()
-    return {(str(i), str(m), int(s)) for i, m, s in rows}
+    return {(str(i), str(m), int(s)) for i, m, s, h in rows if hashes[str(m)] == h}
 
 
 class Runner:
@@ -169,23 +167,34 @@ class Runner:
         for entry in self.entries.values():
             call_kwargs(entry)  # a missing env key fails here, naming the variable
         self.prices = {name: token_prices(e) for name, e in self.entries.items()}
+        self.targets: dict[str, Target] = {n: build_target(e) for n, e in self.entries.items()}
         self.items = load_items(store, spec.dataset, split=spec.split, limit=spec.limit)
         judge = registry.get(spec.judge) if spec.judge else None
         self.graders = build_graders(self.items, spec.grader, judge)
         self.phash = params_hash(spec.params)
-        done = recorded_keys(store, spec.dataset, self.phash, spec.models)
+        # A variant's own settings are part of what its outcomes measured (evals/variants.py).
+        self.hashes = {
+            name: params_hash({**spec.params, **identity_params(e)})
+            for name, e in self.entries.items()
+        }
+        self.done = recorded_keys(store, spec.dataset, self.hashes)
         self.jobs = [
-            _Job(item, model, sample)
+            Job(item, model, sample)
             for sample in range(spec.repeats)
             for item in self.items
             for model in spec.models
-            if (item.item_id, model, sample) not in done
+            if (item.item_id, model, sample) not in self.done
         ]
         self.planned = len(self.items) * len(spec.models) * spec.repeats
         self.limiters: dict[str, ModelLimiter] = {}
+        self.adapter: Adapter | None = None
         self.run_id = f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.budget: Budget | None = None
-        self._prompt_tokens: dict[str, int] = {}
+        self.progress = Progress(0, enabled=False)
+        # Sees every outcome as it is recorded (adaptive evaluation keeps its statistics).
+        self.on_outcome: Callable[[Job, dict[str, Any]], None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._prompt_tokens: dict[tuple[str, str | None], int] = {}
 
     def _grader_for(self, item: Item) -> Grader:
         return self.graders[self.spec.grader or item.grader or ""]
@@ -193,20 +202,26 @@ class Runner:
     def _judge_spend(self) -> float:
         return sum(float(getattr(g, "spend_usd", 0.0)) for g in self.graders.values())
 
-    def _estimate(self, job: _Job) -> float:
+    def _estimate(self, job: Job) -> float:
         assert self.budget is not None
-        if job.item.item_id not in self._prompt_tokens:
-            entry = self.entries[job.model]
-            self._prompt_tokens[job.item.item_id] = count_prompt_tokens(entry, job.item.chat())
-        max_tokens = self.spec.params.get("max_tokens")
+        target = self.targets[job.model]
+        key = (job.item.item_id, target.system_prompt)
+        if key not in self._prompt_tokens:
+            messages = job.item.chat()
+            if target.system_prompt:  # the adapter prepends it
+                messages = [{"role": "system", "content": target.system_prompt}, *messages]
+            self._prompt_tokens[key] = count_prompt_tokens(self.entries[job.model], messages)
+        max_tokens = {**self.spec.params, **target.params}.get("max_tokens")
         return self.budget.estimate(
             job.model,
             self.prices[job.model],
-            self._prompt_tokens[job.item.item_id],
+            self._prompt_tokens[key],
             int(max_tokens) if max_tokens else None,
         )
 
-    async def run(self) -> EvalReport:
+    async def run(self, rounds: Iterable[list[Job]] | None = None) -> EvalReport:
+        """Call every job, or with `rounds` each batch it yields once the previous one is done
+        (adaptive evaluation decides the next batch from the outcomes so far)."""
         # Limiters hold asyncio primitives: create them inside the running loop.
         self.limiters = {name: limiter_for(e) for name, e in self.entries.items()}
         if self.spec.max_cost_usd is not None:
@@ -214,39 +229,30 @@ class Runner:
         await asyncio.to_thread(
             open_run, self.store, self.run_id, self.spec.dataset, self._run_params()
         )
-        if self.jobs:
+        if self.jobs and not all(t.direct for t in self.targets.values()):
             await warm_up()  # else the first call's latency would include litellm's imports
         writer = OutcomeWriter(self.store, self.run_id)
         writer.start()
-        progress = Progress(len(self.jobs), enabled=self.spec.progress)
+        self.adapter = Adapter()  # one connection pool for the run
+        self.progress = Progress(len(self.jobs), enabled=self.spec.progress)
         status, message = "failed", ""
-        in_flight: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(self.spec.concurrency)
         try:
-            for job in self.jobs:
-                await slots.acquire()
-                writer.check()  # a failed writer stops the calls and surfaces its error
-                estimate = self._estimate(job) if self.budget else 0.0
-                if self.budget and not self.budget.reserve(estimate):
-                    slots.release()
-                    status, message = "budget_exhausted", self.budget.stop_message()
+            stopped = None
+            for batch in [self.jobs] if rounds is None else rounds:
+                stopped = await self._launch(batch, writer)
+                if stopped:
                     break
-                task = asyncio.create_task(self._one(job, estimate, writer, progress, slots))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.gather(*in_flight)
-            if status == "failed":
-                status = "completed"
+            status, message = ("budget_exhausted", stopped) if stopped else ("completed", "")
         except asyncio.CancelledError:
             status = "interrupted"
             message = "interrupted; rerun the same command to resume (recorded outcomes are kept)"
             raise
         finally:
-            for task in in_flight:
+            for task in self._in_flight:
                 task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-            progress.finish()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self.progress.finish()
+            await self.adapter.aclose()
             await writer.close()
             closing = asyncio.to_thread(
                 close_run, self.store, self.run_id, status, self._judge_spend()
@@ -267,13 +273,28 @@ class Runner:
         report.summary = await asyncio.to_thread(self.summary)
         return report
 
+    async def _launch(self, jobs: list[Job], writer: OutcomeWriter) -> str | None:
+        """Call `jobs` (at most `concurrency` at once) and wait for all of them; the budget's
+        stop message if --max-cost stopped the launching."""
+        slots = asyncio.Semaphore(self.spec.concurrency)
+        stopped = None
+        for job in jobs:
+            await slots.acquire()
+            writer.check()  # a failed writer stops the calls and surfaces its error
+            estimate = self._estimate(job) if self.budget else 0.0
+            if self.budget and not self.budget.reserve(estimate):
+                slots.release()
+                stopped = self.budget.stop_message()
+                break
+            task = asyncio.create_task(self._one(job, estimate, writer, slots))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
+        return stopped
+
     async def _one(
-        self,
-        job: _Job,
-        estimate: float,
-        writer: OutcomeWriter,
-        progress: Progress,
-        slots: asyncio.Semaphore,
+        self, job: Job, estimate: float, writer: OutcomeWriter, slots: asyncio.Semaphore
     ) -> None:
         try:
             entry = self.entries[job.model]
@@ -284,13 +305,18 @@ class Runner:
                     self.spec.params,
                     timeout_s=self.spec.timeout_s,
                     prices=self.prices[job.model],
+                    adapter=self.adapter,
+                    target=self.targets[job.model],
                 ),
                 self.limiters[job.model],
                 max_retries=self.spec.max_retries,
             )
             score, error = await self._grade(job.item, result)
-            writer.add(self._row(job, result, score, error))
-            progress.update(cost_usd=result.cost_usd, error=error is not None)
+            row = self._row(job, result, score, error)
+            writer.add(row)
+            if self.on_outcome is not None:
+                self.on_outcome(job, row)
+            self.progress.update(cost_usd=result.cost_usd, error=error is not None)
             if self.budget is not None:
                 self.budget.settle(estimate, result.cost_usd, job.model, result.completion_tokens)
         finally:
@@ -306,13 +332,13 @@ class Runner:
         return score.value, None
 
     def _row(
-        self, job: _Job, result: CallResult, score: float | None, error: str | None
+        self, job: Job, result: CallResult, score: float | None, error: str | None
     ) -> dict[str, Any]:
         return {
             "dataset": self.spec.dataset,
             "item_id": job.item.item_id,
             "model": job.model,
-            "params_hash": self.phash,
+            "params_hash": self.hashes[job.model],
             "sample": job.sample,
             "response": result.text if result.text or result.ok else None,
             "score": score,
@@ -342,14 +368,19 @@ class Runner:
     def summary(self) -> dict[str, list[dict[str, Any]]]:
         """Summary over every recorded outcome of these items, models, params and samples."""
         keys = pd.DataFrame({"item_id": [i.item_id for i in self.items]})
+        hashes = pd.DataFrame(
+            {"model": list(self.hashes), "params_hash": list(self.hashes.values())}
+        )
         with self.store.connect(read_only=True, threads=1) as con:
             con.register("wanted", keys)
+            con.register("measured", hashes)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
                 "o.latency_ms FROM outcomes o JOIN items i USING (dataset, item_id) "
-                "JOIN wanted w ON w.item_id = o.item_id WHERE o.dataset = ? AND "
-                "o.params_hash = ? AND o.sample < ? AND o.model = ANY(?)",
-                [self.spec.dataset, self.phash, self.spec.repeats, self.spec.models],
+                "JOIN wanted w ON w.item_id = o.item_id "
+                "JOIN measured m ON m.model = o.model AND m.params_hash = o.params_hash "
+                "WHERE o.dataset = ? AND o.sample < ?",
+                [self.spec.dataset, self.spec.repeats],
             ).df()
         return summarize(frame)
 

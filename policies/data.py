@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from evals.adaptive import Drop, dropped_models
 from evals.store import Store
 from policies.base import flatten_messages
 from policies.errors import DataError
@@ -108,6 +109,7 @@ def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -
             """,
             [dataset, dataset],
         ).fetchall()
+    dropped = dropped_models(store, dataset)
     if not items:
         raise DataError(
             f"dataset {dataset!r} has no items in {store}; import it first "
@@ -118,10 +120,16 @@ def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -
             f"dataset {dataset!r} has no outcomes in {store}; run `tradeoff eval` or import "
             "outcomes first"
         )
-    return _pivot(dataset, items, rows, with_responses)
+    return _pivot(dataset, items, rows, with_responses, dropped)
 
 
-def _pivot(dataset: str, items: list[tuple], rows: list[tuple], with_responses: bool) -> Outcomes:
+def _pivot(
+    dataset: str,
+    items: list[tuple],
+    rows: list[tuple],
+    with_responses: bool,
+    dropped: dict[str, Drop] | None = None,
+) -> Outcomes:
     item_pos = {row[0]: i for i, row in enumerate(items)}
     models = tuple(sorted({row[1] for row in rows}))
     model_pos = {name: j for j, name in enumerate(models)}
@@ -149,12 +157,29 @@ def _pivot(dataset: str, items: list[tuple], rows: list[tuple], with_responses: 
     notes = _fill_costs(cost, score, models)
 
     # A model measured on few items would shrink every other model's data to those items;
-    # leave it out (and say so) rather than drop most of the dataset.
+    # leave it out (and say so) rather than drop most of the dataset. So is a model adaptive
+    # evaluation stopped measuring: the items it was not run on are not measured, not failures,
+    # and a policy must not route to it where it was not measured.
     coverage = (~np.isnan(score[:, :, 0])).mean(axis=0)
-    sparse_models = [c for c in range(len(models)) if coverage[c] < MIN_COVERAGE]
+    stopped = {
+        c: dropped[m]
+        for c, m in enumerate(models)
+        if dropped and m in dropped and coverage[c] < coverage.max()
+    }
+    for c, drop in stopped.items():
+        notes.append(
+            f"model {models[c]} was dropped by adaptive evaluation after {drop.after_items} "
+            f"items ({drop.reason}) and is left out"
+        )
+    sparse_models = [
+        c for c in range(len(models)) if coverage[c] < MIN_COVERAGE and c not in stopped
+    ]
+    if len(sparse_models) + len(stopped) == len(models):
+        sparse_models = []  # all the others are sparse alike: keep them
+    sparse_models += list(stopped)
     if sparse_models and len(sparse_models) < len(models):
         keep_models = [c for c in range(len(models)) if c not in sparse_models]
-        for c in sparse_models:
+        for c in (c for c in sparse_models if c not in stopped):
             notes.append(
                 f"model {models[c]} has outcomes for only {coverage[c]:.0%} of the items and is "
                 "left out; evaluate it on the whole dataset to include it"

@@ -24,9 +24,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from evals import estimate
 from evals.registry import load_registry
 from evals.store import open_store
-from router import estimate
+from evals.targets import build_targets
+from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.chat import handle_chat
@@ -39,8 +41,6 @@ from router.settings import Settings
 from router.spool import spool_dir
 from router.sse import ClientGone
 from router.state import ProxyState
-from router.targets import build_targets
-from router.upstream import Adapter
 
 log = logging.getLogger("tradeoff.router")
 # The log writer waits this long for a store another process holds, then retries on its own

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from router.estimate import count_prompt, count_tokens
+from evals.estimate import count_prompt, count_tokens
+from evals.upstream import UpstreamError
 from router.fallback import Trace, with_fallback
 from router.request_log import RequestRow
 from router.state import ProxyState
-from router.upstream import UpstreamError
 from router.validation import ChatRequest
 
 T = TypeVar("T")

@@ -14,15 +14,15 @@ from typing import Any
 
 from starlette.responses import Response
 
+from evals.estimate import reply_text
+from evals.upstream import Reply
 from policies.base import RouteRequest
 from router.call import Call, Route
 from router.errors import upstream_failure
-from router.estimate import reply_text
 from router.fallback import AllFailed
 from router.sse import first_of
 from router.state import ProxyState
 from router.streaming import open_stream
-from router.upstream import Reply
 from router.validation import ChatRequest, parse_chat_request, unknown_model
 
 

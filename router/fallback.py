@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from router.upstream import UpstreamError
+from evals.upstream import UpstreamError
 
 T = TypeVar("T")
 

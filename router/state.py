@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evals.errors import TradeoffError
+from evals.targets import Target
+from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.fallback import Cooldowns
 from router.metrics import Metrics
@@ -15,8 +17,6 @@ from router.reload import PolicyBook
 from router.request_log import RequestLog
 from router.scrub import Scrubber
 from router.settings import Settings
-from router.targets import Target
-from router.upstream import Adapter
 
 if TYPE_CHECKING:
     from router.validation import ChatRequest

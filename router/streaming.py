@@ -13,12 +13,12 @@ import json
 import time
 from typing import Any
 
+from evals.upstream import Stream, UpstreamError
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError, upstream_failure
 from router.fallback import AllFailed
 from router.sse import Send, SSEResponse, first_of
 from router.state import ProxyState
-from router.upstream import Stream, UpstreamError
 
 
 async def open_stream(state: ProxyState, call: Call, deadline: float, request: Any) -> Any:

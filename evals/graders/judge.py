@@ -60,7 +60,7 @@ class JudgeGrader(Grader):
         self.spend_usd = 0.0
 
     async def agrade(self, response: str, item: Item) -> Score:
-        from evals.llm import acomplete
+        from evals.call import acomplete
 
         question = item.prompt or "\n".join(str(m.get("content", "")) for m in item.chat())
         prompt = TEMPLATE.format(

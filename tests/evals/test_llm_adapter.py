@@ -1,15 +1,24 @@
-"""The litellm adapter against the upstream stand-in: text, tokens, cost, timings, errors, keys."""
+"""One measured call against the upstream stand-in: text, tokens, cost, timings, errors, keys.
+
+Each call test runs on both paths of the shared adapter: the direct OpenAI-compatible one and
+litellm's (forced with `adapter: litellm`, as for providers with other protocols).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from evals.call import acomplete
 from evals.errors import ConfigError
-from evals.llm import acomplete, call_kwargs, scrub, token_prices
+from evals.llm import call_kwargs, scrub, token_prices
 from evals.registry import ModelEntry, parse_entry
+from evals.targets import build_target
 from tests.evals.runner_fixtures import PRICE, model_entry
 from tests.support.upstream import Rule, Upstream
 
@@ -38,12 +47,19 @@ def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADEOFF_TEST_KEY", KEY)
 
 
+@pytest.fixture(params=["direct", "litellm"])
+def path(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 def entry(name: str, url: str, **extra: Any) -> Any:
     return parse_entry(model_entry(name, url, **extra), "test")
 
 
-async def test_streams_text_tokens_cost_and_timings(upstream: Upstream) -> None:
-    result = await acomplete(entry("four", upstream.url), ASK, {"temperature": 0})
+async def test_streams_text_tokens_cost_and_timings(upstream: Upstream, path: str) -> None:
+    four = entry("four", upstream.url, adapter=path)
+    assert build_target(four).direct == (path == "direct")
+    result = await acomplete(four, ASK, {"temperature": 0})
     assert result.ok and result.text.strip() == "the answer is 4"
     # The stand-in counts words: 5 prompt words, 4 answer words, sent as `usage`.
     assert (result.prompt_tokens, result.completion_tokens) == (5, 4)
@@ -55,46 +71,48 @@ async def test_streams_text_tokens_cost_and_timings(upstream: Upstream) -> None:
     assert sent["temperature"] == 0
 
 
-async def test_missing_usage_is_counted_not_zero(upstream: Upstream) -> None:
-    result = await acomplete(entry("nousage", upstream.url), ASK)
+async def test_missing_usage_is_counted_not_zero(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("nousage", upstream.url, adapter=path), ASK)
     assert result.ok and result.prompt_tokens > 0 and result.completion_tokens > 0
     assert result.cost_usd > 0
 
 
-async def test_server_error_is_data_with_status(upstream: Upstream) -> None:
-    result = await acomplete(entry("down", upstream.url), ASK)
+async def test_server_error_is_data_with_status(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("down", upstream.url, adapter=path), ASK)
     assert not result.ok and result.status == 500 and result.retryable
     assert "scripted failure 500" in (result.error or "")
 
 
-async def test_rate_limit_carries_retry_after(upstream: Upstream) -> None:
-    result = await acomplete(entry("limited", upstream.url), ASK)
+async def test_rate_limit_carries_retry_after(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("limited", upstream.url, adapter=path), ASK)
     assert result.status == 429 and result.retry_after_s == 1.5 and result.retryable
 
 
-async def test_hang_times_out_as_retryable_error(upstream: Upstream) -> None:
-    result = await acomplete(entry("hang", upstream.url), ASK, timeout_s=0.5)
+async def test_hang_times_out_as_retryable_error(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("hang", upstream.url, adapter=path), ASK, timeout_s=0.5)
     assert not result.ok and result.retryable and result.latency_ms < 5000
 
 
-async def test_a_models_own_timeout_bounds_the_call(upstream: Upstream) -> None:
+async def test_a_models_own_timeout_bounds_the_call(upstream: Upstream, path: str) -> None:
     # litellm_params.timeout is LiteLLM's own key: honoured (the shorter limit wins), not a
     # second `timeout` argument beside the runner's.
-    fine = await acomplete(entry("four", upstream.url, litellm_params={"timeout": 30}), ASK)
+    fine = await acomplete(
+        entry("four", upstream.url, adapter=path, litellm_params={"timeout": 30}), ASK
+    )
     assert fine.ok  # (and litellm's first-call imports are paid before timing the next one)
-    hung = entry("hang", upstream.url, litellm_params={"timeout": 0.5})
+    hung = entry("hang", upstream.url, adapter=path, litellm_params={"timeout": 0.5})
     result = await acomplete(hung, ASK, timeout_s=60)
     assert not result.ok and result.retryable and result.latency_ms < 5000
 
 
-async def test_cut_stream_is_an_error_keeping_partial_text(upstream: Upstream) -> None:
-    result = await acomplete(entry("cut", upstream.url), ASK)
+async def test_cut_stream_is_an_error_keeping_partial_text(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("cut", upstream.url, adapter=path), ASK)
     assert not result.ok and result.retryable
     assert result.text.split() == ["a", "b"]
 
 
-async def test_resolved_key_never_returned(upstream: Upstream) -> None:
-    result = await acomplete(entry("leaky", upstream.url), ASK)
+async def test_resolved_key_never_returned(upstream: Upstream, path: str) -> None:
+    result = await acomplete(entry("leaky", upstream.url, adapter=path), ASK)
     assert KEY not in result.text and "***" in result.text
     assert upstream.headers[-1]["authorization"] == f"Bearer {KEY}"  # it was sent, though
     assert scrub(f"401 Incorrect API key provided: {KEY}", [KEY]).endswith("***")
@@ -122,8 +140,8 @@ def test_bundled_price_map_is_used_without_override() -> None:
     assert prices[0] > 0 and prices[1] > prices[0]
 
 
-async def test_local_entry_uses_calibrated_per_token_prices(upstream: Upstream) -> None:
-    calibrated = entry("four", upstream.url, tier="local", gpu_hourly_usd=2.0)
+async def test_local_entry_uses_calibrated_per_token_prices(upstream: Upstream, path: str) -> None:
+    calibrated = entry("four", upstream.url, tier="local", gpu_hourly_usd=2.0, adapter=path)
     result = await acomplete(calibrated, ASK)
     assert result.cost_usd == pytest.approx((5 + 4) * PRICE)
     raw = {
@@ -153,7 +171,31 @@ async def test_the_placeholder_key_is_not_scrubbed_from_answers(
     upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    raw = model_entry("keyless", upstream.url)
+    raw = model_entry("keyless", upstream.url, adapter=path)
     del raw["litellm_params"]["api_key"]
     result = await acomplete(parse_entry(raw, "test"), ASK)
     assert result.ok and result.text.strip() == "none of the above"
+
+
+def test_an_eval_of_openai_compatible_models_never_imports_litellm(upstream: Upstream) -> None:
+    # The direct path is the runner's speed and memory: litellm is loaded only when needed.
+    code = f"""
+import os, sys, tempfile
+from pathlib import Path
+from evals.registry import Registry, parse_entry
+from evals.runner import EvalSpec, run_eval
+from evals.store import Store
+from tests.evals.runner_fixtures import add_items, model_entry, qa_items
+os.environ["TRADEOFF_TEST_KEY"] = "x"
+with tempfile.TemporaryDirectory() as tmp:
+    store = Store(Path(tmp) / "s.duckdb")
+    add_items(store, "qa", qa_items(3))
+    registry = Registry([parse_entry(model_entry("four", {upstream.url!r}), "t")])
+    report = run_eval(store, registry, EvalSpec(dataset="qa", models=["four"], progress=False))
+print(report.recorded, "litellm" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["3", "False"]

@@ -37,6 +37,16 @@ EXPECTED_SCHEMA = {
         "value DOUBLE NOT NULL DEFAULT 0",
         "updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
     ],
+    "adaptive_drops": [
+        "dataset VARCHAR NOT NULL",
+        "model VARCHAR NOT NULL",
+        "params_hash VARCHAR NOT NULL",
+        "after_items INTEGER NOT NULL",
+        "reason VARCHAR NOT NULL",
+        "requirement VARCHAR NOT NULL",
+        "run_id VARCHAR",
+        "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
     "datasets": [
         "name VARCHAR NOT NULL",
         "source VARCHAR",
@@ -137,6 +147,7 @@ EXPECTED_SCHEMA = {
 
 EXPECTED_PRIMARY_KEYS = {
     "counters": ["scope", "key"],
+    "adaptive_drops": ["dataset", "model", "params_hash"],
     "datasets": ["name"],
     "items": ["dataset", "item_id"],
     "migrations": ["name"],

@@ -10,9 +10,9 @@ import pytest
 from openai import OpenAI
 
 from evals.registry import parse_entry
+from evals.targets import build_target
+from evals.upstream import Stream
 from router.settings import Settings
-from router.targets import build_target
-from router.upstream import Stream
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream

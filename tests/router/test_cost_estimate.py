@@ -6,7 +6,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from router.estimate import count_tokens
+from evals.estimate import count_tokens
 from tests.router.support import Proxy
 
 HI = [{"role": "user", "content": "count these words please"}]

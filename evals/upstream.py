@@ -1,9 +1,12 @@
-"""The adapter: the one module that calls upstream models.
+"""The adapter: the one module that calls upstream models, for the proxy (router/) and the eval
+runner (through `evals.call`) alike.
 
 OpenAI-compatible upstreams (OpenAI, vLLM, most hosts) take a direct aiohttp path: the body is
 forwarded as is and the upstream's bytes come back untouched. Other providers go through litellm
 (`evals.llm.litellm()`, the only litellm import), whose response is serialised to OpenAI's shape.
-benchmarks/bench_proxy.py measured why: litellm costs several ms per call, the direct path < 1.
+benchmarks/bench_proxy.py and bench_eval.py measured why: litellm costs several ms of CPU per
+call, the direct path < 1. A target's `params` and `system_prompt` (a variant's settings,
+evals/variants.py) are applied to every request body here, on both paths.
 
 Every failure becomes an `UpstreamError` that says whether another try may help.
 """
@@ -12,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
+from evals.estimate import message_text
 from evals.llm import litellm
-from router.estimate import message_text
-from router.targets import Target
+from evals.targets import Target
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})  # 529: overloaded
 # The upstream refused *us* (bad key, unknown model there): another model may still answer.
 FALLBACK_STATUS = RETRYABLE_STATUS | {401, 403, 404}
 DONE = b"data: [DONE]\n\n"
@@ -75,10 +80,17 @@ def _usage(data: Any) -> tuple[int | None, int | None]:
 
 
 def _retry_after(headers: Any) -> float | None:
-    try:
-        return float(headers["retry-after"])
-    except (KeyError, ValueError):
+    """Seconds from a Retry-After header: a number, or (rarely from LLM providers) an HTTP date."""
+    value = headers.get("retry-after") if headers is not None else None
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
 
 
 async def _http_error(response: aiohttp.ClientResponse) -> UpstreamError:
@@ -197,6 +209,10 @@ class Adapter:
     @staticmethod
     def _body(target: Target, body: dict[str, Any], stream: bool) -> dict[str, Any]:
         out = dict(body)
+        out.update(target.params)  # a variant's settings define it: they win over the request's
+        if target.system_prompt:
+            system = {"role": "system", "content": target.system_prompt}
+            out["messages"] = [system, *(out.get("messages") or [])]
         out["model"] = target.upstream_model
         if stream:
             options = dict(out.get("stream_options") or {})
@@ -297,14 +313,22 @@ class Adapter:
         status = getattr(exc, "status_code", None)
         status = status if isinstance(status, int) else 502
         body = json.dumps({"error": {"message": str(exc), "type": type(exc).__name__}}).encode()
-        return UpstreamError(f"upstream answered HTTP {status} (litellm)", status=status, body=body)
+        headers = getattr(exc, "litellm_response_headers", None)
+        if headers is None:
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+        return UpstreamError(
+            f"upstream answered HTTP {status} (litellm)",
+            status=status,
+            retry_after=_retry_after(headers),
+            body=body,
+        )
 
     def _litellm_kwargs(
         self, target: Target, body: dict[str, Any], stream: bool, timeout_s: float
     ) -> dict[str, Any]:
         kwargs = {**self._body(target, body, stream), **target.litellm_kwargs}
         kwargs["model"] = target.upstream_model
-        kwargs["num_retries"] = 0  # retries and fallbacks are ours
+        kwargs["num_retries"] = kwargs["max_retries"] = 0  # retries and fallbacks are ours
         kwargs["timeout"] = timeout_s  # this attempt's share (the model's own timeout at most)
         return kwargs
 

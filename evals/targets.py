@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evals.errors import ConfigError
-from evals.llm import NOT_CALL_PARAMS, litellm, secret_values, token_prices
+from evals.llm import call_kwargs, litellm, secret_values, token_prices
 from evals.registry import ModelEntry, Registry
+from evals.variants import request_params, system_prompt
 
 log = logging.getLogger("tradeoff.router")
 
@@ -40,6 +41,9 @@ class Target:
     # litellm_params.timeout (LiteLLM's key, seconds): one attempt's limit. Never sent upstream
     # on the direct path; litellm gets each attempt's own limit as its `timeout`.
     timeout_s: float | None = None
+    # models.yaml `params` and `system_prompt` (a variant's settings): sent with every request.
+    params: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str | None = None
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         if self.prices is None or prompt_tokens is None or completion_tokens is None:
@@ -81,6 +85,12 @@ def _prices(entry: ModelEntry) -> tuple[float, float] | None:
 
 def build_target(entry: ModelEntry) -> Target:
     """Resolve one entry; a missing key makes a `broken` target (it fails over), not a crash."""
+    return replace(
+        _resolve(entry), params=request_params(entry), system_prompt=system_prompt(entry)
+    )
+
+
+def _resolve(entry: ModelEntry) -> Target:
     direct = _is_direct(entry)
     prefix, name = _provider(entry)
     prices = _prices(entry)
@@ -96,7 +106,7 @@ def build_target(entry: ModelEntry) -> Target:
     secrets = tuple(secret_values(entry, params))
     if not direct:
         # `model` comes from the request body the upstream adapter builds.
-        kwargs = {k: v for k, v in params.items() if k not in NOT_CALL_PARAMS and k != "model"}
+        kwargs = {k: v for k, v in call_kwargs(entry).items() if k != "model"}
         return Target(
             entry.name,
             entry,

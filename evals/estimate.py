@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["count_prompt", "count_tokens", "reply_text", "warm"]
 
-log = logging.getLogger("tradeoff.router")
+log = logging.getLogger("tradeoff")
 DEFAULT_ENCODING = "o200k_base"
 # OpenAI's chat format wraps each message in a few tokens, and primes the reply with a few more.
 TOKENS_PER_MESSAGE = 3
