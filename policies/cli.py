@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ def _store(db: str | None) -> Any:
     from evals.store import open_store
 
     return open_store(db)
+
+
+POLICY_HELP = "A policy file, or a stored policy NAME (its serving version) or NAME@VERSION."
 
 
 def _echo_json(doc: Any) -> None:
@@ -68,6 +72,7 @@ def register(group: click.Group) -> None:
         """Fit a routing policy that meets a stated requirement."""
         from policies.artifact import save_artifact
         from policies.fitting import fit_policy
+        from policies.versions import version_of
 
         if opts["minimize"] and opts["maximize"]:
             raise UsageError("give --minimize or --maximize, not both")
@@ -90,15 +95,20 @@ def register(group: click.Group) -> None:
             name=opts["name"],
         )
         assert report.artifact is not None
+        store = _store(opts["db"])
+        version = version_of(store, report.artifact.name, report.artifact.policy_id)
+        artifact = replace(report.artifact, policy_version=version)
         if opts["out"]:
-            save_artifact(report.artifact, opts["out"])
+            save_artifact(artifact, opts["out"])
         if opts["as_json"]:
-            _echo_json(report.to_dict())
+            _echo_json(report.to_dict() | {"policy_version": version})
             return
         click.echo(report.render())
         where = f"written to {opts['out']} and " if opts["out"] else ""
         click.echo(
-            f"policy {report.artifact.name!r} {where}stored in the store (id {report.artifact.policy_id})"
+            f"policy {artifact.name} version {version} {where}stored in {store.path} "
+            f"(id {artifact.policy_id}); serve it with "
+            f"`tradeoff serve --policy {artifact.name}`"
         )
 
     @group.command("frontier")
@@ -130,7 +140,7 @@ def register(group: click.Group) -> None:
             )
 
     @group.command("replay")
-    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--policy", "policy_path", required=True, help=POLICY_HELP)
     @click.option("--dataset", default=None, help="[default: the dataset the policy was fitted on]")
     @click.option(
         "--split",
@@ -154,12 +164,13 @@ def register(group: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """A policy's metrics on recorded outcomes."""
-        from policies.artifact import load_artifact
         from policies.evaluate import replay_artifact
         from policies.report import model_table
+        from policies.versions import load_policy
 
-        artifact = load_artifact(policy_path)
-        doc = replay_artifact(_store(db), artifact, dataset, split, seed)
+        store = _store(db)
+        artifact = load_policy(policy_path, lambda: store)
+        doc = replay_artifact(store, artifact, dataset, split, seed)
         if as_json:
             _echo_json(doc)
             return
@@ -178,7 +189,7 @@ def register(group: click.Group) -> None:
         click.echo(f"The policy {doc['sentence']}.")
 
     @group.command("route")
-    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--policy", "policy_path", required=True, help=POLICY_HELP)
     @click.option(
         "--input",
         "input_path",
@@ -186,13 +197,14 @@ def register(group: click.Group) -> None:
         type=click.Path(dir_okay=False),
         help='JSONL: {"prompt"|"messages", "task"?, "id"?} per line.',
     )
+    @db_option
     @json_option
-    def route(policy_path: str, input_path: str, as_json: bool) -> None:
+    def route(policy_path: str, input_path: str, db: str | None, as_json: bool) -> None:
         """The routing decision for each prompt of a file."""
-        from policies.artifact import load_artifact
         from policies.routing import read_requests
+        from policies.versions import load_policy
 
-        policy = load_artifact(policy_path).policy()
+        policy = load_policy(policy_path, lambda: _store(db)).policy()
         ids, requests = read_requests(Path(input_path))
         started = time.perf_counter()
         plans = [policy.plan(r) for r in requests]

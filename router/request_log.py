@@ -14,7 +14,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import astuple, dataclass, fields
+from collections import OrderedDict
+from dataclasses import asdict, astuple, dataclass, fields
 from datetime import datetime
 
 import pyarrow as pa
@@ -78,6 +79,7 @@ SCHEMA = pa.schema(
     ]
 )
 _STOP = object()
+RECENT = 10_000  # rows `find` answers from memory (the ones the store may not have yet)
 
 
 class RequestLog:
@@ -92,6 +94,7 @@ class RequestLog:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tradeoff-request-log", daemon=True)
         self._started = False
+        self._recent: OrderedDict[str, RequestRow] = OrderedDict()
 
     @property
     def pending(self) -> int:
@@ -106,7 +109,22 @@ class RequestLog:
     def record(self, row: RequestRow) -> None:
         """Queue one row; returns at once."""
         self.recorded += 1
+        self._recent[row.request_id] = row
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         self._queue.put(row)
+
+    def find(self, request_id: str) -> dict[str, object] | None:
+        """The logged request with this id (recent ones from memory, older from the store), as
+        a dict of `requests` columns, or None. Blocking: call it off the event loop."""
+        row = self._recent.get(request_id)
+        if row is not None:
+            return asdict(row)
+        with self.store.connect() as con:
+            cur = con.execute("SELECT * FROM requests WHERE request_id = ?", [request_id])
+            found = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return None if found is None else dict(zip(names, found, strict=True))
 
     def wait_written(self, timeout_s: float = 10.0) -> bool:
         """Block until every row recorded so far is in the store (for tests and tools)."""

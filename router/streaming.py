@@ -59,7 +59,10 @@ class StreamRelay:
                     return
                 if self.call.ttft_ms is None:
                     self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
-                await send({"type": "http.response.body", "body": scrub(event), "more_body": True})
+                body = scrub(event)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                if self.call.answer_events is not None:
+                    self.call.answer_events.append(body)
         except (UpstreamError, TimeoutError) as exc:
             if isinstance(exc, TimeoutError):
                 self.error = ProxyError(
