@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +53,21 @@ class Store:
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits while another process holds the file."""
+        """A short-lived connection; waits while another process holds the file.
+
+        Within one process, connections to a file take turns (`_process_lock`): DuckDB shares
+        one database instance per file in a process, and a thread opening it while another
+        closes its last connection fails ("Unique file handle conflict"). The proxy's writers,
+        its policy poller and its feedback route are such threads.
+        """
         if not self._migrated:
             self.migrate()
-        con = self._open(read_only=read_only)
-        try:
-            yield con
-        finally:
-            con.close()
+        with _process_lock(self.path):
+            con = self._open(read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -79,6 +87,12 @@ class Store:
             raise StoreError(
                 f"cannot create store {self.path}: folder {self.path.parent} does not exist"
             )
+        with _process_lock(self.path):
+            applied = self._migrate()
+        self._migrated = True
+        return applied
+
+    def _migrate(self) -> list[str]:
         con = self._open(read_only=False)
         applied: list[str] = []
         try:
@@ -101,7 +115,6 @@ class Store:
                 applied.append(name)
         finally:
             con.close()
-        self._migrated = True
         return applied
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -125,6 +138,17 @@ class Store:
             # Jitter keeps several waiting processes from retrying in lockstep.
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.2)
+
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    """One re-entrant lock per store file in this process."""
+    key = os.path.abspath(path)
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())
 
 
 def open_store(db: str | os.PathLike[str] | None = None, *, timeout_s: float = 60.0) -> Store:

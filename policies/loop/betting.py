@@ -24,7 +24,7 @@ __all__ = ["FRACTIONS", "BetBank"]
 
 # Bet sizes as fractions of the largest safe bet 1/floor. Up to 0.9: a fully adverse pair
 # keeps a tenth of that bet's wealth, which the smaller bets of the mixture make up for.
-FRACTIONS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9])
+FRACTIONS = np.array([0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9])
 
 
 class BetBank:
@@ -80,7 +80,7 @@ class BetBank:
     def _log_growth(self, r: np.ndarray, s: np.ndarray, live: np.ndarray) -> np.ndarray:
         """Cumulative log wealth factors, (T, K, L). Graders give few distinct pairs (agreement
         two, the judge five): then each distinct pair's factors are computed once and the
-        running sums are a matrix product of running counts."""
+        running sums are running counts times those factors."""
         lam = self.lam[live]
         uniq, inv = (
             np.unique(np.stack([r, s], axis=1), axis=0, return_inverse=True)
@@ -94,8 +94,11 @@ class BetBank:
         table = np.log1p(y[:, :, None] * lam[None])  # (U, K, L)
         counts = np.zeros((len(r), len(uniq)))
         counts[np.arange(len(r)), inv.ravel()] = 1.0
-        growth = np.cumsum(counts, axis=0) @ table.reshape(len(uniq), -1)
-        return growth.reshape(len(r), *lam.shape)
+        running = np.cumsum(counts, axis=0)
+        growth = running[:, 0, None, None] * table[0]
+        for u in range(1, len(uniq)):  # a few multiply-adds beat a (T x U) @ (U x KL) here
+            growth += running[:, u, None, None] * table[u]
+        return growth
 
 
 def _log_mean_exp(x: np.ndarray) -> np.ndarray:

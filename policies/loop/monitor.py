@@ -9,7 +9,7 @@ scores r = s = 1). The **kept accuracy** is K = E[r] / E[s], the routed answers'
 share of the baseline's on the same requests, estimated by sum(r) / sum(s). The requirement
 `accuracy >= R of baseline` holds when K >= R, that is when E[r - R s] >= 0.
 
-**The interval.** For every value k on a grid over (0, 2] (plus R itself) two betting
+**The interval.** For every value k on a grid over [0.25, 1.5] (plus R itself) two betting
 e-processes (`policies.loop.betting`) test "K <= k" (betting on r - k s) and "K >= k" (betting
 on k s - r). The one-sided 95% lower bound is the largest k below which every "K <= k" was
 rejected at level alpha = 0.05; the upper bound the smallest k above which every "K >= k" was
@@ -49,8 +49,14 @@ from policies.loop.betting import BetBank
 __all__ = ["ALPHA", "Monitor", "Reading"]
 
 ALPHA = 0.05
-# Candidate kept accuracies 0.25 .. 1.5 by half a point (the requirement is added exactly).
-GRID = np.round(0.25 + np.arange(251) * 0.005, 6)
+# Candidate kept accuracies: by half a point from 0.5 to 1.2, coarser out to 0.25 and 1.5
+# (the requirement is added exactly).
+GRID = np.round(
+    np.concatenate(
+        [np.arange(0.25, 0.5, 0.05), np.arange(0.5, 1.2, 0.005), np.arange(1.2, 1.501, 0.05)]
+    ),
+    6,
+)
 BLOCK = 512  # pairs processed per vectorised step
 
 

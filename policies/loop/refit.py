@@ -118,7 +118,7 @@ def _materialize(
             )
         from_source = con.execute(
             "SELECT count(*) FROM items WHERE dataset = ?", [dataset]
-        ).fetchone()
+        ).fetchall()[0]
         prefixed = ", ".join(f"i.{c}" for c in item_columns.split(", "))
         con.execute(
             f"INSERT INTO items (dataset, {item_columns}) SELECT ?, {prefixed} FROM items i "
@@ -134,11 +134,10 @@ def _materialize(
             "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO NOTHING",
             [dataset, traffic],
         )
-        total = con.execute("SELECT count(*) FROM items WHERE dataset = ?", [dataset]).fetchone()
+        total = con.execute("SELECT count(*) FROM items WHERE dataset = ?", [dataset]).fetchall()[0]
         con.unregister("refit_models")
         con.unregister("refit_ids")
-    n_source = int(from_source[0]) if from_source else 0
-    return n_source, (int(total[0]) if total else 0) - n_source
+    return int(from_source[0]), int(total[0]) - int(from_source[0])
 
 
 def refit_policy(
