@@ -320,8 +320,6 @@ class LiveLoop:
             "--db",
             str(self.store.path),
         ]
-        if self.settings.config_path is not None:
-            args += ["--config", str(self.settings.config_path)]
         process = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )

@@ -10,6 +10,7 @@ it up without a failed request.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,3 +166,28 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
         with store.connect() as con:
             statuses = con.execute("SELECT DISTINCT status FROM requests").fetchall()
         assert statuses == [(200,)]  # nothing failed while versions changed
+
+
+def test_scheduled_refits_run_beside_the_proxy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Upstream([Rule(reply="42")]) as up:
+        config = write_models(tmp_path / "models.yaml", up.url, ["cheap", "strong"])
+        db = tmp_path / "refit.duckdb"
+        store_policy(open_store(db), "desk", "cheap", "strong")
+        settings = Settings(
+            stored_policies=("desk",),
+            config_path=config,
+            db_path=db,
+            loop=LoopSettings(shadow_rate=1.0, refit_every_s=0.2),
+        )
+        with caplog.at_level(logging.INFO, logger="tradeoff.loop"), Proxy(settings):
+            wait_for(
+                lambda: (
+                    "scheduled refit of desk (exit 1): not promoted: no graded traffic"
+                    in caplog.text
+                ),
+                timeout_s=120,
+                what="a refit child process",
+            )
+        assert "version 1 keeps serving" in caplog.text
