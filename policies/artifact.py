@@ -21,6 +21,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,10 @@ class PolicyArtifact:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
-    @property
+    @cached_property
     def policy_id(self) -> str:
-        """Content hash: the same artifact always gets the same id."""
+        """Content hash: the same artifact always gets the same id (computed once: the proxy
+        asks per request, and a learned router's parameters run to ~100 kB)."""
         body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 

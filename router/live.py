@@ -6,7 +6,8 @@ Hooks, each O(1) on the request path and unable to fail it:
   builds its shadow job;
 - `after(call, response)`: hands a non-streaming job to the shadow runner as the response's
   background task, so it starts only once the client has the whole answer.
-`serves_baseline(served)` is how `--on-violation baseline` reroutes a violated policy.
+`serves_baseline(served)` is how `--on-violation baseline` reroutes a violated policy. Graded
+pairs reach their monitor in batches, every `DRAIN_S` (and before any status is rendered).
 
 `sync(current)` (in a thread: it reads the store) gives every newly served policy version its
 watch, rebuilt from the store's pairs and requests of that version's epoch, so a restart or a
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from router.call import Call
 
 log = logging.getLogger("tradeoff.loop")
+DRAIN_S = 0.1  # how often graded pairs reach the monitors (and a violation is acted on)
 
 
 class LiveLoop:
@@ -50,11 +52,12 @@ class LiveLoop:
         self.settings, self.loop_settings = settings, settings.loop
         self.store = store
         self.shadow = shadow
-        self.writer = TrafficWriter(store, flush_s=settings.log_flush_s)
+        self.writer = TrafficWriter(store, flush_s=settings.loop.write_every_s)
         self.watches: dict[str, Watch] = {}
         self.violations: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refit: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     # -- the served policies' watches --------------------------------------------------------
     @staticmethod
@@ -159,8 +162,14 @@ class LiveLoop:
     def after(self, call: Call, response: Response) -> Response:
         """Start a non-streaming request's shadow job once its response is sent."""
         if self.shadow is not None and call.shadow_job is not None and not call.chat_stream:
-            response.background = BackgroundTask(self.shadow.submit, call.shadow_job)
+            response.background = BackgroundTask(self._submit, call.shadow_job)
         return response
+
+    async def _submit(self, job: ShadowJob) -> None:
+        # A coroutine, so Starlette runs it on the event loop (a plain function would go to a
+        # thread pool, and the shadow queue is the loop's).
+        if self.shadow is not None:
+            self.shadow.submit(job)
 
     # -- graded pairs ------------------------------------------------------------------------
     def record(self, result: ShadowResult) -> None:
@@ -198,10 +207,22 @@ class LiveLoop:
         watch = self._watch(served)
         if watch is None:
             return  # the version was replaced meanwhile: its pair is in the store, not counted
-        before = watch.state
-        state = watch.add_pair(result.score.routed, result.score.baseline, result.spend_usd)
-        if state == "violated" and before != "violated":
-            self._violated(watch)
+        watch.add_pair(result.score.routed, result.score.baseline, result.spend_usd)
+
+    def drain(self) -> None:
+        """Feed every watch's pending pairs to its monitor; act on a new violation."""
+        for watch in list(self.watches.values()):
+            before, after = watch.flush()
+            if after == "violated" and before != "violated":
+                self._violated(watch)
+
+    async def _drain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(DRAIN_S)
+            try:
+                self.drain()
+            except Exception:  # a bug must not stop the monitoring for good
+                log.exception("loop: updating the monitors failed")
 
     def _violated(self, watch: Watch) -> None:
         reading = watch.monitor.reading()
@@ -244,6 +265,7 @@ class LiveLoop:
 
     # -- status and metrics ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        self.drain()
         return {"policies": [self.watches[n].entry() for n in sorted(self.watches)]}
 
     def render(self) -> list[str]:
@@ -286,6 +308,7 @@ class LiveLoop:
         self.writer.start()
         if self.shadow is not None:
             self.shadow.start()
+            self._drainer = asyncio.ensure_future(self._drain_forever())
         if self.loop_settings.refit_every_s:
             self._refit = asyncio.ensure_future(self._refit_forever())
 
@@ -295,6 +318,10 @@ class LiveLoop:
             await asyncio.gather(self._refit, return_exceptions=True)
         if self.shadow is not None:
             await self.shadow.stop()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        self.drain()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.writer.close)
 

@@ -23,6 +23,7 @@ class LoopSettings:
     shadow_timeout_s: float = 120.0
     on_violation: str = "serve"  # serve | baseline
     refit_every_s: float | None = None
+    write_every_s: float = 2.0  # how often graded pairs are written to the store
     seed: int | None = None  # the sampling RNG's seed (tests)
 
     @property

@@ -2,28 +2,38 @@
 
 One module per step, each with a one-method contract: `grading` (PairGrader.grade), `monitor`
 (Monitor.update), `traffic` (TrafficWriter.record), `status` (Watch, loop_status), `refit`
-(refit_policy) and `promote` (promotion test, promote, rollback). The proxy drives the first
-three (router/shadow.py, router/feedback.py, router/live.py); the CLI the rest.
+(refit_policy) and `promote` (promotion_test, rollback). The proxy drives the first three
+(router/shadow.py, router/feedback.py, router/live.py); the CLI (`cli.py`) the rest.
+
+Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
 """
 
-from policies.loop.grading import Pair, PairGrader, PairScore, build_pair_grader
-from policies.loop.monitor import Monitor, Reading
-from policies.loop.status import Watch, load_watch, loop_status, required_share
-from policies.loop.traffic import GradedPair, TrafficWriter, record_feedback, traffic_dataset
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "GradedPair",
-    "Monitor",
-    "Pair",
-    "PairGrader",
-    "PairScore",
-    "Reading",
-    "TrafficWriter",
-    "Watch",
-    "build_pair_grader",
-    "load_watch",
-    "loop_status",
-    "record_feedback",
-    "required_share",
-    "traffic_dataset",
-]
+_WHERE = {
+    "Pair": "grading",
+    "PairGrader": "grading",
+    "PairScore": "grading",
+    "build_pair_grader": "grading",
+    "Monitor": "monitor",
+    "Reading": "monitor",
+    "Watch": "status",
+    "load_watch": "status",
+    "loop_status": "status",
+    "required_share": "status",
+    "GradedPair": "traffic",
+    "TrafficWriter": "traffic",
+    "record_feedback": "traffic",
+    "traffic_dataset": "traffic",
+    "refit_policy": "refit",
+    "promotion_test": "promote",
+    "rollback": "promote",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'policies.loop' has no attribute {name!r}")
+    return getattr(import_module(f"policies.loop.{_WHERE[name]}"), name)

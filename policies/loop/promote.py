@@ -44,13 +44,26 @@ class Verdict:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "n": self.n,
-            "reason": self.reason,
-            "lower_bound_margins": self.margins,
-            "metrics": self.metrics,
-        }
+        return _finite(
+            {
+                "passed": self.passed,
+                "n": self.n,
+                "reason": self.reason,
+                "lower_bound_margins": self.margins,
+                "metrics": self.metrics,
+            }
+        )
+
+
+def _finite(doc: Any) -> Any:
+    """JSON-safe: NaN and infinities (a metric not recorded) become None."""
+    if isinstance(doc, dict):
+        return {k: _finite(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [_finite(v) for v in doc]
+    if isinstance(doc, float) and not np.isfinite(doc):
+        return None
+    return doc
 
 
 def promotion_test(

@@ -40,6 +40,8 @@ from policies.versions import StoredPolicy, append_event, record_version, resolv
 
 __all__ = ["RefitResult", "refit_policy"]
 
+NAME = "CAST(? AS VARCHAR)"  # a typed placeholder: PostgreSQL cannot infer one in a select list
+
 
 @dataclass
 class RefitResult:
@@ -107,12 +109,12 @@ def _materialize(
         con.register("refit_ids", pa.table({"item_id": pa.array(ids, pa.string())}))
         if source:
             con.execute(
-                f"INSERT INTO items (dataset, {item_columns}) SELECT ?, {item_columns} "
-                "FROM items WHERE dataset = ?",
+                f"INSERT INTO items (dataset, {item_columns}) SELECT {NAME}, {item_columns} FROM items "
+                "WHERE dataset = ?",
                 [dataset, source],
             )
             con.execute(
-                f"INSERT INTO outcomes (dataset, {columns}) SELECT ?, {columns} FROM outcomes "
+                f"INSERT INTO outcomes (dataset, {columns}) SELECT {NAME}, {columns} FROM outcomes "
                 "WHERE dataset = ? AND model IN (SELECT model FROM refit_models)",
                 [dataset, source],
             )
@@ -121,14 +123,14 @@ def _materialize(
         ).fetchall()[0]
         prefixed = ", ".join(f"i.{c}" for c in item_columns.split(", "))
         con.execute(
-            f"INSERT INTO items (dataset, {item_columns}) SELECT ?, {prefixed} FROM items i "
+            f"INSERT INTO items (dataset, {item_columns}) SELECT {NAME}, {prefixed} FROM items i "
             "JOIN refit_ids r ON r.item_id = i.item_id WHERE i.dataset = ? "
             "ON CONFLICT (dataset, item_id) DO NOTHING",
             [dataset, traffic],
         )
         prefixed = ", ".join(f"o.{c}" for c in columns.split(", "))
         con.execute(
-            f"INSERT INTO outcomes (dataset, {columns}) SELECT ?, {prefixed} FROM outcomes o "
+            f"INSERT INTO outcomes (dataset, {columns}) SELECT {NAME}, {prefixed} FROM outcomes o "
             "JOIN refit_ids r ON r.item_id = o.item_id WHERE o.dataset = ? "
             "AND o.model IN (SELECT model FROM refit_models) "
             "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO NOTHING",

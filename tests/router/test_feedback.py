@@ -100,7 +100,7 @@ def test_bad_feedback_is_a_4xx_in_openai_shape(
             assert con.execute("SELECT count(*) FROM feedback").fetchone() == (0,)
 
 
-def test_feedback_needs_a_key_and_json(tmp_path: Path, upstream: Upstream) -> None:
+def test_feedback_and_status_need_a_key(tmp_path: Path, upstream: Upstream) -> None:
     with Proxy(settings(tmp_path, upstream)) as proxy:
         request_id = ask(proxy)
         url = f"{proxy.base}/v1/feedback"
@@ -111,3 +111,7 @@ def test_feedback_needs_a_key_and_json(tmp_path: Path, upstream: Upstream) -> No
         assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "invalid_json"
         assert httpx.get(f"{url}/{request_id}", headers=AUTH).status_code == 404
         assert httpx.post(url, json=body, headers=AUTH).status_code == 200
+        status = f"{proxy.base}/tradeoff/status"
+        assert httpx.get(status).status_code == 401
+        (entry,) = httpx.get(status, headers=AUTH).json()["policies"]
+        assert (entry["name"], entry["state"], entry["requests"]) == ("helpdesk", "collecting", 1)

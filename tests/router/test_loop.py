@@ -86,7 +86,7 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
 
             def pairs() -> int:
                 watch = loop.watches.get("support")
-                return watch.monitor.n if watch else 0
+                return watch.pairs if watch else 0
 
             def ask() -> httpx.Headers:
                 before = pairs()

@@ -89,6 +89,7 @@ def test_a_slow_failing_or_hanging_baseline_changes_nothing_for_the_client(
         )
         loop = proxy.state.loop
         loop.writer.wait_written()
+        loop.drain()
         assert loop.watches["to-base"].monitor.n == 1  # "Paris" vs "paris.": normalised match
         assert loop.watches["to-base"].monitor.window.sum_r == 1.0
         assert loop.watches["to-hangbase"].monitor.n == 0
@@ -118,8 +119,8 @@ def test_a_free_pair_costs_nothing_and_streams_are_shadowed(
             model="to-cheap", messages=[{"role": "user", "content": "capital?"}]
         )
         loop = proxy.state.loop
-        wait_for(lambda: loop.watches["to-base"].monitor.n == 1, what="the streamed pair")
-        wait_for(lambda: loop.watches["to-cheap"].monitor.n == 1, what="the free pair")
+        wait_for(lambda: loop.watches["to-base"].pairs == 1, what="the streamed pair")
+        wait_for(lambda: loop.watches["to-cheap"].pairs == 1, what="the free pair")
         assert upstream.model_counts["base"] == calls_before + 1  # one shadow call, not two
         assert outcomes(proxy)[("to-cheap", "free")] == 1
         assert loop.watches["to-cheap"].shadow_spend_usd == 0.0
