@@ -29,10 +29,15 @@ process starts every `segment` pairs: segment j >= 2 starts after (j - 1) * segm
 raises the alarm when its wealth reaches 1 / alpha_j, alpha_j = alpha / (j (j + 1)). The levels
 sum to alpha/2 + alpha/2, so **if every pair meets the requirement in conditional expectation
 (E[r - R s | past] >= 0 at every step, drifting or not), P(violated is ever raised) <= 5%** over
-an unbounded run (Ville's inequality and a union bound). Only the latest `keep` segments are
-tracked (dropping a test can only remove alarms). A drop after a long history is caught by the
-first segment that starts after it, which carries no old evidence; it pays only the
-log(j (j + 1)) of its level (benchmarks/bench_loop.py measures the delays).
+an unbounded run (Ville's inequality and a union bound). A segment is tracked for `keep`
+segments' worth of pairs, ten times longer if it starts on a multiple of ten segments, a
+hundred times on a multiple of a hundred, and so on (dropping a test can only remove alarms):
+a recent drop is watched by many short segments, a slow one by a few long ones. A drop after a
+long history is caught by the first segments that start after it, which carry no old evidence;
+they pay only the log(j (j + 1)) of their level. With the defaults (segments of 50 pairs,
+`keep` 20) at R = 0.95: 300 agreeing pairs give `ok` (in 96); an always-wrong routed model is
+`violated` 28 pairs after 20,000 good ones; benchmarks/bench_loop.py measures drops of 5 and
+10 points and the false-alarm rate.
 
 After an alarm the reported figures cover the pairs since the alarming segment began (the
 detected change), so a `violated` policy shows an upper bound below its requirement.
