@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from evals.errors import StoreError
-from policies.loop.traffic import feedback_of, record_feedback
+from policies.loop.feedback import feedback_of, record_feedback
 from policies.versions import now
 from router.errors import ProxyError, bad_request
 from router.metrics import labels

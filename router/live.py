@@ -11,16 +11,13 @@ pairs reach their monitor in batches, every `DRAIN_S` (and before any status is 
 
 `sync(current)` (in a thread: it reads the store) gives every newly served policy version its
 watch, rebuilt from the store's pairs and requests of that version's epoch, so a restart or a
-promotion picks up exactly where the store is. `--refit-every` runs `tradeoff refit --promote`
-as a child process on a schedule (a fit must not share the event loop's CPU); the book's poller
-then serves what it promoted.
+promotion picks up exactly where the store is. `--refit-every` is router/refits.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -34,6 +31,7 @@ from policies.loop.status import Watch, load_watch
 from policies.loop.traffic import GradedPair, TrafficWriter
 from policies.versions import append_event, now
 from router.metrics import labels
+from router.refits import RefitSchedule
 from router.reload import ServedPolicy
 from router.settings import Settings
 from router.shadow import ShadowJob, ShadowResult, ShadowRunner, prompt_hash
@@ -56,7 +54,9 @@ class LiveLoop:
         self.watches: dict[str, Watch] = {}
         self.violations: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._refit: asyncio.Task[None] | None = None
+        every = settings.loop.refit_every_s
+        followed = [ref for ref in settings.stored_policies if "@" not in ref]
+        self.refits = RefitSchedule(followed, every, store.path) if every else None
         self._drainer: asyncio.Task[None] | None = None
 
     # -- the served policies' watches --------------------------------------------------------
@@ -309,13 +309,12 @@ class LiveLoop:
         if self.shadow is not None:
             self.shadow.start()
             self._drainer = asyncio.ensure_future(self._drain_forever())
-        if self.loop_settings.refit_every_s:
-            self._refit = asyncio.ensure_future(self._refit_forever())
+        if self.refits is not None:
+            self.refits.start()
 
     async def stop(self) -> None:
-        if self._refit is not None:
-            self._refit.cancel()
-            await asyncio.gather(self._refit, return_exceptions=True)
+        if self.refits is not None:
+            await self.refits.stop()
         if self.shadow is not None:
             await self.shadow.stop()
         if self._drainer is not None:
@@ -324,45 +323,6 @@ class LiveLoop:
         self.drain()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.writer.close)
-
-    async def _refit_forever(self) -> None:
-        every = self.loop_settings.refit_every_s
-        assert every
-        while True:
-            await asyncio.sleep(every)
-            for ref in self.settings.stored_policies:
-                if "@" not in ref:  # a pinned version is not refitted
-                    await self._refit_one(ref)
-
-    async def _refit_one(self, name: str) -> None:
-        code = "import sys, tradeoff; sys.exit(tradeoff.main(sys.argv[1:]))"
-        args = [
-            sys.executable,
-            "-c",
-            code,
-            "refit",
-            "--policy",
-            name,
-            "--promote",
-            "--db",
-            str(self.store.path),
-        ]
-        process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        try:
-            out, _ = await process.communicate()
-        except asyncio.CancelledError:
-            process.kill()
-            await process.wait()
-            raise
-        text = out.decode(errors="replace").strip().splitlines()
-        log.info(
-            "scheduled refit of %s (exit %s): %s",
-            name,
-            process.returncode,
-            text[-1] if text else "",
-        )
 
 
 def build_loop(state: Any, store: Store) -> LiveLoop:

@@ -1,9 +1,10 @@
 """The loop: traffic -> graded pairs -> live guarantee monitor -> refit -> guarded promotion.
 
-One module per step, each with a one-method contract: `grading` (PairGrader.grade), `monitor`
-(Monitor.update), `traffic` (TrafficWriter.record), `status` (Watch, loop_status), `refit`
-(refit_policy) and `promote` (promotion_test, rollback). The proxy drives the first three
-(router/shadow.py, router/feedback.py, router/live.py); the CLI (`cli.py`) the rest.
+One module per step, each with a one-method contract: `grading` (PairGrader.grade),
+`monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
+`status` (Watch, loop_status), `refit` (refit_policy) and `promote` (promotion_test,
+rollback). The proxy drives the first ones (router/shadow.py, router/feedback.py,
+router/live.py, router/refits.py); the CLI (`cli.py`) the rest.
 
 Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
 """
@@ -24,7 +25,8 @@ _WHERE = {
     "required_share": "status",
     "GradedPair": "traffic",
     "TrafficWriter": "traffic",
-    "record_feedback": "traffic",
+    "record_feedback": "feedback",
+    "feedback_of": "feedback",
     "traffic_dataset": "traffic",
     "refit_policy": "refit",
     "promotion_test": "promote",

@@ -6,9 +6,8 @@ with `--log-prompts`, a SHA-256 of it always), the routed model and the baseline
 scored as the pair grader scored them (policies/loop/grading.py) and costed as they were billed.
 So `tradeoff fit`, `replay`, `frontier` and the dashboard work on traffic as on imported data.
 
-Feedback is one `feedback` row per request (the last score wins) and, for requests a policy
-routed, the outcome of the model that answered: a person's verdict on that answer beats a
-grader's, so feedback overwrites a pair's outcome and a pair never overwrites feedback.
+A pair's outcomes never overwrite what is there: feedback on the same answer
+(policies/loop/feedback.py) wins over a grader's score, whichever arrives first.
 
 `TrafficWriter.record(pair)` never blocks: a thread writes batches (every `flush_s`, the
 proxy's `LoopSettings.write_every_s`, or sooner when 500 are waiting), each in one transaction,
@@ -36,9 +35,7 @@ from evals.store import Store
 __all__ = [
     "GradedPair",
     "TrafficWriter",
-    "feedback_of",
     "load_pairs",
-    "record_feedback",
     "traffic_dataset",
 ]
 
@@ -133,7 +130,7 @@ INSERT_OUTCOMES = (
 _STOP = object()
 
 
-def _ensure_names(con: Any, datasets: set[str], models: set[str]) -> None:
+def ensure_names(con: Any, datasets: set[str], models: set[str]) -> None:
     for name in sorted(datasets):
         con.execute(
             "INSERT INTO datasets (name, source, description) VALUES (?, 'traffic', ?) "
@@ -217,7 +214,7 @@ def write_pairs(store: Store, batch: list[GradedPair], known: set[str] | None = 
     models = {m for p in batch for m in (p.routed_model, p.baseline_model)}
     seen = known if known is not None else set()
     with store.transaction() as con:
-        _ensure_names(con, datasets - seen, models - seen)
+        ensure_names(con, datasets - seen, models - seen)
         for name, table, sql in (
             ("pair_batch", pairs, INSERT_PAIRS),
             ("item_batch", items, INSERT_ITEMS),
@@ -313,58 +310,3 @@ def load_pairs(
         return np.zeros(0), np.zeros(0), 0.0
     data = np.array(rows, dtype=float)
     return data[:, 0], data[:, 1], float(data[:, 2].sum())
-
-
-def record_feedback(
-    store: Store,
-    request_id: str,
-    score: float,
-    *,
-    thumbs: str | None,
-    comment: str | None,
-    request: dict[str, Any],
-    at: datetime,
-) -> None:
-    """Upsert one request's feedback (last wins) and, if a policy routed it, its outcome.
-
-    `request` holds the logged request's `policy`, `model`, `task`, `prompt` and `cost_usd`.
-    """
-    policy, model = request.get("policy"), request.get("model")
-    with store.transaction() as con:
-        con.execute(
-            "INSERT INTO feedback (request_id, score, thumbs, comment, policy, model, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
-            "score = excluded.score, thumbs = excluded.thumbs, comment = excluded.comment, "
-            "updated_at = excluded.updated_at",
-            [request_id, score, thumbs, comment, policy, model, at, at],
-        )
-        if not policy or not model:
-            return
-        dataset = traffic_dataset(policy)
-        _ensure_names(con, {dataset}, {model})
-        meta = json.dumps({"source": "feedback"})
-        con.execute(
-            "INSERT INTO items (dataset, item_id, task, prompt, metadata) "
-            "VALUES (?, ?, ?, ?, CAST(? AS JSON)) ON CONFLICT (dataset, item_id) DO NOTHING",
-            [dataset, request_id, request.get("task") or "", request.get("prompt"), meta],
-        )
-        con.execute(
-            "INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, score, cost_usd, "
-            "run_id) VALUES (?, ?, ?, '', 0, ?, ?, 'feedback') "
-            "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET "
-            "score = excluded.score, run_id = excluded.run_id",
-            [dataset, request_id, model, score, request.get("cost_usd")],
-        )
-
-
-def feedback_of(store: Store, request_id: str) -> dict[str, Any] | None:
-    """The recorded feedback of one request, or None."""
-    with store.connect() as con:
-        cur = con.execute(
-            "SELECT request_id, score, thumbs, comment, created_at, updated_at FROM feedback "
-            "WHERE request_id = ?",
-            [request_id],
-        )
-        row = cur.fetchone()
-        names = [d[0] for d in cur.description]
-    return None if row is None else dict(zip(names, row, strict=True))
