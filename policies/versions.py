@@ -237,16 +237,16 @@ def _state(version: int, events: list[tuple[int, str]], serving_version: int | N
 
 def history(store: Store, name: str | None = None) -> list[VersionRow]:
     """Every version (of `name`, or of every name), oldest first, with its state."""
-    where, params = ("WHERE v.name = ?", [name]) if name else ("", [])
+    params = [name] if name else []
     with store.connect() as con:
         rows = con.execute(
             "SELECT v.name, v.version, v.source, v.detail, v.created_at, p.family, p.metrics "
             "FROM policy_versions v LEFT JOIN policies p ON p.policy_id = v.policy_id "
-            f"{where} ORDER BY v.name, v.version",
+            f"{'WHERE v.name = ?' if name else ''} ORDER BY v.name, v.version",
             params,
         ).fetchall()
         events = con.execute(
-            f"SELECT name, version, event FROM policy_events {where.replace('v.', '')} "
+            f"SELECT name, version, event FROM policy_events {'WHERE name = ?' if name else ''} "
             "ORDER BY name, seq",
             params,
         ).fetchall()

@@ -16,7 +16,9 @@ The proxy keeps one `Watch` per served policy and feeds it as it serves; `tradeo
 `promised` is what `tradeoff fit` measured on held-out items; `kept_accuracy` and its interval
 are the monitor's (policies/loop/monitor.py: one-sided 95% bounds, anytime-valid; after an
 alarm they cover the pairs since the detected change, which `change` locates). `requests` and
-`savings` (1 - cost / what the baseline would have charged for the same tokens, over the
+`kept_accuracy_ci` is null before the first pair; its upper end is null while nothing above
+the estimate is excluded yet (the grid ends at 1.5). `savings` (1 - cost / what the baseline
+would have charged for the same tokens, over the
 version's answered requests with both prices known; a request served by the baseline saves
 nothing) count from the version's promotion (`since`); policies served from a file that was
 never promoted count every logged request of their name.
@@ -38,7 +40,7 @@ from policies.loop.traffic import load_pairs
 from policies.requirement import parse_requirement
 from policies.versions import serving_all
 
-__all__ = ["Watch", "load_watch", "loop_status", "required_share"]
+__all__ = ["Watch", "kept_over_time", "load_watch", "loop_status", "required_share"]
 
 
 def required_share(artifact: PolicyArtifact) -> float | None:
@@ -207,3 +209,33 @@ def loop_status(store: Store, names: list[str] | None = None) -> dict[str, Any]:
         watches.append(load_watch(store, name, artifact.policy_version, 0, artifact, None))
     wanted = [w for w in watches if names is None or w.name in names]
     return {"policies": [w.entry() for w in sorted(wanted, key=lambda w: w.name)]}
+
+
+def kept_over_time(
+    store: Store, name: str, epoch: int, required: float | None, step: int = 50
+) -> list[dict[str, Any]]:
+    """The monitor's reading after every `step` pairs of one epoch (and after the last), with
+    the time of that pair: the series a "live vs promised over time" chart draws."""
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT routed_score, baseline_score, graded_at FROM loop_pairs "
+            "WHERE policy = ? AND epoch = ? ORDER BY graded_at, request_id",
+            [name, epoch],
+        ).fetchall()
+    monitor = Monitor(required)
+    series = []
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        monitor.extend(np.array([r[0] for r in chunk]), np.array([r[1] for r in chunk]))
+        reading = monitor.reading()
+        series.append(
+            {
+                "pairs": reading.pairs,
+                "graded_at": chunk[-1][2],
+                "state": reading.state,
+                "kept_accuracy": reading.kept_accuracy,
+                "lower": reading.lower,
+                "upper": reading.upper,
+            }
+        )
+    return series

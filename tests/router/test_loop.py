@@ -23,7 +23,7 @@ import tradeoff
 from evals.store import Store, open_store
 from policies.artifact import PolicyArtifact, store_artifact
 from policies.base import create_policy
-from policies.loop.status import loop_status
+from policies.loop.status import kept_over_time, loop_status
 from router.settings import LoopSettings, Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models
@@ -131,6 +131,7 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
                 assert ask()["x-tradeoff-model"] == "cheap"
                 wrong += 1
             violated = status_of(proxy, "support")
+            violated_pairs = violated["shadow_pairs"]
             assert violated["kept_accuracy_ci"][1] < 0.95 and violated["change"] is not None
 
             # 3. --on-violation baseline: the policy's traffic goes to strong, unshadowed
@@ -156,6 +157,12 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
             headers = ask()
             assert headers["x-tradeoff-model"] == "strong"  # by the new version, not the fallback
             assert proxy.state.policies.current["support"].policy.models != ("cheap",)
+
+            # the series a chart draws: version 1 (epoch 1) went ok, then violated
+            loop.writer.wait_written()
+            series = kept_over_time(store, "support", 1, 0.95, step=25)
+            assert series[-1]["state"] == "violated" and series[-1]["pairs"] == violated_pairs
+            assert "ok" in {point["state"] for point in series}
 
             # the CLI's status is the proxy's, read from the store
             proxy.flush()
