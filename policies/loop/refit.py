@@ -4,8 +4,9 @@ promote it only if it passes the promotion test on traffic it was not fitted on.
 The data (materialised as the dataset `refit-<name>`, replaced on each refit, so `tradeoff
 replay --dataset refit-<name>` shows what the refit saw):
 - the graded traffic pairs of the serving version's epoch, in grading order; when its monitor
-  has raised `violated`, only the pairs since the detected change (the pairs before describe a
-  regime the monitor has rejected);
+  has raised `violated` (replayed from the stored pairs, or recorded by a proxy as an event),
+  only the pairs since the detected change (the pairs before describe a regime the monitor has
+  rejected);
 - the items of the dataset the serving version was fitted on, restricted to the models the
   traffic has evidence on: the models the policy routed those requests to, and the baseline.
   A refit chooses among models with live evidence; a model never served has none.
@@ -21,6 +22,7 @@ not asked for.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +80,22 @@ def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], i
             "WHERE policy = ? AND epoch = ? ORDER BY graded_at, request_id",
             [name, current.epoch],
         ).fetchall()
+        alarms = con.execute(
+            "SELECT detail FROM policy_events WHERE name = ? AND version = ? AND seq > ? "
+            "AND event = 'violated' ORDER BY seq",
+            [name, current.version, current.epoch],
+        ).fetchall()
     if not rows:
         return [], set(), 0
     monitor = Monitor(required_share(current.artifact))
     monitor.extend(np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
     start = monitor.change_at or 0  # set only once violated
+    # The proxy records its alarm as an event at once, its pairs in batches: a refit soon after
+    # an alarm may see the event before the pairs that rang it, and must not refit on the old
+    # regime then.
+    for (detail,) in alarms:
+        doc = json.loads(detail) if isinstance(detail, str) else (detail or {})
+        start = max(start, int(doc.get("since_pair") or 0))
     kept = rows[start:]
     return [r[0] for r in kept], {r[3] for r in kept}, start
 

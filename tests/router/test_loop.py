@@ -143,6 +143,7 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
             assert pairs() == counted
 
             # 4. refit --promote: a version that routes to a model that is right
+            loop.writer.wait_written()  # the refit reads the pairs from the store
             code = tradeoff.main(
                 ["refit", "--policy", "support", "--promote", "--trials", "10", "--db", str(db)]
             )
