@@ -29,8 +29,13 @@ from router.validation import ChatRequest, parse_chat_request, unknown_model
 def resolve_route(state: ProxyState, chat: ChatRequest) -> Route:
     served = state.policies.current.get(chat.model)
     if served is not None:
+        if state.loop is not None and state.loop.serves_baseline(served):
+            assert served.baseline is not None
+            return Route(
+                (served.baseline,), served.name, served.baseline, served=served, by_baseline=True
+            )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
-        return Route(plan.models, served.name, served.baseline, plan.verifier, plan.samples)
+        return Route(plan.models, served.name, served.baseline, plan.verifier, plan.samples, served)
     if chat.model in state.targets:
         return Route((chat.model,))
     raise unknown_model(chat.model, state.model_names())
@@ -111,6 +116,8 @@ async def handle_chat(state: ProxyState, call: Call, raw: bytes, request: Any) -
     chat = parse_chat_request(raw, request.headers)
     call.chat = chat
     call.route = resolve_route(state, chat)
+    if state.loop is not None:
+        state.loop.on_route(call)
     deadline = time.monotonic() + state.settings.timeout_s
     if chat.stream:
         return await open_stream(state, call, deadline, request)
@@ -120,7 +127,9 @@ async def handle_chat(state: ProxyState, call: Call, raw: bytes, request: Any) -
         )
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
+    content = state.scrubber.bytes(reply.content)
+    if call.keep_answer:
+        call.answer = content
     call.finish(200)
-    return Response(
-        state.scrubber.bytes(reply.content), media_type="application/json", headers=call.headers()
-    )
+    response = Response(content, media_type="application/json", headers=call.headers())
+    return state.loop.after(call, response) if state.loop is not None else response

@@ -36,6 +36,7 @@ class ProxyState:
     cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
+    loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

@@ -62,7 +62,10 @@ class StreamRelay:
                     self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
                 if self.stream.done:  # this is [DONE]: the row is on disk before it leaves
                     self.settle(200)
-                await send({"type": "http.response.body", "body": scrub(event), "more_body": True})
+                body = scrub(event)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                if self.call.answer_events is not None:
+                    self.call.answer_events.append(body)
         except (UpstreamError, TimeoutError) as exc:
             if isinstance(exc, TimeoutError):
                 self.error = ProxyError(
