@@ -1,26 +1,33 @@
-"""Candidate policies of the search, evaluated fast on any item subset (`Part`).
+"""Candidate policies per family, with their decisions on the training items.
 
-A candidate is a family plus its searched parameters, already fitted on the fitting items. It
-turns into `Routes` for a part with array operations (the learned family's predictions for a
-part are computed once), and into a real `Policy` for the artifact.
+Each family yields its candidates in the order acceptance tests them (`policies.acceptance`).
+A candidate carries its routes on the training items, made with out-of-fold predictions where
+the family fits anything (`policies.crossfit`), and builds the policy that would be served.
+
+- `single`: each model alone.
+- `task_table` and `learned`: the gain-per-dollar rule (`policies.paths`) with per-task shrunk
+  scores or per-prompt predictions, at every cost weight on a grid that covers the rule's
+  distinct routings on the training items (up to `limit`), most accurate first.
+- `cascade` and `best_of_k`: a cheaper model (k samples of it), escalating to the baseline when
+  a replayable reference-free verifier rejects its answer.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from policies.base import Policy
 from policies.best_of_k import BestOfKPolicy
 from policies.cascade import CascadePolicy
+from policies.crossfit import CrossFit
 from policies.data import Outcomes
-from policies.learned import LearnedPolicy, choose, scale_costs
-from policies.metrics import Bootstrap
-from policies.replay import Replay, Routes, VerdictSource, replay, single_routes
+from policies.learned import LearnedPolicy
+from policies.learned_fit import LearnedFit
+from policies.paths import breakpoints, choose, lam_grid
+from policies.replay import Routes, single_routes
 from policies.single import SinglePolicy
 from policies.task_table import TaskTablePolicy
 
@@ -28,133 +35,141 @@ from policies.task_table import TaskTablePolicy
 SIMPLICITY = {"single": 0, "task_table": 1, "cascade": 2, "best_of_k": 3, "learned": 4}
 
 
-@dataclass
-class Part:
-    """One item subset with what evaluating candidates on it needs."""
-
-    outcomes: Outcomes
-    boot: Bootstrap
-    verdicts: VerdictSource | None = None
-    predicted: np.ndarray | None = None  # learned predictions, (n, m)
-    _replays: dict[str, Replay] = field(default_factory=dict)
-
-    @cached_property
-    def cost_unit(self) -> float:
-        """The dearest model's mean cost per request here; cost objectives and margins use it."""
-        return max(float(self.outcomes.cost[:, :, 0].mean(axis=0).max()), 1e-12)
-
-    def replay(self, cand: Candidate) -> Replay:
-        if cand.key not in self._replays:
-            self._replays[cand.key] = replay(self.outcomes, cand.routes(self), self.verdicts)
-        return self._replays[cand.key]
-
-
 @dataclass(frozen=True)
 class Candidate:
     family: str
-    params: dict[str, Any]  # indices into `models`, search parameters
-    models: tuple[str, ...]
-    learned: LearnedPolicy | None = None
-
-    @property
-    def key(self) -> str:
-        return self.family + json.dumps(self.params, sort_keys=True)
-
-    def routes(self, part: Part) -> Routes:
-        n = part.outcomes.n
-        p = self.params
-        ones = np.ones(n, dtype=int)
-        if self.family == "single":
-            return single_routes(n, p["model"])
-        if self.family == "task_table":
-            table = p["table"]
-            picks = [table.get(str(t), p["default"]) for t in part.outcomes.tasks]
-            return Routes(np.array(picks, dtype=int).reshape(n, 1), ones)
-        if self.family == "learned":
-            assert part.predicted is not None and self.learned is not None
-            scaled = self.learned.scaled_costs
-            chosen = choose(part.predicted, scaled, p["rule"], p["threshold"], p["lam"])
-            return Routes(chosen.reshape(n, 1), ones)
-        if self.family == "cascade":
-            return Routes(np.tile(np.array(p["chain"]), (n, 1)), ones, p["verifier"])
-        if self.family == "best_of_k":
-            chain = [p["model"], *p["fallback"]]
-            return Routes(np.tile(np.array(chain), (n, 1)), ones * p["k"], p["verifier"])
-        raise ValueError(self.family)
-
-    def policy(self) -> Policy:
-        p, names = self.params, self.models
-        if self.family == "single":
-            return SinglePolicy(names[p["model"]])
-        if self.family == "task_table":
-            table = {task: names[j] for task, j in p["table"].items()}
-            return TaskTablePolicy(table, names[p["default"]])
-        if self.family == "learned":
-            assert self.learned is not None
-            params = self.learned.to_params() | {
-                "rule": p["rule"],
-                "threshold": p["threshold"],
-                "lam": p["lam"],
-            }
-            return LearnedPolicy.from_params(params)
-        if self.family == "cascade":
-            return CascadePolicy([names[j] for j in p["chain"]], p["verifier"])
-        if self.family == "best_of_k":
-            fallback = [names[j] for j in p["fallback"]]
-            return BestOfKPolicy(names[p["model"]], p["k"], p["verifier"], fallback)
-        raise ValueError(self.family)
-
-    def describe(self) -> str:
-        names = self.models
-        p = self.params
-        if self.family == "single":
-            return f"single {names[p['model']]}"
-        if self.family == "task_table":
-            return f"task_table ({len(set(p['table'].values()) | {p['default']})} models)"
-        if self.family == "learned":
-            knob = (
-                f"threshold {p['threshold']:.2f}"
-                if p["rule"] == "threshold"
-                else f"lambda {p['lam']:.3g}"
-            )
-            return f"learned ({p['rule']}, {knob})"
-        if self.family == "cascade":
-            return f"cascade {' -> '.join(names[j] for j in p['chain'])} ({p['verifier']})"
-        return f"best_of_k {p['k']}x {names[p['model']]} ({p['verifier']})"
+    label: str
+    routes: Routes  # decisions on the training items
+    build: Callable[[], Policy]
 
 
 @dataclass(frozen=True)
-class TaskStats:
-    """Per-task score sums of the fitting items, computed once for every task_table trial."""
+class FamilyCandidates:
+    """A family's candidates in testing order; `ordered`: a fixed sequence (most likely to meet
+    the requirement first) rather than an unordered set."""
 
-    tasks: tuple[str, ...]
-    counts: np.ndarray  # (T,)
-    sums: np.ndarray  # (T, m)
-    overall: np.ndarray  # (m,)
-
-    @classmethod
-    def of(cls, outcomes: Outcomes) -> TaskStats:
-        names, inverse = np.unique(outcomes.tasks.astype(str), return_inverse=True)
-        score = outcomes.score[:, :, 0]
-        sums = np.zeros((len(names), score.shape[1]))
-        np.add.at(sums, inverse, score)
-        counts = np.bincount(inverse, minlength=len(names))
-        return cls(tuple(str(t) for t in names), counts, sums, score.mean(axis=0))
+    family: str
+    candidates: list[Candidate]
+    ordered: bool
 
 
-def task_table_params(
-    stats: TaskStats, costs: np.ndarray, lam: float, prior: float = 10.0
-) -> dict[str, Any]:
-    """Per task, the model maximising (shrunk accuracy - lam x scaled cost).
+def singles(train: Outcomes) -> FamilyCandidates:
+    cands = [
+        Candidate("single", f"single {name}", single_routes(train.n, j), _single(name))
+        for j, name in enumerate(train.models)
+    ]
+    return FamilyCandidates("single", cands, ordered=False)
 
-    Task accuracies are shrunk toward the model's overall accuracy with `prior` pseudo-items,
-    so a task seen a handful of times does not flip to a model on noise.
-    """
-    scaled = scale_costs(costs)
-    default = int(np.argmax(stats.overall - lam * scaled))
-    acc = (stats.sums + prior * stats.overall) / (stats.counts[:, None] + prior)
-    picks = np.argmax(acc - lam * scaled[None, :], axis=1)
-    return {
-        "table": {t: int(j) for t, j in zip(stats.tasks, picks, strict=True)},
-        "default": default,
+
+def _single(name: str) -> Callable[[], Policy]:
+    return lambda: SinglePolicy(name)
+
+
+def cost_unit(cost: np.ndarray) -> float:
+    """The dearest model's mean predicted cost: lam is in units of it (so it is unitless)."""
+    return max(float(cost.mean(axis=0).max()), 1e-12)
+
+
+def lam_path(
+    family: str,
+    pred: np.ndarray,
+    cost: np.ndarray,
+    limit: int,
+    cheap_first: bool,
+    build: Callable[[float, float], Policy],
+) -> FamilyCandidates:
+    """Candidates of the gain-per-dollar rule on a lam grid over its distinct routings."""
+    unit = cost_unit(cost)
+    grid = lam_grid(breakpoints(pred, cost, unit), limit)
+    if cheap_first:
+        grid = grid[::-1]
+    n = len(pred)
+    ones = np.ones(n, dtype=int)
+    cands = []
+    for lam in grid:
+        picks = choose(pred, cost, float(lam), unit)
+        cands.append(
+            Candidate(
+                family,
+                f"{family} (gain per dollar, lambda {lam:.3g})",
+                Routes(picks.reshape(n, 1), ones),
+                _bind(build, float(lam), unit),
+            )
+        )
+    return FamilyCandidates(family, cands, ordered=True)
+
+
+def _bind(build: Callable[[float, float], Policy], lam: float, unit: float) -> Callable[[], Policy]:
+    return lambda: build(lam, unit)
+
+
+def task_tables(train: Outcomes, cf: CrossFit, limit: int, cheap_first: bool) -> FamilyCandidates:
+    models = list(train.models)
+    scores = {
+        t: list(map(float, row)) for t, row in zip(cf.tasks, cf.task_means.table, strict=True)
     }
+
+    def build(lam: float, unit: float) -> Policy:
+        overall = [float(x) for x in cf.task_means.overall]
+        return TaskTablePolicy.by_request(models, scores, overall, cf.cost_model, lam, unit)
+
+    return lam_path("task_table", cf.task_oof, cf.cost_oof, limit, cheap_first, build)
+
+
+def learned_routers(
+    cf: CrossFit, fitted: LearnedFit, limit: int, cheap_first: bool
+) -> FamilyCandidates:
+    def build(lam: float, unit: float) -> Policy:
+        params = fitted.policy_template.to_params() | {
+            "rule": "per_request",
+            "lam": lam,
+            "cost_model": cf.cost_model.to_params(),
+            "cost_unit": unit,
+        }
+        return LearnedPolicy.from_params(params)
+
+    return lam_path("learned", fitted.oof, cf.cost_oof, limit, cheap_first, build)
+
+
+def chains(
+    train: Outcomes, base_j: int, verifiers: tuple[str, ...], max_samples: int, best_of: bool
+) -> FamilyCandidates:
+    """Cheaper models escalating to the baseline under each verifier (k samples first when
+    `best_of`)."""
+    names = train.models
+    mean_cost = np.nanmean(train.cost[:, :, 0], axis=0)
+    cheaper = [j for j in np.argsort(mean_cost, kind="stable") if mean_cost[j] < mean_cost[base_j]]
+    n = train.n
+    cands = []
+    for verifier in verifiers:
+        for j in cheaper:
+            chain = np.tile(np.array([j, base_j]), (n, 1))
+            cheap, strong = names[j], names[base_j]
+            if not best_of:
+                cands.append(
+                    Candidate(
+                        "cascade",
+                        f"cascade {cheap} -> {strong} ({verifier})",
+                        Routes(chain, np.ones(n, dtype=int), verifier),
+                        _cascade(cheap, strong, verifier),
+                    )
+                )
+                continue
+            for k in range(2, max_samples + 1):
+                cands.append(
+                    Candidate(
+                        "best_of_k",
+                        f"best_of_k {k}x {cheap} -> {strong} ({verifier})",
+                        Routes(chain, np.full(n, k), verifier),
+                        _best_of(cheap, k, verifier, strong),
+                    )
+                )
+    return FamilyCandidates("best_of_k" if best_of else "cascade", cands, ordered=False)
+
+
+def _cascade(cheap: str, strong: str, verifier: str) -> Callable[[], Policy]:
+    return lambda: CascadePolicy([cheap, strong], verifier)
+
+
+def _best_of(cheap: str, k: int, verifier: str, strong: str) -> Callable[[], Policy]:
+    return lambda: BestOfKPolicy(cheap, k, verifier, [strong])

@@ -45,9 +45,9 @@ def register(group: click.Group) -> None:
     @click.option(
         "--test-fraction",
         type=float,
-        default=0.3,
-        show_default=True,
-        help="Held-out share when no split is named (seeded hash of item ids).",
+        default=None,
+        help="Held-out share, a seeded hash of item ids [default: the dataset's `test` split "
+        "if it has one, else 0.3].",
     )
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option(
@@ -56,7 +56,7 @@ def register(group: click.Group) -> None:
         type=click.IntRange(1, 10000),
         default=120,
         show_default=True,
-        help="Optuna trials.",
+        help="Candidates per cost-weight path (a grid over its distinct routings).",
     )
     @click.option("--name", default=None, help="Policy name [default: DATASET-FAMILY].")
     @click.option(
@@ -104,12 +104,20 @@ def register(group: click.Group) -> None:
     @group.command("frontier")
     @click.option("--dataset", required=True)
     @click.option(
-        "--split", default=None, help="Measure on this items.split [default: seeded 30% hash]."
+        "--split",
+        default=None,
+        help="Measure on this items.split [default: the dataset's `test` split if it has one, "
+        "else a seeded 30% hash].",
     )
     @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--all", "show_all", is_flag=True, help="List every traced point, not only the Pareto set."
+    )
     @db_option
     @json_option
-    def frontier(dataset: str, split: str | None, seed: int, db: str | None, as_json: bool) -> None:
+    def frontier(
+        dataset: str, split: str | None, seed: int, show_all: bool, db: str | None, as_json: bool
+    ) -> None:
         """The Pareto set of cost vs accuracy: singles, policies, oracle (held-out)."""
         from policies.frontier import compute_frontier
 
@@ -117,12 +125,20 @@ def register(group: click.Group) -> None:
         if as_json:
             _echo_json(result.to_dict())
             return
+        shown = [p for p in result.points if show_all or p.kind != "policy" or p.pareto]
+        traced = sum(p.kind == "policy" for p in result.points)
         click.echo(
             f"dataset {dataset}: {result.n} held-out items ({result.split}); * = Pareto-optimal"
         )
-        width = max(len(p.name) for p in result.points)
+        if traced and not show_all:
+            click.echo(
+                f"policy paths traced at every decision boundary: {traced} points, "
+                f"{sum(p.kind == 'policy' and p.pareto for p in result.points)} Pareto-optimal "
+                "shown (--all for every point, --json for the data)"
+            )
+        width = max(len(p.name) for p in shown)
         click.echo(f"  {'':{width}}  {'accuracy':>8}  {'95% CI':>13}  {'$/request':>10}")
-        for p in result.points:
+        for p in shown:
             mark = "*" if p.pareto else " "
             ci = f"{p.accuracy_ci[0]:.3f}-{p.accuracy_ci[1]:.3f}"
             click.echo(
@@ -156,7 +172,7 @@ def register(group: click.Group) -> None:
         """A policy's metrics on recorded outcomes."""
         from policies.artifact import load_artifact
         from policies.evaluate import replay_artifact
-        from policies.report import model_table
+        from policies.report import model_table, small_sample_warning
 
         artifact = load_artifact(policy_path)
         doc = replay_artifact(_store(db), artifact, dataset, split, seed)
@@ -175,6 +191,9 @@ def register(group: click.Group) -> None:
             f"{k} {v:.0%}" for k, v in sorted(doc["models_used"].items(), key=lambda kv: -kv[1])
         )
         click.echo(f"routes to: {used}")
+        warning = small_sample_warning(doc["n"]) if doc["held_out"] else ""
+        if warning:
+            click.echo(warning)
         click.echo(f"The policy {doc['sentence']}.")
 
     @group.command("route")
