@@ -9,8 +9,8 @@ import pytest
 
 from evals.store import Store
 from policies.artifact import stored_artifact
-from policies.errors import DataError, InfeasibleError
 from policies.base import RouteRequest
+from policies.errors import DataError, InfeasibleError
 from policies.fitting import fit_policy
 from tests.policies.synthetic import build_store, specialist_store
 
