@@ -88,9 +88,24 @@ class CostModel:
 
 
 def fit_cost_model(
-    prompts: Sequence[str], tasks: Sequence[str], cost: np.ndarray, models: Sequence[str]
+    prompts: Sequence[str],
+    tasks: Sequence[str],
+    cost: np.ndarray,
+    models: Sequence[str],
+    per_request: bool = True,
 ) -> CostModel:
-    """Fit on recorded costs `cost` (n, m): mean USD per call of each item on each model."""
+    """Fit on recorded costs `cost` (n, m): mean USD per call of each item on each model.
+
+    `per_request=False` predicts each model's mean cost for every request (the model-level
+    rule this replaces; benchmarks compare the two)."""
+    if not per_request:
+        mean = (
+            np.nanmean(np.asarray(cost, dtype=float), axis=0)
+            if len(cost)
+            else np.zeros(len(models))
+        )
+        m = len(models)
+        return CostModel(tuple(models), np.zeros(m), mean, (), np.zeros((0, m)))
     names = tuple(sorted({str(t) for t in tasks}))
     groups = group_index(np.asarray(tasks, dtype=object), names)
     x = np.array([len(p) for p in prompts], dtype=float)

@@ -73,8 +73,9 @@ class CrossFit:
     tasks: tuple[str, ...]
 
 
-def crossfit_tables(outcomes: Outcomes, seed: int) -> CrossFit:
-    """Cross-fitted per-request costs and per-task scores of `outcomes` (the training items)."""
+def crossfit_tables(outcomes: Outcomes, seed: int, per_request_cost: bool = True) -> CrossFit:
+    """Cross-fitted per-request costs and per-task scores of `outcomes` (the training items);
+    `per_request_cost=False` predicts each model's mean cost instead (for comparisons)."""
     folds = fold_ids(outcomes.item_ids, seed)
     prompts = [str(p) for p in outcomes.prompts]
     tasks = [str(t) for t in outcomes.tasks]

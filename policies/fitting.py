@@ -60,10 +60,14 @@ def fit_policy(
     families: tuple[str, ...] = FAMILY_ORDER,
     name: str | None = None,
     save: bool = True,
+    guarantee: bool = True,
+    per_request_cost: bool = True,
 ) -> FitReport:
     """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
 
     `n_trials` caps the candidates per cost-weight path (the grid over its distinct routings).
+    `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
+    model's mean cost for every request: benchmarks use them to measure what each one is worth.
     """
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
@@ -79,11 +83,13 @@ def fit_policy(
     )
     train = outcomes.subset(splits.train)
     base_j = baseline_index(train, baseline)
-    fams, skipped = _families(req, train, base_j, families, n_trials, seed)
+    fams, skipped = _families(req, train, base_j, families, n_trials, seed, per_request_cost)
     verdicts = Verdicts(train) if train.responses is not None else None
     base_train = replay(train, single_routes(train.n, base_j))
     boot = Bootstrap.draw(train.n, seed + 1)
-    accepted, tested = accept(req, fams, train, verdicts, base_train, boot)
+    accepted, tested = accept(
+        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee
+    )
     if testing_order(req) == "none":  # nothing to guarantee: every candidate qualifies
         accepted = tested
     if not accepted:
@@ -152,6 +158,7 @@ def _families(
     families: tuple[str, ...],
     limit: int,
     seed: int,
+    per_request_cost: bool = True,
 ) -> tuple[list[FamilyCandidates], dict[str, str]]:
     """The candidates of every family this data supports (and why the others are skipped)."""
     skipped: dict[str, str] = {}
@@ -178,7 +185,8 @@ def _families(
             allowed.append(family)
     cheap_first = testing_order(req) == "cheap_first"
     out: list[FamilyCandidates] = []
-    cf = crossfit_tables(train, seed) if {"task_table", "learned"} & set(allowed) else None
+    wanted = {"task_table", "learned"} & set(allowed)
+    cf = crossfit_tables(train, seed, per_request_cost) if wanted else None
     for family in allowed:
         if family == "single":
             out.append(singles(train))
@@ -252,12 +260,16 @@ def _report(
         for c in req.constraints
     }
     metrics = summarize(r, base, boot, models)
+    used = len(metrics["models_used"])
+    description = chosen.candidate.label
+    if chosen.candidate.family in ("task_table", "learned"):
+        description += f", routing to {used} model{'s' if used != 1 else ''} on the held-out items"
     is_baseline = chosen.candidate.family == "single" and policy.models == (models[base_j],)
     return FitReport(
         requirement=str(req),
         dataset=outcomes.dataset,
         family=chosen.candidate.family,
-        description=chosen.candidate.label,
+        description=description,
         baseline=models[base_j],
         metrics=metrics,
         baseline_metrics=singles_[models[base_j]],

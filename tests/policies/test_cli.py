@@ -31,7 +31,11 @@ def test_fit_replay_route(db: str, tmp_path: Path, capsys: pytest.CaptureFixture
         capsys, *fit, "--baseline", "strong", "--trials", "20", "--out", policy, "--db", db
     )
     assert code == 0
-    assert out.count("keeps ") == 1 and "less cost, on " in out and "held-out requests; accepted" in out
+    assert (
+        out.count("keeps ") == 1
+        and "less cost, on " in out
+        and "held-out requests; accepted" in out
+    )
 
     code, out, _ = run(capsys, *fit, "--baseline", "strong", "--trials", "20", "--db", db, "--json")
     fitted = json.loads(out)
