@@ -30,6 +30,7 @@ from policies.paths import breakpoints, choose, lam_grid
 from policies.replay import Routes, single_routes
 from policies.single import SinglePolicy
 from policies.task_table import TaskTablePolicy
+from policies.verifiers import GROUP_ONLY
 
 # Simpler families win ties: they are easier to trust and to serve.
 SIMPLICITY = {"single": 0, "task_table": 1, "cascade": 2, "best_of_k": 3, "learned": 4}
@@ -142,6 +143,8 @@ def chains(
     n = train.n
     cands = []
     for verifier in verifiers:
+        if not best_of and verifier in GROUP_ONLY:
+            continue  # one answer agrees with itself: nothing to judge
         for j in cheaper:
             chain = np.tile(np.array([j, base_j]), (n, 1))
             cheap, strong = names[j], names[base_j]
