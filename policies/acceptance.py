@@ -10,10 +10,10 @@ Searching many candidates would make the cheapest one that passes a 95% bound an
 The error budget `ALPHA` is split evenly over the families that have candidates (Bonferroni),
 and within a family
 
-- an *ordered* family (a cost-weight path, most accurate first, or cheapest first for a cost
-  ceiling) is tested as a fixed sequence (Learn-then-Test): each candidate at the family's full
-  level, stopping at the first that fails, which keeps the family-wise error at that level
-  however fine the grid;
+- an *ordered* family (cost-weight paths, most accurate first, or cheapest first for a cost
+  ceiling) splits its level over its paths, and tests each path as a fixed sequence
+  (Learn-then-Test): each candidate at the path's full level, stopping at the first that fails,
+  which keeps the error at that level however fine the grid;
 - an unordered set splits the family's level over its candidates.
 
 With probability at least 1 - ALPHA every accepted candidate meets the requirement on the
@@ -116,27 +116,39 @@ def accept(
     tested: list[Tested] = []
     family_level = alpha / max(len(active), 1)
     for fam in active:
-        cands = fam.candidates
         if point_estimate:
-            for cand in cands:
+            for cand in fam.candidates:
                 t = _test(req, cand, train, verdicts, base, boot, 0.5)
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
             continue
         ordered = fam.ordered and testing_order(req) != "unordered"
-        if fam.ordered and not ordered and len(cands) > UNORDERED_GRID:
-            picks = np.unique(np.round(np.linspace(0, len(cands) - 1, UNORDERED_GRID)).astype(int))
-            cands = [cands[i] for i in picks]
-        level = family_level if ordered else family_level / len(cands)
-        for cand in cands:
-            t = _test(req, cand, train, verdicts, base, boot, level)
-            tested.append(t)
-            if t.ok:
-                accepted.append(t)
-            elif ordered:
-                break  # fixed sequence: nothing after a failure may be accepted
+        paths = fam.paths if ordered else [_thin(fam)]
+        size = len(paths) if ordered else len(paths[0])
+        level = family_level / size
+        for path in paths:
+            for cand in path:
+                t = _test(req, cand, train, verdicts, base, boot, level)
+                tested.append(t)
+                if t.ok:
+                    accepted.append(t)
+                elif ordered:
+                    break  # fixed sequence: nothing after a failure may be accepted
     return accepted, tested
+
+
+def _thin(fam: FamilyCandidates) -> list[Candidate]:
+    """An ordered family tested as an unordered set: each path thinned to a few candidates."""
+    if not fam.ordered:
+        return fam.candidates
+    out = []
+    for path in fam.paths:
+        if len(path) > UNORDERED_GRID:
+            picks = np.unique(np.round(np.linspace(0, len(path) - 1, UNORDERED_GRID)).astype(int))
+            path = [path[i] for i in picks]
+        out += path
+    return out
 
 
 def _test(

@@ -9,7 +9,8 @@ the family fits anything (`policies.crossfit`), and builds the policy that would
   scores or per-prompt predictions, at every cost weight on a grid that covers the rule's
   distinct routings on the training items (up to `limit`), most accurate first.
 - `cascade` and `best_of_k`: a cheaper model (k samples of it), escalating to the baseline when
-  a replayable reference-free verifier rejects its answer.
+  a replayable reference-free verifier rejects its answer, gated per request (`policies.gate`):
+  one cost-weight path per cheaper model, verifier (and k).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import numpy as np
 from policies.base import Policy
 from policies.best_of_k import BestOfKPolicy
 from policies.cascade import CascadePolicy
-from policies.crossfit import CrossFit
+from policies.crossfit import CrossFit, out_of_fold
 from policies.data import Outcomes
+from policies.gate import CHAIN, STRONG, Gate, option_costs
 from policies.learned import LearnedPolicy
 from policies.learned_fit import LearnedFit
 from policies.paths import breakpoints, choose, lam_grid
-from policies.replay import Routes, single_routes
+from policies.replay import Routes, VerdictSource, replay, single_routes
+from policies.shrink import GroupMeans, group_index, shrunk_means
 from policies.single import SinglePolicy
 from policies.task_table import TaskTablePolicy
 from policies.verifiers import GROUP_ONLY
@@ -46,12 +49,16 @@ class Candidate:
 
 @dataclass(frozen=True)
 class FamilyCandidates:
-    """A family's candidates in testing order; `ordered`: a fixed sequence (most likely to meet
-    the requirement first) rather than an unordered set."""
+    """A family's candidates: one or more `paths`, each in testing order when `ordered` (a
+    fixed sequence, the most likely to meet the requirement first), else unordered sets."""
 
     family: str
-    candidates: list[Candidate]
+    paths: list[list[Candidate]]
     ordered: bool
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [c for path in self.paths for c in path]
 
 
 def singles(train: Outcomes) -> FamilyCandidates:
@@ -59,7 +66,7 @@ def singles(train: Outcomes) -> FamilyCandidates:
         Candidate("single", f"single {name}", single_routes(train.n, j), _single(name))
         for j, name in enumerate(train.models)
     ]
-    return FamilyCandidates("single", cands, ordered=False)
+    return FamilyCandidates("single", [cands], ordered=False)
 
 
 def _single(name: str) -> Callable[[], Policy]:
@@ -72,14 +79,18 @@ def cost_unit(cost: np.ndarray) -> float:
 
 
 def lam_path(
+    label: str,
     family: str,
     pred: np.ndarray,
     cost: np.ndarray,
     limit: int,
     cheap_first: bool,
     build: Callable[[float, float], Policy],
-) -> FamilyCandidates:
-    """Candidates of the gain-per-dollar rule on a lam grid over its distinct routings."""
+    routes: Callable[[np.ndarray], Routes] | None = None,
+) -> list[Candidate]:
+    """Candidates of the gain-per-dollar rule on a lam grid over its distinct routings; `pred`
+    and `cost` are (n, options); `routes` turns the chosen options into routes (default: the
+    options are the models)."""
     unit = cost_unit(cost)
     grid = lam_grid(breakpoints(pred, cost, unit), limit)
     if cheap_first:
@@ -92,12 +103,12 @@ def lam_path(
         cands.append(
             Candidate(
                 family,
-                f"{family} (gain per dollar, lambda {lam:.3g})",
-                Routes(picks.reshape(n, 1), ones),
+                f"{label} (gain per dollar, lambda {lam:.3g})",
+                routes(picks) if routes else Routes(picks.reshape(n, 1), ones),
                 _bind(build, float(lam), unit),
             )
         )
-    return FamilyCandidates(family, cands, ordered=True)
+    return cands
 
 
 def _bind(build: Callable[[float, float], Policy], lam: float, unit: float) -> Callable[[], Policy]:
@@ -114,7 +125,8 @@ def task_tables(train: Outcomes, cf: CrossFit, limit: int, cheap_first: bool) ->
         overall = [float(x) for x in cf.task_means.overall]
         return TaskTablePolicy.by_request(models, scores, overall, cf.cost_model, lam, unit)
 
-    return lam_path("task_table", cf.task_oof, cf.cost_oof, limit, cheap_first, build)
+    path = lam_path("task_table", "task_table", cf.task_oof, cf.cost_oof, limit, cheap_first, build)
+    return FamilyCandidates("task_table", [path], ordered=True)
 
 
 def learned_routers(
@@ -129,50 +141,89 @@ def learned_routers(
         }
         return LearnedPolicy.from_params(params)
 
-    return lam_path("learned", fitted.oof, cf.cost_oof, limit, cheap_first, build)
+    path = lam_path("learned", "learned", fitted.oof, cf.cost_oof, limit, cheap_first, build)
+    return FamilyCandidates("learned", [path], ordered=True)
 
 
 def chains(
-    train: Outcomes, base_j: int, verifiers: tuple[str, ...], max_samples: int, best_of: bool
+    train: Outcomes,
+    cf: CrossFit,
+    base_j: int,
+    verifiers: tuple[str, ...],
+    max_samples: int,
+    best_of: bool,
+    limit: int,
+    cheap_first: bool,
+    verdicts: VerdictSource,
 ) -> FamilyCandidates:
-    """Cheaper models escalating to the baseline under each verifier (k samples first when
-    `best_of`)."""
-    names = train.models
+    """Per cheaper model and verifier (and k for best-of-k), a path of gated chains escalating
+    to the baseline (`policies.gate`): per request, the cheap model alone, the chain, or the
+    baseline alone, by the gain-per-dollar rule."""
+    family = "best_of_k" if best_of else "cascade"
     mean_cost = np.nanmean(train.cost[:, :, 0], axis=0)
     cheaper = [j for j in np.argsort(mean_cost, kind="stable") if mean_cost[j] < mean_cost[base_j]]
-    n = train.n
-    cands = []
+    paths = []
     for verifier in verifiers:
         if not best_of and verifier in GROUP_ONLY:
             continue  # one answer agrees with itself: nothing to judge
         for j in cheaper:
-            chain = np.tile(np.array([j, base_j]), (n, 1))
-            cheap, strong = names[j], names[base_j]
-            if not best_of:
-                cands.append(
-                    Candidate(
-                        "cascade",
-                        f"cascade {cheap} -> {strong} ({verifier})",
-                        Routes(chain, np.ones(n, dtype=int), verifier),
-                        _cascade(cheap, strong, verifier),
+            for k in range(2, max_samples + 1) if best_of else [1]:
+                paths.append(
+                    _gated(
+                        train, cf, int(j), base_j, verifier, k, limit, cheap_first, verdicts, family
                     )
                 )
-                continue
-            for k in range(2, max_samples + 1):
-                cands.append(
-                    Candidate(
-                        "best_of_k",
-                        f"best_of_k {k}x {cheap} -> {strong} ({verifier})",
-                        Routes(chain, np.full(n, k), verifier),
-                        _best_of(cheap, k, verifier, strong),
-                    )
-                )
-    return FamilyCandidates("best_of_k" if best_of else "cascade", cands, ordered=False)
+    return FamilyCandidates(family, paths, ordered=True)
 
 
-def _cascade(cheap: str, strong: str, verifier: str) -> Callable[[], Policy]:
-    return lambda: CascadePolicy([cheap, strong], verifier)
+def _gated(
+    train: Outcomes,
+    cf: CrossFit,
+    j: int,
+    base_j: int,
+    verifier: str,
+    k: int,
+    limit: int,
+    cheap_first: bool,
+    verdicts: VerdictSource,
+    family: str,
+) -> list[Candidate]:
+    n, names = train.n, train.models
+    cheap, strong = names[j], names[base_j]
+    chain = replay(
+        train, Routes(np.tile(np.array([j, base_j]), (n, 1)), np.full(n, k), verifier), verdicts
+    )
+    escalated = (chain.final == base_j).astype(float)
+    truth = np.stack([train.score[:, j, 0], chain.score, train.score[:, base_j, 0]], axis=1)
+    target = np.column_stack([truth, escalated])
+    names_t = tuple(sorted({str(t) for t in train.tasks}))
+    groups = group_index(train.tasks, names_t)
 
+    def fit(idx: np.ndarray) -> GroupMeans:
+        return shrunk_means(groups[idx], target[idx], len(names_t))
 
-def _best_of(cheap: str, k: int, verifier: str, strong: str) -> Callable[[], Policy]:
-    return lambda: BestOfKPolicy(cheap, k, verifier, [strong])
+    def predict(means: GroupMeans, idx: np.ndarray) -> np.ndarray:
+        seen = means.counts[groups[idx]] > 0
+        return np.where(seen[:, None], means.table[groups[idx]], means.overall[None, :])
+
+    oof = out_of_fold(cf.folds, fit, predict)
+    cost = option_costs(cf.cost_oof[:, j], cf.cost_oof[:, base_j], oof[:, 3], k)
+    final = fit(np.arange(n))
+    tables = {t: [float(x) for x in row] for t, row in zip(names_t, final.table, strict=True)}
+    default = [float(x) for x in final.overall]
+    costs2 = cf.cost_model.select([cheap, strong])
+
+    def build(lam: float, unit: float) -> Policy:
+        gate = Gate((cheap, strong), k, tables, default, costs2, lam, unit)
+        if family == "cascade":
+            return CascadePolicy([cheap, strong], verifier, gate)
+        return BestOfKPolicy(cheap, k, verifier, [strong], gate)
+
+    def routes(picks: np.ndarray) -> Routes:
+        first = np.where(picks == STRONG, base_j, j)
+        second = np.where(picks == CHAIN, base_j, -1)
+        samples = np.where(picks == CHAIN, k, 1)
+        return Routes(np.stack([first, second], axis=1), samples, verifier)
+
+    label = f"{family} {f'{k}x ' if family == 'best_of_k' else ''}{cheap} -> {strong} ({verifier})"
+    return lam_path(label, family, oof[:, :3], cost, limit, cheap_first, build, routes)

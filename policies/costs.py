@@ -61,6 +61,13 @@ class CostModel:
             object.__setattr__(self, "_rows", cached)
         return cached
 
+    def select(self, models: Sequence[str]) -> CostModel:
+        """The same predictions for a subset of the models (smaller params)."""
+        cols = [self.models.index(m) for m in models]
+        return CostModel(
+            tuple(models), self.per_char[cols], self.base[cols], self.tasks, self.task_base[:, cols]
+        )
+
     def to_params(self) -> dict[str, Any]:
         return {
             "per_char": [float(x) for x in self.per_char],

@@ -83,8 +83,10 @@ def fit_policy(
     )
     train = outcomes.subset(splits.train)
     base_j = baseline_index(train, baseline)
-    fams, skipped = _families(req, train, base_j, families, n_trials, seed, per_request_cost)
     verdicts = Verdicts(train) if train.responses is not None else None
+    fams, skipped = _families(
+        req, train, base_j, families, n_trials, seed, per_request_cost, verdicts
+    )
     base_train = replay(train, single_routes(train.n, base_j))
     boot = Bootstrap.draw(train.n, seed + 1)
     accepted, tested = accept(
@@ -159,6 +161,7 @@ def _families(
     limit: int,
     seed: int,
     per_request_cost: bool = True,
+    verdicts: Verdicts | None = None,
 ) -> tuple[list[FamilyCandidates], dict[str, str]]:
     """The candidates of every family this data supports (and why the others are skipped)."""
     skipped: dict[str, str] = {}
@@ -185,7 +188,7 @@ def _families(
             allowed.append(family)
     cheap_first = testing_order(req) == "cheap_first"
     out: list[FamilyCandidates] = []
-    wanted = {"task_table", "learned"} & set(allowed)
+    wanted = set(allowed) - {"single"}
     cf = crossfit_tables(train, seed, per_request_cost) if wanted else None
     for family in allowed:
         if family == "single":
@@ -195,8 +198,12 @@ def _families(
         elif family == "learned" and cf is not None:
             fitted = fit_learned(train, np.nanmean(train.cost[:, :, 0], axis=0), cf.folds)
             out.append(learned_routers(cf, fitted, limit, cheap_first))
-        elif family in ("cascade", "best_of_k"):
-            out.append(chains(train, base_j, tuple(usable), samples, family == "best_of_k"))
+        elif family in ("cascade", "best_of_k") and cf is not None and verdicts is not None:
+            best_of = family == "best_of_k"
+            fam = chains(
+                train, cf, base_j, tuple(usable), samples, best_of, limit, cheap_first, verdicts
+            )
+            out.append(fam)
     return out, skipped
 
 

@@ -153,7 +153,10 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
         store, "synth", "accuracy >= 98% of baseline", baseline="strong", n_trials=TRIALS
     )
     assert report.family == "cascade"
-    assert report.artifact.params == {"models": ["cheap", "strong"], "verifier": "answer_parses"}  # type: ignore[union-attr]
+    params = report.artifact.params  # type: ignore[union-attr]
+    assert params["models"] == ["cheap", "strong"] and params["verifier"] == "answer_parses"
+    plan = report.artifact.policy().plan(RouteRequest("q", "q"))  # type: ignore[union-attr]
+    assert plan.models == ("cheap", "strong") and plan.verifier == "answer_parses"
     # two thirds stop at the cheap model; a third pays for both calls
     assert report.metrics["cost_per_request_usd"] == pytest.approx(0.001 + 0.01 / 3, rel=0.25)
     assert "best_of_k" in report.skipped

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from policies.base import RouteRequest
 from policies.fitting import fit_policy
 from router.state import ProxyState
 from router.validation import ChatRequest
@@ -72,7 +73,8 @@ def test_cascade_on_the_prompts_own_tests(tmp_path: Path) -> None:
         baseline="strong",
         families=("single", "cascade"),
     )
-    assert report.artifact.params == {"models": ["cheap", "strong"], "verifier": "prompt_tests"}  # type: ignore[union-attr]
+    params = report.artifact.params  # type: ignore[union-attr]
+    assert params["models"] == ["cheap", "strong"] and params["verifier"] == "prompt_tests"
     assert report.metrics["accuracy_vs_baseline"] == 1.0
     assert 0.3 < report.metrics["savings_vs_baseline"] < 0.6  # half escalate: 0.001 + 0.01 / 2
 
@@ -85,3 +87,35 @@ def test_the_proxy_judges_sampled_choices_together() -> None:
     texts = ["The answer is 5", "The answer is 4", "answer: 4"]
     assert asyncio.run(verify(texts, chat)) == 1
     assert asyncio.run(verify(["The answer is 5", "The answer is 4"], chat)) is None
+
+
+def test_a_gated_cascade_skips_the_cheap_try_where_it_is_always_rejected(tmp_path: Path) -> None:
+    """On task A the cheap model answers well (and says so); on task B it never states an
+    answer, so a cascade would pay for a rejected cheap call on every B request: the gate sends
+    B straight to the strong model and keeps the cascade (or the cheap model) for A."""
+
+    def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
+        return float(model == "strong" or (task == "A" and i % 5 != 0))
+
+    def response(task: str, model: str, i: int, value: float) -> str:
+        return "The answer is 4." if value else "I am not sure."
+
+    store = build_store(
+        tmp_path / "gate.duckdb",
+        tasks={"A": 200, "B": 200},
+        models={"cheap": 0.001, "strong": 0.01},
+        score=score,
+        responses=response,
+    )
+    report = fit_policy(
+        store, "synth", "accuracy >= 95% of baseline", baseline="strong",
+        families=("single", "cascade"),
+    )  # fmt: skip
+    policy = report.artifact.policy()  # type: ignore[union-attr]
+    assert report.family == "cascade"
+    plan_a, plan_b = (policy.plan(RouteRequest("q", t)) for t in ("A", "B"))
+    assert plan_b.models == ("strong",)
+    assert plan_a.models[0] == "cheap"
+    # the ungated cascade pays the cheap call everywhere: 0.001 + (B: all, A: a fifth) x 0.01
+    ungated = 0.001 + (0.5 + 0.5 * 0.2) * 0.01
+    assert report.metrics["cost_per_request_usd"] < ungated - 0.0003
