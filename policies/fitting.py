@@ -56,18 +56,21 @@ def fit_policy(
     train_split: str | None = None,
     test_split: str | None = None,
     test_fraction: float | None = None,
-    n_trials: int = 120,
+    n_trials: int = 400,
     families: tuple[str, ...] = FAMILY_ORDER,
     name: str | None = None,
     save: bool = True,
     guarantee: bool = True,
     per_request_cost: bool = True,
+    embedding_model: str | None = None,
 ) -> FitReport:
     """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
 
     `n_trials` caps the candidates per cost-weight path (the grid over its distinct routings).
     `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
     model's mean cost for every request: benchmarks use them to measure what each one is worth.
+    `embedding_model` adds sentence-embedding features to the learned router (optional,
+    `policies.embeddings`).
     """
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
@@ -85,7 +88,7 @@ def fit_policy(
     base_j = baseline_index(train, baseline)
     verdicts = Verdicts(train) if train.responses is not None else None
     fams, skipped = _families(
-        req, train, base_j, families, n_trials, seed, per_request_cost, verdicts
+        req, train, base_j, families, n_trials, seed, per_request_cost, verdicts, embedding_model
     )
     base_train = replay(train, single_routes(train.n, base_j))
     boot = Bootstrap.draw(train.n, seed + 1)
@@ -162,6 +165,7 @@ def _families(
     seed: int,
     per_request_cost: bool = True,
     verdicts: Verdicts | None = None,
+    embedding_model: str | None = None,
 ) -> tuple[list[FamilyCandidates], dict[str, str]]:
     """The candidates of every family this data supports (and why the others are skipped)."""
     skipped: dict[str, str] = {}
@@ -196,7 +200,8 @@ def _families(
         elif family == "task_table" and cf is not None:
             out.append(task_tables(train, cf, limit, cheap_first))
         elif family == "learned" and cf is not None:
-            fitted = fit_learned(train, np.nanmean(train.cost[:, :, 0], axis=0), cf.folds)
+            costs = np.nanmean(train.cost[:, :, 0], axis=0)
+            fitted = fit_learned(train, costs, cf.folds, embedding_model)
             out.append(learned_routers(cf, fitted, limit, cheap_first))
         elif family in ("cascade", "best_of_k") and cf is not None and verdicts is not None:
             best_of = family == "best_of_k"

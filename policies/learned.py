@@ -1,7 +1,7 @@
 """`learned`: a per-prompt router. Predict each model's success, then pick by a fitted rule.
 
-Predictors: one linear model per candidate from `PromptFeatures` (hashed words, task, length)
-to the recorded score, with an identity link (ridge) or a logistic one (calibrated
+Predictors: one linear model per candidate from `PromptFeatures` (hashed words, task, length;
+optionally a sentence embedding, `embedding_model`) to the recorded score, with an identity link (ridge) or a logistic one (calibrated
 probabilities). Rules:
 
 - `per_request` (what `tradeoff fit` produces): the gain-per-dollar rule of `policies.paths`,
@@ -100,9 +100,10 @@ class LearnedPolicy(Policy):
         link: str = "identity",
         cost_model: CostModel | None = None,
         cost_unit: float = 1.0,
+        embedding_model: str | None = None,
     ) -> None:
         self._models = require_models(self.family, models)
-        self.features = PromptFeatures(tasks, n_features)
+        self.features = PromptFeatures(tasks, n_features, embedding_model)
         m, width = len(self._models), self.features.width
         if rule not in RULES:
             raise PolicyParamsError(f"learned policy: rule must be one of {RULES}, got {rule!r}")
@@ -171,6 +172,8 @@ class LearnedPolicy(Policy):
         if self.cost_model is not None:
             extra["cost_model"] = self.cost_model.to_params()
             extra["cost_unit"] = self.cost_unit
+        if self.features.embedding is not None:
+            extra["embedding_model"] = self.features.embedding
         return extra | {
             "models": list(self._models),
             "costs": [float(c) for c in self.costs],
@@ -201,6 +204,7 @@ class LearnedPolicy(Policy):
                 if "cost_model" in params
                 else None,
                 cost_unit=float(params.get("cost_unit", 1.0)),
+                embedding_model=params.get("embedding_model"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PolicyParamsError(

@@ -37,10 +37,13 @@ def _ridge(x: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
 
 
-def fit_learned(outcomes: Outcomes, costs: np.ndarray, folds: np.ndarray) -> LearnedFit:
-    """Cross-fit on the items of `outcomes`; `costs` (m,) are the models' mean costs."""
+def fit_learned(
+    outcomes: Outcomes, costs: np.ndarray, folds: np.ndarray, embedding: str | None = None
+) -> LearnedFit:
+    """Cross-fit on the items of `outcomes`; `costs` (m,) are the models' mean costs;
+    `embedding` adds sentence-embedding features (`policies.embeddings`)."""
     tasks = sorted({str(t) for t in outcomes.tasks})
-    features = PromptFeatures(tasks)
+    features = PromptFeatures(tasks, embedding=embedding)
     x = features.transform([str(p) for p in outcomes.prompts], [str(t) for t in outcomes.tasks])
     y = mean_scores(outcomes)
     names = np.unique(folds)
@@ -70,5 +73,6 @@ def fit_learned(outcomes: Outcomes, costs: np.ndarray, folds: np.ndarray) -> Lea
         coef=np.mean(coefs, axis=0),
         intercept=np.mean(intercepts, axis=0),
         tasks=tasks,
+        embedding_model=embedding,
     )
     return LearnedFit(policy, oof, alpha)
