@@ -127,19 +127,32 @@ def _traced(
     values = points.lam
     out = []
 
-    def emit(k: int, lam_hi: float) -> None:
+    names: set[str] = set()
+
+    def emit(lam_hi: float, lam_lo: float) -> None:
+        # A cost weight inside the routing's interval names it (the rule's own parameter).
+        lam = (
+            lam_lo * 2.0 + 1.0
+            if not np.isfinite(lam_hi)
+            else np.sqrt(lam_hi * lam_lo)
+            if lam_lo > 0
+            else lam_hi / 2
+        )
+        name = f"{family} lambda={lam:.3g}"
+        if name in names:
+            name = f"{family} lambda={lam:.6g}"
+        names.add(name)
         lo, hi = ci(resampled)
         out.append(
-            FrontierPoint(
-                f"{family} #{k} (lambda < {lam_hi:.3g})" if np.isfinite(lam_hi) else f"{family} #0",
-                "policy",
-                float(acc / test.n),
-                (lo, hi),
-                float(spend / test.n),
-            )
+            FrontierPoint(name, "policy", float(acc / test.n), (lo, hi), float(spend / test.n))
         )
 
-    emit(0, np.inf)
+    bounds = (
+        np.concatenate([[np.inf], np.unique(values)[::-1], [0.0]])
+        if len(values)
+        else np.array([np.inf, 0.0])
+    )
+    emit(bounds[0], bounds[1])
     k = 0
     for e in range(len(values)):
         i, src, dst = points.item[e], points.source[e], points.target[e]
@@ -149,7 +162,7 @@ def _traced(
         resampled = resampled + boot.weights[:, i] * d_s
         if e + 1 == len(values) or values[e + 1] < values[e]:
             k += 1
-            emit(k, float(values[e]))
+            emit(bounds[k], bounds[k + 1])
     return out
 
 
