@@ -16,6 +16,7 @@ import asyncio
 import numpy as np
 
 from evals.graders import Grader, Item, get_grader, reference_free
+from evals.graders.prompt_tests import prompt_checks
 from policies.data import Outcomes
 
 # Verifiers that cannot be evaluated on recorded responses alone, and why.
@@ -26,14 +27,24 @@ NOT_REPLAYABLE = {
 }
 GROUP_ONLY = ("self_consistency",)  # meaningful only over k >= 2 samples (best_of_k)
 CONCURRENCY = 4  # sandboxed runs at once when a verifier executes code
+MAX_SANDBOX_RUNS = 5000  # replaying prompt_tests beyond this many runs would dominate the fit
 
 
 def usable_verifiers(outcomes: Outcomes) -> tuple[list[str], list[str]]:
     """Verifiers that can be replayed on these outcomes, and why the others cannot."""
     if outcomes.responses is None:
         return [], ["no recorded responses, so no verifier can be replayed"]
-    usable = [name for name in reference_free() if name not in NOT_REPLAYABLE]
-    return usable, [f"{name} {why}" for name, why in NOT_REPLAYABLE.items()]
+    why = dict(NOT_REPLAYABLE)
+    with_tests = np.array([prompt_checks(str(p)) is not None for p in outcomes.prompts], dtype=bool)
+    runs = int(np.sum(outcomes.responses[with_tests] != None))  # noqa: E711 - elementwise
+    if runs > MAX_SANDBOX_RUNS:
+        why["prompt_tests"] = (
+            f"would run {runs:,} programs in the sandbox (limit {MAX_SANDBOX_RUNS:,})"
+        )
+    elif not runs:
+        why["prompt_tests"] = "no prompt states tests"
+    usable = [name for name in reference_free() if name not in why]
+    return usable, [f"{name} {reason}" for name, reason in why.items()]
 
 
 def judges_groups(grader: Grader) -> bool:
