@@ -70,10 +70,14 @@ def task_means(shrink: bool) -> Predictor:
 def ridge(train: Outcomes, test: Outcomes) -> np.ndarray:
     cf = crossfit_tables(train, 0)
     fitted = fit_learned(train, np.nanmean(train.cost[:, :, 0], axis=0), cf.folds)
-    return fitted.policy_template.predict([str(p) for p in test.prompts], [str(t) for t in test.tasks])
+    return fitted.policy_template.predict(
+        [str(p) for p in test.prompts], [str(t) for t in test.tasks]
+    )
 
 
-def _features(train: Outcomes, test: Outcomes) -> tuple[sp.csr_matrix, sp.csr_matrix, PromptFeatures]:
+def _features(
+    train: Outcomes, test: Outcomes
+) -> tuple[sp.csr_matrix, sp.csr_matrix, PromptFeatures]:
     feats = PromptFeatures(sorted({str(t) for t in train.tasks}))
     x = feats.transform([str(p) for p in train.prompts], [str(t) for t in train.tasks])
     xt = feats.transform([str(p) for p in test.prompts], [str(t) for t in test.tasks])
@@ -121,7 +125,9 @@ PREDICTORS: dict[str, Predictor] = {
 
 def measure(outcomes: Outcomes, dataset: str, seed: int) -> dict:
     train_s, test_s = DATASETS[dataset]
-    sp_ = make_splits(outcomes.item_ids, outcomes.splits, seed=seed, train_split=train_s, test_split=test_s)
+    sp_ = make_splits(
+        outcomes.item_ids, outcomes.splits, seed=seed, train_split=train_s, test_split=test_s
+    )
     train, test = outcomes.subset(sp_.train), outcomes.subset(sp_.test)
     base_j = baseline_index(train, None)
     score, cost = test.score[:, :, 0], test.cost[:, :, 0]
@@ -138,9 +144,15 @@ def measure(outcomes: Outcomes, dataset: str, seed: int) -> dict:
         pred = predictor(train, test)
         seconds = time.perf_counter() - started
         for cost_name, predicted_cost in costs.items():
-            if cost_name == "per-model" and name != "ridge (hashed words)" and name != "task means (EB shrunk)":
+            if (
+                cost_name == "per-model"
+                and name != "ridge (hashed words)"
+                and name != "task means (EB shrunk)"
+            ):
                 continue
-            path = trace(breakpoints(pred, predicted_cost, predicted_cost.mean(axis=0).max()), score, cost)
+            path = trace(
+                breakpoints(pred, predicted_cost, predicted_cost.mean(axis=0).max()), score, cost
+            )
             savings = {}
             for share in SHARES:
                 ok = path.score >= share * base_acc - 1e-12
@@ -164,7 +176,7 @@ def main() -> None:
         for dataset in DATASETS:
             outcomes = load_outcomes(store, dataset)
             runs[dataset] = [measure(outcomes, dataset, seed) for seed in range(args.seeds)]
-    summary = {}
+    summary: dict = {}
     for dataset, seeds in runs.items():
         for key in seeds[0]:
             summary.setdefault(key, {})[dataset] = {
@@ -175,11 +187,13 @@ def main() -> None:
     print(f"{'predictor | costs':48}" + "".join(f"{d:>24}" for d in DATASETS))
     for key, per in summary.items():
         cells = "".join(
-            f"{' / '.join(f'{per[d][s]['median']:.0%}' for s in SHARES):>24}" for d in DATASETS
+            " / ".join(f"{per[d][s]['median']:.0%}" for s in SHARES).rjust(24) for d in DATASETS
         )
         print(f"{key:48}{cells}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"summary": summary, "runs": runs}, indent=2, default=str) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"summary": summary, "runs": runs}, indent=2, default=str) + "\n"
+    )
     print(f"wrote {args.out}")
 
 

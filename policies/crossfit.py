@@ -84,7 +84,7 @@ def crossfit_tables(outcomes: Outcomes, seed: int, per_request_cost: bool = True
 
     def fit_costs(idx: np.ndarray) -> CostModel:
         return fit_cost_model(
-            [prompts[i] for i in idx], [tasks[i] for i in idx], costs[idx], models
+            [prompts[i] for i in idx], [tasks[i] for i in idx], costs[idx], models, per_request_cost
         )
 
     def predict_costs(model: CostModel, idx: np.ndarray) -> np.ndarray:
