@@ -7,8 +7,9 @@ score_baseline(i), whose variance is far smaller than either mean's when the two
 (Several constraints must each hold at the level: an intersection-union test needs no split.)
 
 Searching many candidates would make the cheapest one that passes a 95% bound an optimist's pick.
-The error budget `ALPHA` is split evenly over the families that have candidates (Bonferroni),
-and within a family
+The error budget `ALPHA` is split over the families that have candidates (weighted Bonferroni:
+single models get `SINGLE_SHARE`, the routing families share the rest evenly), and within a
+family
 
 - an *ordered* family (cost-weight paths, most accurate first, or cheapest first for a cost
   ceiling) splits its level over its paths, and tests each path as a fixed sequence
@@ -36,6 +37,7 @@ from policies.requirement import Constraint, Requirement
 
 ALPHA = 0.05
 UNORDERED_GRID = 16  # a path tested as an unordered set (mixed constraints) is thinned to this
+SINGLE_SHARE = 0.1  # of the error budget, for the single-model family beside routing families
 
 
 @dataclass
@@ -114,8 +116,8 @@ def accept(
     active = [f for f in families if f.candidates]
     accepted: list[Tested] = []
     tested: list[Tested] = []
-    family_level = alpha / max(len(active), 1)
     for fam in active:
+        family_level = alpha * _weight(fam, active)
         if point_estimate:
             for cand in fam.candidates:
                 t = _test(req, cand, train, verdicts, base, boot, 0.5)
@@ -136,6 +138,18 @@ def accept(
                 elif ordered:
                     break  # fixed sequence: nothing after a failure may be accepted
     return accepted, tested
+
+
+def _weight(fam: FamilyCandidates, active: list[FamilyCandidates]) -> float:
+    """A family's share of the error budget (weighted Bonferroni: the shares sum to one). Single
+    models get a small share beside routing families: a single model that meets the
+    requirement clearly passes at it anyway, and the routing paths usually reach its savings."""
+    if len(active) == 1:
+        return 1.0
+    singles = any(f.family == "single" for f in active)
+    if fam.family == "single":
+        return SINGLE_SHARE
+    return (1.0 - (SINGLE_SHARE if singles else 0.0)) / (len(active) - singles)
 
 
 def _thin(fam: FamilyCandidates) -> list[Candidate]:

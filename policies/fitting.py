@@ -117,7 +117,8 @@ def fit_policy(
     report.acceptance = {
         "items": train.n,
         "method": f"cross-fitted ({FOLDS} folds) on the training items, paired with the "
-        f"baseline; {ALPHA:.0%} error split over {sum(1 for f in fams if f.candidates)} families",
+        f"baseline; {ALPHA:.0%} error split over {sum(1 for f in fams if f.candidates)} families "
+        "(weighted Bonferroni), fixed-sequence tests along each cost-weight path",
         "level": chosen.level,
         "lower_bound_margins": chosen.margins,
         "bounds": chosen.bounds,
