@@ -11,6 +11,7 @@ import sys
 import click
 
 from evals.errors import TradeoffError
+from evals.stopping import Terminated
 
 
 @click.group(
@@ -18,6 +19,7 @@ from evals.errors import TradeoffError
     help="Measure LLMs, fit a routing policy to a stated requirement, serve it as an "
     "OpenAI-compatible proxy.",
 )
+@click.version_option(package_name="tradeoff", message="%(prog)s %(version)s")
 def cli() -> None:
     pass
 
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return 130
+    except Terminated as exc:
+        click.echo(str(exc), err=True)
+        return exc.exit_code
     except BrokenPipeError:
         return 0
     return 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import click
 
-from dashboard.launch import dashboard_env, streamlit_command
+from dashboard.launch import dashboard_env, run_streamlit, streamlit_command
 from evals.cli_options import db_option
 from evals.errors import UsageError
 from evals.ports import port_is_free
@@ -28,12 +26,6 @@ def register(group: click.Group) -> None:
         if not port_is_free(address or "0.0.0.0", port):
             raise UsageError(f"port {port} is in use; pick another with --port")
         click.echo(f"tradeoff dashboard on http://localhost:{port} (store: {path}); Ctrl-C stops")
-        process = subprocess.Popen(streamlit_command(port, address), env=dashboard_env(path))
-        try:
-            code = process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait(timeout=10)
-            raise
+        code = run_streamlit(streamlit_command(port, address), dashboard_env(path))
         if code != 0:
             raise click.ClickException(f"streamlit exited with status {code}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
+from evals.stopping import stop_on_signals
 from evals.store import DB_ENV
 
 
@@ -32,3 +34,24 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
 
 def dashboard_env(db: Path) -> dict[str, str]:
     return {**os.environ, DB_ENV: str(db)}
+
+
+def run_streamlit(command: list[str], env: dict[str, str], stop_s: float = 10.0) -> int:
+    """Run streamlit until it exits; return its status.
+
+    Whatever stops this command first (Ctrl-C, SIGTERM, SIGHUP) stops streamlit too: it is
+    terminated, then killed if it lingers past `stop_s` or on a second Ctrl-C, before the
+    interruption goes on.
+    """
+    with stop_on_signals():
+        process = subprocess.Popen(command, env=env)
+        try:
+            return process.wait()
+        except BaseException:
+            process.terminate()
+            try:
+                process.wait(timeout=stop_s)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                process.kill()
+                process.wait()
+            raise

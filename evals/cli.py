@@ -60,6 +60,7 @@ def register(group: click.Group) -> None:
         from evals.importers import import_file
 
         summary = import_file(open_store(db), path, dataset, fmt=fmt, split=split)
+        print_warnings(summary.warnings)
         if as_json:
             click.echo(json.dumps(summary.to_dict(), indent=2))
             return
@@ -120,6 +121,14 @@ def register(group: click.Group) -> None:
         )
 
 
+def print_warnings(warnings: list[str], limit: int = 10) -> None:
+    """The first `limit` warnings on stderr, then how many more there are."""
+    for warning in warnings[:limit]:
+        click.echo(f"warning: {warning}", err=True)
+    if len(warnings) > limit:
+        click.echo(f"warning: {len(warnings) - limit} more like these (all in --json)", err=True)
+
+
 def dataset_rows(store: Store) -> list[dict[str, Any]]:
     """Per dataset: items, outcomes, models, tasks, license and {split: items}."""
     with store.connect(read_only=True) as con:
@@ -155,7 +164,7 @@ def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
             "mean_score": round(s["mean_score"], 4) if s["mean_score"] is not None else None,
             "calibration": json.loads(s["calibration"]) if s["calibration"] else None,
         }
-    for entry in load_registry(config, required=False):
+    for entry in load_registry(config, required=config is not None):  # a named one must exist
         row = rows.setdefault(
             entry.name,
             {"name": entry.name, "outcomes": 0, "datasets": 0, "mean_score": None},

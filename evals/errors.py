@@ -5,6 +5,9 @@ Every message says what was wrong and what to do about it.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 class TradeoffError(Exception):
     """Base class for errors a user can fix. `exit_code` is what the CLI exits with."""
@@ -16,6 +19,25 @@ class UsageError(TradeoffError):
     """A command was called wrongly (bad option value, missing file, unknown name)."""
 
     exit_code = 2
+
+
+class MissingFileError(UsageError):
+    """An input file (data, models.yaml, a policy, a key file) does not exist.
+
+    The one rule for every command: a missing input is a usage mistake, exit 2. Raise it
+    through `require_file`, which also turns a folder given as a file into the same mistake.
+    """
+
+
+def require_file(path: str | os.PathLike[str], what: str, fix: str) -> Path:
+    """`path` as a Path if it is an existing file; else MissingFileError: "WHAT PATH not found;
+    FIX" (or "... is a folder, not a file")."""
+    p = Path(path)
+    if p.is_dir():
+        raise MissingFileError(f"{what} {p} is a folder, not a file; {fix}")
+    if not p.is_file():
+        raise MissingFileError(f"{what} {p} not found; {fix}")
+    return p
 
 
 class NotBuiltError(UsageError):

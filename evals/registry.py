@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from evals.errors import ConfigError
+from evals.errors import ConfigError, require_file
 
 CONFIG_ENV = "TRADEOFF_CONFIG"
 DEFAULT_CONFIG = "models.yaml"
@@ -194,10 +194,9 @@ class Registry:
 def load_registry(path: str | os.PathLike[str] | None = None, *, required: bool = True) -> Registry:
     """Read models.yaml. With required=False a missing file gives an empty registry."""
     p = resolve_config_path(path)
-    if not p.exists():
-        if required:
-            raise ConfigError(f"model registry {p} not found; create it or pass --config PATH")
+    if not p.exists() and not required:
         return Registry([], p)
+    require_file(p, "model registry", "create it or pass --config PATH")
     try:
         doc = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -7,8 +7,8 @@ Life cycle of `run_eval`:
    recorded *error* is retried.
 3. Call the rest concurrently (global `concurrency`, per-model `max_concurrency`/`rpm`), with
    retries; grade each answer; hand the outcome to the batched writer.
-4. Stop launching calls when `--max-cost` would be exceeded; on Ctrl-C cancel what is in
-   flight, flush what completed and mark the run `interrupted`.
+4. Stop launching calls when `--max-cost` would be exceeded; on Ctrl-C, SIGTERM or SIGHUP
+   cancel what is in flight, flush what completed and mark the run `interrupted`.
 
 Errors are outcomes: `score` NULL, `error` the (scrubbed) provider or grader message. They count
 as wrong answers in accuracy and in the error rate of reliability.
@@ -45,6 +45,7 @@ from evals.progress import Progress
 from evals.registry import ModelEntry, Registry
 from evals.retry import call_with_retries
 from evals.run_log import close_run, open_run
+from evals.stopping import run_async
 from evals.store import Store
 from evals.summary import summarize
 
@@ -365,4 +366,4 @@ def run_eval(
     runner = Runner(store, registry, spec)
     if on_ready is not None:
         on_ready(runner)
-    return asyncio.run(runner.run())
+    return run_async(runner.run())

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evals.errors import TradeoffError
+from evals.errors import TradeoffError, require_file
 from evals.store import Store
 from policies.base import Policy, create_policy
 from policies.errors import PolicyFileError
@@ -97,13 +97,9 @@ def artifact_from_dict(doc: Any, where: str = "policy") -> PolicyArtifact:
 
 def load_artifact(path: str | os.PathLike[str]) -> PolicyArtifact:
     """Read and validate a policy file, including that its policy can be built."""
-    p = Path(path)
+    p = require_file(path, "policy file", f"create one with `tradeoff fit --out {path}`")
     try:
         text = p.read_text()
-    except FileNotFoundError:
-        raise PolicyFileError(
-            f"policy file {p} not found; create one with `tradeoff fit --out {p}`"
-        ) from None
     except OSError as exc:
         raise PolicyFileError(f"cannot read policy file {p}: {exc.strerror}") from None
     try:

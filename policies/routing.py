@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evals.errors import require_file
 from policies.base import RouteRequest, flatten_messages
 from policies.errors import DataError
 
 
 def read_requests(path: Path) -> tuple[list[str], list[RouteRequest]]:
     """(ids, requests) from JSONL lines `{"prompt": str | "messages": [...], "task"?, "id"?}`."""
+    require_file(path, "input file", "check the path given to --input")
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from evals.errors import ConfigError, TradeoffError, UsageError
+from evals.errors import ConfigError, TradeoffError, require_file
 from policies.artifact import load_artifact
 from policies.base import Policy
 
@@ -83,8 +83,7 @@ class PolicyBook:
         """Startup: every file must load, else a one-line error saying which and why."""
         by_path: dict[Path, ServedPolicy] = {}
         for path in self.paths:
-            if not path.is_file():
-                raise UsageError(f"policy file {path} not found; pass an existing --policy file")
+            require_file(path, "policy file", "pass an existing --policy file")
             by_path[path] = self._load(path)
         self._publish(by_path)
 

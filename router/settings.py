@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.errors import UsageError
+from evals.errors import require_file
 
 KEYS_ENV = "TRADEOFF_API_KEYS"
 
@@ -37,9 +37,7 @@ def load_api_keys(
     found = [k.strip() for k in keys]
     found += [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",")]  # "a, b" is a and b
     if key_file is not None:
-        path = Path(key_file)
-        if not path.is_file():
-            raise UsageError(f"API key file {path} not found; pass an existing --api-key-file")
+        path = require_file(key_file, "API key file", "pass an existing --api-key-file")
         for line in path.read_text().splitlines():
             if not line.strip().startswith("#"):
                 found.append(line.strip())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from openai import OpenAI
 
 import tradeoff
 from tests.router.support import serve_process
+from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream, last_user_text
 
 
@@ -96,8 +96,7 @@ def test_measure_fit_serve_and_log(tmp_path: Path, capsys: pytest.CaptureFixture
                 routed[task] = raw.headers["x-tradeoff-model"]
             assert routed == {"easy": "cheap", "hard": "strong"}
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            stop(process, timeout_s=30)  # SIGTERM: the server flushes its log, then exits
     with duckdb.connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT task, model, status, cost_usd < baseline_cost_usd FROM requests ORDER BY task"

@@ -120,12 +120,22 @@ def get_grader(spec: str, **options: Any) -> Grader:
     elif ":" in spec:
         grader = GRADERS["callable"](target=spec, **options)
     else:
-        known = ", ".join(sorted(GRADERS))
-        raise UsageError(
-            f"unknown grader {spec!r}; use one of {known}, or module:function for your own"
-        )
+        raise UsageError(unknown_grader(spec))
     grader.check()
     return grader
+
+
+def is_grader_name(spec: str) -> bool:
+    """Whether `spec` names a built-in grader or is a `module:function` (not imported here)."""
+    _load_builtin()
+    return (spec in GRADERS and spec != "callable") or ":" in spec
+
+
+def unknown_grader(spec: str) -> str:
+    """What to say about a grader name that is neither built in nor `module:function`."""
+    _load_builtin()
+    known = ", ".join(sorted(name for name in GRADERS if name != "callable"))
+    return f"unknown grader {spec!r}; use one of {known}, or module:function for your own"
 
 
 def reference_free() -> list[str]:

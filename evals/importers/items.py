@@ -1,6 +1,7 @@
 """The `items` format: eval items without outcomes, one JSON object a line.
 
-Fields: `id, task, prompt` (or `messages`), optional `reference, grader, split`.
+Fields: `id, task, prompt` (or `messages`), optional `reference, grader, split`. An id that
+appears twice fails, unless the prompts differ: then both are kept, as different items.
 """
 
 from __future__ import annotations
@@ -8,7 +9,12 @@ from __future__ import annotations
 import pandas as pd
 
 from evals.importers.long import item_columns
-from evals.importers.prepared import OUTCOME_COLUMNS, Prepared, unique_items
+from evals.importers.prepared import (
+    OUTCOME_COLUMNS,
+    Prepared,
+    split_different_prompts,
+    unique_items,
+)
 from evals.importers.table import Table
 
 
@@ -17,11 +23,13 @@ def prepare(table: Table, split: str | None) -> Prepared:
     if "item_id" not in table.frame.columns:
         table.require("id")
     table.require("task")
-    items = item_columns(table, split)
+    items, warnings = split_different_prompts(table, item_columns(table, split))
     duplicated = items["item_id"].duplicated().to_numpy()
     if duplicated.any():
         pos = int(duplicated.nonzero()[0][0])
         raise table.fail(pos, "id", f"item {items['item_id'].iloc[pos]!r} appears twice")
     return Prepared(
-        items=unique_items(table, items), outcomes=pd.DataFrame(columns=OUTCOME_COLUMNS)
+        items=unique_items(table, items),
+        outcomes=pd.DataFrame(columns=OUTCOME_COLUMNS),
+        warnings=warnings,
     )

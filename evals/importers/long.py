@@ -3,6 +3,7 @@
 Columns: `item_id, task, prompt` (or `messages`), `model, score, cost_usd`; optional
 `latency_ms, ttft_ms, response, prompt_tokens, completion_tokens, sample, reference, grader,
 split`. A blank score means that model has no outcome for the item (skipped and counted).
+Rows of one `item_id` with different prompts are kept as different items (with a warning).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from evals.importers.prepared import (
     OUTCOME_COLUMNS,
     Prepared,
     check_unique_outcomes,
+    split_different_prompts,
     unique_items,
 )
 from evals.importers.table import Table
@@ -27,7 +29,7 @@ OPTIONAL_TIMES = ("latency_ms", "ttft_ms")
 def prepare(table: Table, split: str | None) -> Prepared:
     table.require(*REQUIRED)
     frame = table.frame
-    items = item_columns(table, split)
+    items, warnings = split_different_prompts(table, item_columns(table, split))
     score = cells.score(table, frame["score"], "score")
     cost = cells.number(table, frame["cost_usd"], "cost_usd", low=0)
     scored = score.notna()
@@ -55,6 +57,7 @@ def prepare(table: Table, split: str | None) -> Prepared:
         items=unique_items(table, items),
         outcomes=outcomes,
         skipped_empty_scores=int((~scored).sum()),
+        warnings=warnings,
     )
 
 
@@ -74,6 +77,8 @@ def item_columns(table: Table, split: str | None) -> pd.DataFrame:
         raise table.fail(
             int(np.flatnonzero(neither)[0]), "prompt", "is empty; give a prompt or messages"
         )
+    grader = _optional_text(table, "grader")
+    check_grader_names(table, grader)
     row_split = _optional_text(table, "split")
     if split is not None:
         row_split = row_split.where(row_split.notna(), split)
@@ -84,10 +89,24 @@ def item_columns(table: Table, split: str | None) -> pd.DataFrame:
             "prompt": prompt,
             "messages": messages,
             "reference": _optional_text(table, "reference"),
-            "grader": _optional_text(table, "grader"),
+            "grader": grader,
             "split": row_split,
         }
     )
+
+
+def check_grader_names(table: Table, grader: pd.Series) -> None:
+    """A grader name must be built in or `module:function`: a typo fails the import here,
+    not every outcome later. (A custom grader's module is imported when an eval runs.)"""
+    names = grader.dropna().unique().tolist()
+    if not names:
+        return
+    from evals.graders.base import is_grader_name, unknown_grader
+
+    for name in names:
+        if not is_grader_name(name):
+            pos = int(np.flatnonzero((grader == name).to_numpy())[0])
+            raise table.fail(pos, "grader", unknown_grader(name))
 
 
 def _optional_text(table: Table, column: str) -> pd.Series:

@@ -2,7 +2,8 @@
 
 Columns: `sample_id, prompt, eval_name`, then per model a score column named after the model,
 `<model>|total_cost` and optionally `<model>|model_response`. `oracle_model_to_route_to` and
-other `|`-suffixed columns are ignored. `eval_name` becomes the task.
+other `|`-suffixed columns are ignored. `eval_name` becomes the task. A `sample_id` that
+appears again with a different prompt is kept as a different item (with a warning).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from evals.importers.prepared import (
     OUTCOME_COLUMNS,
     Prepared,
     check_unique_outcomes,
+    split_different_prompts,
     unique_items,
 )
 from evals.importers.table import Table
@@ -40,10 +42,9 @@ def prepare(table: Table, split: str | None) -> Prepared:
     table.require(*FIXED)
     frame = table.frame
     models = model_columns(table)
-    item_id = cells.text(table, frame["sample_id"], "sample_id", required=True)
     items = pd.DataFrame(
         {
-            "item_id": item_id,
+            "item_id": cells.text(table, frame["sample_id"], "sample_id", required=True),
             "task": cells.text(table, frame["eval_name"], "eval_name", required=True),
             "prompt": cells.text(table, frame["prompt"], "prompt", required=True),
             "messages": None,
@@ -52,6 +53,8 @@ def prepare(table: Table, split: str | None) -> Prepared:
             "split": split,
         }
     )
+    items, warnings = split_different_prompts(table, items)
+    item_id = items["item_id"]
     per_model: list[pd.DataFrame] = []
     positions: list[np.ndarray] = []
     skipped = 0
@@ -92,5 +95,8 @@ def prepare(table: Table, split: str | None) -> Prepared:
     outcomes = pd.concat(per_model, ignore_index=True)[OUTCOME_COLUMNS]
     check_unique_outcomes(table, outcomes, np.concatenate(positions))
     return Prepared(
-        items=unique_items(table, items), outcomes=outcomes, skipped_empty_scores=skipped
+        items=unique_items(table, items),
+        outcomes=outcomes,
+        skipped_empty_scores=skipped,
+        warnings=warnings,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from evals.errors import ImportFormatError, UsageError
+from evals.errors import ImportFormatError, UsageError, require_file
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 
@@ -49,8 +49,7 @@ def file_kind(path: Path, allowed: tuple[str, ...]) -> str:
 
 def read_table(path: Path, allowed: tuple[str, ...] = ("csv", "jsonl", "parquet")) -> Table:
     """Read CSV (all cells as text), JSONL (one object a line) or Parquet."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file; check the path")
+    require_file(path, "input file", "check the path")
     kind = file_kind(path, allowed)
     if kind == "csv":
         return _read_csv(path)
@@ -68,19 +67,26 @@ def _read_csv(path: Path) -> Table:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise ImportFormatError(str(path), None, None, f"not a readable CSV file: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
-    return Table(path, frame.reset_index(drop=True), lambda pos: _csv_line(path, pos))
+    starts: list[int] = []
+
+    def line_of(position: int) -> int:
+        if not starts:  # only errors and warnings ask: scan the file once, then remember
+            starts.extend(_csv_record_starts(path))
+        return starts[position + 1] if position + 1 < len(starts) else position + 2
+
+    return Table(path, frame.reset_index(drop=True), line_of)
 
 
-def _csv_line(path: Path, position: int) -> int:
-    """The line where data row `position` starts. Scans the file; only called on an error."""
+def _csv_record_starts(path: Path) -> list[int]:
+    """The line where each record (the header first) starts; quoted fields may span lines."""
+    starts = []
     with path.open(newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.reader(fh)
         last = 0
-        for index, _record in enumerate(reader):
-            if index == position + 1:
-                return last + 1
+        for _record in reader:
+            starts.append(last + 1)
             last = reader.line_num
-    return position + 2
+    return starts
 
 
 def _read_jsonl(path: Path) -> Table:

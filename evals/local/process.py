@@ -8,6 +8,7 @@ own torch, so it usually lives apart from tradeoff's).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,7 +93,8 @@ class VllmProcess:
         return self.process.poll()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM the server's process group, then SIGKILL if it lingers.
+        """SIGTERM the server's process group, then SIGKILL if it lingers, or at once on a
+        second Ctrl-C (the user will not wait: the server must not outlive the command).
 
         vLLM spawns an engine core process; signalling the group stops it too.
         """
@@ -101,8 +103,9 @@ class VllmProcess:
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=timeout_s)
         except ProcessLookupError:
             pass

@@ -6,13 +6,15 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import Spawn
+from tests.support.processes import stop, tradeoff_argv
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -34,18 +36,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dashboard_url(seeded_db: Path, tmp_path: Path) -> Iterator[str]:
+def dashboard_url(seeded_db: Path, tmp_path: Path, spawn: Spawn) -> Iterator[str]:
     """`tradeoff dashboard` as a user runs it, on a free port of 127.0.0.1."""
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-c", "import sys, tradeoff; sys.exit(tradeoff.main())",
-            "dashboard", "--port", str(port), "--address", "127.0.0.1", "--db", str(seeded_db),
-        ],
+    process = spawn(
+        tradeoff_argv(
+            "dashboard", "--port", str(port), "--address", "127.0.0.1", "--db", str(seeded_db)
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -62,8 +62,7 @@ def dashboard_url(seeded_db: Path, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        os.killpg(process.pid, 15)  # the CLI and the streamlit server it started
-        process.wait(timeout=20)
+        stop(process, timeout_s=20)  # the CLI and the streamlit server it started
         log.close()
 
 

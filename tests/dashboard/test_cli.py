@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import tradeoff
 from dashboard import app_path, streamlit_command
+from evals.ports import port_is_free
+from tests.conftest import Spawn
+from tests.support.processes import tradeoff_argv
 
 
 def test_the_app_is_found_through_the_package() -> None:
@@ -67,3 +75,35 @@ def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert tradeoff.main(["dashboard", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--port" in out and "--db" in out
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_sigterm_stops_streamlit_too(seeded_db: Path, spawn: Spawn) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = tradeoff_argv("dashboard", "--port", str(port), "--address", "127.0.0.1", "--db",
+                         str(seeded_db))  # fmt: skip
+    cli = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).is_success:
+                break
+        except httpx.HTTPError:
+            pass
+        assert cli.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+        time.sleep(0.2)
+    (streamlit,) = _children(cli.pid)
+    cli.send_signal(signal.SIGTERM)
+    _, err = cli.communicate(timeout=30)
+    assert cli.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not orphaned
+        os.kill(streamlit, 0)
+    assert port_is_free("127.0.0.1", port)

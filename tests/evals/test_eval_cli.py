@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from evals.store import Store
+from tests.conftest import Spawn
 from tests.evals.runner_fixtures import add_items, model_entry, qa_items, write_models
+from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +50,7 @@ def setup(
     return config, store.path
 
 
+@pytest.mark.slow
 def test_table_and_json(setup: tuple[Path, Path], run_cli: Callable[..., Any]) -> None:
     config, db = setup
     args = ["eval", "--dataset", "qa", "--models", "right,wrong", "--config", str(config)]
@@ -113,13 +116,13 @@ def test_max_cost_stops_with_a_message(
 
 
 def _start(
-    config: Path, db: Path, *extra: str, models: str = "slow,right"
+    spawn: Spawn, config: Path, db: Path, *extra: str, models: str = "slow,right"
 ) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tradeoff", "eval", "--dataset", "qa", "--models",
-               models, "--repeats", "2", "--concurrency", "3", "--config", str(config),
-               "--db", str(db), *extra]  # fmt: skip
+    command = tradeoff_argv("eval", "--dataset", "qa", "--models", models, "--repeats", "2",
+                            "--concurrency", "3", "--config", str(config), "--db", str(db),
+                            *extra)  # fmt: skip
     env = {**os.environ, "TRADEOFF_TEST_KEY": KEY}
-    return subprocess.Popen(
+    return spawn(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
@@ -140,7 +143,7 @@ def _wait_for_outcomes(proc: subprocess.Popen[str], db: Path, n: int) -> None:
 
 @pytest.mark.slow
 def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
-    setup: tuple[Path, Path], upstream: Upstream
+    setup: tuple[Path, Path], upstream: Upstream, spawn: Spawn
 ) -> None:
     config, db = setup
     add_items(Store(db), "qa", [dict(i, item_id=f"z{i['item_id']}") for i in qa_items(10)])
@@ -148,7 +151,7 @@ def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
     # `crawl` (0.6 s a call) keeps the run going for seconds, so the kill lands midway even on
     # a loaded machine where polling the store is slow.
     models = "slow,crawl"
-    proc = _start(config, db, models=models)
+    proc = _start(spawn, config, db, models=models)
     _wait_for_outcomes(proc, db, 6)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -158,7 +161,7 @@ def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
     calls = sum(upstream.model_counts[m] for m in names)
     assert 0 < recorded < total
 
-    resumed = _start(config, db, "--json", models=models)
+    resumed = _start(spawn, config, db, "--json", models=models)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     report = json.loads(out)
@@ -176,9 +179,11 @@ def test_kill_9_then_resume_has_no_duplicates_and_no_losses(
 
 
 @pytest.mark.slow
-def test_ctrl_c_flushes_and_marks_the_run_interrupted(setup: tuple[Path, Path]) -> None:
+def test_ctrl_c_flushes_and_marks_the_run_interrupted(
+    setup: tuple[Path, Path], spawn: Spawn
+) -> None:
     config, db = setup
-    proc = _start(config, db, "--concurrency", "1", models="crawl")
+    proc = _start(spawn, config, db, "--concurrency", "1", models="crawl")
     _wait_for_outcomes(proc, db, 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

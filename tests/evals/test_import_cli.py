@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from evals.store import Store
 from tests.evals.conftest import CliResult, snapshot
 from tests.evals.test_importers import ROUTERBENCH_MODELS, write_long, write_routerbench_csv
@@ -75,7 +77,10 @@ def test_a_malformed_file_is_one_line_and_a_nonzero_exit(tmp_path: Path, run_cli
     )
     assert code == 2 and err.count("\n") == 1 and "'wide' is not one of" in err
     code, _, err = run_cli("import", str(tmp_path / "nope.csv"), "--dataset", "d", "--db", str(db))
-    assert code == 2 and err == f"error: {tmp_path / 'nope.csv'}: no such file; check the path\n"
+    assert (
+        code == 2
+        and err == f"error: input file {tmp_path / 'nope.csv'} not found; check the path\n"
+    )
 
 
 def test_models_lists_store_and_config(tmp_path: Path, run_cli: Cli) -> None:
@@ -112,11 +117,16 @@ def test_models_lists_store_and_config(tmp_path: Path, run_cli: Cli) -> None:
     assert len(out.splitlines()) == 1 + 12
 
 
-def test_empty_store_says_what_to_do(tmp_path: Path, run_cli: Cli) -> None:
+def test_empty_store_says_what_to_do(
+    tmp_path: Path, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = str(tmp_path / "empty.duckdb")
     assert run_cli("datasets", "--db", db)[1].startswith("no datasets yet: run `tradeoff import")
-    missing_config = str(tmp_path / "none.yaml")
-    assert run_cli("models", "--db", db, "--config", missing_config)[1].startswith("no models yet")
+    monkeypatch.chdir(tmp_path)  # no ./models.yaml: the default registry is optional here
+    monkeypatch.delenv("TRADEOFF_CONFIG", raising=False)
+    assert run_cli("models", "--db", db)[1].startswith("no models yet")
+    code, _, err = run_cli("models", "--db", db, "--config", str(tmp_path / "none.yaml"))
+    assert code == 2 and "model registry" in err and "none.yaml not found" in err  # a typo
 
 
 def test_console_script_imports_in_a_subprocess(tmp_path: Path) -> None:

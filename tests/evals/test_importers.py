@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evals.errors import ImportFormatError, UsageError
+from evals.errors import ImportFormatError, MissingFileError, UsageError
 from evals.importers import import_file
 from evals.store import Store
 from tests.evals.conftest import snapshot
@@ -259,7 +259,7 @@ def test_parquet_errors_name_the_row(store: Store, tmp_path: Path) -> None:
 
 
 def test_usage_mistakes(store: Store, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(MissingFileError, match=r"missing\.csv not found; check the path"):
         import_file(store, tmp_path / "missing.csv", "d")
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(UsageError, match=r"unsupported file type '\.txt'; use \.csv"):

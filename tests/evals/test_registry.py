@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.errors import ConfigError
+from evals.errors import ConfigError, MissingFileError
 from evals.registry import ModelEntry, load_registry, parse_entry, upsert_model
 
 
@@ -74,7 +74,7 @@ def test_bad_entries_are_one_line_errors(raw: object, says: str) -> None:
 
 
 def test_file_level_mistakes(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found; create it or pass --config"):
+    with pytest.raises(MissingFileError, match="not found; create it or pass --config"):
         load_registry(tmp_path / "missing.yaml")
     assert len(load_registry(tmp_path / "missing.yaml", required=False)) == 0
     bad = tmp_path / "bad.yaml"

@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from evals.sandbox import run_python
 
 
@@ -35,6 +37,7 @@ def test_memory_hog_hits_the_memory_limit() -> None:
     assert not result.passed and result.reason == "memory limit exceeded (256 MB)"
 
 
+@pytest.mark.slow
 def test_network_is_blocked() -> None:
     # A real listener on 127.0.0.1: the sandboxed code must not reach it.
     server = socket.socket()

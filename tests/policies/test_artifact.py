@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.errors import MissingFileError
 from evals.store import open_store
 from policies import PolicyArtifact, load_artifact, save_artifact
 from policies.artifact import store_artifact, stored_artifact
@@ -30,7 +31,6 @@ def test_file_has_the_documented_fields(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "not found; create one with `tradeoff fit"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"version": 9, "name": "p", "family": "single", "params": {}}', "version 9"),
@@ -39,13 +39,17 @@ def test_file_has_the_documented_fields(tmp_path: Path) -> None:
         ('{"version": 1, "name": "p", "family": "single", "params": {}}', "needs params"),
     ],
 )
-def test_bad_files_are_one_line_errors(tmp_path: Path, content: str | None, message: str) -> None:
+def test_bad_files_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "p.json"
-    if content is not None:
-        path.write_text(content)
+    path.write_text(content)
     with pytest.raises(PolicyFileError) as info:
         load_artifact(path)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_missing_file_is_a_usage_mistake(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match=r"p\.json not found; create one with `tradeoff fit"):
+        load_artifact(tmp_path / "p.json")
 
 
 def test_tampered_learned_coefficients_fail_their_hash(tmp_path: Path) -> None:

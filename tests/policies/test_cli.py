@@ -115,8 +115,8 @@ def test_frontier(db: str, capsys: pytest.CaptureFixture[str]) -> None:
             2,
             "not both",
         ),
-        (["replay", "--policy", "missing.json"], 1, "not found"),
-        (["route", "--policy", "missing.json", "--input", "x.jsonl"], 1, "not found"),
+        (["replay", "--policy", "missing.json"], 2, "not found"),
+        (["route", "--policy", "missing.json", "--input", "x.jsonl"], 2, "not found"),
     ],
 )
 def test_mistakes_are_one_line_and_non_zero(
@@ -138,6 +138,7 @@ def test_route_bad_input_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "in.jsonl:2" in err and "prompt" in err
 
 
+@pytest.mark.slow
 def test_demo_on_a_fresh_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "demo.duckdb")
     code, out, _ = run(capsys, "demo", "--db", db)

@@ -20,6 +20,7 @@ from router.app import build_state, create_app
 from router.cli import KEEP_ALIVE_S
 from router.settings import Settings
 from router.state import ProxyState
+from tests.support.processes import spawn, stop
 
 
 def write_models(path: Path, api_base: str, names: list[str], **extra: Any) -> Path:
@@ -164,12 +165,13 @@ class OrderedPolicy(Policy):
 
 def serve_process(args: list[str]) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start `tradeoff serve ARGS --port 0` (test families registered); return it, its URL and
-    its stderr lines (drained by a thread: a full pipe would block the server)."""
+    its stderr lines (drained by a thread: a full pipe would block the server). It runs with
+    default signal dispositions in a group of its own; stop it with `processes.stop`."""
     code = (
         "import sys, tradeoff, tests.router.support as s; s.register_test_family(); "
         "sys.exit(tradeoff.main(sys.argv[1:]))"
     )
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-c", code, "serve", "--port", "0", *args],
         stderr=subprocess.PIPE,
         text=True,
@@ -178,7 +180,7 @@ def serve_process(args: list[str]) -> tuple[subprocess.Popen[str], str, list[str
     first = process.stderr.readline()
     match = re.search(r"listening on (http://\S+/v1)", first)
     if not match:
-        process.kill()
+        stop(process)
         raise RuntimeError(f"tradeoff serve did not start: {first}{process.stderr.read()}")
     lines: list[str] = []
     stream = process.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from evals.store import Store
 from tests.router.conftest import async_client
 from tests.router.support import serve_process, write_models, write_policy
+from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream
 
 TOTAL, CONCURRENCY, STREAMING = 2000, 64, 200
@@ -51,8 +51,7 @@ def test_2000_requests_with_faults(tmp_path: Path) -> None:
                 Path("/tmp/load_server_stderr.log").write_text("".join(stderr))
                 raise
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            stop(process, timeout_s=60)  # SIGTERM: the server flushes its log, then exits
     assert not [line for line in stderr if "Traceback" in line], "".join(stderr)
     assert sum(outcomes.values()) == TOTAL
     assert outcomes["hung"] == 0 and outcomes["unclean"] == 0, outcomes

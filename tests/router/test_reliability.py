@@ -64,6 +64,7 @@ def test_upstream_verdict_on_a_bad_request_is_passed_on(client: OpenAI, upstream
     assert upstream.model_counts["rejects"] == before + 1  # a client mistake is not retried
 
 
+@pytest.mark.slow
 def test_a_hanging_upstream_never_holds_a_request_past_the_timeout(
     client: OpenAI, proxy: Proxy
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from evals.store import Store
 from tests.router.conftest import sync_client
 from tests.router.support import serve_process, write_models, write_policy
+from tests.support.processes import stop
 from tests.support.upstream import Upstream
 
 HI = [{"role": "user", "content": "what is 2 + 2"}]
@@ -33,9 +34,7 @@ def served(tmp_path: Path, upstream: Upstream) -> Iterator[tuple[subprocess.Pope
          "--db", str(tmp_path / "db.duckdb"), "--log-prompts", "--api-key", "k1"]
     )  # fmt: skip
     yield process, url, tmp_path
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    stop(process)
 
 
 def test_sighup_reloads_and_sigterm_flushes_every_row(
@@ -103,11 +102,14 @@ def test_bad_options_are_one_line_errors(
 def test_sigint_also_flushes_every_row(tmp_path: Path, upstream: Upstream) -> None:
     config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap"])
     process, url, _ = serve_process(["--config", str(config), "--db", str(tmp_path / "db.duckdb")])
-    client = sync_client(url)
-    for _ in range(25):
-        client.chat.completions.create(model="cheap", messages=HI)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) in (0, -signal.SIGINT, 130)
+    try:
+        client = sync_client(url)
+        for _ in range(25):
+            client.chat.completions.create(model="cheap", messages=HI)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) in (0, -signal.SIGINT, 130)
+    finally:
+        stop(process)
     with Store(tmp_path / "db.duckdb").connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM requests").fetchone() == (25,)
 

