@@ -23,14 +23,13 @@ import numpy as np
 from policies.base import Policy
 from policies.best_of_k import BestOfKPolicy
 from policies.cascade import CascadePolicy
-from policies.crossfit import CrossFit, out_of_fold
+from policies.crossfit import CrossFit, crossfit_task_means
 from policies.data import Outcomes
 from policies.gate import CHAIN, STRONG, Gate, option_costs
 from policies.learned import LearnedPolicy
 from policies.learned_fit import LearnedFit
 from policies.paths import breakpoints, choose, lam_grid
 from policies.replay import Routes, VerdictSource, replay, single_routes
-from policies.shrink import GroupMeans, group_index, shrunk_means
 from policies.single import SinglePolicy
 from policies.task_table import TaskTablePolicy
 from policies.verifiers import GROUP_ONLY
@@ -196,19 +195,8 @@ def _gated(
     escalated = (chain.final == base_j).astype(float)
     truth = np.stack([train.score[:, j, 0], chain.score, train.score[:, base_j, 0]], axis=1)
     target = np.column_stack([truth, escalated])
-    names_t = tuple(sorted({str(t) for t in train.tasks}))
-    groups = group_index(train.tasks, names_t)
-
-    def fit(idx: np.ndarray) -> GroupMeans:
-        return shrunk_means(groups[idx], target[idx], len(names_t))
-
-    def predict(means: GroupMeans, idx: np.ndarray) -> np.ndarray:
-        seen = means.counts[groups[idx]] > 0
-        return np.where(seen[:, None], means.table[groups[idx]], means.overall[None, :])
-
-    oof = out_of_fold(cf.folds, fit, predict)
+    oof, final, names_t = crossfit_task_means(train.tasks, target, cf.folds)
     cost = option_costs(cf.cost_oof[:, j], cf.cost_oof[:, base_j], oof[:, 3], k)
-    final = fit(np.arange(n))
     tables = {t: [float(x) for x in row] for t, row in zip(names_t, final.table, strict=True)}
     default = [float(x) for x in final.overall]
     costs2 = cf.cost_model.select([cheap, strong])

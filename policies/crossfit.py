@@ -90,21 +90,30 @@ def crossfit_tables(outcomes: Outcomes, seed: int, per_request_cost: bool = True
     def predict_costs(model: CostModel, idx: np.ndarray) -> np.ndarray:
         return model.predict([prompts[i] for i in idx], [tasks[i] for i in idx])
 
-    names = tuple(sorted(set(tasks)))
-    groups = group_index(np.asarray(tasks, dtype=object), names)
-
-    def fit_tasks(idx: np.ndarray) -> GroupMeans:
-        return shrunk_means(groups[idx], scores[idx], len(names))
-
-    def predict_tasks(means: GroupMeans, idx: np.ndarray) -> np.ndarray:
-        seen = means.counts[groups[idx]] > 0  # a task absent from the other folds: overall
-        return np.where(seen[:, None], means.table[groups[idx]], means.overall[None, :])
-
+    task_oof, task_means, names = crossfit_task_means(outcomes.tasks, scores, folds)
     return CrossFit(
         folds=folds,
         cost_oof=out_of_fold(folds, fit_costs, predict_costs),
         cost_model=fit_costs(np.arange(outcomes.n)),
-        task_oof=out_of_fold(folds, fit_tasks, predict_tasks),
-        task_means=fit_tasks(np.arange(outcomes.n)),
+        task_oof=task_oof,
+        task_means=task_means,
         tasks=names,
     )
+
+
+def crossfit_task_means(
+    tasks: np.ndarray, target: np.ndarray, folds: np.ndarray
+) -> tuple[np.ndarray, GroupMeans, tuple[str, ...]]:
+    """Per-task shrunk means of `target` (n, k): out of fold for every item, and fitted on all
+    items (for serving), with the task names they are indexed by."""
+    names = tuple(sorted({str(t) for t in tasks}))
+    groups = group_index(np.asarray(tasks, dtype=object), names)
+
+    def fit(idx: np.ndarray) -> GroupMeans:
+        return shrunk_means(groups[idx], target[idx], len(names))
+
+    def predict(means: GroupMeans, idx: np.ndarray) -> np.ndarray:
+        seen = means.counts[groups[idx]] > 0  # a task absent from the other folds: overall
+        return np.where(seen[:, None], means.table[groups[idx]], means.overall[None, :])
+
+    return out_of_fold(folds, fit, predict), fit(np.arange(len(target))), names
