@@ -23,6 +23,17 @@ def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
 
 
+SHOWN = 25  # Pareto-optimal policy points `frontier` lists without --all
+
+
+def _evenly(points: list[Any], limit: int) -> list[Any]:
+    """At most `limit` of `points`, evenly spread, the first and last included."""
+    if len(points) <= limit:
+        return points
+    picks = sorted({round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)})
+    return [points[i] for i in picks]
+
+
 def register(group: click.Group) -> None:
     @group.command("fit")
     @click.option("--dataset", required=True, help="Dataset whose recorded outcomes to fit on.")
@@ -132,7 +143,9 @@ def register(group: click.Group) -> None:
         if as_json:
             _echo_json(result.to_dict())
             return
-        shown = [p for p in result.points if show_all or p.kind != "policy" or p.pareto]
+        pareto = [p for p in result.points if p.kind == "policy" and p.pareto]
+        keep = {id(p) for p in _evenly(pareto, SHOWN)}
+        shown = [p for p in result.points if show_all or p.kind != "policy" or id(p) in keep]
         traced = sum(p.kind == "policy" for p in result.points)
         click.echo(
             f"dataset {dataset}: {result.n} held-out items ({result.split}); * = Pareto-optimal"
@@ -140,8 +153,8 @@ def register(group: click.Group) -> None:
         if traced and not show_all:
             click.echo(
                 f"policy paths traced at every decision boundary: {traced} points, "
-                f"{sum(p.kind == 'policy' and p.pareto for p in result.points)} Pareto-optimal "
-                "shown (--all for every point, --json for the data)"
+                f"{len(pareto)} Pareto-optimal, {len(keep)} of them shown evenly along the "
+                "frontier (--all for every point, --json for the data)"
             )
         width = max(len(p.name) for p in shown)
         click.echo(f"  {'':{width}}  {'accuracy':>8}  {'95% CI':>13}  {'$/request':>10}")
