@@ -22,7 +22,7 @@ from policies.crossfit import crossfit_tables
 from policies.data import Outcomes, load_outcomes
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap, ci
-from policies.paths import Breakpoints, breakpoints
+from policies.paths import Breakpoints, breakpoints, inside
 from policies.replay import oracle_routes, replay, single_routes
 from policies.shrink import group_index
 from policies.splits import make_splits
@@ -125,19 +125,11 @@ def _traced(
     acc, spend = s_now.sum(), c_now.sum()
     resampled = boot.weights @ s_now
     values = points.lam
-    out = []
-
+    out: list[FrontierPoint] = []
     names: set[str] = set()
 
     def emit(lam_hi: float, lam_lo: float) -> None:
-        # A cost weight inside the routing's interval names it (the rule's own parameter).
-        lam = (
-            lam_lo * 2.0 + 1.0
-            if not np.isfinite(lam_hi)
-            else np.sqrt(lam_hi * lam_lo)
-            if lam_lo > 0
-            else lam_hi / 2
-        )
+        lam = inside(lam_hi, lam_lo)  # the rule's own parameter names the routing
         name = f"{family} lambda={lam:.3g}"
         if name in names:
             name = f"{family} lambda={lam:.6g}"

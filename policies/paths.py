@@ -89,6 +89,13 @@ def _cheapest(pred: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     return np.argmax(np.where(scaled <= low, pred, -np.inf), axis=1)
 
 
+def inside(lam_hi: float, lam_lo: float) -> float:
+    """A cost weight strictly inside (lam_lo, lam_hi): the one routing that holds there."""
+    if not np.isfinite(lam_hi):
+        return lam_lo * 2.0 + 1.0
+    return float(np.sqrt(lam_hi * lam_lo)) if lam_lo > 0 else lam_hi / 2.0
+
+
 def lam_grid(points: Breakpoints, limit: int) -> np.ndarray:
     """At most `limit` lam values, ascending (most accurate first), each strictly between two
     breakpoints so it names one routing; evenly spread over the distinct routings, both ends
@@ -97,9 +104,9 @@ def lam_grid(points: Breakpoints, limit: int) -> np.ndarray:
     if not len(values):
         return np.array([0.0])
     # Routing k (k = 0..K) holds for lam in (values[k], values[k-1]), values[-1] = infinity.
-    upper = np.concatenate([[values[0] * 2.0 + 1.0], values])
+    upper = np.concatenate([[np.inf], values])
     lower = np.concatenate([values, [0.0]])
-    mids = np.where(lower > 0, np.sqrt(lower * upper), upper / 2.0)
+    mids = np.array([inside(hi, lo) for hi, lo in zip(upper, lower, strict=True)])
     mids[-1] = 0.0  # the last routing: every item on its best predicted model
     picks = np.unique(np.round(np.linspace(0, len(mids) - 1, min(limit, len(mids)))).astype(int))
     return np.sort(mids[picks])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.paths import breakpoints, choose, lam_grid, trace
+from policies.paths import breakpoints, choose, inside, lam_grid, trace
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -21,9 +21,7 @@ def test_trace_matches_the_rule_at_every_routing(seed: int) -> None:
     rows = np.arange(n)
     # Between consecutive breakpoints the rule's routing is the traced one.
     for k in range(len(path.score)):
-        hi, lo = path.lam_hi[k], path.lam_lo[k]
-        lam = lo * 2 + 1 if not np.isfinite(hi) else (np.sqrt(hi * lo) if lo > 0 else hi / 2)
-        picks = choose(pred, cost, lam, unit)
+        picks = choose(pred, cost, inside(path.lam_hi[k], path.lam_lo[k]), unit)
         assert score[rows, picks].mean() == pytest.approx(path.score[k])
         assert true_cost[rows, picks].mean() == pytest.approx(path.cost[k])
     # Every lam of the grid names one of those routings, and a large enough grid names all.
