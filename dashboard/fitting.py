@@ -52,7 +52,9 @@ def fit_section(dataset: str, requirement: Requirement, test_split: str | None) 
     seed = int(st.number_input("Seed", min_value=0, value=0, step=1, key="fit_seed"))
     st.code(fit_command(dataset, requirement, seed, test_split), language="bash")
     if st.button("Fit and save policy", key="fit_button", type="primary"):
-        with st.spinner("Fitting on the train split, checking on validation, reporting on test"):
+        with st.spinner(
+            "Cross-fitting on the train split, accepting on a confidence bound, reporting on test"
+        ):
             try:
                 store = Store(data.store_path())
                 report = fit_and_save(store, dataset, requirement, seed, test_split)

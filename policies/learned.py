@@ -1,11 +1,16 @@
 """`learned`: a per-prompt router. Predict each model's success, then pick by a fitted rule.
 
-Predictors: one ridge regression per candidate (fitted jointly, multi-output) from
-`PromptFeatures` to the recorded score: regularised, fast, and calibrated enough to rank. Rules:
+Predictors: one linear model per candidate from `PromptFeatures` (hashed words, task, length;
+optionally a sentence embedding, `embedding_model`) to the recorded score, with an identity link (ridge) or a logistic one (calibrated
+probabilities). Rules:
 
-- `threshold`: the cheapest model whose predicted score clears `threshold`, else the model with
-  the best predicted score;
-- `utility`: the best predicted score minus `lam` x cost (cost scaled so the dearest model is 1).
+- `per_request` (what `tradeoff fit` produces): the gain-per-dollar rule of `policies.paths`,
+  predicted score minus `lam` x the request's predicted cost (`policies.costs`, from the prompt's
+  length and task, the same at serve time as when fitting) over `cost_unit`;
+- `threshold` (older files): the cheapest model whose predicted score clears `threshold`, else
+  the model with the best predicted score;
+- `utility` (older files): the best predicted score minus `lam` x the model's mean cost (scaled
+  so the dearest model is 1).
 
 The fitted coefficients live in the params as base64 float32 with a sha256 check, so the
 artifact alone rebuilds the router with no pickle and no network.
@@ -15,15 +20,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from policies.base import Plan, Policy, RouteRequest, register_family, require_models
+from policies.costs import CostModel
 from policies.errors import PolicyParamsError
 from policies.features import N_FEATURES, PromptFeatures
+from policies.paths import TIE
 
-RULES = ("threshold", "utility")
+RULES = ("threshold", "utility", "per_request")
+LINKS = ("identity", "logistic")
+
+
+def apply_link(z: np.ndarray, link: str) -> np.ndarray:
+    """Linear scores to predicted success: as is (ridge) or through the logistic function."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))) if link == "logistic" else z
 
 
 def choose(
@@ -44,7 +58,7 @@ def scale_costs(costs: np.ndarray) -> np.ndarray:
     return costs / top if top > 0 else np.zeros(len(costs))
 
 
-def _encode(array: np.ndarray) -> dict[str, Any]:
+def encode_array(array: np.ndarray) -> dict[str, Any]:
     raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
     return {
         "shape": list(array.shape),
@@ -53,7 +67,7 @@ def _encode(array: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _decode(doc: Any) -> np.ndarray:
+def decode_array(doc: Any) -> np.ndarray:
     try:
         raw = base64.b64decode(doc["data"], validate=True)
         shape = tuple(int(d) for d in doc["shape"])
@@ -83,12 +97,20 @@ class LearnedPolicy(Policy):
         threshold: float = 0.5,
         lam: float = 0.0,
         n_features: int = N_FEATURES,
+        link: str = "identity",
+        cost_model: CostModel | None = None,
+        cost_unit: float = 1.0,
+        embedding_model: str | None = None,
     ) -> None:
         self._models = require_models(self.family, models)
-        self.features = PromptFeatures(tasks, n_features)
+        self.features = PromptFeatures(tasks, n_features, embedding_model)
         m, width = len(self._models), self.features.width
         if rule not in RULES:
             raise PolicyParamsError(f"learned policy: rule must be one of {RULES}, got {rule!r}")
+        if link not in LINKS:
+            raise PolicyParamsError(f"learned policy: link must be one of {LINKS}, got {link!r}")
+        if rule == "per_request" and (cost_model is None or not cost_unit > 0):
+            raise PolicyParamsError("learned policy: the per_request rule needs a cost model")
         if len(costs) != m or coef.shape != (m, width) or intercept.shape != (m,):
             raise PolicyParamsError(
                 f"learned policy: expected {m} costs, coef {m}x{width}, {m} intercepts; refit"
@@ -100,27 +122,41 @@ class LearnedPolicy(Policy):
         self.coef = np.asarray(coef, dtype="<f4").astype(np.float64)
         self.intercept = intercept
         self.rule, self.threshold, self.lam = rule, float(threshold), float(lam)
+        self.link, self.cost_model, self.cost_unit = link, cost_model, float(cost_unit)
 
     @property
     def models(self) -> tuple[str, ...]:
         return self._models
 
-    def predict(self, prompts: list[str], tasks: list[str | None]) -> np.ndarray:
+    def predict(self, prompts: Sequence[str], tasks: Sequence[str | None]) -> np.ndarray:
         """Predicted score per prompt and model, (n, m)."""
         x = self.features.transform(prompts, tasks)
-        return np.asarray(x @ self.coef.T) + self.intercept[None, :]
+        return apply_link(np.asarray(x @ self.coef.T) + self.intercept[None, :], self.link)
 
     def plan(self, request: RouteRequest) -> Plan:
         cols, vals = self.features.one(request.prompt, request.task)
-        predicted = self.coef[:, cols] @ vals + self.intercept
-        j = int(
-            choose(predicted[None, :], self.scaled_costs, self.rule, self.threshold, self.lam)[0]
-        )
+        predicted = apply_link(self.coef[:, cols] @ vals + self.intercept, self.link)
+        if self.rule == "per_request":
+            assert self.cost_model is not None
+            cost = self.cost_model.one(request.prompt, request.task)
+            j = int(np.argmax(predicted - (self.lam + TIE) * cost / self.cost_unit))
+        else:
+            j = int(
+                choose(predicted[None, :], self.scaled_costs, self.rule, self.threshold, self.lam)[
+                    0
+                ]
+            )
         return self._plan(j, float(predicted[j]))
 
     def plan_many(self, requests: list[RouteRequest]) -> list[Plan]:
-        predicted = self.predict([r.prompt for r in requests], [r.task for r in requests])
-        picks = choose(predicted, self.scaled_costs, self.rule, self.threshold, self.lam)
+        prompts, tasks = [r.prompt for r in requests], [r.task for r in requests]
+        predicted = self.predict(prompts, tasks)
+        if self.rule == "per_request":
+            assert self.cost_model is not None
+            cost = self.cost_model.predict(prompts, tasks)
+            picks = np.argmax(predicted - (self.lam + TIE) * cost / self.cost_unit, axis=1)
+        else:
+            picks = choose(predicted, self.scaled_costs, self.rule, self.threshold, self.lam)
         return [self._plan(int(j), float(predicted[i, j])) for i, j in enumerate(picks)]
 
     def _plan(self, j: int, predicted: float) -> Plan:
@@ -130,7 +166,15 @@ class LearnedPolicy(Policy):
         )
 
     def to_params(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.link != "identity":
+            extra["link"] = self.link
+        if self.cost_model is not None:
+            extra["cost_model"] = self.cost_model.to_params()
+            extra["cost_unit"] = self.cost_unit
+        if self.features.embedding is not None:
+            extra["embedding_model"] = self.features.embedding
+        return extra | {
             "models": list(self._models),
             "costs": [float(c) for c in self.costs],
             "rule": self.rule,
@@ -138,7 +182,7 @@ class LearnedPolicy(Policy):
             "lam": self.lam,
             "tasks": list(self.features.tasks),
             "n_features": self.features.n_features,
-            "coef": _encode(self.coef),
+            "coef": encode_array(self.coef),
             "intercept": [float(b) for b in self.intercept],
         }
 
@@ -148,13 +192,19 @@ class LearnedPolicy(Policy):
             return cls(
                 models=list(params["models"]),
                 costs=[float(c) for c in params["costs"]],
-                coef=_decode(params["coef"]),
+                coef=decode_array(params["coef"]),
                 intercept=np.asarray(params["intercept"], dtype=float),
                 tasks=[str(t) for t in params.get("tasks", [])],
                 rule=str(params.get("rule", "threshold")),
                 threshold=float(params.get("threshold", 0.5)),
                 lam=float(params.get("lam", 0.0)),
                 n_features=int(params.get("n_features", N_FEATURES)),
+                link=str(params.get("link", "identity")),
+                cost_model=CostModel.from_params(params["models"], params["cost_model"])
+                if "cost_model" in params
+                else None,
+                cost_unit=float(params.get("cost_unit", 1.0)),
+                embedding_model=params.get("embedding_model"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PolicyParamsError(

@@ -1,8 +1,10 @@
-"""Fitting the learned router's predictors: ridge per candidate, honest out-of-fold predictions.
+"""Fitting the learned router's predictors, cross-fitted (`policies.crossfit`).
 
-The rule's threshold / lambda are tuned by the search on *out-of-fold* predictions of the
-fitting items (each item predicted by ridges that never saw it), so the search does not trust
-predictions that are optimistic because they were trained on the same rows.
+One ridge regression per candidate model (fitted jointly, multi-output) from `PromptFeatures` to
+the item's mean recorded score. The ridge penalty is chosen on the first fold (held-out squared
+error); every fold is then predicted by the ridge fitted on the others, and the router that is
+served averages the fold ridges' coefficients (one linear model, the same decision time), so the
+out-of-fold decisions that acceptance tests come from models like the one served.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import Ridge
 
+from policies.crossfit import mean_scores
 from policies.data import Outcomes
 from policies.features import PromptFeatures
 from policies.learned import LearnedPolicy
 
 ALPHAS = (0.3, 1.0, 3.0, 10.0)
-FOLDS = 3
 MIN_ITEMS = 60  # fewer fitting items than this cannot train a per-prompt predictor
 
 
 @dataclass(frozen=True)
 class LearnedFit:
-    policy_template: LearnedPolicy  # rule params are placeholders
-    oof: np.ndarray  # (n_fit, m) out-of-fold predictions on the fitting items
+    policy_template: LearnedPolicy  # the served predictor; rule params are placeholders
+    oof: np.ndarray  # (n, m) out-of-fold predictions on the fitting items
     alpha: float
 
 
@@ -35,37 +37,42 @@ def _ridge(x: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
 
 
-def fit_learned(outcomes: Outcomes, costs: np.ndarray, seed: int) -> LearnedFit:
-    """Fit on every item of `outcomes`; choose alpha by held-out squared error."""
+def fit_learned(
+    outcomes: Outcomes, costs: np.ndarray, folds: np.ndarray, embedding: str | None = None
+) -> LearnedFit:
+    """Cross-fit on the items of `outcomes`; `costs` (m,) are the models' mean costs;
+    `embedding` adds sentence-embedding features (`policies.embeddings`)."""
     tasks = sorted({str(t) for t in outcomes.tasks})
-    features = PromptFeatures(tasks)
+    features = PromptFeatures(tasks, embedding=embedding)
     x = features.transform([str(p) for p in outcomes.prompts], [str(t) for t in outcomes.tasks])
-    y = np.clip(outcomes.score[:, :, 0], 0.0, 1.0)
-    folds = np.random.default_rng(seed).permutation(len(y)) % FOLDS
-    # Alpha is chosen on fold 0 alone (cheap), then the other folds complete the out-of-fold
-    # predictions with that alpha: FOLDS + len(ALPHAS) ridge fits instead of their product.
-    train, held = folds != 0, folds == 0
-    best: tuple[float, float, np.ndarray] | None = None
+    y = mean_scores(outcomes)
+    names = np.unique(folds)
+    held = folds == names[0]
+    train = ~held if (~held).any() else held
+    best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
     for alpha in ALPHAS:
         coef, intercept = _ridge(x[train], y[train], alpha)
         pred = np.asarray(x[held] @ coef.T) + intercept
         err = float(np.mean((pred - y[held]) ** 2))
         if best is None or err < best[0]:
-            best = (err, alpha, pred)
+            best = (err, alpha, pred, coef, intercept)
     assert best is not None
-    _, alpha, pred = best
+    _, alpha, pred, coef0, intercept0 = best
     oof = np.zeros_like(y)
     oof[held] = pred
-    for f in range(1, FOLDS):
-        train, held = folds != f, folds == f
-        coef, intercept = _ridge(x[train], y[train], alpha)
+    coefs, intercepts = [coef0], [intercept0]
+    for f in names[1:]:
+        held = folds == f
+        coef, intercept = _ridge(x[~held], y[~held], alpha)
         oof[held] = np.asarray(x[held] @ coef.T) + intercept
-    coef, intercept = _ridge(x, y, alpha)
+        coefs.append(coef)
+        intercepts.append(intercept)
     policy = LearnedPolicy(
         models=list(outcomes.models),
         costs=[float(c) for c in costs],
-        coef=coef,
-        intercept=intercept,
+        coef=np.mean(coefs, axis=0),
+        intercept=np.mean(intercepts, axis=0),
         tasks=tasks,
+        embedding_model=embedding,
     )
     return LearnedFit(policy, oof, alpha)

@@ -79,18 +79,19 @@ def policy_routes(policy: Policy, outcomes: Outcomes) -> Routes:
     return routes_from_plans(policy.plan_many(requests), outcomes)
 
 
-VerdictSource = Callable[[str], np.ndarray]
+VerdictSource = Callable[[str, int], np.ndarray]
 
 
 def replay(outcomes: Outcomes, routes: Routes, verdicts: VerdictSource | None = None) -> Replay:
-    """Vectorised replay; `verdicts(name)` gives the verifier's (n, m, s) accept array."""
+    """Vectorised replay; `verdicts(name, k)` gives the verifier's (n, m, s) accept array (a
+    verifier judging groups judges the first k samples together)."""
     n, _, n_samp = outcomes.score.shape
     rows = np.arange(n)
     accept_matrix = None
     if routes.verifier is not None:
         if verdicts is None:
             raise DataError(f"verifier {routes.verifier!r} needs recorded responses to replay")
-        accept_matrix = verdicts(routes.verifier)
+        accept_matrix = verdicts(routes.verifier, int(routes.samples.max(initial=1)))
     if (routes.samples > n_samp).any():
         raise DataError(
             f"the policy asks for {int(routes.samples.max())} samples per call but the data "

@@ -8,13 +8,26 @@ from typing import Any
 
 from policies.artifact import PolicyArtifact
 
+HELD_OUT = "held-out requests"
+SMALL_SAMPLE = 100  # fewer held-out items than this get a warning: their intervals are wide
 
-def sentence(metrics: dict[str, Any], baseline: str) -> str:
+
+def sentence(
+    metrics: dict[str, Any], baseline: str, scope: str = HELD_OUT, keeps_baseline: bool = False
+) -> str:
     """ "keeps 86.3% of gpt-4o's accuracy (95% CI 84.9-87.6%) at 71% less cost, on 2,000
-    held-out requests" """
+    held-out requests"; `scope` names what the requests are (only items never used to fit the
+    policy are "held-out")."""
     kept, ci = metrics.get("accuracy_vs_baseline"), metrics.get("accuracy_vs_baseline_ci")
     savings = metrics.get("savings_vs_baseline")
     n = metrics["n"]
+    if keeps_baseline:
+        lo, hi = metrics["accuracy_ci"]
+        return (
+            f"is the baseline itself, {baseline}: no cheaper policy meets the requirement with "
+            f"confidence; {baseline} scores {metrics['accuracy']:.1%} accuracy (95% CI "
+            f"{lo:.1%}-{hi:.1%}) on {n:,} {scope}"
+        )
     if kept is None:
         head = f"scores {metrics['accuracy']:.1%} accuracy ({baseline} scores 0)"
     else:
@@ -28,7 +41,28 @@ def sentence(metrics: dict[str, Any], baseline: str) -> str:
         tail = f"at {-savings:.0%} more cost"
     else:
         tail = "at the same cost"
-    return f"{head} {tail}, on {n:,} held-out requests"
+    return f"{head} {tail}, on {n:,} {scope}"
+
+
+def acceptance_clause(acceptance: dict[str, Any], baseline: str) -> str:
+    """Why the policy was accepted, in the constraints' own units: the bound is a lower
+    confidence bound from the (cross-fitted) training items, not from the held-out ones."""
+    bounds = acceptance.get("bounds") or {}
+    if not bounds:
+        return ""
+    parts = []
+    for constraint, bound in bounds.items():
+        if "of baseline" in constraint:
+            value = f"{bound:.1%} of {baseline}'s"
+        elif "latency" in constraint:
+            value = f"{bound / 1000:.3g}s"
+        else:
+            value = f"{bound:.3g}"
+        parts.append(f"{constraint} (bound: {value})")
+    return (
+        f"accepted because on the {acceptance['items']:,} training items, cross-fitted, its "
+        f"{1 - acceptance['level']:.1%} confidence bound meets " + " and ".join(parts)
+    )
 
 
 def json_metrics(
@@ -39,6 +73,8 @@ def json_metrics(
     metrics: dict[str, Any],
     baseline: str,
     baseline_metrics: dict[str, Any],
+    scope: str = HELD_OUT,
+    keeps_baseline: bool = False,
 ) -> dict[str, Any]:
     """The documented JSON of fit and replay, held-out metrics first."""
     return {
@@ -55,8 +91,17 @@ def json_metrics(
             "reliability": baseline_metrics["reliability"],
             "p95_latency_ms": baseline_metrics["p95_latency_ms"],
         },
-        "sentence": sentence(metrics, baseline),
+        "sentence": sentence(metrics, baseline, scope, keeps_baseline),
     }
+
+
+def small_sample_warning(n: int) -> str:
+    if n >= SMALL_SAMPLE:
+        return ""
+    return (
+        f"warning: only {n} held-out items, so the intervals above are wide; hold out more "
+        "items (a larger --test-fraction, or more outcomes) for a sharper check"
+    )
 
 
 def model_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
@@ -85,21 +130,24 @@ class FitReport:
     baseline_metrics: dict[str, Any]
     singles: dict[str, dict[str, Any]]
     oracle: dict[str, Any]
-    validation_margins: dict[str, float]
     test_constraints: dict[str, Any]
     skipped: dict[str, str]
     notes: list[str] = field(default_factory=list)
     artifact: PolicyArtifact | None = None
     split: str = ""
     n_fit: int = 0
-    n_validation: int = 0
     candidates_tried: int = 0
     seconds: float = 0.0
     fit_item_ids: list[str] = field(default_factory=list)
     policy_name: str = ""
+    keeps_baseline: bool = False
+    acceptance: dict[str, Any] = field(default_factory=dict)
 
     def sentence(self) -> str:
-        return sentence(self.metrics, self.baseline)
+        """The held-out sentence and, beside its test interval, what acceptance rested on."""
+        text = sentence(self.metrics, self.baseline, keeps_baseline=self.keeps_baseline)
+        clause = "" if self.keeps_baseline else acceptance_clause(self.acceptance, self.baseline)
+        return f"{text}; {clause}" if clause else text
 
     def held_out(self) -> dict[str, Any]:
         return json_metrics(
@@ -110,6 +158,7 @@ class FitReport:
             self.metrics,
             self.baseline,
             self.baseline_metrics,
+            keeps_baseline=self.keeps_baseline,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,13 +166,12 @@ class FitReport:
             "description": self.description,
             "requirement": self.requirement,
             "requirement_on_test": self.test_constraints,
-            "validation_lower_bound_margins": self.validation_margins,
+            "acceptance": self.acceptance,
             "singles": self.singles,
             "oracle": self.oracle,
             "skipped_families": self.skipped,
             "notes": self.notes,
             "n_fit": self.n_fit,
-            "n_validation": self.n_validation,
             "candidates_tried": self.candidates_tried,
             "fit_seconds": round(self.seconds, 3),
             # The full artifact (a learned router's coefficients run to ~100 kB) is in the
@@ -157,8 +205,8 @@ class FitReport:
             for k, v in sorted(self.metrics["models_used"].items(), key=lambda kv: -kv[1])
         )
         lines = [
-            f"dataset {self.dataset}: fitted on {self.n_fit} items, accepted on {self.n_validation} "
-            f"validation items, tested on {self.metrics['n']} held-out items ({self.split})",
+            f"dataset {self.dataset}: fitted and accepted on {self.n_fit:,} training items "
+            f"(cross-fitted), tested on {self.metrics['n']:,} held-out items ({self.split})",
             f"requirement: {self.requirement} (baseline {self.baseline})",
             "",
             model_table(rows),
@@ -167,12 +215,15 @@ class FitReport:
         ]
         lines += [f"skipped {family}: {why}" for family, why in self.skipped.items()]
         lines += [f"note: {note}" for note in self.notes]
-        if self.family == "single" and self.metrics["models_used"] == {self.baseline: 1.0}:
+        if self.keeps_baseline:
             lines.append(
                 f"no cheaper policy meets the requirement with confidence: keep {self.baseline}"
             )
         held = [k for k, v in self.test_constraints.items() if not v["holds"]]
         if held:
             lines.append(f"warning: on the test items {', '.join(held)} did not hold")
+        warning = small_sample_warning(self.metrics["n"])
+        if warning:
+            lines.append(warning)
         lines += ["", f"The policy {self.sentence()}."]
         return "\n".join(lines)

@@ -5,7 +5,8 @@
 
 Metrics: `accuracy` and `reliability` (fractions; `90%` means 0.9), `cost` (USD per request,
 `$` optional) and `p95_latency` (needs a unit: `2s`, `800ms`). `N% of baseline` or `Nx baseline`
-makes a bound relative to the baseline model. Clauses are joined by `and`, `,` or `;`; an
+makes a bound relative to the baseline model. Bounds are `>=` or `<=` (a strict `>` is
+rejected with a hint: a bound checked at a confidence level has no strict form). Clauses are joined by `and`, `,` or `;`; an
 objective (`minimize cost`, `maximize accuracy`) may close the statement or come from `--minimize`.
 """
 
@@ -18,7 +19,7 @@ from policies.errors import RequirementError
 
 METRICS = ("accuracy", "reliability", "cost", "p95_latency")
 ALIASES = {"latency": "p95_latency", "p95": "p95_latency", "latency_p95": "p95_latency"}
-OPS = (">=", "<=", ">", "<")
+OPS = (">=", "<=")
 _TOKEN = re.compile(
     r"\s*(?:(?P<op>>=|<=|=>|=<|>|<)"
     r"|(?P<num>\$?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?P<unit>%|ms|s|x)?(?![A-Za-z0-9_])"
@@ -161,6 +162,14 @@ class _Parser:
         op_tok = self.take()
         if op_tok is None or op_tok.kind != "op":
             raise self.fail(f"expected >= or <= after '{metric}'", op_tok)
+        if op_tok.text in (">", "<"):
+            # A bound is checked at a confidence level, never exactly at its value, so a strict
+            # form would promise nothing more; say which form to write instead of guessing.
+            raise self.fail(
+                f"write {op_tok.text}= (bounds are checked with 95% confidence, so a strict "
+                f"{op_tok.text} adds nothing)",
+                op_tok,
+            )
         op = {"=>": ">=", "=<": "<="}.get(op_tok.text, op_tok.text)
         num = self.take()
         if num is None or num.kind != "num":

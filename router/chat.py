@@ -98,10 +98,7 @@ async def _complete(state: ProxyState, call: Call, deadline: float) -> Reply:
         accepted: int | None = None
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                for i, text in enumerate(texts if many else texts[:1]):
-                    if await verify(text, chat):
-                        accepted = i
-                        break
+                accepted = await verify(texts if many else texts[:1], chat)
         except TimeoutError:
             pass  # no time left to judge: keep the answer we have
         answer = _only_choice(reply, data, accepted or 0) if many else reply

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from router.validation import ChatRequest
 
 log = logging.getLogger("tradeoff.router")
-Verifier = Callable[[str, "ChatRequest"], Awaitable[bool]]
+# The index of the first response the verifier accepts among one call's choices, or None.
+Verifier = Callable[[list[str], "ChatRequest"], Awaitable[int | None]]
 
 
 @dataclass
@@ -55,7 +56,7 @@ class ProxyState:
     @staticmethod
     def _build_verifier(name: str) -> Verifier | None:
         try:
-            from evals.graders import Item, get_grader
+            from evals.graders import Grader, Item, get_grader
 
             grader = get_grader(name)
         except (ImportError, TradeoffError) as exc:
@@ -67,7 +68,9 @@ class ProxyState:
             log.warning("verifier %r needs a reference answer: plain fallback order", name)
             return None
 
-        async def verify(text: str, chat: ChatRequest) -> bool:
+        grouped = type(grader).agrade_group is not Grader.agrade_group
+
+        async def verify(texts: list[str], chat: ChatRequest) -> int | None:
             item = Item(
                 dataset="proxy",
                 item_id="live",
@@ -76,9 +79,15 @@ class ProxyState:
                 messages=chat.body.get("messages"),
             )
             try:
-                return (await grader.agrade(text, item)).passed
+                if grouped:  # e.g. self-consistency: the choices are judged together
+                    scores = await grader.agrade_group(texts, item)
+                    return next((i for i, s in enumerate(scores) if s.passed), None)
+                for i, text in enumerate(texts):  # one at a time: stop at the first accepted
+                    if (await grader.agrade(text, item)).passed:
+                        return i
+                return None
             except Exception as exc:  # a verifier bug must not fail the request: accept
                 log.warning("verifier %r failed (%s); accepting the answer", name, exc)
-                return True
+                return 0
 
         return verify

@@ -1,7 +1,7 @@
 """Graders: score a response to an item in [0, 1], registered by name.
 
 `get_grader(name, **options)` builds one; `reference_free()` lists those usable as verifiers
-(answer_parses, json_valid, json_schema, code, judge).
+(answer_parses, self_consistency, prompt_tests, json_valid, json_schema, code, judge).
 """
 
 from evals.graders import (  # noqa: F401 - importing registers the built-in graders
@@ -14,7 +14,9 @@ from evals.graders import (  # noqa: F401 - importing registers the built-in gra
     json_valid,
     judge,
     numeric,
+    prompt_tests,
     regex,
+    self_consistency,
 )
 from evals.graders.base import (
     GRADERS,

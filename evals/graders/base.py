@@ -76,6 +76,15 @@ class Grader(ABC):
         """Async form for the runner; graders that wait on I/O (code, judge) override it."""
         return self.grade(response, item)
 
+    def grade_group(self, responses: list[str], item: Item) -> list[Score]:
+        """Scores of several sampled responses to one item, judged together: a verifier such
+        as self-consistency compares them; by default each is graded on its own."""
+        return [self.grade(r, item) for r in responses]
+
+    async def agrade_group(self, responses: list[str], item: Item) -> list[Score]:
+        """Async form of `grade_group` (the proxy's best-of-k path)."""
+        return [await self.agrade(r, item) for r in responses]
+
     def check(self) -> None:  # noqa: B027 - optional hook, most graders need no check
         """Raise a TradeoffError if this grader cannot work as configured (before any call)."""
 

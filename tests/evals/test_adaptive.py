@@ -119,7 +119,7 @@ def test_the_wrong_candidate_is_dropped_early_and_a_later_fit_is_valid(
     assert "wrong" not in fit["singles"] and set(fit["models_used"]) <= {"right", "coin"}
     assert any("wrong was dropped by adaptive evaluation" in n for n in fit["notes"])
     assert fit["requirement_on_test"][REQUIRE]["holds"]
-    assert fit["n"] >= 2 and fit["n_fit"] + fit["n_validation"] + fit["n"] <= ITEMS
+    assert fit["n"] >= 2 and fit["n_fit"] + fit["n"] <= ITEMS
 
 
 def test_the_live_view_shows_intervals_narrowing_and_drops(

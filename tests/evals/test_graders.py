@@ -110,7 +110,10 @@ def test_registry_and_reference_free_verifiers() -> None:
         "exact", "normalized_exact", "choice", "numeric", "regex", "contains",
         "json_valid", "json_schema", "code", "judge", "callable",
     }  # fmt: skip
-    assert reference_free() == ["answer_parses", "code", "json_schema", "json_valid", "judge"]
+    assert reference_free() == [
+        "answer_parses", "code", "json_schema", "json_valid", "judge", "prompt_tests",
+        "self_consistency",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,10 @@ def build_store(
     samples: int = 1,
     latency: Callable[[str], float] | None = None,
     seed: int = 0,
+    cost: Callable[[str, str, int], float] | None = None,
 ) -> Store:
-    """Items per task, outcomes per model (cost = models[model] per call)."""
+    """Items per task, outcomes per model (cost = models[model] per call, or
+    `cost(task, model, i)` when given)."""
     rng = np.random.default_rng(seed)
     store = open_store(path)
     items, outcomes = [], []
@@ -38,12 +40,13 @@ def build_store(
             item_id = f"{task}-{k:05d}"
             items.append([dataset, item_id, task, prompt(task, k), split(counter)])
             counter += 1
-            for model, cost in models.items():
+            for model, price in models.items():
+                usd = cost(task, model, k) if cost else price
                 for s in range(samples):
                     value = float(score(rng, task, model, k))
                     text = responses(task, model, k, value) if responses else None
                     lat = latency(model) if latency else None
-                    outcomes.append([dataset, item_id, model, s, text, value, cost, lat])
+                    outcomes.append([dataset, item_id, model, s, text, value, usd, lat])
     item_frame = pd.DataFrame(items, columns=["dataset", "item_id", "task", "prompt", "split"])
     outcome_frame = pd.DataFrame(
         outcomes,

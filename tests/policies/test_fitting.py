@@ -9,6 +9,7 @@ import pytest
 
 from evals.store import Store
 from policies.artifact import stored_artifact
+from policies.base import RouteRequest
 from policies.errors import DataError, InfeasibleError
 from policies.fitting import fit_policy
 from tests.policies.synthetic import build_store, specialist_store
@@ -27,7 +28,8 @@ def test_task_table_routes_the_easy_task_to_the_cheap_model(specialist: Store) -
     )
     policy = report.artifact.policy()  # type: ignore[union-attr]
     assert report.family == "task_table"
-    assert policy.to_params()["table"] == {"A": "cheap", "B": "strong"}
+    plans = policy.plan_many([RouteRequest("q", "A"), RouteRequest("q", "B")])
+    assert [p.models for p in plans] == [("cheap",), ("strong",)]
     m = report.metrics
     assert 0.45 < m["savings_vs_baseline"] < 0.5  # half the traffic at a tenth of the price
     assert m["accuracy_vs_baseline"] > 0.9
@@ -151,7 +153,10 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
         store, "synth", "accuracy >= 98% of baseline", baseline="strong", n_trials=TRIALS
     )
     assert report.family == "cascade"
-    assert report.artifact.params == {"models": ["cheap", "strong"], "verifier": "answer_parses"}  # type: ignore[union-attr]
+    params = report.artifact.params  # type: ignore[union-attr]
+    assert params["models"] == ["cheap", "strong"] and params["verifier"] == "answer_parses"
+    plan = report.artifact.policy().plan(RouteRequest("q", "q"))  # type: ignore[union-attr]
+    assert plan.models == ("cheap", "strong") and plan.verifier == "answer_parses"
     # two thirds stop at the cheap model; a third pays for both calls
     assert report.metrics["cost_per_request_usd"] == pytest.approx(0.001 + 0.01 / 3, rel=0.25)
     assert "best_of_k" in report.skipped
@@ -235,4 +240,4 @@ def test_a_model_measured_on_few_items_is_left_out_with_a_note(tmp_path: Path) -
     report = fit_policy(store, "synth", "accuracy >= 0.5", n_trials=TRIALS)
     assert "newcomer" not in report.singles
     assert any("newcomer has outcomes for only 5%" in note for note in report.notes)
-    assert report.metrics["n"] + report.n_fit + report.n_validation == 200
+    assert report.metrics["n"] + report.n_fit == 200

@@ -36,7 +36,7 @@ def test_cascade_escalates_only_when_the_verifier_rejects_and_pays_every_attempt
     out = outcomes(score, cost, latency)
     accept = np.array([[[True], [True]], [[True], [True]], [[False], [True]]])
     routes = Routes(np.tile([0, 1], (3, 1)), np.ones(3, dtype=int), "v")
-    r = replay(out, routes, lambda name: accept)
+    r = replay(out, routes, lambda name, k: accept)
     assert r.score.tolist() == [1.0, 0.0, 1.0]  # item 1: verifier wrongly accepted a wrong answer
     assert r.cost.tolist() == [1.0, 1.0, 11.0]
     assert r.latency.tolist() == [100.0, 100.0, 600.0]
@@ -60,10 +60,10 @@ def test_best_of_k_keeps_the_first_accepted_sample_and_pays_k() -> None:
     cost = np.array([[[1.0, 1.0, 1.0], [10.0, np.nan, np.nan]]])
     out = outcomes(score, cost)
     accept = np.array([[[False, True, True], [True, False, False]]])
-    r = replay(out, Routes(np.array([[0, 1]]), np.array([3]), "v"), lambda name: accept)
+    r = replay(out, Routes(np.array([[0, 1]]), np.array([3]), "v"), lambda name, k: accept)
     assert r.score.tolist() == [1.0] and r.cost.tolist() == [3.0] and r.final.tolist() == [0]
     none = np.zeros_like(accept)
-    r = replay(out, Routes(np.array([[0, 1]]), np.array([2]), "v"), lambda name: none)
+    r = replay(out, Routes(np.array([[0, 1]]), np.array([2]), "v"), lambda name, k: none)
     assert r.final.tolist() == [1] and r.cost.tolist() == [12.0]  # 2 samples + the escalation
 
 
@@ -73,7 +73,7 @@ def test_asking_for_more_samples_than_recorded_is_an_error() -> None:
         replay(
             out,
             Routes(np.zeros((2, 1), dtype=int), np.full(2, 3), "v"),
-            lambda n: np.ones((2, 1, 1), bool),
+            lambda n, k: np.ones((2, 1, 1), bool),
         )
 
 

@@ -60,6 +60,8 @@ def test_round_trips_through_its_string() -> None:
         ("accuracy >= 1.5", "'1.5'", "fraction"),
         ("minimize cost and accuracy >= 0.9", "'accuracy'", "objective must come last"),
         ("accuracy >= 85 of baseline", "'85'", "N% of baseline"),
+        ("accuracy > 85% of baseline", "'>'", "write >="),
+        ("cost < $0.01", "'<'", "write <="),
     ],
 )
 def test_malformed_points_at_the_bad_word(text: str, word: str, what: str) -> None:

@@ -174,8 +174,13 @@ def test_kill_9_during_load_then_restart_keeps_every_answered_request(tmp_path: 
 
 
 HOLD = """
-import duckdb, sys
-con = duckdb.connect(sys.argv[1])
+import duckdb, sys, time
+while True:  # the proxy opens the file for moments of its own: wait for a gap
+    try:
+        con = duckdb.connect(sys.argv[1])
+        break
+    except duckdb.IOException:
+        time.sleep(0.01)
 print("held", flush=True)
 sys.stdin.read()
 """

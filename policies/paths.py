@@ -1,0 +1,143 @@
+"""The gain-per-dollar rule and every routing it can produce as its cost weight varies.
+
+Least cost subject to an accuracy floor is a fractional knapsack over requests; its Lagrangian
+rule sends request i to the model maximising
+
+    predicted score[i, j] - lam x predicted cost[i, j] / unit
+
+so a request goes to a dearer model only when the predicted accuracy gain per extra dollar clears
+1 / lam. As lam falls from infinity (every request on its cheapest model) to 0 (every request on
+its best predicted model), each request climbs the upper hull of its own (cost, score) points,
+switching model at a finite set of *breakpoints*. `breakpoints` lists them; between two
+consecutive ones the routing does not change, so the whole cost/accuracy path is traced exactly
+by applying them in order (`trace`), and a finite grid of lam values (`lam_grid`) covers every
+distinct routing when asked for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TIE = 1e-9  # equal utilities go to the cheaper model
+
+
+def choose(pred: np.ndarray, cost: np.ndarray, lam: float, unit: float) -> np.ndarray:
+    """Model index per row under the gain-per-dollar rule; `pred`, `cost` are (n, m)."""
+    scaled = cost / unit
+    return np.argmax(pred - (lam + TIE) * scaled, axis=1)
+
+
+@dataclass(frozen=True)
+class Breakpoints:
+    """Switches sorted by falling lam: at lam just below `lam[k]`, item `item[k]` moves from
+    model `source[k]` to model `target[k]`."""
+
+    start: np.ndarray  # (n,) each item's model when lam is huge (its cheapest)
+    lam: np.ndarray  # (K,) descending
+    item: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+
+    def distinct(self) -> np.ndarray:
+        """The distinct breakpoint values, descending: one routing after each."""
+        if not len(self.lam):
+            return self.lam
+        keep = np.concatenate([[True], np.diff(self.lam) < 0])
+        return self.lam[keep]
+
+
+def breakpoints(pred: np.ndarray, cost: np.ndarray, unit: float) -> Breakpoints:
+    """Every item's hull walk from its cheapest model to its best predicted one."""
+    n, m = pred.shape
+    scaled = cost / unit
+    rows = np.arange(n)
+    # lam = infinity: the cheapest model, the best predicted among equally cheap ones.
+    cur = _cheapest(pred, scaled)
+    start = cur.copy()
+    items, lams, sources, targets = [], [], [], []
+    for _ in range(m):
+        dp = pred - pred[rows, cur][:, None]
+        dc = scaled - scaled[rows, cur][:, None]
+        valid = (dp > 0) & (dc > 0)
+        if not valid.any():
+            break
+        slope = np.where(valid, dp / np.where(dc > 0, dc, 1.0), -np.inf)
+        best = slope.max(axis=1)
+        # Among models tied on the slope, lam just below it prefers the one furthest along.
+        tied = valid & (slope >= best[:, None] - 1e-12 * np.abs(best[:, None]))
+        nxt = np.argmax(np.where(tied, dc, -np.inf), axis=1)
+        has = valid.any(axis=1)
+        items.append(rows[has])
+        lams.append(best[has])
+        sources.append(cur[has])
+        targets.append(nxt[has])
+        cur = np.where(has, nxt, cur)
+    if items:
+        item, lam = np.concatenate(items), np.concatenate(lams)
+        source, target = np.concatenate(sources), np.concatenate(targets)
+    else:
+        item = source = target = np.zeros(0, dtype=int)
+        lam = np.zeros(0)
+    order = np.argsort(-lam, kind="stable")
+    return Breakpoints(start, lam[order], item[order], source[order], target[order])
+
+
+def _cheapest(pred: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    low = scaled.min(axis=1, keepdims=True)
+    return np.argmax(np.where(scaled <= low, pred, -np.inf), axis=1)
+
+
+def inside(lam_hi: float, lam_lo: float) -> float:
+    """A cost weight strictly inside (lam_lo, lam_hi): the one routing that holds there."""
+    if not np.isfinite(lam_hi):
+        return lam_lo * 2.0 + 1.0
+    return float(np.sqrt(lam_hi * lam_lo)) if lam_lo > 0 else lam_hi / 2.0
+
+
+def lam_grid(points: Breakpoints, limit: int) -> np.ndarray:
+    """At most `limit` lam values, ascending (most accurate first), each strictly between two
+    breakpoints so it names one routing; evenly spread over the distinct routings, both ends
+    included. With `limit` >= the number of routings, every one of them."""
+    values = points.distinct()
+    if not len(values):
+        return np.array([0.0])
+    # Routing k (k = 0..K) holds for lam in (values[k], values[k-1]), values[-1] = infinity.
+    upper = np.concatenate([[np.inf], values])
+    lower = np.concatenate([values, [0.0]])
+    mids = np.array([inside(hi, lo) for hi, lo in zip(upper, lower, strict=True)])
+    mids[-1] = 0.0  # the last routing: every item on its best predicted model
+    picks = np.unique(np.round(np.linspace(0, len(mids) - 1, min(limit, len(mids)))).astype(int))
+    return np.sort(mids[picks])
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Mean true score and cost after each distinct breakpoint (index 0: every item on its
+    cheapest predicted model), and the lam interval each routing holds on."""
+
+    lam_hi: np.ndarray
+    lam_lo: np.ndarray
+    score: np.ndarray
+    cost: np.ndarray
+
+
+def trace(points: Breakpoints, true_score: np.ndarray, true_cost: np.ndarray) -> Trace:
+    """The exact cost/accuracy path of the rule on items with known outcomes (n, m)."""
+    n = len(points.start)
+    rows = np.arange(n)
+    score0 = float(true_score[rows, points.start].sum())
+    cost0 = float(true_cost[rows, points.start].sum())
+    d_score = true_score[points.item, points.target] - true_score[points.item, points.source]
+    d_cost = true_cost[points.item, points.target] - true_cost[points.item, points.source]
+    score = score0 + np.concatenate([[0.0], np.cumsum(d_score)])
+    cost = cost0 + np.concatenate([[0.0], np.cumsum(d_cost)])
+    # Keep the state after the last event of each distinct lam.
+    last = (
+        np.concatenate([np.diff(points.lam) < 0, [True]]) if len(points.lam) else np.zeros(0, bool)
+    )
+    keep = np.concatenate([[0], np.flatnonzero(last) + 1])
+    hi = np.concatenate([[np.inf], points.lam[last]])
+    lo = np.concatenate([points.lam[last], [0.0]])
+    return Trace(hi, lo, score[keep] / max(n, 1), cost[keep] / max(n, 1))
