@@ -37,6 +37,7 @@ class Route:
     samples: int = 1  # best-of-k: samples of the first model before escalating
     served: Any = None  # the ServedPolicy that planned it (router.reload), None: pass-through
     by_baseline: bool = False  # a violated policy's request sent to its baseline
+    reason: str | None = None  # why these models (the plan's reason), for the request log
 
 
 @dataclass
@@ -173,6 +174,7 @@ class Call:
                 ttft_ms=self.ttft_ms,
                 prompt=chat.prompt if (chat and state.settings.log_prompts) else None,
                 cost_estimated=self.cost_estimated,
+                route_reason=route.reason if route else None,
             )
         )
         if state.loop is not None:

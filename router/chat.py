@@ -25,6 +25,10 @@ from router.state import ProxyState
 from router.streaming import open_stream
 from router.validation import ChatRequest, parse_chat_request, unknown_model
 
+# What the request log says about routes no plan chose.
+PASS_THROUGH_REASON = "pass-through: the client named this model"
+VIOLATION_REASON = "violation fallback: the policy's baseline serves until a new version"
+
 
 def resolve_route(state: ProxyState, chat: ChatRequest) -> Route:
     served = state.policies.current.get(chat.model)
@@ -32,12 +36,25 @@ def resolve_route(state: ProxyState, chat: ChatRequest) -> Route:
         if state.loop is not None and state.loop.serves_baseline(served):
             assert served.baseline is not None
             return Route(
-                (served.baseline,), served.name, served.baseline, served=served, by_baseline=True
+                (served.baseline,),
+                served.name,
+                served.baseline,
+                served=served,
+                by_baseline=True,
+                reason=VIOLATION_REASON,
             )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
-        return Route(plan.models, served.name, served.baseline, plan.verifier, plan.samples, served)
+        return Route(
+            plan.models,
+            served.name,
+            served.baseline,
+            plan.verifier,
+            plan.samples,
+            served,
+            reason=plan.reason or None,
+        )
     if chat.model in state.targets:
-        return Route((chat.model,))
+        return Route((chat.model,), reason=PASS_THROUGH_REASON)
     raise unknown_model(chat.model, state.model_names())
 
 

@@ -176,6 +176,7 @@ EXPECTED_SCHEMA = {
         "ttft_ms DOUBLE",
         "prompt VARCHAR",
         "cost_estimated BOOLEAN DEFAULT false",
+        "route_reason VARCHAR",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",
