@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, queries
+from dashboard import analytics, data, queries
 
 PAGE_SIZE = 20
 
@@ -19,7 +19,7 @@ def render() -> None:
     only_disputed = middle.toggle("Only items where models disagree", key="browse_disputed")
     page = int(right.number_input("Page", min_value=1, value=1, step=1, key="browse_page"))
 
-    spread = data.query(queries.item_spread, dataset)
+    spread = data.query(analytics.item_spread, dataset)
     items = queries.page_of_items(
         spread,
         None if task == "all tasks" else task,
