@@ -333,7 +333,10 @@ def heatmap(frame: pd.DataFrame, value: str, title: str, fmt: str, scheme: str) 
             f"{value}:Q",
             title=title,
             scale=alt.Scale(scheme=cast(Any, scheme)),
-            legend=alt.Legend(format=fmt),
+            # Below the cells, across: a few rows never clip it.
+            legend=alt.Legend(
+                format=fmt, orient="bottom", direction="horizontal", gradientLength=240
+            ),
         ),
         tooltip=[
             alt.Tooltip("model:N"),

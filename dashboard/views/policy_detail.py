@@ -128,7 +128,11 @@ def show_routing(row: dict[str, Any], metrics: dict[str, Any]) -> None:
             x=alt.X(
                 "size:Q", stack="normalize", title="share of requests", axis=alt.Axis(format="%")
             ),
-            color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title="model")),
+            color=alt.Color(
+                "model:N",
+                scale=alt.Scale(scheme="tableau10"),
+                legend=alt.Legend(orient="bottom", title="model"),
+            ),
             tooltip=[
                 alt.Tooltip("task:N"),
                 alt.Tooltip("model:N"),

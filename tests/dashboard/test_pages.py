@@ -334,7 +334,7 @@ def test_eval_browser_filters(seeded_db: Path, open_page: OpenPage) -> None:
     disputed = int(caption.split()[0])
     assert 0 < disputed < 100
     # Every model's response and score, side by side.
-    assert set(at.dataframe[0].value["model"]) == {"small", "medium", "large"}
+    assert set(at.dataframe[0].value["Model"]) == {"small", "medium", "large"}
 
 
 def test_refits_working_datasets_are_not_offered(seeded_db: Path, open_page: OpenPage) -> None:
