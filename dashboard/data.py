@@ -132,8 +132,9 @@ def _stop(message: str) -> NoReturn:
     raise AssertionError("unreachable: st.stop() ends the run")
 
 
-def require_store() -> dict[str, int]:
-    """Stop the page with a helpful message when there is no store; else its row counts."""
+def require_store() -> dict[str, bool]:
+    """Stop the page with a helpful message when there is no store; else which of its tables
+    have rows."""
     path = store_path()
     try:
         exists = _store(path).exists()
@@ -142,10 +143,10 @@ def require_store() -> dict[str, int]:
     if not exists:
         st.info(f"No store at `{_store(path)}`. {DEMO_HINT} Then reopen `tradeoff dashboard`.")
         st.stop()
-    return query(queries.overview)
+    return query(queries.presence)
 
 
-def require_outcomes() -> tuple[dict[str, int], list[str]]:
+def require_outcomes() -> tuple[dict[str, bool], list[str]]:
     """Like `require_store`, and stop when no outcomes were recorded yet; the datasets."""
     counts = require_store()
     if not counts["outcomes"]:

@@ -37,6 +37,19 @@ def overview(con: Con) -> dict[str, int]:
     return dict(zip(("datasets", "items", "outcomes", "policies", "requests"), row, strict=True))
 
 
+_TABLES = ("datasets", "items", "outcomes", "policies", "requests")
+
+
+def presence(con: Con) -> dict[str, bool]:
+    """Which tables have rows: what tells an empty store from a populated one, without counting
+    a million outcomes on every page load."""
+    row = con.execute(
+        "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {t})" for t in _TABLES)
+    ).fetchone()
+    assert row is not None
+    return dict(zip(_TABLES, (bool(v) for v in row), strict=True))
+
+
 def datasets_with_outcomes(con: Con) -> list[str]:
     """Datasets with outcomes, refits' working copies left out."""
     rows = con.execute("SELECT DISTINCT dataset FROM outcomes ORDER BY dataset").fetchall()

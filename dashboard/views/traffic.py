@@ -246,7 +246,7 @@ def live(window: str, policy: str | None) -> None:
 @st.fragment(run_every=REFRESH_S)
 def wait_for_requests() -> None:
     """Until the proxy logs its first request; then the whole page draws itself."""
-    if data.query(queries.overview)["requests"]:
+    if data.query(queries.presence)["requests"]:
         st.rerun()
     st.info(
         "No requests logged yet. Start the proxy with `tradeoff serve --policy NAME` (Policy "
