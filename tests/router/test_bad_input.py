@@ -95,7 +95,8 @@ def test_oversized_body_is_413(proxy: Proxy) -> None:
 
 
 def test_unknown_routes_and_methods_answer_in_the_same_shape(proxy: Proxy) -> None:
-    assert_error_shape(httpx.get(f"{proxy.url}/completions"), 404)
+    assert_error_shape(httpx.get(f"{proxy.url}/assistants"), 404)
+    assert_error_shape(httpx.get(f"{proxy.url}/completions"), 405)
     assert_error_shape(httpx.get(f"{proxy.url}/chat/completions"), 405)
 
 
