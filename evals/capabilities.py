@@ -8,8 +8,10 @@
 
 Any subset of the keys may be given; the rest default to litellm's bundled model info where it
 knows the model (`supports_function_calling`, `supports_vision`, `supports_response_schema`,
-`max_input_tokens`, `max_output_tokens`). Unknown stays unknown (None) and restricts nothing: a
-self-hosted model litellm has never heard of is not refused tools because of that. A variant
+`max_input_tokens`, `max_output_tokens`): a provider's model, named without an `api_base`. A
+model on a server of its own (an `api_base`, a self-hosted provider) may be anything its name
+says, so litellm is not asked. Unknown stays unknown (None) and restricts nothing: a model
+litellm has never heard of is not refused tools because of that. A variant
 inherits its base's capabilities; its own `capabilities` key overrides single keys.
 
 The proxy skips models that lack what a request needs (router/routing.py); the fit does not plan
@@ -127,7 +129,7 @@ def check_capabilities(raw: Any, where: str) -> None:
 
 def _litellm_info(entry: ModelEntry) -> dict[str, Any]:
     model = entry.litellm_model
-    if model.startswith(SELF_HOSTED):
+    if model.startswith(SELF_HOSTED) or entry.api_base:
         return {}
     from evals.llm import litellm
 

@@ -39,15 +39,16 @@ class Usage:
         )
 
 
+MAX_COUNT = 2**53  # beyond it a count is nonsense (and a float no longer exact)
+
+
 def _count(value: Any) -> int | None:
-    """A token count as sent: a non-negative integer (12.0 too), else None."""
+    """A token count as sent: a non-negative integer (12.0 too) within reason, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
-        return int(value)
-    return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and 0 <= value <= MAX_COUNT else None
 
 
 def _part(data: Any, *keys: str) -> int:

@@ -131,6 +131,7 @@ class TaskStats:
     counts: np.ndarray  # (T,)
     sums: np.ndarray  # (T, m)
     overall: np.ndarray  # (m,)
+    servable: np.ndarray | None = None  # (T, m) the model can serve every item of the task
 
     @classmethod
     def of(cls, outcomes: Outcomes) -> TaskStats:
@@ -139,7 +140,11 @@ class TaskStats:
         sums = np.zeros((len(names), score.shape[1]))
         np.add.at(sums, inverse, score)
         counts = np.bincount(inverse, minlength=len(names))
-        return cls(tuple(str(t) for t in names), counts, sums, score.mean(axis=0))
+        servable = None
+        if outcomes.capable is not None:
+            servable = np.ones_like(sums, dtype=bool)
+            np.logical_and.at(servable, inverse, outcomes.capable)
+        return cls(tuple(str(t) for t in names), counts, sums, score.mean(axis=0), servable)
 
 
 def task_table_params(
@@ -153,7 +158,11 @@ def task_table_params(
     scaled = scale_costs(costs)
     default = int(np.argmax(stats.overall - lam * scaled))
     acc = (stats.sums + prior * stats.overall) / (stats.counts[:, None] + prior)
-    picks = np.argmax(acc - lam * scaled[None, :], axis=1)
+    utility = acc - lam * scaled[None, :]
+    if stats.servable is not None:  # a task's items need what some models lack: not those
+        usable = stats.servable.any(axis=1, keepdims=True)
+        utility = np.where(stats.servable | ~usable, utility, -np.inf)
+    picks = np.argmax(utility, axis=1)
     return {
         "table": {t: int(j) for t, j in zip(stats.tasks, picks, strict=True)},
         "default": default,

@@ -19,7 +19,7 @@ import numpy as np
 from evals.store import Store
 from policies.artifact import PolicyArtifact, store_artifact
 from policies.candidates import SIMPLICITY, Candidate, Part
-from policies.data import Outcomes, baseline_index, load_outcomes
+from policies.data import CapabilityLookup, Outcomes, baseline_index, load_outcomes
 from policies.errors import DataError, InfeasibleError
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap, constraint_margin, metric_point, summarize
@@ -48,11 +48,13 @@ def fit_policy(
     families: tuple[str, ...] = FAMILY_ORDER,
     name: str | None = None,
     save: bool = True,
+    capabilities: CapabilityLookup | None = None,
 ) -> FitReport:
-    """Fit a policy meeting `requirement` on `dataset`; see the module docstring."""
+    """Fit a policy meeting `requirement` on `dataset`; see the module docstring. With
+    `capabilities`, no accepted policy leaves an item to a model that cannot serve it."""
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
-    outcomes = load_outcomes(store, dataset, with_responses=True)
+    outcomes = load_outcomes(store, dataset, with_responses=True, capabilities=capabilities)
     splits = make_splits(
         outcomes.item_ids,
         outcomes.splits,
@@ -177,6 +179,7 @@ def _accept(
         r = val.replay(cand)
         margins = {str(c): constraint_margin(c, r, base, val.boot) for c in req.constraints}
         ok = all(np.isfinite(m) and m >= 0 for m in margins.values())
+        ok = ok and (r.unservable is None or not r.unservable.any())  # never plan the incapable
         scored.append((ok, objective_value(req, r, val), cand, margins))
     feasible = [s for s in scored if s[0]]
     if not feasible:

@@ -65,6 +65,8 @@ def score_candidate(
     value = objective_value(req, r, part)
     if worst < 0:
         value += PENALTY - worst
+    if r.unservable is not None and r.unservable.any():
+        value += PENALTY  # leaves items to models that cannot serve them
     return value, float(worst)
 
 

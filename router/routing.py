@@ -145,12 +145,15 @@ def _capable(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
 
 
 def _cannot_serve(route: Route, lacking: dict[str, list[str]]) -> ProxyError:
-    who = f"no model of policy {route.policy!r}" if route.policy else "the model"
     detail = "; ".join(f"{m} lacks {', '.join(what)}" for m, what in lacking.items())
+    if route.policy:
+        verdict = f"no model of policy {route.policy!r} can serve this request: {detail}"
+    else:
+        verdict = f"model {route.models[0]!r} cannot serve this request: {detail}"
     first = next(iter(lacking.values()))[0]
     return ProxyError(
         400,
-        f"{who} can serve this request: {detail}. Send a request without what is missing, or "
+        f"{verdict}. Send a request without what is missing, or "
         "route to a model that has it (`capabilities` in models.yaml says what each model can "
         "do, where litellm's model info is wrong or silent)",
         param=PARAMS.get(first),
