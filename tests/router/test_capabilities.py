@@ -135,35 +135,18 @@ def test_with_no_capable_model_a_400_names_what_is_missing(
     assert len(upstream.requests) == before  # nothing was sent
 
 
+IMAGE = [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+]
+SCHEMA = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
+
+
 @pytest.mark.parametrize(
     ("extra", "lacking"),
     [
-        (
-            {
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": "what is this?"},
-                            {
-                                "type": "image_url",
-                                "image_url": {"url": "data:image/png;base64,AAAA"},
-                            },
-                        ],
-                    }
-                ]
-            },
-            "vision",
-        ),  # fmt: skip
-        (
-            {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {}},
-                }
-            },
-            "json_schema",
-        ),  # fmt: skip
+        ({"messages": [{"role": "user", "content": IMAGE}]}, "vision"),
+        ({"response_format": SCHEMA}, "json_schema"),
         ({"max_tokens": 500}, "max_output_tokens >= 500"),
         ({"messages": [{"role": "user", "content": "word " * 300}]}, "a context window of"),
     ],
