@@ -5,6 +5,8 @@ speak it, and a clear 400 for what cannot be translated."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,3 +254,36 @@ def test_no_usage_is_estimated_on_the_translated_route(client: OpenAI, proxy: Pr
     assert raw.headers["x-tradeoff-cost-estimated"] == "true"
     (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
     assert row["cost_estimated"] and row["cost_usd"] > 0
+
+
+def test_no_route_imports_litellm_for_openai_compatible_upstreams(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """litellm takes seconds to import: serving every protocol to OpenAI-compatible upstreams
+    (translations included) must never load it, at startup or per request."""
+    code = f"""
+import sys, httpx
+from pathlib import Path
+from router.settings import Settings
+from tests.router.support import Proxy, write_models
+work = Path({str(tmp_path)!r})
+config = write_models(work / "models.yaml", {upstream.url!r}, ["m", "n"],
+                      entries={{"n": {{"api": "responses"}}}})
+with Proxy(Settings(config_path=config, db_path=work / "db.duckdb")) as proxy:
+    for path, body in [
+        ("/chat/completions", {{"model": "m", "messages": [{{"role": "user", "content": "x"}}]}}),
+        ("/responses", {{"model": "m", "input": "x"}}),
+        ("/responses", {{"model": "n", "input": "x", "stream": True}}),
+        ("/messages", {{"model": "m", "max_tokens": 5, "messages": [{{"role": "user", "content": "x"}}]}}),
+        ("/embeddings", {{"model": "m", "input": "x"}}),
+        ("/completions", {{"model": "m", "prompt": "x"}}),
+    ]:
+        assert httpx.post(proxy.url + path, json=body).status_code == 200, path
+print("litellm" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "False"
