@@ -59,6 +59,13 @@ class Target:
     native_headers: dict[str, str] = field(default_factory=dict)
 
     @property
+    def provider_model(self) -> str:
+        """The model's name in its provider's own API (litellm's prefix stripped)."""
+        if self.direct or "/" not in self.upstream_model:
+            return self.upstream_model
+        return self.upstream_model.split("/", 1)[1]
+
+    @property
     def base_url(self) -> str | None:
         """The OpenAI-compatible API root (direct path), for embeddings and completions."""
         if self.url is None:

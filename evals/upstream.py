@@ -125,7 +125,8 @@ class Adapter:
         if target.system_prompt and api == "chat":
             system = {"role": "system", "content": target.system_prompt}
             out["messages"] = [system, *(out.get("messages") or [])]
-        out["model"] = target.upstream_model
+        native = api in target.native_urls  # the provider's own API: its own model name
+        out["model"] = target.provider_model if native else target.upstream_model
         if stream and api in ("chat", "completions"):
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True  # cost needs the token counts

@@ -233,3 +233,28 @@ def test_a_stream_cut_midway_ends_with_an_anthropic_error_event(
     assert "broke off" in str(caught.value)
     (row,) = proxy.rows_eventually("request_id = ?", [request_id])
     assert row["status"] == 502 and row["cost_estimated"]
+
+
+def test_an_anthropic_model_entry_takes_messages_natively(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`anthropic/...` models: chat goes through litellm, /v1/messages straight to the
+    provider's Messages endpoint with its key as `x-api-key` (the stand-in plays Anthropic)."""
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test-key-1234")
+    entry = {"model_name": "claude", "tier": "frontier", "litellm_params": {
+        "model": "anthropic/claude-sonnet-4-5", "api_base": upstream.url,
+        "api_key": "os.environ/TEST_ANTHROPIC_KEY", "input_cost_per_token": 3e-6,
+        "output_cost_per_token": 1.5e-5}}  # fmt: skip
+    (tmp_path / "models.yaml").write_text(json.dumps({"model_list": [entry]}))
+    settings = Settings(config_path=tmp_path / "models.yaml", db_path=tmp_path / "db.duckdb")
+    with Proxy(settings) as proxy:
+        target = proxy.state.targets["claude"]
+        assert not target.direct and target.native_urls == {"anthropic": upstream.url + "/messages"}
+        client = anthropic.Anthropic(base_url=proxy.base, api_key="any", max_retries=0)
+        out = client.messages.create(
+            model="claude", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert out.content[0].text == "echo: hi"  # type: ignore[union-attr]
+        assert upstream.native_requests["messages"][-1]["model"] == "claude-sonnet-4-5"
+        assert upstream.headers[-1]["x-api-key"] == "sk-ant-test-key-1234"
+        assert "sk-ant-test-key-1234" in target.secrets  # scrubbed from answers and logs
