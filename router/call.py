@@ -66,6 +66,9 @@ class Call:
             out["x-tradeoff-policy"] = self.route.policy
         if self.trace.model:
             out["x-tradeoff-model"] = self.trace.model
+        session = self.route.session if self.route is not None else None
+        if session and session.isascii() and session.isprintable():  # a client's own id may
+            out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -147,6 +150,7 @@ class Call:
             stream=bool(chat and chat.stream),
             latency_s=latency_s,
             cost_usd=self.cost_usd,
+            protocol=self.protocol,
         )
         state.metrics.observe_fallback(policy, self.trace.fallbacks)
         if status == 200 and route is not None and route.session_key and self.trace.model:

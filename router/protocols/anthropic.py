@@ -186,6 +186,8 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if ours:
         chat["metadata"] = ours
     chat.update(_tools(body, t))
+    if "tools" not in chat:  # chat APIs refuse tool settings without tools
+        chat.pop("tool_choice", None)
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
         t.cannot("extended thinking")

@@ -221,6 +221,9 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     for value in body.get("include") or []:
         if value not in HARMLESS_INCLUDES:
             t.cannot(f"include: {value!r}")
+    if "tools" not in chat:  # chat APIs refuse tool settings without tools (as litellm drops)
+        chat.pop("tool_choice", None)
+        chat.pop("parallel_tool_calls", None)
     chat["messages"] = t.messages
     return chat, t.untranslatable
 

@@ -118,6 +118,11 @@ def test_sessions_are_named_by_header_user_or_metadata(client: OpenAI, proxy: Pr
         return turn(client, "s-tasks", messages, "again", **extra)[1]
 
     by_header = chat("x", extra_headers={"x-tradeoff-session": "conv-42"})
+    odd = client.chat.completions.with_raw_response.create(
+        model="s-tasks", messages=[{"role": "user", "content": "q"}],
+        metadata={"session_id": "line\nbreak ☃"},
+    )  # fmt: skip
+    assert odd.status_code == 200 and "x-tradeoff-session" not in odd.headers
     by_user = chat("y", user="alice@example.com")
     by_metadata = chat("z", metadata={"session_id": "m-7"})
     rows = {
@@ -125,6 +130,13 @@ def test_sessions_are_named_by_header_user_or_metadata(client: OpenAI, proxy: Pr
         for rid in (by_header, by_user, by_metadata)
     }
     assert rows[by_header] == "conv-42" and rows[by_metadata] == "m-7"
+    assert (
+        client.chat.completions.with_raw_response.create(
+            model="s-tasks", messages=[{"role": "user", "content": "q"}], user="bob"
+        )
+        .headers["x-tradeoff-session"]
+        .startswith("user:")
+    )
     assert rows[by_user].startswith("user:") and "alice" not in rows[by_user]
 
 
