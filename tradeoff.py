@@ -31,9 +31,11 @@ def assemble() -> click.Group:
     from evals import eval_cli
     from evals.local import cli as local_cli
     from policies import cli as policies_cli
+    from policies.loop import cli as loop_cli
     from router import cli as router_cli
 
-    for module in (evals_cli, eval_cli, policies_cli, router_cli, dashboard_cli, local_cli):
+    modules = (evals_cli, eval_cli, policies_cli, loop_cli, router_cli, dashboard_cli, local_cli)
+    for module in modules:
         module.register(cli)
     return cli
 

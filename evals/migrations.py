@@ -114,6 +114,72 @@ MIGRATIONS: list[tuple[str, str]] = [
         "ALTER TABLE requests ADD COLUMN cost_estimated BOOLEAN DEFAULT false",
     ),
     (
+        # Issue 11, the loop. Policy versions (append-only, per name), what happened to them
+        # (append-only events; the serving version is the latest `promoted`), graded shadow
+        # pairs (one per request) and client feedback (one per request, the last score wins).
+        # Policies stored before versions existed become version 1, 2, ... of their name (by
+        # creation time), the newest one serving.
+        "0030_loop",
+        """
+        CREATE TABLE policy_versions (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            policy_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            parent_version INTEGER,
+            detail JSON,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        CREATE TABLE policy_events (
+            name VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            version INTEGER NOT NULL,
+            event VARCHAR NOT NULL,
+            detail JSON,
+            happened_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (name, seq)
+        );
+        CREATE TABLE loop_pairs (
+            request_id VARCHAR PRIMARY KEY,
+            policy VARCHAR NOT NULL,
+            version INTEGER,
+            epoch BIGINT NOT NULL,
+            policy_id VARCHAR,
+            graded_at TIMESTAMP NOT NULL,
+            grader VARCHAR NOT NULL,
+            routed_model VARCHAR NOT NULL,
+            baseline_model VARCHAR NOT NULL,
+            routed_score DOUBLE PRECISION NOT NULL,
+            baseline_score DOUBLE PRECISION NOT NULL,
+            is_free BOOLEAN NOT NULL,
+            routed_cost_usd DOUBLE PRECISION,
+            baseline_cost_usd DOUBLE PRECISION,
+            shadow_cost_usd DOUBLE PRECISION,
+            task VARCHAR,
+            prompt_sha256 VARCHAR
+        );
+        CREATE TABLE feedback (
+            request_id VARCHAR PRIMARY KEY,
+            score DOUBLE PRECISION NOT NULL,
+            thumbs VARCHAR,
+            comment TEXT,
+            policy VARCHAR,
+            model VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        INSERT INTO policy_versions (name, version, policy_id, source, created_at)
+        SELECT name, CAST(row_number() OVER (PARTITION BY name ORDER BY created_at, policy_id)
+                          AS INTEGER),
+               policy_id, 'fit', created_at
+        FROM policies;
+        INSERT INTO policy_events (name, seq, version, event, detail, happened_at)
+        SELECT name, 1, max(version), 'promoted', NULL, max(created_at)
+        FROM policy_versions GROUP BY name;
+        """,
+    ),
+    (
         # Small values shared by every process using the store (per-key request counts and
         # spend, cooldowns): `Store.increment()` adds to one atomically.
         "0040_counters",

@@ -61,6 +61,7 @@ class Stream:
         self.last: Any = None
         self.done = False
         self._text: list[str] = []
+        self._content: list[str] = []  # text only (no tool-call arguments, no thinking)
         self._anthropic_usage: dict[str, Any] = {}
 
     @property
@@ -75,6 +76,11 @@ class Stream:
     def text(self) -> str:
         """What the stream generated so far (content and tool-call arguments)."""
         return "".join(self._text)
+
+    @property
+    def content(self) -> str:
+        """The answer's text so far (no tool-call arguments, no thinking)."""
+        return "".join(self._content)
 
     async def _next_event(self) -> bytes | None:
         while True:
@@ -123,8 +129,11 @@ class Stream:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._text += message_text(delta)
+                if isinstance(delta.get("content"), str):
+                    self._content.append(delta["content"])
             elif isinstance(choice.get("text"), str):  # legacy completions
                 self._text.append(choice["text"])
+                self._content.append(choice["text"])
         if b'"usage"' not in event:
             return True
         usage = from_chat(data.get("usage"))
@@ -136,6 +145,8 @@ class Stream:
         kind = data.get("type")
         if kind in _TEXT_DELTAS and isinstance(data.get("delta"), str):
             self._text.append(data["delta"])
+            if kind == "response.output_text.delta":
+                self._content.append(data["delta"])
         elif kind in ("response.completed", "response.incomplete"):
             response = data.get("response")
             usage = response.get("usage") if isinstance(response, dict) else None
@@ -153,6 +164,8 @@ class Stream:
                 for key in ("text", "partial_json", "thinking"):
                     if isinstance(delta.get(key), str):
                         self._text.append(delta[key])
+                if isinstance(delta.get("text"), str):
+                    self._content.append(delta["text"])
         elif kind == "message_start":
             message = data.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None

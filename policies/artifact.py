@@ -3,8 +3,12 @@
 ```json
 {"version": 1, "name": "...", "family": "learned", "params": {...}, "models": [...],
  "dataset": "...", "data_hash": "...", "requirement": "...", "baseline": "...",
- "metrics": {...held-out...}, "created_at": "2026-01-01T00:00:00Z"}
+ "metrics": {...held-out...}, "created_at": "2026-01-01T00:00:00Z", "policy_version": 3}
 ```
+
+`version` is the file format's version. `policy_version` is the policy's own version in the
+store (policies/versions.py); it is absent from files of policies never stored, and it is not
+part of the content hash `policy_id`.
 
 The proxy calls `load_artifact(path).policy()`; any problem with the file is one
 `PolicyFileError` line saying what to fix.
@@ -17,6 +21,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ class PolicyArtifact:
     metrics: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     version: int = VERSION
+    policy_version: int | None = None
 
     @classmethod
     def from_policy(cls, name: str, policy: Policy, **provenance: Any) -> PolicyArtifact:
@@ -65,15 +71,22 @@ class PolicyArtifact:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        if out["policy_version"] is None:
+            del out["policy_version"]
         return {"version": out.pop("version"), **out}
+
+    def content(self) -> dict[str, Any]:
+        """The dict without `policy_version`: what the store keeps and the id hashes."""
+        return {k: v for k, v in self.to_dict().items() if k != "policy_version"}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
-    @property
+    @cached_property
     def policy_id(self) -> str:
-        """Content hash: the same artifact always gets the same id."""
-        body = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Content hash: the same artifact always gets the same id (computed once: the proxy
+        asks per request, and a learned router's parameters run to ~100 kB)."""
+        body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -130,26 +143,43 @@ def save_artifact(artifact: PolicyArtifact, path: str | os.PathLike[str]) -> Pat
     return p
 
 
-def store_artifact(store: Store, artifact: PolicyArtifact) -> str:
-    """Insert (or replace) the artifact in the store's `policies` table; return its id."""
+def insert_artifact(con: Any, artifact: PolicyArtifact) -> str:
+    """Insert (or replace) the artifact's `policies` row inside a transaction; return its id."""
     pid = artifact.policy_id
+    con.execute("DELETE FROM policies WHERE policy_id = ?", [pid])
+    con.execute(
+        "INSERT INTO policies (policy_id, name, family, dataset, data_hash, requirement, "
+        "baseline, artifact, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            pid,
+            artifact.name,
+            artifact.family,
+            artifact.dataset,
+            artifact.data_hash,
+            artifact.requirement,
+            artifact.baseline,
+            json.dumps(artifact.content()),
+            json.dumps(artifact.metrics),
+        ],
+    )
+    return pid
+
+
+def store_artifact(store: Store, artifact: PolicyArtifact, *, promote: bool = True) -> str:
+    """Store the artifact as the next version of its name (the same version when nothing
+    changed) and, with `promote`, make it the serving one; return its id.
+
+    `tradeoff fit` promotes what it stores: the fit already accepted it on validation items at
+    the requirement's lower bound. Refits go through `policies.loop.promote` instead.
+    """
+    from policies.versions import append_event, record_version, serving_all
+
     with store.transaction() as con:
-        con.execute("DELETE FROM policies WHERE policy_id = ?", [pid])
-        con.execute(
-            "INSERT INTO policies (policy_id, name, family, dataset, data_hash, requirement, "
-            "baseline, artifact, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                pid,
-                artifact.name,
-                artifact.family,
-                artifact.dataset,
-                artifact.data_hash,
-                artifact.requirement,
-                artifact.baseline,
-                json.dumps(artifact.to_dict()),
-                json.dumps(artifact.metrics),
-            ],
-        )
+        pid = insert_artifact(con, artifact)
+        version = record_version(con, artifact.name, pid, "fit")
+        current = serving_all(con).get(artifact.name)
+        if promote and (current is None or current.version != version):
+            append_event(con, artifact.name, version, "promoted", {"by": "fit"})
     return pid
 
 

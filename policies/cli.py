@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ def _store(db: str | None, *, create: bool = True) -> Any:
     from evals.store import open_store
 
     return open_store(db, create=create)
+
+
+POLICY_HELP = "A policy file, or a stored policy NAME (its serving version) or NAME@VERSION."
 
 
 def _echo_json(doc: Any) -> None:
@@ -75,6 +79,7 @@ def register(group: click.Group) -> None:
         from evals.registry import load_registry
         from policies.artifact import save_artifact
         from policies.fitting import fit_policy
+        from policies.versions import version_of
 
         if opts["minimize"] and opts["maximize"]:
             raise UsageError("give --minimize or --maximize, not both")
@@ -107,16 +112,20 @@ def register(group: click.Group) -> None:
             capabilities=lookup,
         )
         assert report.artifact is not None
+        store = _store(opts["db"])
+        version = version_of(store, report.artifact.name, report.artifact.policy_id)
+        artifact = replace(report.artifact, policy_version=version)
         if opts["out"]:
-            save_artifact(report.artifact, opts["out"])
+            save_artifact(artifact, opts["out"])
         if opts["as_json"]:
-            _echo_json(report.to_dict())
+            _echo_json(report.to_dict() | {"policy_version": version})
             return
         click.echo(report.render())
         where = f"written to {opts['out']} and " if opts["out"] else ""
         click.echo(
-            f"policy {report.artifact.name!r} {where}stored in {store} "
-            f"(id {report.artifact.policy_id})"
+            f"policy {artifact.name} version {version} {where}stored in {store} "
+            f"(id {artifact.policy_id}); serve it with "
+            f"`tradeoff serve --policy {artifact.name}`"
         )
 
     @group.command("frontier")
@@ -150,7 +159,7 @@ def register(group: click.Group) -> None:
             )
 
     @group.command("replay")
-    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--policy", "policy_path", required=True, help=POLICY_HELP)
     @click.option("--dataset", default=None, help="[default: the dataset the policy was fitted on]")
     @click.option(
         "--split",
@@ -174,11 +183,11 @@ def register(group: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """A policy's metrics on recorded outcomes."""
-        from policies.artifact import load_artifact
         from policies.evaluate import replay_artifact
         from policies.report import model_table
+        from policies.versions import load_policy
 
-        artifact = load_artifact(policy_path)
+        artifact = load_policy(policy_path, lambda: _store(db, create=False))
         store = _store(db, create=False)
         doc = replay_artifact(store, artifact, dataset, split, seed)
         if as_json:
@@ -200,7 +209,7 @@ def register(group: click.Group) -> None:
         click.echo(f"The policy {doc['sentence']}.")
 
     @group.command("route")
-    @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--policy", "policy_path", required=True, help=POLICY_HELP)
     @click.option(
         "--input",
         "input_path",
@@ -208,13 +217,14 @@ def register(group: click.Group) -> None:
         type=click.Path(dir_okay=False),
         help='JSONL: {"prompt"|"messages", "task"?, "id"?} per line.',
     )
+    @db_option
     @json_option
-    def route(policy_path: str, input_path: str, as_json: bool) -> None:
+    def route(policy_path: str, input_path: str, db: str | None, as_json: bool) -> None:
         """The routing decision for each prompt of a file."""
-        from policies.artifact import load_artifact
         from policies.routing import read_requests
+        from policies.versions import load_policy
 
-        policy = load_artifact(policy_path).policy()
+        policy = load_policy(policy_path, lambda: _store(db, create=False)).policy()
         ids, requests = read_requests(Path(input_path))
         started = time.perf_counter()
         plans = [policy.plan(r) for r in requests]

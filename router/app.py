@@ -27,13 +27,15 @@ from starlette.routing import Route
 
 from evals import estimate
 from evals.registry import load_registry
-from evals.store import open_store
+from evals.store import Store, open_store, resolve_db
 from evals.targets import build_targets
 from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError
 from router.fallback import Cooldowns
+from router.feedback import Feedback
+from router.live import build_loop
 from router.pipeline import handle
 from router.protocols import (
     AnthropicProtocol,
@@ -63,20 +65,21 @@ def build_state(settings: Settings) -> ProxyState:
     """Read models.yaml, the policy files and the store; raise TradeoffError on any problem."""
     registry = load_registry(settings.config_path)
     targets = build_targets(registry)
-    book = PolicyBook(settings.policy_paths, set(targets))
-    book.load_all()
     store = open_store(settings.db_path)  # migrated, waiting as long as any command would
-    store.timeout_s = LOG_STORE_WAIT_S
+    book = PolicyBook(settings.policy_paths, set(targets), settings.stored_policies, store)
+    book.load_all()
     secrets = [s for t in targets.values() for s in t.secrets]
+    # The same store, with the log writer's own short wait for a lock.
+    log_store = Store(resolve_db(settings.db_path), timeout_s=LOG_STORE_WAIT_S)
     request_log = RequestLog(
-        store,
+        log_store,
         spool_dir(settings.db_path),
         spool=settings.spool,
         flush_s=settings.log_flush_s,
         batch_rows=settings.log_batch_rows,
         drain_s=settings.log_drain_s,
     )
-    return ProxyState(
+    state = ProxyState(
         settings=settings,
         targets=targets,
         policies=book,
@@ -86,6 +89,8 @@ def build_state(settings: Settings) -> ProxyState:
         cooldowns=Cooldowns(settings.cooldown_s),
         sessions=MemorySessions(settings.session_ttl_s) if settings.session_ttl_s > 0 else None,
     )
+    state.loop = build_loop(state, store)
+    return state
 
 
 def _check_content_type(value: str | None) -> None:
@@ -138,16 +143,35 @@ async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     return b"".join(chunks)
 
 
+def _reload(state: ProxyState, only_changed: bool) -> None:
+    """Reload policies and give new versions their watches (blocking: it may read the store)."""
+    book = state.policies
+    if only_changed and not book.changed():
+        return
+    book.reload(only_changed=only_changed)
+    if state.loop is not None:
+        state.loop.sync(book.current)
+
+
 async def _poll_policies(state: ProxyState) -> None:
     while True:
         await asyncio.sleep(state.settings.reload_interval_s)
-        if state.policies.changed():
-            state.policies.reload(only_changed=True)
+        try:
+            await asyncio.to_thread(_reload, state, True)
+        except Exception as exc:  # a store that stays locked: try again next time
+            log.error("policy poll failed (%s); will retry", exc)
 
 
 def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette:
     """The proxy. `state` may be passed prebuilt (tests inspect it); else it is built here."""
     state = state or build_state(settings)
+
+    async def read_json(request: Request) -> bytes:
+        """A JSON body (415 for another type), bounded in size (413) and in time (408)."""
+        _check_content_type(request.headers.get("content-type"))
+        return await _read_body(request, settings.max_body_bytes, settings.body_timeout_s)
+
+    feedback = Feedback(state, read_json)
 
     def serve(make: Callable[[], Protocol]) -> Callable[[Request], Any]:
         """The endpoint of one client protocol: every request ends in one `Call.finish()`."""
@@ -157,8 +181,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             call = Call(state, protocol=protocol.name)
             try:
                 protocol.check_key(state.keys, request.headers)
-                _check_content_type(request.headers.get("content-type"))
-                raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout_s)
+                raw = await read_json(request)
                 response = await handle(state, call, protocol, raw, request)
             except ProxyError as exc:
                 call.finish(exc.status, exc.message)
@@ -237,6 +260,13 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             }
         )
 
+    async def loop_status(request: Request) -> Response:
+        try:
+            state.keys.check(request.headers.get("authorization"))
+        except ProxyError as exc:
+            return exc.response()
+        return JSONResponse(state.loop.status())
+
     async def metrics(request: Request) -> Response:
         try:
             state.keys.check(request.headers.get("authorization"))
@@ -266,11 +296,21 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             "Policy reloads that kept the old policy.",
             lambda: float(state.policies.reload_errors),
         )
-        poller = asyncio.ensure_future(_poll_policies(state)) if settings.policy_paths else None
+        state.metrics.collectors += [state.loop.render, feedback.render]
+        await state.loop.start(state.policies.current)
+        polled = settings.policy_paths or settings.stored_policies
+        poller = asyncio.ensure_future(_poll_policies(state)) if polled else None
         loop = asyncio.get_running_loop()
         hup = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP")
+        reloads: set[asyncio.Future[None]] = set()
+
+        def on_hup() -> None:
+            reloading = asyncio.ensure_future(asyncio.to_thread(_reload, state, False))
+            reloads.add(reloading)
+            reloading.add_done_callback(reloads.discard)
+
         if hup:
-            loop.add_signal_handler(signal.SIGHUP, state.policies.reload)
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
         try:
             yield
         finally:
@@ -278,14 +318,16 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
                 loop.remove_signal_handler(signal.SIGHUP)
             if poller is not None:
                 poller.cancel()
+            await asyncio.gather(*reloads, return_exceptions=True)
+            await state.loop.stop()
             await state.adapter.aclose()
             await asyncio.to_thread(state.request_log.close)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         message = (
             f"no route {request.url.path}; the proxy serves /v1/chat/completions, "
-            "/v1/responses, /v1/messages, /v1/embeddings, /v1/completions, /v1/models, "
-            "/health and /metrics"
+            "/v1/responses, /v1/messages, /v1/embeddings, /v1/completions, /v1/feedback, "
+            "/v1/models, /health, /metrics and /tradeoff/status"
         )
         return ProxyError(404, message, code="not_found").response()
 
@@ -315,6 +357,8 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             Route("/v1/models/{model:path}", model_card, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/tradeoff/status", loop_status, methods=["GET"]),
+            *feedback.routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -6,12 +6,13 @@ in one `Call.finish()`, which records one row and the metrics.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from evals.estimate import count_prompt, count_tokens
 from evals.upstream import UpstreamError
@@ -23,6 +24,7 @@ from router.state import ProxyState
 from router.validation import ChatRequest
 
 T = TypeVar("T")
+log = logging.getLogger("tradeoff.router")
 CLIENT_CLOSED = 499  # nginx's status for "client closed the request"
 
 
@@ -35,6 +37,8 @@ class Route:
     baseline: str | None = None
     verifier: str | None = None
     samples: int = 1  # best-of-k: samples of the first model before escalating
+    served: Any = None  # the ServedPolicy that planned it (router.reload), None: pass-through
+    by_baseline: bool = False  # a violated policy's request sent to its baseline
     version: str | None = None  # the policy's fingerprint (router.routing.policy_version)
     session: str | None = None  # the conversation it belongs to (router.sessions), as logged
     session_key: str | None = None  # its key in the session table; None: not pinned
@@ -58,7 +62,17 @@ class Call:
     baseline_cost_usd: float | None = None
     ttft_ms: float | None = None
     cost_estimated: bool = False  # some tokens were counted here, not reported by an upstream
+    latency_ms: float | None = None
     finished: bool = False
+    # The loop (router/live.py): a request sampled for shadowing keeps its answer.
+    keep_answer: bool = False
+    answer: bytes | None = None
+    answer_events: list[bytes] | None = None
+    shadow_job: Any = None
+
+    @property
+    def chat_stream(self) -> bool:
+        return bool(self.chat and self.chat.stream)
 
     def headers(self) -> dict[str, str]:
         out = {"x-tradeoff-request-id": self.request_id}
@@ -141,6 +155,7 @@ class Call:
         self.finished = True
         state = self.state
         latency_s = time.perf_counter() - self.started
+        self.latency_ms = latency_s * 1000
         chat, route = self.chat, self.route
         policy = route.policy if route else None
         state.metrics.observe_request(
@@ -184,6 +199,11 @@ class Call:
                 reasoning_tokens=usage.reasoning if usage else None,
             )
         )
+        if state.loop is not None:
+            try:
+                state.loop.on_finish(self, status)
+            except Exception:  # the loop must never fail a request
+                log.exception("loop: on_finish failed for %s", self.request_id)
 
     def _settle_session(self, route: Route, model: str) -> None:
         """The session moves to the model that answered if it is dearer (router.sessions)."""

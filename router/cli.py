@@ -21,8 +21,8 @@ def register(group: click.Group) -> None:
         "--policy",
         "policies",
         multiple=True,
-        type=click.Path(path_type=Path),
-        help="Policy file to serve as a virtual model (repeatable).",
+        help="A policy to serve as a virtual model (repeatable): a policy file, a stored NAME "
+        "(follows its serving version: promotions and rollbacks are picked up) or NAME@VERSION.",
     )
     @config_option
     @db_option
@@ -79,8 +79,45 @@ def register(group: click.Group) -> None:
         type=click.FloatRange(min=0),
         help="Seconds a conversation keeps its model after its last turn (0: no sessions).",
     )
+    @click.option(
+        "--shadow",
+        "shadow_rate",
+        default=0.0,
+        type=click.FloatRange(0, 1),
+        help="Share of policy-routed requests re-sent to the policy's baseline after the "
+        "client has its answer, and graded as a pair (0: off).",
+    )
+    @click.option(
+        "--shadow-grader",
+        default="agreement",
+        show_default=True,
+        help="agreement (normalised match with the baseline's answer), judge:MODEL (pairwise, "
+        "both orders), or a grader name (reference-free ones score both answers).",
+    )
+    @click.option(
+        "--shadow-budget",
+        "shadow_budget_usd",
+        default=None,
+        type=click.FloatRange(min=0),
+        help="Stop shadowing once this run has spent this many USD on it [default: no limit].",
+    )
+    @click.option(
+        "--on-violation",
+        type=click.Choice(["serve", "baseline"]),
+        default="serve",
+        show_default=True,
+        help="baseline: serve a policy's traffic from its baseline while its live monitor says "
+        "violated (until a new version is promoted).",
+    )
+    @click.option(
+        "--refit-every",
+        "refit_every",
+        default=None,
+        help="Run `tradeoff refit --promote` for each stored policy served by name on this "
+        "schedule, e.g. 30m, 6h, 1d.",
+    )
     def serve(
-        policies: tuple[Path, ...],
+        policies: tuple[str, ...],
         config: str | None,
         db: str | None,
         host: str,
@@ -94,6 +131,11 @@ def register(group: click.Group) -> None:
         no_spool: bool,
         cors_origins: tuple[str, ...],
         session_ttl_s: float,
+        shadow_rate: float,
+        shadow_grader: str,
+        shadow_budget_usd: float | None,
+        on_violation: str,
+        refit_every: str | None,
     ) -> None:
         """Run the proxy: clients change only base_url and the key.
 
@@ -108,10 +150,26 @@ def register(group: click.Group) -> None:
 
         from evals.store import Store, resolve_db
         from router.app import create_app
-        from router.settings import Settings, load_api_keys
+        from router.settings import LoopSettings, Settings, load_api_keys
 
+        files, stored = split_policies(policies)
+        if on_violation == "baseline" and not shadow_rate:
+            raise UsageError("--on-violation baseline needs --shadow RATE (the pairs it watches)")
+        refit_s = parse_duration(refit_every) if refit_every else None
+        if refit_s and not any("@" not in ref for ref in stored):
+            raise UsageError(
+                "--refit-every refits stored policies served by name; pass --policy NAME"
+            )
         settings = Settings(
-            policy_paths=tuple(policies),
+            policy_paths=files,
+            stored_policies=stored,
+            loop=LoopSettings(
+                shadow_rate=shadow_rate,
+                shadow_grader=shadow_grader,
+                shadow_budget_usd=shadow_budget_usd,
+                on_violation=on_violation,
+                refit_every_s=refit_s,
+            ),
             config_path=Path(config) if config else None,
             db_path=db,
             api_keys=load_api_keys(api_keys, api_key_file),
@@ -156,3 +214,34 @@ def register(group: click.Group) -> None:
             timeout_keep_alive=KEEP_ALIVE_S,
         )
         uvicorn.Server(config_).run(sockets=[sock])
+
+
+def split_policies(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """--policy values: existing files (and anything that looks like a path) vs stored names."""
+    from policies.versions import parse_ref
+
+    files, stored = [], []
+    for value in values:
+        path = Path(value)
+        if path.is_file() or parse_ref(value) is None or path.suffix == ".json":
+            files.append(path)
+        else:
+            stored.append(value)
+    return tuple(files), tuple(stored)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `6h`, `1d` or plain seconds."""
+    value, unit = text.strip().lower(), "s"
+    if value and value[-1] in _UNITS:
+        value, unit = value[:-1], value[-1]
+    try:
+        seconds = float(value) * _UNITS[unit]
+    except ValueError:
+        seconds = -1
+    if not seconds > 0:
+        raise UsageError(f"--refit-every {text!r}: give a duration like 30m, 6h or 1d")
+    return seconds

@@ -13,6 +13,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 LabelKey = tuple[tuple[str, str], ...]
 
 
+def labels(key: LabelKey, extra: str = "") -> str:
+    """`{k="v",...}` for a label key (escaped), for collectors rendering their own families."""
+    return _labels(key, extra)
+
+
 def _labels(key: LabelKey, extra: str = "") -> str:
     parts = [f'{k}="{_escape(v)}"' for k, v in key]
     if extra:
@@ -36,6 +41,7 @@ class Metrics:
         self.latency_sum = 0.0
         self.latency_count = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.collectors: list[Callable[[], list[str]]] = []  # more families, already rendered
 
     def observe_request(
         self,
@@ -99,4 +105,6 @@ class Metrics:
             lines.append(f"# HELP {gauge_name} {help_text}")
             lines.append(f"# TYPE {gauge_name} gauge")
             lines.append(f"{gauge_name} {read()}")
+        for collect in self.collectors:
+            lines.extend(collect())
         return "\n".join(lines) + "\n"

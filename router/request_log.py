@@ -21,8 +21,8 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evals.errors import StoreError
@@ -42,6 +42,7 @@ INSERT = (
 )
 STRIKES = 3  # a row refused alone this many times, with nothing else to write, is set aside
 _STOP = object()
+RECENT = 10_000  # rows `find` answers from memory (the ones the store may not have yet)
 
 
 @dataclass(eq=False)
@@ -95,6 +96,7 @@ class RequestLog:
         self._stop_by = float("inf")
         self._store_down_since: float | None = None
         self._spool_error_at = float("-inf")
+        self._recent: OrderedDict[str, RequestRow] = OrderedDict()
 
     @property
     def pending(self) -> int:
@@ -146,7 +148,22 @@ class RequestLog:
                     self._spool_error_at = now
                     log.error("request log: cannot write the spool in %s (%s)", self.folder, exc)
         self.recorded += 1
+        self._recent[row.request_id] = row
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         self._queue.put(entry)
+
+    def find(self, request_id: str) -> dict[str, object] | None:
+        """The logged request with this id (recent ones from memory, older from the store), as
+        a dict of `requests` columns, or None. Blocking: call it off the event loop."""
+        row = self._recent.get(request_id)
+        if row is not None:
+            return asdict(row)
+        with self.store.connect() as con:
+            cur = con.execute("SELECT * FROM requests WHERE request_id = ?", [request_id])
+            found = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return None if found is None else dict(zip(names, found, strict=True))
 
     def wait_written(self, timeout_s: float = 10.0) -> bool:
         """Block until every row taken in so far is in the store or set aside (tests, tools)."""

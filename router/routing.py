@@ -51,6 +51,12 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
                 "model",
                 "model_not_routable",
             )
+        if state.loop is not None and state.loop.serves_baseline(served):
+            # The violation fallback (router/live.py): a policy-level switch, sessions aside.
+            assert served.baseline is not None
+            return Route(
+                (served.baseline,), served.name, served.baseline, served=served, by_baseline=True
+            )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
         return Route(
             plan.models,
@@ -58,6 +64,7 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
             served.baseline,
             plan.verifier,
             plan.samples,
+            served=served,
             version=policy_version(state, served),
         )
     if chat.model in state.targets:
@@ -66,8 +73,9 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
 
 
 def policy_version(state: ProxyState, served: Any) -> str:
-    """A fingerprint of a served policy (family and parameters): a new version differs, every
-    proxy computes the same one. Cached per served object (a reload makes a new one)."""
+    """A fingerprint of a served policy (family and parameters): a new version (a promotion, an
+    edited file) differs, every proxy computes the same one. Cached per served object (a reload
+    makes a new one)."""
     found = state.policy_versions.get(id(served))
     if found is not None and found[0] is served:
         return found[1]
@@ -80,7 +88,7 @@ def policy_version(state: ProxyState, served: Any) -> str:
 
 
 def _pinned(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
-    if route.policy is None or state.sessions is None:
+    if route.policy is None or route.by_baseline or state.sessions is None:
         return route
     sid = session_id(chat.body, chat.session_header)
     if sid is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.errors import require_file
@@ -12,10 +12,31 @@ KEYS_ENV = "TRADEOFF_API_KEYS"
 
 
 @dataclass(frozen=True)
+class LoopSettings:
+    """The loop's options (`tradeoff serve --shadow ...`); all off by default."""
+
+    shadow_rate: float = 0.0  # share of policy-routed requests re-sent to the baseline
+    shadow_grader: str = "agreement"
+    shadow_budget_usd: float | None = None  # None: unlimited (per proxy run)
+    shadow_concurrency: int = 4  # shadow calls in flight at once
+    shadow_queue: int = 1000  # sampled requests waiting; more are dropped (and counted)
+    shadow_timeout_s: float = 120.0
+    on_violation: str = "serve"  # serve | baseline
+    refit_every_s: float | None = None
+    write_every_s: float = 2.0  # how often graded pairs are written to the store
+    seed: int | None = None  # the sampling RNG's seed (tests)
+
+    @property
+    def shadowing(self) -> bool:
+        return self.shadow_rate > 0
+
+
+@dataclass(frozen=True)
 class Settings:
     """The proxy's configuration. Defaults suit a local deployment."""
 
     policy_paths: tuple[Path, ...] = ()
+    stored_policies: tuple[str, ...] = ()  # NAME (follows the serving version) or NAME@VERSION
     config_path: Path | None = None  # models.yaml; None: $TRADEOFF_CONFIG or ./models.yaml
     db_path: str | Path | None = None  # the store (file or URL); None: $TRADEOFF_DB or default
     api_keys: frozenset[str] = frozenset()  # empty: no authentication
@@ -34,6 +55,7 @@ class Settings:
     spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)
     session_ttl_s: float = 3600.0  # a conversation's model is kept this long after its last
     # turn (router/sessions.py); 0 turns sessions off
+    loop: LoopSettings = field(default_factory=LoopSettings)
 
 
 def load_api_keys(

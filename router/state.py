@@ -37,6 +37,7 @@ class ProxyState:
     cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
+    loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
     sessions: SessionTable | None = None  # None: sessions off (--session-ttl 0)
     policy_versions: dict[int, tuple[Any, str]] = field(default_factory=dict)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)

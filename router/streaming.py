@@ -19,7 +19,7 @@ from evals.upstream import Stream, UpstreamError
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError, upstream_failure
 from router.fallback import AllFailed
-from router.protocols.base import Protocol
+from router.protocols.base import Protocol, chat_event
 from router.sse import Send, SSEResponse, first_of
 from router.state import ProxyState
 
@@ -76,7 +76,12 @@ class StreamRelay:
                 if self.call.ttft_ms is None:
                     self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
                 out = [event] if translator is None else translator.feed(self.stream.last)
+                kept = self.call.answer_events  # the loop grades a sampled answer, chat-shaped
+                if kept is not None and self.stream.api == "chat":
+                    kept.append(scrub(event))
                 if self.stream.done:  # the end: the row is on disk before it leaves
+                    if kept is not None and self.stream.api != "chat":
+                        kept.append(scrub(chat_event(self.stream.content)))
                     if translator is not None:
                         out += translator.finish(self.stream.usage)
                     self.settle(200)

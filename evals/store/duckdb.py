@@ -15,6 +15,7 @@ import fcntl
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,18 +69,25 @@ class DuckDBStore(Store):
     def connect(
         self, *, read_only: bool = False, threads: int | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits while another process holds the file."""
+        """A short-lived connection; waits while another process holds the file.
+
+        Within one process, connections to a file take turns (`_process_lock`): DuckDB shares
+        one database instance per file in a process, and a thread opening it while another
+        closes its last connection fails ("Unique file handle conflict"). The proxy's writers,
+        its policy poller and its feedback route are such threads.
+        """
         if not self._migrated:
             if read_only and not self.exists():
                 raise StoreNotFoundError(missing_store_message(self.location))
             self.migrate()
-        con = self._open(read_only=read_only)
-        try:
-            if threads is not None:
-                con.execute(f"SET threads = {int(threads)}")
-            yield con
-        finally:
-            con.close()
+        with _process_lock(self.path):
+            con = self._open(read_only=read_only)
+            try:
+                if threads is not None:
+                    con.execute(f"SET threads = {int(threads)}")
+                yield con
+            finally:
+                con.close()
 
     @contextmanager
     def transaction(self, *, threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -99,6 +107,12 @@ class DuckDBStore(Store):
                     f"cannot create store {self.path}: folder {self.path.parent} does not exist"
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _process_lock(self.path):
+            applied = self._migrate()
+        self._migrated = True
+        return applied
+
+    def _migrate(self) -> list[str]:
         con = self._open(read_only=False)
         applied: list[str] = []
         try:
@@ -116,7 +130,6 @@ class DuckDBStore(Store):
                 applied.append(name)
         finally:
             con.close()
-        self._migrated = True
         return applied
 
     @contextmanager
@@ -176,3 +189,14 @@ def _wait_for(attempt: Callable[[], T], timeout_s: float, busy: str) -> T:
         # Jitter keeps several waiting processes from retrying in lockstep.
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.2)
+
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    """One re-entrant lock per store file in this process."""
+    key = os.path.abspath(path)
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())

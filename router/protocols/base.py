@@ -115,7 +115,7 @@ def reply_texts(reply: Reply) -> list[str]:
             if isinstance(c, dict)
         ]
     if reply.api == "responses":
-        return ["".join(_responses_text(data.get("output")))]
+        return ["".join(_responses_text(data.get("output"), calls=False))]
     if reply.api == "anthropic":
         content = data.get("content")
         blocks = content if isinstance(content, list) else []
@@ -123,18 +123,34 @@ def reply_texts(reply: Reply) -> list[str]:
     return []
 
 
-def _responses_text(output: Any) -> list[str]:
+def _responses_text(output: Any, calls: bool = True) -> list[str]:
     pieces = []
     for item in output if isinstance(output, list) else []:
         if not isinstance(item, dict):
             continue
-        if item.get("type") == "function_call":
+        if item.get("type") == "function_call" and calls:
             pieces += [str(item.get("name") or ""), str(item.get("arguments") or "")]
         parts = item.get("content") if item.get("type") == "message" else None
         for part in parts if isinstance(parts, list) else []:
             if isinstance(part, dict):
                 pieces.append(str(part.get("text") or part.get("refusal") or ""))
     return pieces
+
+
+def chat_answer(reply: Reply) -> bytes:
+    """A reply as a chat completion (its first answer's text, for native replies): what the
+    loop's shadow grading reads, whatever protocol the client spoke."""
+    if reply.api == "chat":
+        return reply.content
+    texts = reply_texts(reply)
+    message = {"role": "assistant", "content": texts[0] if texts else None}
+    return json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+
+
+def chat_event(text: str) -> bytes:
+    """A streamed native answer's text as one chat-completion chunk (see `chat_answer`)."""
+    delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    return b"data: " + json.dumps(delta).encode() + b"\n\n"
 
 
 def generated_text(reply: Reply) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from tests.router.conftest import sync_client
 from tests.router.support import serve_process, write_models, write_policy
 from tests.support.processes import stop
 from tests.support.upstream import Upstream
+from tradeoff import main as tradeoff_main
 
 HI = [{"role": "user", "content": "what is 2 + 2"}]
 
@@ -84,6 +86,12 @@ def test_sighup_reloads_and_sigterm_flushes_every_row(
         (["--timeout", "0"], "--timeout"),
         (["--max-body-bytes", "0"], "--max-body-bytes"),
         (["--api-key-file", "nowhere.txt"], "--api-key-file"),
+        (["--policy", "ghost"], "no stored policy 'ghost'"),
+        (["--shadow", "2"], "--shadow"),
+        (["--on-violation", "baseline"], "--on-violation baseline needs --shadow"),
+        (["--refit-every", "5m"], "--refit-every refits stored policies served by name"),
+        (["--shadow", "1", "--shadow-grader", "judge:nobody"], "'nobody' is not in models.yaml"),
+        (["--shadow", "1", "--shadow-grader", "nonsense"], "unknown grader 'nonsense'"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -122,3 +130,58 @@ def test_registering_serve_imports_no_server_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_serve_a_stored_policy_by_name_with_a_pairwise_judge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    from evals.store import open_store
+    from tests.router.test_loop import store_policy, wait_for
+    from tests.support.upstream import Rule
+
+    # A judge with total position bias: it always prefers the first answer. Asked in both
+    # orders, its verdicts cancel: every pair is a tie, the kept accuracy is 100%.
+    rules = [Rule(model="judge", reply="Both fine.\nVERDICT: A"), Rule(reply="42")]
+    with Upstream(rules) as up:
+        config = write_models(tmp_path / "models.yaml", up.url, ["cheap", "strong", "judge"])
+        db = tmp_path / "db.duckdb"
+        store_policy(open_store(db), "desk", "cheap", "strong")
+        process, url, _ = serve_process(
+            [
+                "--policy",
+                "desk",
+                "--config",
+                str(config),
+                "--db",
+                str(db),
+                "--shadow",
+                "1",
+                "--shadow-grader",
+                "judge:judge",
+            ]
+        )
+        try:
+            client = sync_client(url)
+            for _ in range(6):
+                client.chat.completions.create(model="desk", messages=HI)
+            base = url.removesuffix("/v1")
+
+            def pairs() -> int:
+                doc = httpx.get(f"{base}/tradeoff/status").json()
+                return int(doc["policies"][0]["shadow_pairs"])
+
+            wait_for(lambda: pairs() == 6, what="six judged pairs")
+            live = httpx.get(f"{base}/tradeoff/status").json()["policies"][0]
+            assert (live["name"], live["version"], live["kept_accuracy"]) == ("desk", 1, 1.0)
+            assert up.model_counts["judge"] == 12  # two verdicts per pair
+            health = httpx.get(f"{base}/health").json()
+            assert health["policies"][0]["source"] == "store:desk"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    assert tradeoff_main(["status", "--db", str(db), "--json"]) == 0
+    stored = json.loads(capsys.readouterr().out)["policies"][0]
+    assert stored["shadow_pairs"] == 6 and stored["kept_accuracy"] == 1.0
+    assert stored["requests"] == 6 and stored["shadow_spend_usd"] > 0

@@ -10,7 +10,8 @@ natively would, OpenAI's Responses API (`/v1/responses`) and Anthropic's Message
     with Upstream(rules=[Rule(model="m1", fail_times=2, status=429)]) as up:
         client = OpenAI(base_url=up.url, api_key="x")
 
-Rules are tried in order; the first whose `model` and `contains` match the request applies.
+Rules are tried in order; the first whose `model` and `contains` match the request applies;
+`set_rule` changes a model's answers while the server runs.
 Run it alone for benchmarks: `python -m tests.support.upstream --port 9000 --delay-ms 20`.
 """
 
@@ -277,6 +278,12 @@ class Upstream:
         if rule.usage and (body.get("stream_options") or {}).get("include_usage"):
             yield f"data: {json.dumps({**payload, 'choices': [], 'usage': usage})}\n\n".encode()
         yield b"data: [DONE]\n\n"
+
+    def set_rule(self, rule: Rule) -> None:
+        """Script `rule.model`'s answers anew, mid-test: the rule replaces that model's rules
+        and the next request sees it."""
+        with self._lock:
+            self.rules = [rule] + [r for r in self.rules if r.model != rule.model]
 
     def _rule_for(self, body: dict[str, Any], prompt: str) -> Rule:
         for rule in self.rules:
