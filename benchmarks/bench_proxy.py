@@ -25,6 +25,14 @@ LiteLLM's proxy needs its `proxy` extra, kept out of the project's environment:
 
 (or set TRADEOFF_LITELLM_PROXY). Without it the litellm-proxy column is skipped.
 Writes benchmarks/results/proxy.json.
+
+`--routes` measures every client protocol instead (benchmarks/results/proxy_routes.json): per
+route, sequential requests through `tradeoff serve` against the same request sent straight to
+the stand-in's own endpoint for it (which speaks Responses, Messages, embeddings and completions
+too), cases interleaved; translated (a chat upstream) and native (`api: responses` /
+`api: anthropic`) for the two agent protocols; p50/p99 and, for streams, time to the first
+event. Then the CPU cost of translating one request in-process, ours against litellm's
+translators (`LiteLLMCompletionResponsesConfig`, `LiteLLMAnthropicMessagesAdapter`).
 """
 
 from __future__ import annotations
@@ -88,6 +96,10 @@ def start_servers(
     params = {"api_base": upstream, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
     models = {"model_list": [
         {"model_name": "bench", "litellm_params": {"model": "hosted_vllm/bench", **params}},
+        {"model_name": "bench-responses", "api": "responses",
+         "litellm_params": {"model": "hosted_vllm/bench", **params}},
+        {"model_name": "bench-anthropic", "api": "anthropic",
+         "litellm_params": {"model": "hosted_vllm/bench", **params}},
         {"model_name": "bench-litellm", "adapter": "litellm",
          "litellm_params": {"model": "openai/bench", "api_key": "os.environ/BENCH_KEY", **params}},
     ]}  # fmt: skip
@@ -284,8 +296,24 @@ def main() -> None:
                         help="throughput rounds, targets interleaved; the median is reported")  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--targets", nargs="+", help="measure only these (and direct)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/proxy.json"))
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="[default: benchmarks/results/proxy.json, or proxy_routes.json with --routes]",
+    )
+    parser.add_argument(
+        "--routes",
+        action="store_true",
+        help="measure every client protocol's added latency (see the docstring)",
+    )
     args = parser.parse_args()
+    name = "proxy_routes.json" if args.routes else "proxy.json"
+    args.out = args.out or str(ROOT / "benchmarks/results" / name)
+    if args.routes:
+        from bench_routes import run_routes  # beside this script
+
+        run_routes(args, start_servers)
+        return
     litellm_bin = args.litellm or shutil.which("litellm-proxy-bench")
     if litellm_bin and not Path(litellm_bin).exists():
         sys.exit(f"--litellm {litellm_bin} does not exist; create it as the docstring says")

@@ -61,6 +61,22 @@ def token_prices(entry: ModelEntry) -> tuple[float, float]:
     return prices
 
 
+def cache_prices(entry: ModelEntry) -> tuple[float | None, float | None]:
+    """USD per (cached input token read, input token written to the cache): the entry's
+    `cache_read_input_token_cost` / `cache_creation_input_token_cost`, else litellm's map; None
+    where neither knows (such tokens are then priced as ordinary input)."""
+    params = entry.litellm_params
+    keys = ("cache_read_input_token_cost", "cache_creation_input_token_cost")
+    info: dict[str, Any] = {}
+    if any(params.get(k) is None for k in keys) and entry.price_override is None:
+        info = litellm().model_cost.get(entry.litellm_model) or {}
+        if not info and "/" in entry.litellm_model:
+            info = litellm().model_cost.get(entry.litellm_model.split("/", 1)[1]) or {}
+    found = [params.get(k, info.get(k)) for k in keys]
+    read, write = (None if v is None else float(v) for v in found)
+    return read, write
+
+
 # -- call arguments ----------------------------------------------------------------------------
 
 # Registry fields that are not call arguments: limits and LiteLLM-router settings (litellm would
@@ -76,6 +92,8 @@ NOT_CALL_PARAMS = frozenset(
         "order",
         "input_cost_per_token",
         "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
     }
 )
 

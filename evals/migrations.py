@@ -212,6 +212,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # Issue 12: the client protocol a request came in by (chat, responses, anthropic,
+        # embeddings, completions), its conversation (router/sessions.py), and the token kinds
+        # priced apart: input read from or written to a prompt cache, and output spent reasoning
+        # (part of completion_tokens).
+        "0020_requests_protocol_session_tokens",
+        """
+        ALTER TABLE requests ADD COLUMN protocol VARCHAR;
+        ALTER TABLE requests ADD COLUMN session VARCHAR;
+        ALTER TABLE requests ADD COLUMN cached_tokens BIGINT;
+        ALTER TABLE requests ADD COLUMN cache_write_tokens BIGINT;
+        ALTER TABLE requests ADD COLUMN reasoning_tokens BIGINT;
+        """,
+    ),
+    (
         # Issue 14: why each request went where it did (the policy plan's reason, pass-through,
         # or the violation fallback), for the dashboard's request log.
         "0080_requests_route_reason",

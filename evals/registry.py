@@ -10,6 +10,8 @@ model_list:
       # output_cost_per_token: 1.0e-05
       # timeout: 60                          # seconds one call may take (LiteLLM's key)
     tier: frontier                           # frontier | local | specialized | baseline
+    # api: responses                         # the upstream also takes the Responses API as is
+    # capabilities: {tools: true, context_window: 128000}   # evals/capabilities.py
   - model_name: llama-local
     litellm_params: {model: hosted_vllm/llama, api_base: "http://127.0.0.1:8000/v1"}
     tier: local
@@ -34,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from evals.capabilities import check_capabilities
 from evals.errors import ConfigError, require_file
 from evals.variants import expand
 
@@ -43,9 +46,13 @@ TIERS = ("frontier", "local", "specialized", "baseline")
 ENV_PREFIX = "os.environ/"
 # Keys that must be env references, never literal secrets in the file.
 PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
+# Prompt-cache prices (LiteLLM's keys): reads of cached input tokens, and writes to the cache.
+CACHE_PRICE_KEYS = ("cache_read_input_token_cost", "cache_creation_input_token_cost")
 # Per-model limits, at the entry's top level or in litellm_params (0 or absent: no limit).
 LIMIT_KEYS = ("rpm", "tpm", "max_concurrency", "max_parallel_requests")
 SECRET_KEYS = ("api_key", "aws_secret_access_key", "aws_access_key_id", "vertex_credentials")
+# `api`: the client protocols an upstream takes as is, beside chat completions (router/protocols).
+APIS = ("chat", "responses", "anthropic")
 
 
 def resolve_config_path(config: str | os.PathLike[str] | None = None) -> Path:
@@ -145,11 +152,16 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
             f"{where}: model {name!r} has tier {tier!r}; use one of {', '.join(TIERS)}"
         )
     gpu = raw.get("gpu_hourly_usd")
-    numbers = [("gpu_hourly_usd", gpu), *((k, params.get(k)) for k in PRICE_KEYS)]
+    numbers = [("gpu_hourly_usd", gpu)]
+    numbers += [(k, params.get(k)) for k in PRICE_KEYS + CACHE_PRICE_KEYS]
     numbers += [(k, v) for k in LIMIT_KEYS for v in (raw.get(k), params.get(k))]
     for key, value in numbers:
         if value is not None and not _non_negative(value):
             raise ConfigError(f"{where}: model {name!r}: {key} must be a number >= 0")
+    check_capabilities(raw.get("capabilities"), f"{where}: model {name!r}")
+    api = raw.get("api")
+    if api is not None and api not in APIS:
+        raise ConfigError(f"{where}: model {name!r} has api {api!r}; use one of {', '.join(APIS)}")
     timeout = params.get("timeout")  # LiteLLM's key: seconds one call may take
     if timeout is not None and not (_non_negative(timeout) and float(timeout) > 0):
         raise ConfigError(f"{where}: model {name!r}: timeout must be a number > 0 (seconds)")

@@ -12,9 +12,11 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from evals.capabilities import Capabilities, capabilities
 from evals.errors import ConfigError
-from evals.llm import call_kwargs, litellm, secret_values, token_prices
+from evals.llm import cache_prices, call_kwargs, litellm, secret_values, token_prices
 from evals.registry import ModelEntry, Registry
+from evals.usage import Usage
 from evals.variants import request_params, system_prompt
 
 log = logging.getLogger("tradeoff.router")
@@ -22,6 +24,8 @@ log = logging.getLogger("tradeoff.router")
 # litellm prefixes that speak OpenAI's protocol: called directly, without litellm's overhead.
 DIRECT_PREFIXES = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,56 @@ class Target:
     # models.yaml `params` and `system_prompt` (a variant's settings): sent with every request.
     params: dict[str, Any] = field(default_factory=dict)
     system_prompt: str | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    # USD per cached input token read, and per input token written to the prompt cache (None:
+    # priced as ordinary input).
+    cache_prices: tuple[float | None, float | None] = (None, None)
+    # Client protocols besides chat completions this upstream takes as is (router/protocols):
+    # "responses" (`api: responses`, or OpenAI's own API), "anthropic" (Anthropic's API, or
+    # `api: anthropic`), each at its URL in `native_urls`, with `native_headers` for Anthropic.
+    native_urls: dict[str, str] = field(default_factory=dict)
+    native_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def provider_model(self) -> str:
+        """The model's name in its provider's own API (litellm's prefix stripped)."""
+        if self.direct or "/" not in self.upstream_model:
+            return self.upstream_model
+        return self.upstream_model.split("/", 1)[1]
+
+    @property
+    def base_url(self) -> str | None:
+        """The OpenAI-compatible API root (direct path), for embeddings and completions."""
+        if self.url is None:
+            return None
+        return self.url.removesuffix("/chat/completions")
+
+    def speaks(self, protocol: str) -> bool:
+        """Whether a request in `protocol` can go to this upstream as is (no translation): only
+        to a plain entry, since a variant's params and system prompt are chat fields."""
+        if protocol == "chat":
+            return True
+        return protocol in self.native_urls and not self.params and not self.system_prompt
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         if self.prices is None or prompt_tokens is None or completion_tokens is None:
             return None
         return prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]
+
+    def cost_of(self, usage: Usage) -> float | None:
+        """USD for one answer's tokens: cached input at the cached rate, cache writes at the
+        write rate (each the input rate when unknown), output (reasoning included) at the output
+        rate."""
+        if self.prices is None:
+            return None
+        read, write = self.cache_prices
+        fresh = usage.prompt - usage.cached - usage.cache_write
+        return (
+            fresh * self.prices[0]
+            + usage.cached * (self.prices[0] if read is None else read)
+            + usage.cache_write * (self.prices[0] if write is None else write)
+            + usage.completion * self.prices[1]
+        )
 
 
 def _provider(entry: ModelEntry) -> tuple[str | None, str]:
@@ -83,11 +132,66 @@ def _prices(entry: ModelEntry) -> tuple[float, float] | None:
         return None
 
 
+def _cache_prices(entry: ModelEntry) -> tuple[float | None, float | None]:
+    try:
+        return cache_prices(entry)
+    except (TypeError, ValueError):  # the registry checked the numbers: a bad litellm entry
+        return None, None
+
+
 def build_target(entry: ModelEntry) -> Target:
     """Resolve one entry; a missing key makes a `broken` target (it fails over), not a crash."""
+    target = _resolve(entry)
     return replace(
-        _resolve(entry), params=request_params(entry), system_prompt=system_prompt(entry)
+        target,
+        params=request_params(entry),
+        system_prompt=system_prompt(entry),
+        capabilities=capabilities(entry),
+        cache_prices=_cache_prices(entry),
+        **_native(entry, target),
     )
+
+
+def _is_anthropic(entry: ModelEntry) -> bool:
+    prefix, name = _provider(entry)
+    if prefix is not None:
+        return prefix == "anthropic"
+    if entry.api_base:
+        return False
+    info = litellm().model_cost.get(name) or {}
+    return info.get("litellm_provider") == "anthropic"
+
+
+def _native(entry: ModelEntry, target: Target) -> dict[str, Any]:
+    """Where the target takes the Responses API or Anthropic's Messages API as is."""
+    api = entry.extra.get("api")
+    urls: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    if target.broken:
+        return {}
+    base = target.base_url
+    if base is not None and (api == "responses" or (base == DIRECT_PREFIXES["openai"])):
+        urls["responses"] = base + "/responses"
+    if base is not None and api == "anthropic":
+        urls["anthropic"] = base + "/messages"
+        headers = {**target.headers, "anthropic-version": ANTHROPIC_VERSION}
+        key = target.headers.get("authorization", "").removeprefix("Bearer ")
+        if key:
+            headers["x-api-key"] = key
+    elif not target.direct and _is_anthropic(entry):
+        params = entry.resolved_params()  # resolved once by _resolve already: cannot fail here
+        root = str(params.get("api_base") or os.environ.get("ANTHROPIC_API_BASE") or "")
+        root = (root or ANTHROPIC_BASE).rstrip("/").removesuffix("/messages")
+        urls["anthropic"] = root + ("/messages" if root.endswith("/v1") else "/v1/messages")
+        headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        headers.update({str(k): str(v) for k, v in (params.get("extra_headers") or {}).items()})
+        secret = str(params.get("api_key") or os.environ.get("ANTHROPIC_API_KEY") or "")
+        if secret:
+            headers["x-api-key"] = secret
+            if secret not in target.secrets:
+                return {"native_urls": urls, "native_headers": headers,
+                        "secrets": (*target.secrets, secret)}  # fmt: skip
+    return {"native_urls": urls, "native_headers": headers}
 
 
 def _resolve(entry: ModelEntry) -> Target:

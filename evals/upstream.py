@@ -8,6 +8,10 @@ benchmarks/bench_proxy.py and bench_eval.py measured why: litellm costs several 
 call, the direct path < 1. A target's `params` and `system_prompt` (a variant's settings,
 evals/variants.py) are applied to every request body here, on both paths.
 
+Besides chat completions (`complete`, `open_stream`), `call` and `open_api_stream` reach the
+other APIs the proxy serves: an upstream's native Responses or Anthropic Messages endpoint
+(`Target.native_urls`), and embeddings and legacy completions (direct, or through litellm).
+
 Every failure becomes an `UpstreamError` that says whether another try may help.
 """
 
@@ -16,67 +20,60 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
-from evals.estimate import message_text
 from evals.llm import litellm
 from evals.targets import Target
+from evals.upstream_errors import FALLBACK_STATUS, RETRYABLE_STATUS, UpstreamError
+from evals.upstream_stream import DONE, Stream
+from evals.usage import Usage, from_anthropic, from_chat, from_embeddings, from_responses
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})  # 529: overloaded
-# The upstream refused *us* (bad key, unknown model there): another model may still answer.
-FALLBACK_STATUS = RETRYABLE_STATUS | {401, 403, 404}
-DONE = b"data: [DONE]\n\n"
-
-
-class UpstreamError(Exception):
-    """A failed call. `status` is the upstream's HTTP status (None: timeout or no connection)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        kind: str = "http",  # http | timeout | connection | config
-        retry_after: float | None = None,
-        body: bytes | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.kind = kind
-        self.retry_after = retry_after
-        self.body = body
-
-    @property
-    def retryable(self) -> bool:
-        """The same model may answer if asked again."""
-        return self.kind in ("timeout", "connection") or self.status in RETRYABLE_STATUS
-
-    @property
-    def falls_back(self) -> bool:
-        """Another model may answer; False for the client's own mistakes (400, 422, ...)."""
-        return self.kind != "http" or self.status in FALLBACK_STATUS
+__all__ = [
+    "DONE",
+    "FALLBACK_STATUS",
+    "RETRYABLE_STATUS",
+    "Adapter",
+    "Reply",
+    "Stream",
+    "UpstreamError",
+    "reply_usage",
+]
 
 
 @dataclass
 class Reply:
-    """A non-streaming answer: the upstream's JSON bytes and its token counts."""
+    """A non-streaming answer: the upstream's JSON bytes, in `api`'s shape, and its usage."""
 
     content: bytes
-    prompt_tokens: int | None
-    completion_tokens: int | None
+    usage: Usage | None
+    api: str = "chat"  # chat | completions | embeddings | responses | anthropic
+
+    @property
+    def prompt_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.prompt
+
+    @property
+    def completion_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.completion
 
 
-def _usage(data: Any) -> tuple[int | None, int | None]:
-    usage = data.get("usage") if isinstance(data, dict) else None
-    if not isinstance(usage, dict):
-        return None, None
-    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+_USAGE = {
+    "chat": from_chat,
+    "completions": from_chat,
+    "embeddings": from_embeddings,
+    "responses": from_responses,
+    "anthropic": from_anthropic,
+}
+
+
+def reply_usage(api: str, data: Any) -> Usage | None:
+    """The usage in one `api` answer's parsed JSON."""
+    return _USAGE[api](data.get("usage") if isinstance(data, dict) else None)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -103,94 +100,6 @@ async def _http_error(response: aiohttp.ClientResponse) -> UpstreamError:
     )
 
 
-class Stream:
-    """An open SSE stream whose first event has already arrived (so fallback was still possible).
-
-    Iterate `events()` for raw SSE events; `prompt_tokens`/`completion_tokens` are filled from the
-    usage chunk, which the proxy always requests and drops again unless the client asked for it.
-    """
-
-    def __init__(self, chunks: AsyncIterator[bytes], closer: Any, keep_usage: bool) -> None:
-        self._chunks = chunks
-        self._closer = closer
-        self._keep_usage = keep_usage
-        self._buffer = b""
-        self.first: bytes | None = None
-        self.prompt_tokens: int | None = None
-        self.completion_tokens: int | None = None
-        self.done = False
-        self._text: list[str] = []
-
-    @property
-    def text(self) -> str:
-        """What the stream generated so far (content and tool-call arguments)."""
-        return "".join(self._text)
-
-    async def _next_event(self) -> bytes | None:
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end >= 0:
-                event, self._buffer = self._buffer[: end + 2], self._buffer[end + 2 :]
-                if event.strip():
-                    return event
-                continue
-            try:
-                chunk = await self._chunks.__anext__()
-            except (aiohttp.ClientError, OSError) as exc:
-                raise UpstreamError(
-                    f"connection lost ({type(exc).__name__})", kind="connection"
-                ) from None
-            except StopAsyncIteration:
-                if self._buffer.strip():
-                    raise UpstreamError(
-                        "upstream stream ended mid-event", kind="connection"
-                    ) from None
-                return None
-            self._buffer += chunk.replace(b"\r\n", b"\n")
-
-    def _inspect(self, event: bytes) -> bool:
-        """Record usage and the streamed text; False when the event is the usage-only chunk the
-        client did not ask for."""
-        if event.startswith(DONE[:12]):
-            self.done = True
-            return True
-        try:
-            data = json.loads(event[event.index(b"data:") + 5 :])
-        except ValueError:
-            return True
-        if isinstance(data, dict) and isinstance(data.get("choices"), list):
-            for choice in data["choices"]:  # kept to count tokens if no usage comes
-                delta = choice.get("delta") if isinstance(choice, dict) else None
-                if isinstance(delta, dict):
-                    self._text += message_text(delta)
-        if b'"usage"' not in event:
-            return True
-        prompt, completion = _usage(data)
-        if prompt is not None:
-            self.prompt_tokens, self.completion_tokens = prompt, completion
-        return self._keep_usage or not isinstance(data, dict) or bool(data.get("choices"))
-
-    async def prime(self) -> None:
-        event = await self._next_event()
-        if event is None:
-            raise UpstreamError("upstream closed the stream before any data", kind="connection")
-        self.first = event
-
-    async def events(self) -> AsyncGenerator[bytes, None]:
-        """The remaining events; raises UpstreamError if the upstream breaks off without [DONE]."""
-        event = self.first
-        while event is not None:
-            if self._inspect(event):
-                yield event
-            if self.done:
-                return
-            event = await self._next_event()
-        raise UpstreamError("upstream ended the stream without [DONE]", kind="connection")
-
-    async def aclose(self) -> None:
-        await self._closer()
-
-
 class Adapter:
     """Calls targets. One shared connection pool; create in the app's lifespan, `aclose()` after."""
 
@@ -207,32 +116,64 @@ class Adapter:
         await self.session.close()
 
     @staticmethod
-    def _body(target: Target, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    def _body(target: Target, body: dict[str, Any], stream: bool, api: str = "chat") -> dict:
         out = dict(body)
-        out.update(target.params)  # a variant's settings define it: they win over the request's
-        if target.system_prompt:
+        if api in ("chat", "completions", "embeddings"):
+            # A variant's settings define it: they win over the request's. (Native Responses
+            # and Messages calls never go to a variant: `Target.speaks`.)
+            out.update(target.params)
+        if target.system_prompt and api == "chat":
             system = {"role": "system", "content": target.system_prompt}
             out["messages"] = [system, *(out.get("messages") or [])]
-        out["model"] = target.upstream_model
-        if stream:
+        native = api in target.native_urls  # the provider's own API: its own model name
+        out["model"] = target.provider_model if native else target.upstream_model
+        if stream and api in ("chat", "completions"):
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True  # cost needs the token counts
             out["stream_options"] = options
         return out
 
+    @staticmethod
+    def _endpoint(target: Target, api: str) -> tuple[str, dict[str, str]] | None:
+        """URL and headers of a direct call of `api`; None: the call goes through litellm."""
+        if api in target.native_urls:
+            headers = target.native_headers if api == "anthropic" else target.headers
+            return target.native_urls[api], headers
+        if not target.direct:
+            if api not in ("chat", "completions", "embeddings"):
+                raise UpstreamError(
+                    f"model {target.name!r} does not take the {api} API as is", kind="config"
+                )
+            return None
+        assert target.url is not None and target.base_url is not None
+        return (target.url if api == "chat" else f"{target.base_url}/{api}"), target.headers
+
     async def complete(self, target: Target, body: dict[str, Any], timeout_s: float) -> Reply:
-        """One non-streaming call, bounded by `timeout_s` in total."""
+        """One non-streaming chat completion, bounded by `timeout_s` in total."""
+        return await self.call(target, "chat", body, timeout_s)
+
+    async def call(
+        self,
+        target: Target,
+        api: str,
+        body: dict[str, Any],
+        timeout_s: float,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """One non-streaming call of `api` (chat, completions, embeddings, responses, anthropic),
+        bounded by `timeout_s` in total; the upstream's JSON comes back untouched. `headers`
+        are the client's to add on a direct call (Anthropic's beta flags)."""
         if target.broken:
             raise UpstreamError(target.broken, kind="config")
         try:
             async with asyncio.timeout(timeout_s):
-                if not target.direct:
-                    return await self._litellm_complete(target, body, timeout_s)
-                assert target.url is not None
-                payload = json.dumps(self._body(target, body, False)).encode()
-                async with self.session.post(
-                    target.url, data=payload, headers=target.headers
-                ) as response:
+                endpoint = self._endpoint(target, api)
+                if endpoint is None:
+                    return await self._litellm_call(target, api, body, timeout_s)
+                url, sent = endpoint
+                payload = json.dumps(self._body(target, body, False, api)).encode()
+                sent = {**headers, **sent} if headers else sent
+                async with self.session.post(url, data=payload, headers=sent) as response:
                     if response.status != 200:
                         raise await _http_error(response)
                     content = await response.read()
@@ -250,21 +191,37 @@ class Adapter:
             raise UpstreamError(
                 "upstream answered with a body that is not JSON", status=502
             ) from None
-        return Reply(content, *_usage(data))
+        return Reply(content, reply_usage(api, data), api)
 
     async def open_stream(
         self, target: Target, body: dict[str, Any], timeout_s: float, keep_usage: bool
     ) -> Stream:
-        """Start a streaming call and wait for its first event (bounded by `timeout_s`)."""
+        """Start a streaming chat completion and wait for its first event (within
+        `timeout_s`)."""
+        return await self.open_api_stream(target, "chat", body, timeout_s, keep_usage)
+
+    async def open_api_stream(
+        self,
+        target: Target,
+        api: str,
+        body: dict[str, Any],
+        timeout_s: float,
+        keep_usage: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Stream:
+        """Start a streaming call of `api` and wait for its first event (within `timeout_s`)."""
         if target.broken:
             raise UpstreamError(target.broken, kind="config")
         stream: Stream | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                if target.direct:
-                    stream = await self._direct_stream(target, body, keep_usage)
+                endpoint = self._endpoint(target, api)
+                if endpoint is not None:
+                    if headers:
+                        endpoint = (endpoint[0], {**headers, **endpoint[1]})
+                    stream = await self._direct_stream(target, api, endpoint, body, keep_usage)
                 else:
-                    stream = await self._litellm_stream(target, body, keep_usage, timeout_s)
+                    stream = await self._litellm_stream(target, api, body, keep_usage, timeout_s)
                 await stream.prime()
                 return stream
         except BaseException as exc:
@@ -280,10 +237,17 @@ class Adapter:
                 ) from None
             raise
 
-    async def _direct_stream(self, target: Target, body: dict[str, Any], keep: bool) -> Stream:
-        assert target.url is not None
-        payload = json.dumps(self._body(target, body, True)).encode()
-        response = await self.session.post(target.url, data=payload, headers=target.headers)
+    async def _direct_stream(
+        self,
+        target: Target,
+        api: str,
+        endpoint: tuple[str, dict[str, str]],
+        body: dict[str, Any],
+        keep: bool,
+    ) -> Stream:
+        url, headers = endpoint
+        payload = json.dumps(self._body(target, body, True, api)).encode()
+        response = await self.session.post(url, data=payload, headers=headers)
         if response.status != 200:
             try:
                 raise await _http_error(response)
@@ -292,14 +256,14 @@ class Adapter:
         stream: Stream
 
         async def close() -> None:
-            # A stream read to [DONE] gives its connection back to the pool; one abandoned
+            # A stream read to its end gives its connection back to the pool; one abandoned
             # midway (client gone, timeout) must be closed so the upstream stops generating.
             if stream.done:
                 response.release()
             else:
                 response.close()
 
-        stream = Stream(response.content.iter_any(), close, keep)
+        stream = Stream(response.content.iter_any(), close, keep, api)
         return stream
 
     # -- litellm, for providers with their own protocols --------------------------------------
@@ -324,31 +288,36 @@ class Adapter:
         )
 
     def _litellm_kwargs(
-        self, target: Target, body: dict[str, Any], stream: bool, timeout_s: float
+        self, target: Target, body: dict[str, Any], stream: bool, timeout_s: float, api: str
     ) -> dict[str, Any]:
-        kwargs = {**self._body(target, body, stream), **target.litellm_kwargs}
+        kwargs = {**self._body(target, body, stream, api), **target.litellm_kwargs}
         kwargs["model"] = target.upstream_model
         kwargs["num_retries"] = kwargs["max_retries"] = 0  # retries and fallbacks are ours
         kwargs["timeout"] = timeout_s  # this attempt's share (the model's own timeout at most)
         return kwargs
 
-    async def _litellm_complete(
-        self, target: Target, body: dict[str, Any], timeout_s: float
+    @staticmethod
+    def _litellm_function(api: str) -> Any:
+        name = {"chat": "acompletion", "completions": "atext_completion"}.get(api, "aembedding")
+        return getattr(litellm(), name)
+
+    async def _litellm_call(
+        self, target: Target, api: str, body: dict[str, Any], timeout_s: float
     ) -> Reply:
         try:
-            kwargs = self._litellm_kwargs(target, body, False, timeout_s)
-            response = await litellm().acompletion(**kwargs)
+            kwargs = self._litellm_kwargs(target, body, False, timeout_s, api)
+            response = await self._litellm_function(api)(**kwargs)
         except Exception as exc:
             raise self._litellm_error(exc) from None
         data = response.model_dump()
-        return Reply(json.dumps(data).encode(), *_usage(data))
+        return Reply(json.dumps(data).encode(), reply_usage(api, data), api)
 
     async def _litellm_stream(
-        self, target: Target, body: dict[str, Any], keep: bool, timeout_s: float
+        self, target: Target, api: str, body: dict[str, Any], keep: bool, timeout_s: float
     ) -> Stream:
         try:
-            kwargs = self._litellm_kwargs(target, body, True, timeout_s)
-            response = await litellm().acompletion(**kwargs)
+            kwargs = self._litellm_kwargs(target, body, True, timeout_s, api)
+            response = await self._litellm_function(api)(**kwargs)
         except Exception as exc:
             raise self._litellm_error(exc) from None
 
@@ -365,4 +334,4 @@ class Adapter:
             if closer is not None:
                 await closer()
 
-        return Stream(chunks(), close, keep)
+        return Stream(chunks(), close, keep, api)

@@ -11,6 +11,7 @@ candidate of its own.
     - name: terse
       system_prompt: "Give only the final answer."
       litellm_params: {output_cost_per_token: 4.4e-06}   # optional overrides (prices, api_base)
+      capabilities: {max_output_tokens: 4000}            # optional, over the base's
 ```
 
 A variant is an ordinary registry entry named `<model_name>:<name>` (OpenRouter's `model:variant`
@@ -31,7 +32,7 @@ from evals.errors import ConfigError
 if TYPE_CHECKING:
     from evals.registry import ModelEntry
 
-VARIANT_KEYS = ("name", "params", "system_prompt", "litellm_params", "tier")
+VARIANT_KEYS = ("name", "params", "system_prompt", "litellm_params", "tier", "capabilities")
 # Request fields the call itself owns: a variant may not set them.
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
 SEPARATOR = ":"
@@ -116,6 +117,11 @@ def expand(raw: dict[str, Any], where: str) -> list[dict[str, Any]]:
         derived["litellm_params"] = {**(base.get("litellm_params") or {}), **overrides}
         if variant.get("tier") is not None:
             derived["tier"] = variant["tier"]
+        own_capabilities = variant.get("capabilities")
+        if own_capabilities is not None:
+            if not isinstance(own_capabilities, dict):
+                raise ConfigError(f"{at}: capabilities must be a mapping")
+            derived["capabilities"] = {**(base.get("capabilities") or {}), **own_capabilities}
         derived["params"] = {**(base.get("params") or {}), **own_params}
         if "system_prompt" in variant:
             derived["system_prompt"] = variant["system_prompt"]

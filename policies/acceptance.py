@@ -49,8 +49,13 @@ class Tested:
     bounds: dict[str, float] = field(default_factory=dict)  # the confidence bound, in units
 
     @property
+    def servable(self) -> bool:
+        """Every item went to a model able to serve it (models.yaml capabilities)."""
+        return self.replay.unservable is None or not bool(self.replay.unservable.any())
+
+    @property
     def ok(self) -> bool:
-        return all(np.isfinite(m) and m >= 0 for m in self.margins.values())
+        return self.servable and all(np.isfinite(m) and m >= 0 for m in self.margins.values())
 
 
 def testing_order(req: Requirement) -> str:
@@ -135,8 +140,10 @@ def accept(
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
-                elif ordered:
+                elif ordered and t.servable:
                     break  # fixed sequence: nothing after a failure may be accepted
+                # An unservable candidate is skipped, not failed: whether a model can serve an
+                # item is a fact of the items' needs, not a noisy test, so it spends no error.
     return accepted, tested
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from evals.cli_options import db_option, json_option
+from evals.cli_options import config_option, db_option, json_option
 from evals.errors import UsageError
 
 
@@ -84,10 +84,16 @@ def register(group: click.Group) -> None:
     @click.option(
         "--out", type=click.Path(dir_okay=False), default=None, help="Write the policy file here."
     )
+    @config_option
     @db_option
     @json_option
     def fit(**opts: Any) -> None:
-        """Fit a routing policy that meets a stated requirement."""
+        """Fit a routing policy that meets a stated requirement.
+
+        Models that lack what an item needs (tools, vision, JSON schema: `capabilities` in
+        models.yaml, when there is one) are never planned for it."""
+        from evals.capabilities import capabilities
+        from evals.registry import load_registry
         from policies.artifact import save_artifact
         from policies.fitting import fit_policy
         from policies.versions import version_of
@@ -100,6 +106,14 @@ def register(group: click.Group) -> None:
             else f"minimize {opts['minimize'] or 'cost'}"
         )
         store = _store(opts["db"], create=False)  # fitting needs recorded outcomes
+        registries: list[Any] = []
+
+        def lookup(model: str) -> Any:  # models.yaml is read only if some item needs it
+            if not registries:
+                registries.append(load_registry(opts["config"], required=False))
+            registry = registries[0]
+            return capabilities(registry.entries[model]) if model in registry else None
+
         report = fit_policy(
             store,
             opts["dataset"],
@@ -113,6 +127,7 @@ def register(group: click.Group) -> None:
             n_trials=opts["n_trials"],
             name=opts["name"],
             embedding_model=opts["embedding_model"],
+            capabilities=lookup,
         )
         assert report.artifact is not None
         store = _store(opts["db"])

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from evals.adaptive import Drop, dropped_models
+from evals.capabilities import Capabilities, needs
 from evals.store import Store
 from policies.base import flatten_messages
 from policies.errors import DataError
@@ -38,6 +40,8 @@ class Outcomes:
     responses: np.ndarray | None = None  # (n, m, s) object; None when not loaded / none recorded
     data_hash: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # (n, m) whether the model can serve the item (evals/capabilities.py); None: every one can.
+    capable: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -70,6 +74,7 @@ class Outcomes:
             latency=self.latency[idx],
             error=self.error[idx],
             responses=None if self.responses is None else self.responses[idx],
+            capable=None if self.capable is None else self.capable[idx],
         )
 
 
@@ -82,11 +87,26 @@ def baseline_index(train: Outcomes, baseline: str | None) -> int:
     return int(np.lexsort((cost, -np.round(acc, 12)))[0])
 
 
-def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -> Outcomes:
-    """Pivot a dataset's outcomes to arrays; items lacking sample 0 of any model are dropped."""
+CapabilityLookup = Callable[[str], Capabilities | None]
+
+
+def load_outcomes(
+    store: Store,
+    dataset: str,
+    *,
+    with_responses: bool = False,
+    capabilities: CapabilityLookup | None = None,
+) -> Outcomes:
+    """Pivot a dataset's outcomes to arrays; items lacking sample 0 of any model are dropped.
+
+    With `capabilities` (a model's, by name), an item that needs what a model lacks (tools,
+    vision, JSON-schema output: its messages, and its metadata's `tools` and
+    `response_format`) counts for that model as the proxy serves it: skipped at no cost, an
+    error if nothing else is left (`capable` records which).
+    """
     with store.connect(read_only=False) as con:
         items = con.execute(
-            "SELECT item_id, task, prompt, messages, coalesce(split, '') FROM items "
+            "SELECT item_id, task, prompt, messages, coalesce(split, ''), metadata FROM items "
             "WHERE dataset = ? ORDER BY item_id",
             [dataset],
         ).fetchall()
@@ -120,7 +140,53 @@ def load_outcomes(store: Store, dataset: str, *, with_responses: bool = False) -
             f"dataset {dataset!r} has no outcomes in {store}; run `tradeoff eval` or import "
             "outcomes first"
         )
-    return _pivot(dataset, items, rows, with_responses, dropped)
+    out = _pivot(dataset, items, rows, with_responses, dropped)
+    return out if capabilities is None else _restrict(out, items, capabilities)
+
+
+def _json(value: object) -> object:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+
+
+def _restrict(out: Outcomes, items: list[tuple], lookup: CapabilityLookup) -> Outcomes:
+    """`out` with each model's outcomes on items it cannot serve made free errors."""
+    by_id = {row[0]: row for row in items}
+    capable = np.ones((out.n, len(out.models)), dtype=bool)
+    caps = {}
+    for i, item_id in enumerate(out.item_ids):
+        _, _, prompt, messages, _, metadata = by_id[item_id]
+        meta = _json(metadata)
+        meta = meta if isinstance(meta, dict) else {}
+        chat = _json(messages)
+        body = {
+            "messages": chat if isinstance(chat, list) else [{"role": "user", "content": prompt}],
+            "tools": meta.get("tools"),
+            "response_format": meta.get("response_format"),
+        }
+        need = needs(body)
+        if not need:
+            continue
+        for j, model in enumerate(out.models):
+            if model not in caps:
+                caps[model] = lookup(model) or Capabilities()
+            capable[i, j] = not caps[model].missing(need)
+    if capable.all():
+        return out
+    gone = ~capable[:, :, None] & ~np.isnan(out.score)
+    return replace(
+        out,
+        score=np.where(gone, 0.0, out.score),
+        error=out.error | gone,
+        cost=np.where(gone, 0.0, out.cost),
+        latency=np.where(gone, 0.0, out.latency),
+        capable=capable,
+        data_hash=_hash(replace(out, score=np.where(gone, 0.0, out.score))),
+        notes=(*out.notes, f"{int((~capable).sum())} item x model pairs need a capability the "
+                           "model lacks (models.yaml capabilities): skipped, as the proxy does"),
+    )  # fmt: skip
 
 
 def _pivot(
@@ -244,7 +310,7 @@ def _fill_costs(cost: np.ndarray, score: np.ndarray, models: tuple[str, ...]) ->
     return notes
 
 
-def _prompt(item: tuple) -> str:
+def _prompt(item: tuple) -> str:  # (item_id, task, prompt, messages, ...)
     if item[2]:
         return str(item[2])
     if item[3]:

@@ -33,7 +33,7 @@ from policies.candidates import (
     task_tables,
 )
 from policies.crossfit import FOLDS, crossfit_tables
-from policies.data import Outcomes, baseline_index, load_outcomes
+from policies.data import CapabilityLookup, Outcomes, baseline_index, load_outcomes
 from policies.errors import DataError, InfeasibleError
 from policies.learned_fit import MIN_ITEMS, fit_learned
 from policies.metrics import Bootstrap, constraint_margin, metric_point, summarize
@@ -64,6 +64,7 @@ def fit_policy(
     guarantee: bool = True,
     per_request_cost: bool = True,
     embedding_model: str | None = None,
+    capabilities: CapabilityLookup | None = None,
 ) -> FitReport:
     """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
 
@@ -71,11 +72,12 @@ def fit_policy(
     `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
     model's mean cost for every request: benchmarks use them to measure what each one is worth.
     `embedding_model` adds sentence-embedding features to the learned router (optional,
-    `policies.embeddings`).
+    `policies.embeddings`). With `capabilities` (a model's, by name), no accepted policy leaves
+    an item to a model that cannot serve it (the proxy would answer 400).
     """
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
-    outcomes = load_outcomes(store, dataset, with_responses=True)
+    outcomes = load_outcomes(store, dataset, with_responses=True, capabilities=capabilities)
     _check_recorded(req, outcomes)
     splits = make_splits(
         outcomes.item_ids,

@@ -37,6 +37,8 @@ class Replay:
     error: np.ndarray  # (n,) the kept answer is an error
     final: np.ndarray  # (n,) model index of the kept answer
     consistency: np.ndarray  # (n,) final model's sample agreement; NaN if every one errored
+    # (n,) the plan had no model able to serve the item (the proxy's 400); None: none such
+    unservable: np.ndarray | None = None
 
 
 def single_routes(n: int, model: int) -> Routes:
@@ -127,7 +129,8 @@ def replay(outcomes: Outcomes, routes: Routes, verdicts: VerdictSource | None = 
         error = np.where(take, err[rows, pick], error)
         final = np.where(take, m, final)
         done |= take
-    return Replay(score, cost, latency, error, final, _consistency(outcomes, final))
+    unservable = None if outcomes.capable is None else ~outcomes.capable[rows, final]
+    return Replay(score, cost, latency, error, final, _consistency(outcomes, final), unservable)
 
 
 def _consistency(outcomes: Outcomes, final: np.ndarray) -> np.ndarray:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -31,18 +32,28 @@ from evals.targets import build_targets
 from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
-from router.chat import handle_chat
 from router.errors import ProxyError
 from router.fallback import Cooldowns
 from router.feedback import Feedback
 from router.live import build_loop
+from router.pipeline import handle
+from router.protocols import (
+    AnthropicProtocol,
+    ChatProtocol,
+    CompletionsProtocol,
+    EmbeddingsProtocol,
+    Protocol,
+    ResponsesProtocol,
+)
 from router.reload import PolicyBook
 from router.request_log import RequestLog
 from router.scrub import Scrubber
+from router.sessions import MemorySessions
 from router.settings import Settings
 from router.spool import spool_dir
 from router.sse import ClientGone
 from router.state import ProxyState
+from router.validation import unknown_model
 
 log = logging.getLogger("tradeoff.router")
 # The log writer waits this long for a store another process holds, then retries on its own
@@ -76,6 +87,7 @@ def build_state(settings: Settings) -> ProxyState:
         scrubber=Scrubber(secrets),
         keys=KeyCheck(settings.api_keys),
         cooldowns=Cooldowns(settings.cooldown_s),
+        sessions=MemorySessions(settings.session_ttl_s) if settings.session_ttl_s > 0 else None,
     )
     state.loop = build_loop(state, store)
     return state
@@ -161,33 +173,41 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
 
     feedback = Feedback(state, read_json)
 
-    async def chat_completions(request: Request) -> Any:
-        call = Call(state)
-        try:
-            state.keys.check(request.headers.get("authorization"))
-            raw = await read_json(request)
-            response = await handle_chat(state, call, raw, request)
-        except ProxyError as exc:
-            call.finish(exc.status, exc.message)
-            return exc.response(call.headers())
-        except ClientGone as exc:
-            call.finish(CLIENT_CLOSED, str(exc) or "client disconnected before the answer")
-            return Response(status_code=CLIENT_CLOSED)
-        except Exception as exc:  # a bug: logged with its traceback, answered in OpenAI's shape
-            log.exception("request %s failed", call.request_id)
-            error = ProxyError(
-                500,
-                f"internal error ({type(exc).__name__}) in the proxy; its log has the details "
-                f"under request id {call.request_id}",
-                type="server_error",
-                code="internal_error",
-            )
-            call.finish(500, error.message)
-            return error.response(call.headers())
-        except BaseException as exc:
-            call.finish(500, f"internal error: {type(exc).__name__}")
-            raise
-        return response
+    def serve(make: Callable[[], Protocol]) -> Callable[[Request], Any]:
+        """The endpoint of one client protocol: every request ends in one `Call.finish()`."""
+
+        async def endpoint(request: Request) -> Any:
+            protocol = make()
+            call = Call(state, protocol=protocol.name)
+            try:
+                protocol.check_key(state.keys, request.headers)
+                raw = await read_json(request)
+                response = await handle(state, call, protocol, raw, request)
+            except ProxyError as exc:
+                call.finish(exc.status, exc.message)
+                return protocol.error_response(exc, call.headers())
+            except ClientGone as exc:
+                call.finish(CLIENT_CLOSED, str(exc) or "client disconnected before the answer")
+                return Response(status_code=CLIENT_CLOSED)
+            except Exception as exc:  # a bug: logged with its traceback, answered in the shape
+                log.exception("request %s failed", call.request_id)
+                error = ProxyError(
+                    500,
+                    f"internal error ({type(exc).__name__}) in the proxy; its log has the "
+                    f"details under request id {call.request_id}",
+                    type="server_error",
+                    code="internal_error",
+                )
+                call.finish(500, error.message)
+                return protocol.error_response(error, call.headers())
+            except BaseException as exc:
+                call.finish(500, f"internal error: {type(exc).__name__}")
+                raise
+            return response
+
+        return endpoint
+
+    chat_completions = serve(ChatProtocol)
 
     async def models(request: Request) -> Response:
         try:
@@ -202,6 +222,28 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             for name in state.targets
         ]
         return JSONResponse({"object": "list", "data": data})
+
+    async def model_card(request: Request) -> Response:
+        """GET /v1/models/{id}: a policy's or a configured model's card, from the config."""
+        try:
+            state.keys.check(request.headers.get("authorization"))
+        except ProxyError as exc:
+            return exc.response()
+        name = request.path_params["model"]
+        card: dict[str, Any] = {"id": name, "object": "model", "created": 0}
+        if name in state.policies.current:
+            served = state.policies.current[name]
+            card["owned_by"] = "tradeoff-policy"
+            card["models"] = list(served.policy.models)
+            card["baseline"] = served.baseline
+        elif name in state.targets:
+            target = state.targets[name]
+            card["owned_by"] = "tradeoff"
+            card["tier"] = target.entry.tier
+            card["capabilities"] = dataclasses.asdict(target.capabilities)
+        else:
+            return unknown_model(name, state.model_names()).response()
+        return JSONResponse(card)
 
     async def health(request: Request) -> Response:
         return JSONResponse(
@@ -284,7 +326,8 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
     async def not_found(request: Request, exc: Exception) -> Response:
         message = (
             f"no route {request.url.path}; the proxy serves /v1/chat/completions, "
-            "/v1/feedback, /v1/models, /health, /metrics and /tradeoff/status"
+            "/v1/responses, /v1/messages, /v1/embeddings, /v1/completions, /v1/feedback, "
+            "/v1/models, /health, /metrics and /tradeoff/status"
         )
         return ProxyError(404, message, code="not_found").response()
 
@@ -306,7 +349,12 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", serve(ResponsesProtocol), methods=["POST"]),
+            Route("/v1/messages", serve(AnthropicProtocol), methods=["POST"]),
+            Route("/v1/embeddings", serve(EmbeddingsProtocol), methods=["POST"]),
+            Route("/v1/completions", serve(CompletionsProtocol), methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model:path}", model_card, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/tradeoff/status", loop_status, methods=["GET"]),

@@ -13,8 +13,9 @@ class KeyCheck:
     def __init__(self, keys: frozenset[str]) -> None:
         self._keys = [k.encode() for k in keys]
 
-    def check(self, authorization: str | None) -> None:
-        """Raise a 401 `ProxyError` unless the header carries a valid key."""
+    def check(self, authorization: str | None, scheme_hint: str = "") -> None:
+        """Raise a 401 `ProxyError` unless the header carries a valid key. `scheme_hint` names
+        another header the route also takes the key in (Anthropic's `x-api-key`)."""
         if not self._keys:
             return
         scheme, _, token = (authorization or "").partition(" ")
@@ -24,9 +25,11 @@ class KeyCheck:
         for key in self._keys:
             ok |= hmac.compare_digest(given, key)
         if scheme.lower() != "bearer" or not ok:
+            how = "'Authorization: Bearer <key>'" + (
+                f" or '{scheme_hint}: <key>'" if scheme_hint else ""
+            )
             raise ProxyError(
                 401,
-                "missing or invalid API key; send 'Authorization: Bearer <key>' with a key "
-                "the proxy was started with",
+                f"missing or invalid API key; send {how} with a key the proxy was started with",
                 code="invalid_api_key",
             )

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 from evals.estimate import count_prompt, count_tokens
 from evals.upstream import UpstreamError
+from evals.usage import Usage
 from router.fallback import Trace, with_fallback
 from router.request_log import RequestRow
+from router.sessions import Pin, price_rank
 from router.state import ProxyState
 from router.validation import ChatRequest
 
@@ -37,6 +39,10 @@ class Route:
     samples: int = 1  # best-of-k: samples of the first model before escalating
     served: Any = None  # the ServedPolicy that planned it (router.reload), None: pass-through
     by_baseline: bool = False  # a violated policy's request sent to its baseline
+    version: str | None = None  # the policy's fingerprint (router.routing.policy_version)
+    session: str | None = None  # the conversation it belongs to (router.sessions), as logged
+    session_key: str | None = None  # its key in the session table; None: not pinned
+    first_turn: bool = False  # it starts its conversation (routed afresh, then pinned)
     reason: str | None = None  # why these models (the plan's reason), for the request log
 
 
@@ -48,11 +54,11 @@ class Call:
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4().hex}")
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     started: float = field(default_factory=time.perf_counter)
+    protocol: str = "chat"  # the route it came by, known before its body is parsed
     chat: ChatRequest | None = None
     route: Route | None = None
     trace: Trace = field(default_factory=Trace)
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    usage: Usage | None = None  # every answer's tokens (a cascade pays for each)
     cost_usd: float | None = None
     baseline_cost_usd: float | None = None
     ttft_ms: float | None = None
@@ -75,6 +81,9 @@ class Call:
             out["x-tradeoff-policy"] = self.route.policy
         if self.trace.model:
             out["x-tradeoff-model"] = self.trace.model
+        session = self.route.session if self.route is not None else None
+        if session and session.isascii() and session.isprintable():  # a client's own id may
+            out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -106,33 +115,39 @@ class Call:
             own_timeout=lambda model: self.state.targets[model].timeout_s,
         )
 
-    def add_usage(
-        self, model: str, prompt: int | None, completion: int | None, answer: Callable[[], str]
-    ) -> None:
-        """Count one answer's tokens (a cascade pays for every answer it asked for).
+    @property
+    def prompt_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.prompt
+
+    @property
+    def completion_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.completion
+
+    def add_usage(self, model: str, usage: Usage | None, answer: Callable[[], str]) -> None:
+        """Count one answer's tokens (a cascade pays for every answer it asked for), each kind
+        at its price (`Target.cost_of`: cached input at the cached rate).
 
         Without the upstream's usage, both counts are estimated from the request's messages and
         `answer()` (the text generated, or streamed before a cut) and the row says so.
         """
-        if prompt is None or completion is None:
+        if usage is None:
             if self.chat is None:
                 return
             tokenizer = self.state.targets[model].upstream_model
             messages = self.chat.body.get("messages")
             count = len(messages) if isinstance(messages, list) else 0
             prompt = count_prompt(self.chat.prompt, count, tokenizer)
-            completion = count_tokens(answer(), tokenizer)
+            usage = Usage(prompt, count_tokens(answer(), tokenizer))
             self.cost_estimated = True
-        self.prompt_tokens = (self.prompt_tokens or 0) + prompt
-        self.completion_tokens = (self.completion_tokens or 0) + completion
-        cost = self.state.targets[model].cost(prompt, completion)
+        self.usage = usage if self.usage is None else self.usage + usage
+        cost = self.state.targets[model].cost_of(usage)
         if cost is not None:
             self.cost_usd = (self.cost_usd or 0.0) + cost
         baseline = self.route.baseline if self.route else None
         if baseline in self.state.targets:
             # What the baseline model would have charged for the same tokens.
             assert baseline is not None
-            base = self.state.targets[baseline].cost(prompt, completion)
+            base = self.state.targets[baseline].cost_of(usage)
             self.baseline_cost_usd = None if base is None else (self.baseline_cost_usd or 0) + base
 
     def finish(self, status: int, error: str | None = None) -> None:
@@ -151,8 +166,12 @@ class Call:
             stream=bool(chat and chat.stream),
             latency_s=latency_s,
             cost_usd=self.cost_usd,
+            protocol=self.protocol,
         )
         state.metrics.observe_fallback(policy, self.trace.fallbacks)
+        if status == 200 and route is not None and route.session_key and self.trace.model:
+            self._settle_session(route, self.trace.model)
+        usage = self.usage
         state.request_log.record(
             RequestRow(
                 request_id=self.request_id,
@@ -174,6 +193,11 @@ class Call:
                 ttft_ms=self.ttft_ms,
                 prompt=chat.prompt if (chat and state.settings.log_prompts) else None,
                 cost_estimated=self.cost_estimated,
+                protocol=self.protocol,
+                session=route.session if route else None,
+                cached_tokens=usage.cached if usage else None,
+                cache_write_tokens=usage.cache_write if usage else None,
+                reasoning_tokens=usage.reasoning if usage else None,
                 route_reason=route.reason if route else None,
             )
         )
@@ -182,3 +206,11 @@ class Call:
                 state.loop.on_finish(self, status)
             except Exception:  # the loop must never fail a request
                 log.exception("loop: on_finish failed for %s", self.request_id)
+
+    def _settle_session(self, route: Route, model: str) -> None:
+        """The session moves to the model that answered if it is dearer (router.sessions)."""
+        target = self.state.targets[model]
+        sessions = self.state.sessions
+        assert sessions is not None and route.session_key and route.version is not None
+        pin = Pin(model, price_rank(target), route.version)
+        sessions.settle(route.session_key, pin, first_turn=route.first_turn)

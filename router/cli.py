@@ -72,6 +72,14 @@ def register(group: click.Group) -> None:
         help="Allow browser calls from this origin (repeatable; default: CORS off).",
     )
     @click.option(
+        "--session-ttl",
+        "session_ttl_s",
+        default=3600.0,
+        show_default=True,
+        type=click.FloatRange(min=0),
+        help="Seconds a conversation keeps its model after its last turn (0: no sessions).",
+    )
+    @click.option(
         "--shadow",
         "shadow_rate",
         default=0.0,
@@ -122,15 +130,18 @@ def register(group: click.Group) -> None:
         body_timeout_s: float,
         no_spool: bool,
         cors_origins: tuple[str, ...],
+        session_ttl_s: float,
         shadow_rate: float,
         shadow_grader: str,
         shadow_budget_usd: float | None,
         on_violation: str,
         refit_every: str | None,
     ) -> None:
-        """Run the OpenAI-compatible proxy: clients change only base_url and the key.
+        """Run the proxy: clients change only base_url and the key.
 
-        `model` in a request names a policy (routed) or a configured model (passed through).
+        Speaks OpenAI's chat completions, Responses, embeddings and completions APIs and
+        Anthropic's Messages API. `model` in a request names a policy (routed; the turns of
+        one conversation stay on one model) or a configured model (passed through).
         SIGHUP or an edited policy file reloads the policies. Every request's log row is on
         disk (a spool beside the store) before its answer completes; SIGTERM drains it into the
         store, and rows the store cannot take (locked, down) are written at the next start.
@@ -168,6 +179,7 @@ def register(group: click.Group) -> None:
             body_timeout_s=body_timeout_s,
             spool=not no_spool,
             cors_origins=cors_origins,
+            session_ttl_s=session_ttl_s,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         app = create_app(settings)

@@ -46,6 +46,11 @@ class RequestRow:
     prompt: str | None
     # The upstream sent no usage: tokens were counted by the proxy, so cost is an estimate.
     cost_estimated: bool = False
+    protocol: str | None = None  # chat | responses | anthropic | embeddings | completions
+    session: str | None = None  # the conversation (router/sessions.py), when routed in one
+    cached_tokens: int | None = None  # of prompt_tokens: read from the provider's prompt cache
+    cache_write_tokens: int | None = None  # of prompt_tokens: written to it
+    reasoning_tokens: int | None = None  # of completion_tokens: spent reasoning
     route_reason: str | None = None  # why the route's models: the plan's reason, pass-through
 
 
@@ -71,6 +76,11 @@ SCHEMA = pa.schema(
         ("ttft_ms", pa.float64()),
         ("prompt", pa.string()),
         ("cost_estimated", pa.bool_()),
+        ("protocol", pa.string()),
+        ("session", pa.string()),
+        ("cached_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
         ("route_reason", pa.string()),
     ]
 )

@@ -52,12 +52,14 @@ class Metrics:
         stream: bool,
         latency_s: float,
         cost_usd: float | None,
+        protocol: str = "chat",
     ) -> None:
         key = (
             ("policy", policy or ""),
             ("model", model or ""),
             ("status", str(status)),
             ("stream", "true" if stream else "false"),
+            ("protocol", protocol),
         )
         self.requests[key] += 1
         self.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, latency_s)] += 1
@@ -85,7 +87,7 @@ class Metrics:
             lines.append(f"# TYPE {name} counter")
             lines.extend(f"{name}{_labels(k)} {v}" for k, v in sorted(values.items()))
 
-        counter("tradeoff_requests_total", "Chat requests answered, by outcome.", self.requests)
+        counter("tradeoff_requests_total", "Requests answered, by outcome and API.", self.requests)
         counter("tradeoff_cost_usd_total", "Upstream cost in USD, by model.", self.cost)
         counter("tradeoff_upstream_attempts_total", "Calls to upstream models.", self.attempts)
         counter("tradeoff_fallbacks_total", "Fallbacks to a later model.", self.fallbacks)

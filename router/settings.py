@@ -53,6 +53,8 @@ class Settings:
     log_drain_s: float = 5.0  # at shutdown, how long to wait for the store before leaving rows
     # in the spool (they are written at the next start)
     spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)
+    session_ttl_s: float = 3600.0  # a conversation's model is kept this long after its last
+    # turn (router/sessions.py); 0 turns sessions off
     loop: LoopSettings = field(default_factory=LoopSettings)
 
 

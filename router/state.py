@@ -16,6 +16,7 @@ from router.metrics import Metrics
 from router.reload import PolicyBook
 from router.request_log import RequestLog
 from router.scrub import Scrubber
+from router.sessions import SessionTable
 from router.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class ProxyState:
     metrics: Metrics = field(default_factory=Metrics)
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
     loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
+    sessions: SessionTable | None = None  # None: sessions off (--session-ttl 0)
+    policy_versions: dict[int, tuple[Any, str]] = field(default_factory=dict)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

@@ -1,15 +1,17 @@
 """Streaming requests: fall back until an upstream's first event, then relay SSE to the client.
 
-Fallback is possible only before the first byte reaches the client; after it, a broken or
-overlong upstream stream ends with an error event in OpenAI's shape (`data: {"error": ...}`),
-never a silent truncated 200. The request's log row is recorded (spooled) before the last event
-goes out, `[DONE]` or the error: a client that saw the end of its stream is in the log.
+An upstream that answers in the client's own protocol is relayed event for event; one that
+answers in chat completions for a Responses or Messages client goes through the protocol's
+translator (router/protocols). Fallback is possible only before the first byte reaches the
+client; after it, a broken or overlong upstream stream ends with an error event in the client
+protocol's shape, never a silent truncated 200. The request's log row is recorded (spooled)
+before the last event goes out (`[DONE]`, `response.completed`, `message_stop`, or the error):
+a client that saw the end of its stream is in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -17,19 +19,27 @@ from evals.upstream import Stream, UpstreamError
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError, upstream_failure
 from router.fallback import AllFailed
+from router.protocols.base import Protocol, chat_event
 from router.sse import Send, SSEResponse, first_of
 from router.state import ProxyState
 
 
-async def open_stream(state: ProxyState, call: Call, deadline: float, request: Any) -> Any:
+async def open_stream(
+    state: ProxyState, call: Call, protocol: Protocol, deadline: float, request: Any
+) -> Any:
     """Streaming: fall back until an upstream sends its first event, then relay it."""
     assert call.chat is not None and call.route is not None
     chat = call.chat
-    keep_usage = bool((chat.body.get("stream_options") or {}).get("include_usage"))
+    # Only a client of the chat or completions API can have asked for the usage chunk.
+    options = chat.body.get("stream_options") if protocol.name == chat.api else None
+    keep_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    headers = protocol.native_headers()
 
     async def attempt(model: str, timeout_s: float) -> Stream:
-        return await state.adapter.open_stream(
-            state.targets[model], chat.body, timeout_s, keep_usage
+        target = state.targets[model]
+        api, body = protocol.upstream(target, chat)
+        return await state.adapter.open_api_stream(
+            target, api, body, timeout_s, keep_usage, headers=headers
         )
 
     opening = asyncio.ensure_future(call.try_models(call.route.models, attempt, deadline))
@@ -37,20 +47,25 @@ async def open_stream(state: ProxyState, call: Call, deadline: float, request: A
         stream = await first_of(opening, request.receive)
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
-    relay = StreamRelay(state, call, stream, deadline)
+    relay = StreamRelay(state, call, stream, deadline, protocol)
     return SSEResponse(relay.pump, relay.finish, call.headers())
 
 
 class StreamRelay:
-    """Relays an open upstream stream; a failure midway ends it with an OpenAI error event."""
+    """Relays an open upstream stream; a failure midway ends it with an error event."""
 
-    def __init__(self, state: ProxyState, call: Call, stream: Stream, deadline: float) -> None:
+    def __init__(
+        self, state: ProxyState, call: Call, stream: Stream, deadline: float, protocol: Protocol
+    ) -> None:
         self.state, self.call, self.stream, self.deadline = state, call, stream, deadline
+        self.protocol = protocol
+        self.translator = protocol.translator() if stream.api != protocol.name else None
         self.error: ProxyError | None = None
 
     async def pump(self, send: Send) -> None:
         scrub = self.state.scrubber.bytes
         events = self.stream.events()
+        translator = self.translator
         try:
             while True:
                 try:
@@ -60,12 +75,19 @@ class StreamRelay:
                     return
                 if self.call.ttft_ms is None:
                     self.call.ttft_ms = (time.perf_counter() - self.call.started) * 1000
-                if self.stream.done:  # this is [DONE]: the row is on disk before it leaves
+                out = [event] if translator is None else translator.feed(self.stream.last)
+                kept = self.call.answer_events  # the loop grades a sampled answer, chat-shaped
+                if kept is not None and self.stream.api == "chat":
+                    kept.append(scrub(event))
+                if self.stream.done:  # the end: the row is on disk before it leaves
+                    if kept is not None and self.stream.api != "chat":
+                        kept.append(scrub(chat_event(self.stream.content)))
+                    if translator is not None:
+                        out += translator.finish(self.stream.usage)
                     self.settle(200)
-                body = scrub(event)
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                if self.call.answer_events is not None:
-                    self.call.answer_events.append(body)
+                if out:
+                    body = scrub(b"".join(out))
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         except (UpstreamError, TimeoutError) as exc:
             if isinstance(exc, TimeoutError):
                 self.error = ProxyError(
@@ -82,7 +104,7 @@ class StreamRelay:
                     type="upstream_error",
                     code="upstream_stream_error",
                 )
-            data = b"data: " + json.dumps(self.error.body()).encode() + b"\n\n"
+            data = self.protocol.stream_error(self.error)
             self.settle(self.error.status, self.error.message)
             await send({"type": "http.response.body", "body": data, "more_body": True})
         except Exception as exc:  # a bug: logged as a 500, then raised for uvicorn to report
@@ -100,9 +122,7 @@ class StreamRelay:
         model = self.call.trace.model
         assert model is not None
         stream = self.stream
-        self.call.add_usage(
-            model, stream.prompt_tokens, stream.completion_tokens, lambda: stream.text
-        )
+        self.call.add_usage(model, stream.usage, lambda: stream.text)
         self.call.finish(status, error)
 
     async def finish(self, disconnected: bool) -> None:

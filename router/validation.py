@@ -1,19 +1,24 @@
-"""Parse and check a chat-completions body before anything else sees it.
+"""The router's one internal request (`ChatRequest`), and the checks of a chat-completions body.
 
-Only what the proxy relies on is checked strictly (`model`, `messages`, `stream`) plus the types
-of the pass-through parameters it names, so a wrong type is a clear 400 here rather than an
-opaque upstream error. Unknown fields pass through untouched.
+Every client protocol (router/protocols) turns its request into a `ChatRequest` whose body is a
+chat-completions body, the lingua franca every upstream can be sent: routing, capability
+checks, sessions, fallbacks, the log row and cost are computed from it once, whatever the
+client spoke. Only what the proxy relies on is checked strictly (`model`, `messages`, `stream`)
+plus the types of the pass-through parameters it names, so a wrong type is a clear 400 here
+rather than an opaque upstream error. Unknown fields pass through untouched.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from evals.capabilities import Needs, needs
 from policies.base import flatten_messages
 from router.errors import ProxyError, bad_request
+from router.sessions import SESSION_HEADER
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TASK_HEADER = "x-tradeoff-task"
@@ -24,7 +29,14 @@ MAX_DEPTH = 100
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A checked request: the body to forward and what routing needs from it."""
+    """A checked request: the body to forward and what routing needs from it.
+
+    `body` is what an upstream speaking `api` is sent: a chat-completions body for chat,
+    Responses and Messages requests (translated by their protocol), the client's own body for
+    embeddings and completions. `native` is the client's own body where another protocol's
+    upstream can take it as is (router/protocols); `native_only` says why it must (a feature
+    that cannot be translated), so routing skips upstreams that do not speak `protocol`.
+    """
 
     model: str
     body: dict[str, Any]
@@ -32,6 +44,12 @@ class ChatRequest:
     task: str | None
     prompt: str  # policies.flatten_messages(messages): what the policy sees, as at fit time,
     # and what the log keeps with --log-prompts
+    protocol: str = "chat"  # chat | responses | anthropic | embeddings | completions
+    api: str = "chat"  # the upstream API `body` is for
+    native: dict[str, Any] | None = None
+    native_only: str | None = None
+    needs: Needs = field(default_factory=Needs)
+    session_header: str | None = None  # the client's x-tradeoff-session
 
 
 def _is_int(value: Any) -> bool:
@@ -151,16 +169,25 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest:
-    """The checked request, or a 400 `ProxyError` naming the offending field."""
-    body = parse_json_body(raw)
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object", code="invalid_json")
+def require_model(body: dict[str, Any]) -> str:
+    """The body's `model`, or a 400."""
     model = body.get("model")
     if model is None:
         raise bad_request("'model' is required: name a policy or a configured model", "model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' must be a non-empty string", "model", "invalid_type")
+    return model
+
+
+def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest:
+    """The checked request, or a 400 `ProxyError` naming the offending field."""
+    return chat_request(parse_json_body(raw), headers)
+
+
+def chat_request(body: dict[str, Any], headers: Any, **more: Any) -> ChatRequest:
+    """The internal request for a chat-completions body (a client's, or one a protocol
+    translated to), checked; `more` sets the other `ChatRequest` fields."""
+    model = require_model(body)
     _check_optional(body)
     prompt = _check_messages(body.get("messages"))
     task = headers.get(TASK_HEADER) or None
@@ -176,7 +203,14 @@ def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest
         if rest:
             body["metadata"] = rest
     return ChatRequest(
-        model=model, body=body, stream=bool(body.get("stream")), task=task, prompt=prompt
+        model=model,
+        body=body,
+        stream=bool(body.get("stream")),
+        task=task,
+        prompt=prompt,
+        needs=needs(body),
+        session_header=headers.get(SESSION_HEADER) or None,
+        **more,
     )
 
 

@@ -176,6 +176,11 @@ EXPECTED_SCHEMA = {
         "ttft_ms DOUBLE",
         "prompt VARCHAR",
         "cost_estimated BOOLEAN DEFAULT false",
+        "protocol VARCHAR",
+        "session VARCHAR",
+        "cached_tokens BIGINT",
+        "cache_write_tokens BIGINT",
+        "reasoning_tokens BIGINT",
         "route_reason VARCHAR",
     ],
     "runs": [

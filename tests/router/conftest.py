@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +64,8 @@ def ordered_family() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
-    with Upstream(list(RULES)) as up:
+    # Fresh copies: a rule counts its calls (fail_times), which must not carry across modules.
+    with Upstream([dataclasses.replace(rule) for rule in RULES]) as up:
         yield up
 
 

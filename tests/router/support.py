@@ -23,9 +23,16 @@ from router.state import ProxyState
 from tests.support.processes import spawn, stop
 
 
-def write_models(path: Path, api_base: str, names: list[str], **extra: Any) -> Path:
-    """A models.yaml of OpenAI-compatible models at `api_base`, each priced $1/$2 per 1M tokens."""
-    entries = []
+def write_models(
+    path: Path,
+    api_base: str,
+    names: list[str],
+    entries: dict[str, dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Path:
+    """A models.yaml of OpenAI-compatible models at `api_base`, each priced $1/$2 per 1M tokens;
+    `extra[name]` adds litellm_params, `entries[name]` top-level keys (api, capabilities)."""
+    written = []
     for name in names:
         params: dict[str, Any] = {
             "model": f"hosted_vllm/{name}",
@@ -34,8 +41,9 @@ def write_models(path: Path, api_base: str, names: list[str], **extra: Any) -> P
             "output_cost_per_token": 2e-6,
         }
         params.update(extra.get(name, {}))
-        entries.append({"model_name": name, "litellm_params": params, "tier": "local"})
-    path.write_text(yaml.safe_dump({"model_list": entries}))
+        entry = {"model_name": name, "litellm_params": params, "tier": "local"}
+        written.append({**entry, **(entries or {}).get(name, {})})
+    path.write_text(yaml.safe_dump({"model_list": written}))
     return path
 
 

@@ -32,6 +32,33 @@ def assert_error_shape(response: httpx.Response, status: int) -> dict[str, objec
     return error
 
 
+# Every POST route with a valid body for the module's proxy; /messages answers in Anthropic's
+# error shape, the others in OpenAI's.
+ROUTES = {
+    "/chat/completions": {"model": "cheap", "messages": HI},
+    "/responses": {"model": "cheap", "input": "hi"},
+    "/messages": {"model": "cheap", "max_tokens": 5, "messages": HI},
+    "/embeddings": {"model": "cheap", "input": "hi"},
+    "/completions": {"model": "cheap", "prompt": "hi"},
+}
+
+
+PROTOCOLS = {"/chat/completions": "chat", "/responses": "responses", "/messages": "anthropic",
+             "/embeddings": "embeddings", "/completions": "completions"}  # fmt: skip
+
+
+def assert_route_error(path: str, response: httpx.Response, status: int) -> str:
+    """The error's message, checking the route's shape; returns a code-or-type to compare."""
+    assert response.status_code == status, response.text
+    if path == "/messages":
+        data = response.json()
+        assert data["type"] == "error" and set(data["error"]) == {"type", "message"}
+        assert data["error"]["message"] and data["request_id"].startswith("req-")
+        return str(data["error"]["message"])
+    error = assert_error_shape(response, status)
+    return str(error["message"])
+
+
 @pytest.mark.parametrize(
     ("body", "param", "code"),
     [
@@ -79,10 +106,11 @@ def test_unknown_model_is_404_listing_what_exists(proxy: Proxy) -> None:
     assert "cheap-router" in caught.value.message
 
 
-def test_oversized_body_is_413(proxy: Proxy) -> None:
-    big = {"model": "cheap", "messages": [{"role": "user", "content": "x" * (2 << 20)}]}
-    response = httpx.post(f"{proxy.url}/chat/completions", json=big)
-    assert assert_error_shape(response, 413)["code"] == "request_too_large"
+@pytest.mark.parametrize("path", ROUTES)
+def test_oversized_body_is_413(proxy: Proxy, path: str) -> None:
+    big = {**ROUTES[path], "metadata": {"x": "x" * (2 << 20)}}
+    response = httpx.post(f"{proxy.url}{path}", json=big)
+    assert "larger than" in assert_route_error(path, response, 413)
 
     def chunks() -> Iterator[bytes]:  # no content-length: the limit holds while reading
         yield b'{"model": "cheap", "messages": [{"role": "user", "content": "'
@@ -95,7 +123,8 @@ def test_oversized_body_is_413(proxy: Proxy) -> None:
 
 
 def test_unknown_routes_and_methods_answer_in_the_same_shape(proxy: Proxy) -> None:
-    assert_error_shape(httpx.get(f"{proxy.url}/completions"), 404)
+    assert_error_shape(httpx.get(f"{proxy.url}/assistants"), 404)
+    assert_error_shape(httpx.get(f"{proxy.url}/completions"), 405)
     assert_error_shape(httpx.get(f"{proxy.url}/chat/completions"), 405)
 
 
@@ -105,40 +134,53 @@ def test_client_errors_are_logged_once(proxy: Proxy) -> None:
     assert row["status"] == 400 and row["requested_model"] == "" and "JSON" in row["error"]
 
 
-def test_deep_nesting_is_a_clean_400(proxy: Proxy) -> None:
+@pytest.mark.parametrize("path", ROUTES)
+def test_deep_nesting_is_a_clean_400(proxy: Proxy, path: str) -> None:
     for content in (
         b"[" * 100_000,
         b'{"model": "cheap", "metadata": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     ):
-        response = httpx.post(f"{proxy.url}/chat/completions", content=content, headers=JSON_TYPE)
-        assert assert_error_shape(response, 400)["code"] == "nesting_too_deep"
+        response = httpx.post(f"{proxy.url}{path}", content=content, headers=JSON_TYPE)
+        assert "deeper than" in assert_route_error(path, response, 400)
 
 
+def _all_upstream_calls(upstream: Upstream) -> int:
+    native = sum(len(v) for v in upstream.native_requests.values())
+    return len(upstream.requests) + len(upstream.completion_requests) + native
+
+
+@pytest.mark.parametrize("path", ROUTES)
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_are_400_not_forwarded(
-    proxy: Proxy, upstream: Upstream, value: str
+    proxy: Proxy, upstream: Upstream, value: str, path: str
 ) -> None:
-    before = len(upstream.requests)
-    content = f'{{"model": "cheap", "messages": {json.dumps(HI)}, "temperature": {value}}}'
-    response = httpx.post(
-        f"{proxy.url}/chat/completions", content=content.encode(), headers=JSON_TYPE
-    )
-    assert assert_error_shape(response, 400)["code"] == "invalid_number"
-    assert len(upstream.requests) == before
+    before = _all_upstream_calls(upstream)
+    content = json.dumps(ROUTES[path])[:-1] + f', "temperature": {value}}}'
+    response = httpx.post(f"{proxy.url}{path}", content=content.encode(), headers=JSON_TYPE)
+    assert "not a JSON number" in assert_route_error(path, response, 400)
+    assert _all_upstream_calls(upstream) == before
 
 
+@pytest.mark.parametrize("path", ROUTES)
 @pytest.mark.parametrize(
     "content_type",
     [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
 )
-def test_bodies_not_labelled_json_are_415(proxy: Proxy, content_type: str | None) -> None:
-    content = json.dumps({"model": "cheap", "messages": HI}).encode()
+def test_bodies_not_labelled_json_are_415(
+    proxy: Proxy, content_type: str | None, path: str
+) -> None:
+    content = json.dumps(ROUTES[path]).encode()
     headers = {"content-type": content_type} if content_type else {}
-    response = httpx.post(f"{proxy.url}/chat/completions", content=content, headers=headers)
-    error = assert_error_shape(response, 415)
-    assert "application/json" in str(error["message"])
+    response = httpx.post(f"{proxy.url}{path}", content=content, headers=headers)
+    assert "application/json" in assert_route_error(path, response, 415)
     (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
-    assert row["status"] == 415
+    assert (row["status"], row["protocol"]) == (415, PROTOCOLS[path])
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_valid_bodies_are_answered_on_every_route(proxy: Proxy, path: str) -> None:
+    response = httpx.post(f"{proxy.url}{path}", json=ROUTES[path])
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "APPLICATION/JSON"])
@@ -164,19 +206,23 @@ def impatient_proxy(
         yield proxy
 
 
-def raw_request(proxy: Proxy, declared: int, sent: bytes) -> socket.socket:
+def raw_request(
+    proxy: Proxy, declared: int, sent: bytes, path: str = "/chat/completions"
+) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
     sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"POST /v1{path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n".encode()
         + f"content-length: {declared}\r\n\r\n".encode()
         + sent
     )
     return sock
 
 
-def test_a_client_stalling_mid_upload_gets_408(impatient_proxy: Proxy) -> None:
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_client_stalling_mid_upload_gets_408(impatient_proxy: Proxy, path: str) -> None:
     started = time.monotonic()
-    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", ') as sock:
+    before = len(impatient_proxy.rows("status = 408"))
+    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", ', path) as sock:
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -185,17 +231,23 @@ def test_a_client_stalling_mid_upload_gets_408(impatient_proxy: Proxy) -> None:
     assert time.monotonic() - started < 2.0
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
-    error = json.loads(payload)["error"]
-    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "request_timeout"
-    rows = impatient_proxy.rows_eventually("status = 408")
-    assert len(rows) == 1
+    data = json.loads(payload)
+    if path == "/messages":
+        assert data["error"]["type"] == "timeout_error"
+    else:
+        assert set(data["error"]) == {"message", "type", "param", "code"}
+        assert data["error"]["code"] == "request_timeout"
+    rows = impatient_proxy.rows_eventually("status = 408", count=before + 1)
+    assert len(rows) == before + 1
 
 
-def test_a_client_leaving_mid_upload_is_logged_499(impatient_proxy: Proxy) -> None:
-    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", "messages": '):
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_client_leaving_mid_upload_is_logged_499(impatient_proxy: Proxy, path: str) -> None:
+    before = len(impatient_proxy.rows("status = 499"))
+    with raw_request(impatient_proxy, 1000, b'{"model": "cheap", "messages": ', path):
         time.sleep(0.1)
-    rows = impatient_proxy.rows_eventually("status = 499")
-    assert len(rows) == 1 and "disconnected" in rows[0]["error"]
+    rows = impatient_proxy.rows_eventually("status = 499", count=before + 1)
+    assert len(rows) == before + 1 and "disconnected" in rows[-1]["error"]
     assert not impatient_proxy.rows("status >= 500")
 
 
@@ -246,10 +298,13 @@ RAW_VALUES = (
 )
 
 
-def check_answer(response: httpx.Response) -> None:
+def check_answer(response: httpx.Response, path: str = "/chat/completions") -> None:
     if response.status_code >= 400:
         assert response.status_code < 500 or response.status_code in (502, 504), response.text
-        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+        if path == "/messages":
+            assert set(response.json()["error"]) == {"type", "message"}
+        else:
+            assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     else:
         assert response.status_code == 200
 
@@ -271,6 +326,74 @@ def test_fuzzed_bodies_never_get_a_500_and_are_all_logged(
     with httpx.Client(base_url=proxy.url, timeout=10, transport=transport) as http:
         for content in (json.dumps(body).encode(), raw, spliced):
             check_answer(http.post("/chat/completions", content=content, headers=JSON_TYPE))
+    proxy.flush()  # every row, whatever its strings, reached the store
+    assert proxy.state.request_log.dead_letters.rows == 0
+
+
+ITEMS = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(["message", "function_call", "function_call_output",
+                                     "reasoning", "item_reference"]) | JSON,
+            "role": st.sampled_from(["user", "assistant", "developer", "x"]) | JSON,
+            "content": JSON | st.lists(st.fixed_dictionaries(
+                {}, optional={"type": st.sampled_from(["input_text", "input_image", "x"]) | JSON,
+                              "text": JSON, "image_url": JSON})),
+            "call_id": JSON, "output": JSON, "name": JSON, "arguments": JSON,
+        },
+    )
+    | JSON,
+    max_size=3,
+)  # fmt: skip
+BLOCKS = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(["text", "image", "tool_use", "tool_result", "thinking"])
+            | JSON,
+            "text": JSON, "source": JSON, "id": JSON, "input": JSON, "tool_use_id": JSON,
+            "content": JSON, "is_error": JSON,
+        },
+    )
+    | JSON,
+    max_size=3,
+)  # fmt: skip
+ROUTE_FIELDS = {
+    "/responses": st.fixed_dictionaries({}, optional={
+        "model": st.sampled_from(["cheap", "nope", "by-task"]) | JSON, "input": JSON | ITEMS,
+        "instructions": JSON, "tools": JSON, "tool_choice": JSON, "text": JSON, "store": JSON,
+        "previous_response_id": JSON, "max_output_tokens": JSON, "stream": JSON,
+        "include": JSON, "reasoning": JSON, "metadata": JSON, "temperature": JSON}),
+    "/messages": st.fixed_dictionaries({}, optional={
+        "model": st.sampled_from(["cheap", "nope", "by-task"]) | JSON, "max_tokens": JSON,
+        "messages": st.lists(st.fixed_dictionaries({}, optional={
+            "role": st.sampled_from(["user", "assistant"]) | JSON,
+            "content": JSON | BLOCKS}) | JSON, max_size=3) | JSON,
+        "system": JSON, "tools": JSON, "tool_choice": JSON, "stream": JSON, "metadata": JSON,
+        "thinking": JSON, "stop_sequences": JSON, "temperature": JSON}),
+    "/embeddings": st.fixed_dictionaries({}, optional={
+        "model": st.sampled_from(["cheap", "by-task"]) | JSON, "input": JSON,
+        "stream": JSON}),
+    "/completions": st.fixed_dictionaries({}, optional={
+        "model": st.sampled_from(["cheap", "by-task"]) | JSON, "prompt": JSON,
+        "max_tokens": JSON, "n": JSON, "stream": JSON}),
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ROUTE_FIELDS)
+def test_fuzzed_bodies_on_every_route_never_get_a_500(proxy: Proxy, path: str) -> None:
+    @settings(max_examples=60, deadline=None)
+    @given(body=ROUTE_FIELDS[path] | JSON, raw=st.binary(max_size=40), value=RAW_VALUES)
+    def check(body: object, raw: bytes, value: str) -> None:
+        spliced = (json.dumps(ROUTES[path])[:-1] + ', "temperature": ' + value + "}").encode()
+        transport = httpx.HTTPTransport(socket_options=NODELAY)
+        with httpx.Client(base_url=proxy.url, timeout=10, transport=transport) as http:
+            for content in (json.dumps(body).encode(), raw, spliced):
+                check_answer(http.post(path, content=content, headers=JSON_TYPE), path)
+
+    check()
     proxy.flush()  # every row, whatever its strings, reached the store
     assert proxy.state.request_log.dead_letters.rows == 0
 

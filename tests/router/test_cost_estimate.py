@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -59,3 +60,24 @@ def test_usage_from_the_upstream_is_not_an_estimate(client: OpenAI, proxy: Proxy
     assert "x-tradeoff-cost-estimated" not in raw.headers
     (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
     assert row["cost_estimated"] is False and row["prompt_tokens"] == 4  # the stand-in's count
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/responses", {"input": "count these words please"}),
+        ("/responses", {"input": "count these words please", "stream": True}),
+        ("/messages", {"max_tokens": 20, "messages": HI}),
+        ("/messages", {"max_tokens": 20, "messages": HI, "stream": True}),
+        ("/embeddings", {"input": "count these words please"}),
+        ("/completions", {"prompt": "count these words please", "max_tokens": 5}),
+    ],
+)
+def test_every_route_estimates_what_the_upstream_did_not_count(
+    proxy: Proxy, path: str, body: dict[str, object]
+) -> None:
+    response = httpx.post(f"{proxy.url}{path}", json={"model": "nousage", **body})
+    assert response.status_code == 200, response.text
+    (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
+    assert row["cost_estimated"] is True and row["cost_usd"] > 0
+    assert row["prompt_tokens"] >= count_tokens("count these words please")

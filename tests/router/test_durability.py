@@ -77,6 +77,35 @@ def test_a_poison_row_never_blocks_the_rows_after_it(tmp_path: Path) -> None:
         assert row["task"] == "\\ud800x"  # escaped, so any store can hold it
 
 
+FINAL = {"/chat/completions": "data: [DONE]", "/responses": '"type": "response.completed"',
+         "/messages": '"type": "message_stop"', "/completions": "data: [DONE]"}  # fmt: skip
+STREAMED = {
+    "/chat/completions": {"model": "cheap", "messages": HI, "stream": True},
+    "/responses": {"model": "cheap-router", "input": "hi", "stream": True},
+    "/messages": {"model": "cheap-router", "max_tokens": 9, "messages": HI, "stream": True},
+    "/completions": {"model": "cheap", "prompt": "hi", "stream": True},
+}
+
+
+@pytest.mark.parametrize("path", STREAMED)
+def test_a_stream_is_logged_before_its_last_event_leaves(proxy: Proxy, path: str) -> None:
+    log = proxy.state.request_log
+    with (
+        httpx.Client(base_url=proxy.url, timeout=10) as http,
+        http.stream("POST", path, json=STREAMED[path]) as response,
+    ):
+        request_id = response.headers["x-tradeoff-request-id"]
+        for line in response.iter_lines():
+            if FINAL[path] in line:
+                # Before this event was sent, the row was on disk: in the spool, or already in
+                # the store (which it reaches before the spool lets it go).
+                spooled = b"".join(p.read_bytes() for p in log.folder.glob("*.jsonl"))
+                assert request_id.encode() in spooled or proxy.rows("request_id = ?", [request_id])
+                break
+        else:
+            raise AssertionError(f"{path}: no final event")
+
+
 def logged(stderr: list[str], text: str, timeout_s: float = 10.0) -> bool:
     """Whether a line with `text` shows up in a process's stderr (read by a thread)."""
     deadline = time.monotonic() + timeout_s
@@ -110,9 +139,24 @@ def restart_and_drain(args: list[str]) -> None:
     assert logged(stderr, "replaying"), "".join(stderr)
 
 
+# (path, body, the stream's last line): every protocol, streamed or not.
+def kinds(prompt: str) -> list[tuple[str, dict[str, object], str | None]]:
+    return [
+        ("/chat/completions", body(prompt), None),
+        ("/responses", {"model": "d-cheap", "input": prompt, "stream": True},
+         'data: {"type": "response.completed"'),
+        ("/messages", {"model": "d-cheap", "max_tokens": 9,
+                       "messages": [{"role": "user", "content": prompt}]}, None),
+        ("/chat/completions", body(prompt, stream=True), "data: [DONE]"),
+        ("/messages", {"model": "d-cheap", "max_tokens": 9, "stream": True,
+                       "messages": [{"role": "user", "content": prompt}]},
+         'data: {"type": "message_stop"}'),
+    ]  # fmt: skip
+
+
 async def load(url: str, answered: list[str], stop: asyncio.Event) -> None:
-    """Requests at concurrency 16 until `stop`; the ids of those answered in full (a 200 with
-    its whole body, a stream with its [DONE]) go to `answered`."""
+    """Requests at concurrency 16 until `stop`, on every protocol; the ids of those answered in
+    full (a 200 with its whole body, a stream with its last event) go to `answered`."""
     transport = httpx.AsyncHTTPTransport(socket_options=NODELAY)
     async with httpx.AsyncClient(base_url=url, timeout=10, transport=transport) as http:
 
@@ -120,17 +164,18 @@ async def load(url: str, answered: list[str], stop: asyncio.Event) -> None:
             i = 0
             while not stop.is_set():
                 i += 1
-                stream = i % 4 == 0
+                choices = kinds(f"w{w} {i}")
+                path, payload, last = choices[i % len(choices)]
                 try:
-                    if stream:
-                        async with http.stream(
-                            "POST", "/chat/completions", json=body(f"w{w} {i}", stream=True)
-                        ) as response:
+                    if last is not None:
+                        async with http.stream("POST", path, json=payload) as response:
                             lines = [line async for line in response.aiter_lines()]
-                        if response.status_code == 200 and "data: [DONE]" in lines:
+                        if response.status_code == 200 and any(
+                            line.startswith(last) for line in lines
+                        ):
                             answered.append(response.headers["x-tradeoff-request-id"])
                     else:
-                        response = await http.post("/chat/completions", json=body(f"w{w} {i}"))
+                        response = await http.post(path, json=payload)
                         if response.status_code == 200:
                             answered.append(response.headers["x-tradeoff-request-id"])
                 except httpx.HTTPError:

@@ -99,6 +99,22 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
                     wait_for(lambda: pairs() > before, what="the shadow pair")
                 return raw.headers
 
+            def turn(messages: list[dict[str, str]], text: str) -> str:
+                """One more turn of a conversation (sessions keep its model); the model."""
+                before = pairs()
+                messages.append({"role": "user", "content": text})
+                raw = client.chat.completions.with_raw_response.create(
+                    model="support",
+                    messages=messages,  # type: ignore[arg-type]
+                )
+                messages.append({"role": "assistant", "content": "42"})
+                if raw.headers["x-tradeoff-model"] == "cheap":
+                    wait_for(lambda: pairs() > before, what="the shadow pair")
+                return raw.headers["x-tradeoff-model"]
+
+            conversation: list[dict[str, str]] = []
+            assert turn(conversation, "what is 6 x 7?") == "cheap"  # pinned to cheap
+
             # 1. cheap answers like the baseline: ok within 300 pairs
             sent = 0
             while status_of(proxy, "support")["state"] != "ok":
@@ -141,6 +157,9 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
                 assert headers["x-tradeoff-model"] == "strong"
                 assert headers["x-tradeoff-policy"] == "support"
             assert pairs() == counted
+            # a policy-level switch overrides sessions: the pinned conversation moves too
+            assert turn(conversation, "and 6 x 8?") == "strong"
+            assert pairs() == counted
 
             # 4. refit --promote: a version that routes to a model that is right
             loop.writer.wait_written()  # the refit reads the pairs from the store
@@ -157,6 +176,7 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
             assert after["state"] == "collecting" and after["shadow_pairs"] == 0
             headers = ask()
             assert headers["x-tradeoff-model"] == "strong"  # by the new version, not the fallback
+            assert turn(conversation, "and 6 x 9?") == "strong"  # routed afresh by version 2
             assert proxy.state.policies.current["support"].policy.models != ("cheap",)
 
             # the series a chart draws: version 1 (epoch 1) went ok, then violated

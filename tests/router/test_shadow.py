@@ -149,3 +149,22 @@ def test_the_budget_stops_shadow_calls(tmp_path: Path, upstream: Upstream) -> No
         assert "tradeoff_shadow_budget_remaining_usd" in metrics
     finally:
         proxy.stop()
+
+
+def test_answers_in_every_protocol_are_shadow_graded(tmp_path: Path, upstream: Upstream) -> None:
+    """The loop grades the answer a client got whatever API it spoke (kept chat-shaped)."""
+    proxy = serve(tmp_path, upstream)
+    try:
+        ask = [{"role": "user", "content": "capital of France?"}]
+        with httpx.Client(base_url=proxy.url, timeout=10) as http:
+            assert http.post(
+                "/responses", json={"model": "to-base", "input": "capital?"}
+            ).is_success
+            streamed = {"model": "to-base", "max_tokens": 9, "messages": ask, "stream": True}
+            with http.stream("POST", "/messages", json=streamed) as response:
+                assert b"message_stop" in response.read()
+        wait_for(
+            lambda: outcomes(proxy).get(("to-base", "graded"), 0) == 2, what="two graded pairs"
+        )
+    finally:
+        proxy.stop()

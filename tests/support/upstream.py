@@ -2,7 +2,10 @@
 
 Everything on our side of the wire is real; this server scripts the other side: answers per
 model or prompt, latency, HTTP errors (with Retry-After), hangs, SSE streams (optionally cut
-midway) and responses without `usage`.
+midway), tool calls, responses without `usage` or with cached and reasoning tokens. Besides chat
+completions it speaks legacy completions and embeddings, and, as a provider that has them
+natively would, OpenAI's Responses API (`/v1/responses`) and Anthropic's Messages API
+(`/v1/messages`, tests.support.native).
 
     with Upstream(rules=[Rule(model="m1", fail_times=2, status=429)]) as up:
         client = OpenAI(base_url=up.url, api_key="x")
@@ -32,6 +35,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.native import (
+    message_events,
+    message_object,
+    messages_prompt,
+    response_events,
+    response_object,
+    responses_prompt,
+)
+
 
 @dataclass
 class Rule:
@@ -49,7 +61,10 @@ class Rule:
     cut_stream_after: int | None = None  # streaming: drop the connection after N chunks
     usage: bool = True  # include `usage`
     tool_call: dict[str, Any] | None = None  # answer with this tool call {name, arguments}
+    after_tool: str | None = None  # the reply once the conversation holds a tool's result
     prompt_tokens: int | None = None  # default: words in the prompt
+    cached_tokens: int = 0  # of the prompt tokens, reported as read from a prompt cache
+    reasoning_tokens: int = 0  # reported as spent reasoning (added to the completion tokens)
     # /v1/completions only: extra delay proportional to the tokens served, like a GPU's
     # prefill and decode time (for cost calibration tests).
     prefill_s_per_token: float = 0.0
@@ -60,6 +75,23 @@ class Rule:
         if self.model is not None and body.get("model") != self.model:
             return False
         return self.contains is None or self.contains in prompt
+
+
+def has_tool_result(body: dict[str, Any]) -> bool:
+    """Whether a chat, Responses or Messages body carries a tool's result."""
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        if message.get("role") == "tool" or any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
+        ):
+            return True
+    given = body.get("input")
+    return isinstance(given, list) and any(
+        isinstance(i, dict) and i.get("type") == "function_call_output" for i in given
+    )
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -97,6 +129,10 @@ class Upstream:
         self.generation_tokens_total: Counter[str] = Counter()
         self.completion_requests: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        # Bodies sent to the other APIs, by API: "responses", "messages", "embeddings".
+        self.native_requests: dict[str, list[dict[str, Any]]] = {
+            "responses": [], "messages": [], "embeddings": []
+        }  # fmt: skip
         self.headers: list[dict[str, str]] = []
         self.model_counts: Counter[str] = Counter()
         self.disconnects = 0
@@ -119,6 +155,9 @@ class Upstream:
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/v1/completions", self._completions, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
             ]
         )
@@ -211,13 +250,34 @@ class Upstream:
             "model": body.get("model"),
             "choices": [{"index": 0, "text": reply, "finish_reason": "length"}],
         }
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": generated,
+            "total_tokens": prompt_tokens + generated,
+        }
         if rule.usage:
-            payload["usage"] = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": generated,
-                "total_tokens": prompt_tokens + generated,
-            }
+            payload["usage"] = usage
+        if body.get("stream"):
+            return StreamingResponse(
+                self._completion_stream(payload, reply, usage, rule, body),
+                media_type="text/event-stream",
+            )
         return JSONResponse(payload)
+
+    @staticmethod
+    async def _completion_stream(
+        payload: dict[str, Any], reply: str, usage: dict[str, int], rule: Rule, body: dict
+    ) -> AsyncIterator[bytes]:
+        for word in reply.split(" "):
+            chunk = {
+                **payload,
+                "choices": [{"index": 0, "text": word + " ", "finish_reason": None}],
+            }
+            chunk.pop("usage", None)
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        if rule.usage and (body.get("stream_options") or {}).get("include_usage"):
+            yield f"data: {json.dumps({**payload, 'choices': [], 'usage': usage})}\n\n".encode()
+        yield b"data: [DONE]\n\n"
 
     def set_rule(self, rule: Rule) -> None:
         """Script `rule.model`'s answers anew, mid-test: the rule replaces that model's rules
@@ -231,11 +291,16 @@ class Upstream:
                 return rule
         return Rule()
 
-    async def _chat(self, request: Request) -> Response:
+    async def _prepare(
+        self, request: Request, prompt_of: Callable[[dict[str, Any]], str], log: list[dict]
+    ) -> tuple[dict[str, Any], Rule, str, dict[str, int], dict[str, Any] | None] | Response:
+        """Read a request, match its rule, wait, fail or hang as scripted; else the body, the
+        rule, the reply text, the usage (prompt, completion, cached, reasoning tokens) and the
+        tool call to answer with (None: answer with the text)."""
         body = await request.json()
-        prompt = last_user_text(body)
+        prompt = prompt_of(body)
         with self._lock:
-            self.requests.append(body)
+            log.append(body)
             self.headers.append(dict(request.headers))
             self.model_counts[str(body.get("model"))] += 1
             rule = self._rule_for(body, prompt)
@@ -256,22 +321,42 @@ class Upstream:
         reply = rule.reply(body) if callable(rule.reply) else rule.reply
         if reply is None:
             reply = f"echo: {prompt}"
+        tool = rule.tool_call
+        if rule.after_tool is not None and has_tool_result(body):
+            reply, tool = rule.after_tool, None
         usage = {
-            "prompt_tokens": rule.prompt_tokens or max(1, len(prompt.split())),
-            "completion_tokens": max(1, len(reply.split())),
+            "prompt": rule.prompt_tokens or max(1, len(prompt.split())),
+            "completion": max(1, len(reply.split())) + rule.reasoning_tokens,
+            "cached": rule.cached_tokens,
+            "reasoning": rule.reasoning_tokens,
         }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         with self._lock:
-            self.prompt_tokens_total[str(body.get("model"))] += usage["prompt_tokens"]
-            self.generation_tokens_total[str(body.get("model"))] += usage["completion_tokens"]
+            self.prompt_tokens_total[str(body.get("model"))] += usage["prompt"]
+            self.generation_tokens_total[str(body.get("model"))] += usage["completion"]
+        return body, rule, reply, usage, tool
+
+    async def _chat(self, request: Request) -> Response:
+        prepared = await self._prepare(request, last_user_text, self.requests)
+        if isinstance(prepared, Response):
+            return prepared
+        body, rule, reply, counts, tool = prepared
+        usage: dict[str, Any] = {
+            "prompt_tokens": counts["prompt"],
+            "completion_tokens": counts["completion"],
+            "total_tokens": counts["prompt"] + counts["completion"],
+        }
+        if counts["cached"]:
+            usage["prompt_tokens_details"] = {"cached_tokens": counts["cached"]}
+        if counts["reasoning"]:
+            usage["completion_tokens_details"] = {"reasoning_tokens": counts["reasoning"]}
         if body.get("stream"):
             return StreamingResponse(
-                self._stream(body, rule, reply, usage, request), media_type="text/event-stream"
+                self._stream(body, tool, reply, usage, rule), media_type="text/event-stream"
             )
         message: dict[str, Any] = {"role": "assistant", "content": reply}
         finish = "stop"
-        if rule.tool_call:
-            message = {"role": "assistant", "content": None, "tool_calls": [self._tool(rule)]}
+        if tool:
+            message = {"role": "assistant", "content": None, "tool_calls": [self._tool(tool)]}
             finish = "tool_calls"
         n = int(body.get("n") or 1)
         payload: dict[str, Any] = {
@@ -287,25 +372,72 @@ class Upstream:
             payload["usage"] = usage
         return JSONResponse(payload)
 
+    async def _responses(self, request: Request) -> Response:
+        """OpenAI's Responses API, as a provider that has it answers."""
+        prepared = await self._prepare(request, responses_prompt, self.native_requests["responses"])
+        if isinstance(prepared, Response):
+            return prepared
+        body, _, reply, usage, tool = prepared
+        response = response_object(body, reply, tool, usage)
+        if body.get("stream"):
+            return StreamingResponse(
+                _each(response_events(response)), media_type="text/event-stream"
+            )
+        return JSONResponse(response)
+
+    async def _messages(self, request: Request) -> Response:
+        """Anthropic's Messages API, as Anthropic answers (errors in OpenAI's shape suffice:
+        the proxy reads only the message)."""
+        prepared = await self._prepare(request, messages_prompt, self.native_requests["messages"])
+        if isinstance(prepared, Response):
+            return prepared
+        body, _, reply, usage, tool = prepared
+        message = message_object(body, reply, tool, usage)
+        if body.get("stream"):
+            return StreamingResponse(_each(message_events(message)), media_type="text/event-stream")
+        return JSONResponse(message)
+
+    async def _embeddings(self, request: Request) -> Response:
+        """Embeddings: a deterministic 4-dimensional vector per input (from its text)."""
+
+        def text_of(body: dict[str, Any]) -> str:
+            given = body.get("input")
+            return " ".join(map(str, given)) if isinstance(given, list) else str(given or "")
+
+        prepared = await self._prepare(request, text_of, self.native_requests["embeddings"])
+        if isinstance(prepared, Response):
+            return prepared
+        body, rule, _, usage, _ = prepared
+        given = body.get("input")
+        inputs = given if isinstance(given, list) else [given]
+        data: list[dict[str, Any]] = [
+            {"object": "embedding", "index": i,
+             "embedding": [float(len(str(x))), float(i), 0.5, -0.5]}
+            for i, x in enumerate(inputs)
+        ]  # fmt: skip
+        payload: dict[str, Any] = {"object": "list", "data": data, "model": body.get("model")}
+        if rule.usage:
+            payload["usage"] = {"prompt_tokens": usage["prompt"], "total_tokens": usage["prompt"]}
+        return JSONResponse(payload)
+
     @staticmethod
-    def _tool(rule: Rule) -> dict[str, Any]:
-        assert rule.tool_call is not None
+    def _tool(tool: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": "call_1",
             "type": "function",
             "function": {
-                "name": rule.tool_call["name"],
-                "arguments": json.dumps(rule.tool_call.get("arguments", {})),
+                "name": tool["name"],
+                "arguments": json.dumps(tool.get("arguments", {})),
             },
         }
 
     async def _stream(
         self,
         body: dict[str, Any],
-        rule: Rule,
+        tool: dict[str, Any] | None,
         reply: str,
-        usage: dict[str, int],
-        request: Request,
+        usage: dict[str, Any],
+        rule: Rule,
     ) -> AsyncIterator[bytes]:
         cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
 
@@ -323,6 +455,15 @@ class Upstream:
         sent = 0
         try:
             yield chunk({"role": "assistant", "content": ""})
+            if tool:  # a tool call streams its name, then its arguments in two parts
+                call = self._tool(tool)
+                arguments = call["function"]["arguments"]
+                head = {**call, "index": 0, "function": {"name": call["function"]["name"],
+                                                         "arguments": ""}}  # fmt: skip
+                yield chunk({"tool_calls": [head]})
+                for part in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+                    yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                pieces = []
             for piece in pieces:
                 if rule.cut_stream_after is not None and sent >= rule.cut_stream_after:
                     raise ConnectionResetError("scripted stream cut")
@@ -330,10 +471,10 @@ class Upstream:
                     await asyncio.sleep(rule.chunk_delay_s)
                 yield chunk({"content": piece})
                 sent += 1
-            yield chunk({}, "stop")
+            yield chunk({}, "tool_calls" if tool else "stop")
             include_usage = (body.get("stream_options") or {}).get("include_usage")
             if rule.usage and include_usage:
-                data = {
+                data: dict[str, Any] = {
                     "id": cid,
                     "object": "chat.completion.chunk",
                     "created": int(time.time()),
@@ -382,6 +523,11 @@ class Upstream:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _each(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
 
 
 def main() -> None:
