@@ -138,7 +138,7 @@ def traffic_model_mix(con: Con, since: Any, policy: str | None) -> pd.DataFrame:
 _LOG_COLUMNS = (
     "created_at, request_id, policy, requested_model, model, task, status, route_reason, "
     "attempts, fallbacks, prompt_tokens, completion_tokens, cost_usd, cost_estimated, "
-    "baseline_cost_usd, latency_ms, error"
+    "baseline_cost_usd, latency_ms, protocol, session, error"
 )
 STATUS_CLASSES = {
     "any status": (0, 1000),

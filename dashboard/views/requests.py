@@ -29,6 +29,8 @@ COLUMNS = {
     "fallbacks": "Fallbacks",
     "latency_ms": "Latency (ms)",
     "requested_model": "Asked for",
+    "protocol": "Protocol",
+    "session": "Conversation",
     "error": "Error",
     "request_id": "Request id",
 }
@@ -72,6 +74,8 @@ def render() -> None:
     frame = frame.assign(
         policy=frame["policy"].fillna("— pass-through"),
         route_reason=frame["route_reason"].fillna("not recorded"),
+        protocol=frame["protocol"].fillna(""),
+        session=frame["session"].fillna(""),
         cost_estimated=frame["cost_estimated"]
         .map({True: "estimated", False: "billed"})
         .fillna("billed"),
