@@ -371,9 +371,13 @@ def apptest_times(page: str, repeats: int, target: str) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
-def measure(store: Store, target: str, backend: str, repeats: int) -> list[dict[str, Any]]:
+def measure(
+    store: Store, target: str, backend: str, repeats: int, pages: list[str] | None = None
+) -> list[dict[str, Any]]:
     results = []
     for page, calls in page_queries(store).items():
+        if pages and page not in pages:
+            continue
         per_query = {
             fn.__name__: timed(
                 lambda f=fn, a=a, k=k: on_short_connection(store, f, *a, **k), repeats
@@ -411,6 +415,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true", help="Measure the DuckDB file only.")
+    parser.add_argument(
+        "--page", action="append", dest="pages", help="Measure only this page (repeatable)."
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard.json"))
     args = parser.parse_args()
 
@@ -446,7 +453,7 @@ def main() -> None:
     results = []
     try:
         for backend, s, target in stores:
-            results += measure(s, target, backend, args.repeats)
+            results += measure(s, target, backend, args.repeats, args.pages)
     finally:
         if cluster is not None:
             cluster.stop()
@@ -471,6 +478,8 @@ def main() -> None:
         print("PostgreSQL / DuckDB file, page queries:")
         by = {(r["page"], r["backend"]): r for r in results}
         for page in PAGE_FILES:
+            if (page, "postgres") not in by:
+                continue
             pg, dk = by[(page, "postgres")], by[(page, "duckdb")]
             print(
                 f"  {page:<16}{pg['queries_s'] / dk['queries_s']:5.1f}x queries, "

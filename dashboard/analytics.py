@@ -43,10 +43,17 @@ _ANALYTIC_ROWS = {
     f"OR item_id IN (SELECT item_id FROM items WHERE dataset = $dataset{_IN_SPLIT}))",
     "items": f"SELECT item_id, task, split FROM items WHERE dataset = $dataset{_IN_SPLIT}",
 }
+# The item spread reads scores alone: half the columns to ship.
+_SPREAD_ROWS = {
+    "outcomes": "SELECT item_id, model, score FROM outcomes WHERE dataset = $dataset",
+    "items": "SELECT item_id, task FROM items WHERE dataset = $dataset",
+}
 
 
 @contextmanager
-def _analytics(con: Con, dataset: str, items: ItemSet | None) -> Iterator[Duck]:
+def _analytics(
+    con: Con, dataset: str, items: ItemSet | None, rows: dict[str, str] = _ANALYTIC_ROWS
+) -> Iterator[Duck]:
     """A DuckDB connection holding `dataset`'s outcomes and items, with the temp table `chosen`
     (item_id, task) of the item set (None: no item set needed): the store's own connection
     when the store is a DuckDB file, else an in-memory DuckDB loaded from the store (one COPY
@@ -59,7 +66,7 @@ def _analytics(con: Con, dataset: str, items: ItemSet | None) -> Iterator[Duck]:
     literal = "'" + dataset.replace("'", "''") + "'"
     with duckdb.connect() as local:
         local.execute("SET enable_progress_bar = false")
-        for table, sql in _ANALYTIC_ROWS.items():
+        for table, sql in rows.items():
             split = None if items is None else items.split
             rows = con.fetch_arrow(sql, {"dataset": dataset, "split": split})  # type: ignore[attr-defined]
             local.register(f"{table}_rows", rows)
@@ -252,7 +259,7 @@ def _oracle(con: Duck) -> dict[str, float] | None:
 def item_spread(con: Con, dataset: str) -> pd.DataFrame:
     """Every item's score spread across models (one row per item; cached by the page, then
     filtered in memory by `queries.page_of_items` at each interaction)."""
-    with _analytics(con, dataset, None) as duck:
+    with _analytics(con, dataset, None, _SPREAD_ROWS) as duck:
         return duck.execute(
             """
         WITH per AS (
