@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.itemsets import ItemSet, options_for
-from evals.errors import StoreBusyError, StoreError
+from evals.errors import StoreBusyError, StoreError, TradeoffError
 from evals.store import Store, is_url, resolve_db
 
 P = ParamSpec("P")
@@ -121,7 +121,7 @@ def library(fn: Callable[..., T], *args: Any) -> T:
         result: T = _cached_library(fn.__module__, fn.__name__, path, store_version(path), *args)
     except StoreBusyError as exc:
         _stop(f"{exc}. The page will work again once the writer is done: rerun it (press R).")
-    except StoreError as exc:
+    except TradeoffError as exc:  # the store's, or a stored policy the library cannot read
         _stop(str(exc))
     return result
 
