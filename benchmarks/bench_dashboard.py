@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboard import app_path, queries, traffic_queries  # noqa: E402
+from dashboard import analytics, app_path, loop_queries, queries, traffic_queries  # noqa: E402
+from dashboard.itemsets import ItemSet  # noqa: E402
 from evals.store import Store  # noqa: E402
 from tests.dashboard.seed import DATASET, MODELS, seed_store  # noqa: E402
 from tests.support.copy_store import copy_store  # noqa: E402
 from tests.support.postgres import Cluster, find_bin  # noqa: E402
 
 SPLIT = "test"
+ITEMS = ItemSet(split=SPLIT)
 BASELINE = "large"
 
 
@@ -63,44 +66,70 @@ def on_short_connection(store: Store, fn: Callable[..., Any], *args: Any, **kw: 
 
 def page_queries(store: Store) -> dict[str, list[tuple[Callable[..., Any], tuple, dict]]]:
     """The queries each page issues on a cold load (see dashboard/views/*)."""
-    sample = on_short_connection(store, queries.items_for_replay, DATASET, SPLIT, 2000)
+    sample, _ = on_short_connection(store, queries.items_for_replay, DATASET, ITEMS, 2000)
     decisions = sample.assign(model=[MODELS[i % 3].name for i in range(len(sample))])[
         ["item_id", "task", "model"]
     ]
-    since = None
+    since = None  # the Traffic window "all time"
+    with store.connect(read_only=True) as con:
+        first, last = con.execute(
+            "SELECT min(created_at), max(created_at) FROM requests"
+        ).fetchone()
+        loop_since = con.execute(
+            "SELECT min(happened_at) FROM policy_events WHERE name = 'table-math-large'"
+        ).fetchone()[0]
+    now = last + timedelta(minutes=1)
     return {
         "Tradeoffs": [
-            (queries.overview, (), {}),
+            (queries.presence, (), {}),
             (queries.datasets_with_outcomes, (), {}),
-            (queries.splits, (DATASET,), {}),
-            (queries.models_by_accuracy, (DATASET,), {}),
-            (queries.tradeoff_summary, (DATASET, SPLIT, BASELINE), {}),
             (queries.fitted_policies, (DATASET,), {}),
+            (queries.split_sizes, (DATASET,), {}),
+            (queries.models_by_accuracy, (DATASET,), {}),
+            (queries.latency_recorded, (DATASET,), {}),
+            (analytics.tradeoff_summary, (DATASET, ITEMS, BASELINE), {}),
         ],
         "Models x tasks": [
-            (queries.overview, (), {}),
+            (queries.presence, (), {}),
+            (queries.split_sizes, (DATASET,), {}),
+            (queries.fitted_policies, (DATASET,), {}),
             (queries.models_by_accuracy, (DATASET,), {}),
-            (queries.model_stats, (DATASET, SPLIT), {"by_task": True}),
+            (analytics.model_stats, (DATASET, ITEMS), {"by_task": True}),
         ],
         "Policy detail": [
-            (queries.overview, (), {}),
-            (queries.policy_list, (), {}),
+            (queries.presence, (), {}),
+            (queries.policy_names, (), {}),
+            (queries.policy_versions, ("table-math-large",), {}),
             (queries.policy_row, ("pol-table-math-large",), {}),
-            (queries.items_for_replay, (DATASET, SPLIT, 2000), {}),
+            (queries.model_rows, (["large", "small"],), {}),
+            (queries.items_for_replay, (DATASET, ITEMS, 2000), {}),
             (queries.decision_outcomes, (DATASET, decisions, BASELINE), {}),
         ],
+        "Loop": [
+            (queries.presence, (), {}),
+            (loop_queries.events, ("table-math-large",), {}),
+            (loop_queries.versions, ("table-math-large",), {}),
+            (loop_queries.shadow_spend, ("table-math-large",), {}),
+            (traffic_queries.traffic_timeline, (loop_since, "table-math-large", 3600, now), {}),
+        ],
         "Traffic": [
-            (queries.overview, (), {}),
+            (queries.presence, (), {}),
             (traffic_queries.traffic_policies, (), {}),
             (traffic_queries.traffic_totals, (since, None), {}),
-            (traffic_queries.traffic_timeline, (since, None, 86400), {}),
+            (traffic_queries.traffic_timeline, (first, None, 86400, now), {}),
             (traffic_queries.traffic_model_mix, (since, None), {}),
-            (traffic_queries.traffic_recent_errors, (since, None, 20), {}),
+            (traffic_queries.recent_errors, (since, None, 20), {}),
+        ],
+        "Requests": [
+            (queries.presence, (), {}),
+            (traffic_queries.traffic_policies, (), {}),
+            (traffic_queries.request_filters, (since,), {}),
+            (traffic_queries.request_page, (since, None, None, None, "any status", 50, 0), {}),
         ],
         "Eval browser": [
-            (queries.overview, (), {}),
+            (queries.presence, (), {}),
             (queries.tasks, (DATASET,), {}),
-            (queries.item_spread, (DATASET,), {}),
+            (analytics.item_spread, (DATASET,), {}),
             (queries.item_details, (DATASET, ["item-0000001", "item-0000002"]), {}),
         ],
     }
@@ -170,7 +199,7 @@ def pandas_policy_detail(store: Store) -> None:
         "SELECT item_id, model, score, cost_usd FROM outcomes WHERE dataset = ?",
         [DATASET],
     )
-    sample = on_short_connection(store, queries.items_for_replay, DATASET, SPLIT, 2000)
+    sample, _ = on_short_connection(store, queries.items_for_replay, DATASET, ITEMS, 2000)
     decisions = sample.assign(model=[MODELS[i % 3].name for i in range(len(sample))])
     per = rows.groupby(["item_id", "model"], as_index=False)[["score", "cost_usd"]].mean()
     chosen = decisions.merge(per, on=["item_id", "model"], how="left")
@@ -197,6 +226,21 @@ def pandas_traffic(store: Store) -> None:
     mix = log.groupby("model").agg(requests=("request_id", "size"), spend=("cost_usd", "sum"))
     errors = log[log["status"] >= 400].sort_values("created_at").tail(20)
     assert totals and len(timeline) and len(mix) and len(errors) >= 0
+
+
+def pandas_loop(store: Store) -> None:
+    pairs = _load(store, "SELECT * FROM loop_pairs WHERE policy = 'table-math-large'")
+    spend = pairs.sort_values("graded_at")["shadow_cost_usd"].fillna(0).cumsum()
+    log = _load(store, "SELECT * FROM requests WHERE policy = 'table-math-large'")
+    per_hour = log.set_index("created_at").resample("1h")[["cost_usd", "baseline_cost_usd"]].sum()
+    assert len(spend) and len(per_hour)
+
+
+def pandas_requests(store: Store) -> None:
+    log = _load(store, "SELECT * FROM requests")
+    page = log.sort_values(["created_at", "request_id"], ascending=[False, True]).head(50)
+    values = (sorted(log["model"].dropna().unique()), sorted(log["task"].dropna().unique()))
+    assert len(page) and values
 
 
 def pandas_eval_browser(store: Store) -> None:
@@ -263,7 +307,9 @@ PANDAS: dict[str, Callable[[Store], Any]] = {
     "Tradeoffs": pandas_tradeoffs,
     "Models x tasks": lambda store: pandas_model_stats(store, by_task=True),
     "Policy detail": pandas_policy_detail,
+    "Loop": pandas_loop,
     "Traffic": pandas_traffic,
+    "Requests": pandas_requests,
     "Eval browser": pandas_eval_browser,
 }
 
@@ -273,7 +319,9 @@ PAGE_FILES = {
     "Tradeoffs": None,
     "Models x tasks": "views/models_tasks.py",
     "Policy detail": "views/policy_detail.py",
+    "Loop": "views/loop.py",
     "Traffic": "views/traffic.py",
+    "Requests": "views/requests.py",
     "Eval browser": "views/eval_browser.py",
 }
 
@@ -285,9 +333,13 @@ def _interact(page: str, at: Any) -> None:
     elif page == "Models x tasks":
         at.toggle[0].set_value(not at.toggle[0].value)
     elif page == "Policy detail":
-        at.selectbox(key="policy_id").select("pol-cheap-first")
+        at.selectbox(key="policy").select("cheap-first")
+    elif page == "Loop":
+        at.selectbox(key="loop_policy").select("cheap-first")
     elif page == "Traffic":
         at.selectbox(key="traffic_window").select("all time")
+    elif page == "Requests":
+        at.selectbox(key="requests_status").select("upstream failures (5xx)")
     else:
         at.toggle(key="browse_disputed").set_value(not at.toggle(key="browse_disputed").value)
 
@@ -319,9 +371,13 @@ def apptest_times(page: str, repeats: int, target: str) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
-def measure(store: Store, target: str, backend: str, repeats: int) -> list[dict[str, Any]]:
+def measure(
+    store: Store, target: str, backend: str, repeats: int, pages: list[str] | None = None
+) -> list[dict[str, Any]]:
     results = []
     for page, calls in page_queries(store).items():
+        if pages and page not in pages:
+            continue
         per_query = {
             fn.__name__: timed(
                 lambda f=fn, a=a, k=k: on_short_connection(store, f, *a, **k), repeats
@@ -359,6 +415,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true", help="Measure the DuckDB file only.")
+    parser.add_argument(
+        "--page", action="append", dest="pages", help="Measure only this page (repeatable)."
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard.json"))
     args = parser.parse_args()
 
@@ -394,7 +453,7 @@ def main() -> None:
     results = []
     try:
         for backend, s, target in stores:
-            results += measure(s, target, backend, args.repeats)
+            results += measure(s, target, backend, args.repeats, args.pages)
     finally:
         if cluster is not None:
             cluster.stop()
@@ -419,6 +478,8 @@ def main() -> None:
         print("PostgreSQL / DuckDB file, page queries:")
         by = {(r["page"], r["backend"]): r for r in results}
         for page in PAGE_FILES:
+            if (page, "postgres") not in by:
+                continue
             pg, dk = by[(page, "postgres")], by[(page, "duckdb")]
             print(
                 f"  {page:<16}{pg['queries_s'] / dk['queries_s']:5.1f}x queries, "

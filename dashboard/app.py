@@ -14,7 +14,9 @@ PAGES = (
     ("tradeoffs.py", "Tradeoffs", ":material/scatter_plot:"),
     ("models_tasks.py", "Models x tasks", ":material/grid_on:"),
     ("policy_detail.py", "Policy detail", ":material/alt_route:"),
+    ("loop.py", "Loop", ":material/autorenew:"),
     ("traffic.py", "Traffic", ":material/monitoring:"),
+    ("requests.py", "Requests", ":material/list_alt:"),
     ("eval_browser.py", "Eval browser", ":material/fact_check:"),
 )
 

@@ -1,29 +1,54 @@
 """Choosing among options (single models, fitted policies) under the requirement set on screen.
 
-Pure functions over a handful of points, so the Tradeoffs page stays a thin layer and the logic
-is tested without Streamlit.
+An option *meets* the accuracy requirement only at its lower bound, as `tradeoff fit` decides:
+a single model when the lower end of its paired 95% interval of kept accuracy (its accuracy as
+a share of the baseline's, on the same items) reaches the share; a fitted policy when the bound
+it was accepted at does (`queries.accepted_share`), or, for a policy without one, the lower end
+of its held-out interval. An option whose point estimate reaches the share but whose bound does
+not *meets on average only*: shown, never recommended. Reliability and the latency cap are
+compared at their point estimates (the store records no interval for them), and the caption
+says so. Pure functions over a handful of points, tested without Streamlit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
+
+MEETS = "meets"
+ON_AVERAGE = "meets on average only"
+FAILS = "does not meet"
+VERDICTS = (MEETS, ON_AVERAGE, FAILS)
 
 
 @dataclass(frozen=True)
 class Option:
-    """One point of the tradeoff space: a single model, a fitted policy or the oracle."""
+    """One point of the tradeoff space: a single model, a fitted policy, a sweep or the oracle."""
 
     name: str
-    kind: str  # "model" | "policy" | "oracle"
+    kind: str  # "model" | "policy" | "sweep" | "oracle"
     accuracy: float
     cost_per_1k: float
     accuracy_lo: float | None = None
     accuracy_hi: float | None = None
     reliability: float | None = None
     p95_latency_ms: float | None = None
+    kept: float | None = None  # accuracy as a share of the baseline's, on the same items
+    kept_lo: float | None = None
+    kept_hi: float | None = None
+    bound: float | None = None  # the lower bound of `kept` that "meets" is decided on
+    bound_from: str = ""  # where that bound comes from, in words
+    accepted_for: str | None = None  # a policy: the requirement it was accepted for
+    savings: float | None = None  # 1 - cost / the baseline's cost
+    n: int | None = None  # items the figures come from
+    version: int | None = None
+
+    @property
+    def deployable(self) -> bool:
+        """Models and stored policies can be served; sweeps and the oracle are references."""
+        return self.kind in ("model", "policy")
 
 
 @dataclass(frozen=True)
@@ -49,33 +74,77 @@ def _pct(share: float) -> str:
     return f"{share * 100:g}%"
 
 
-def _number(value: object) -> float | None:
-    if value is None:
+def number(value: object) -> float | None:
+    """A float, or None for None/NaN/NA."""
+    if value is None or value is pd.NA:
         return None
     number = float(value)  # type: ignore[arg-type]
     return None if math.isnan(number) else number
 
 
-def options_from_frame(frame: pd.DataFrame, kind: str, name_column: str) -> list[Option]:
-    """Options from a stats frame (`queries.model_stats` or `queries.fitted_policies`)."""
-    options = []
-    for row in frame.to_dict("records"):
-        accuracy, cost = _number(row.get("accuracy")), _number(row.get("cost_per_1k"))
-        if accuracy is None or cost is None:
-            continue  # a policy row without held-out metrics cannot be placed
-        options.append(
-            Option(
-                name=str(row[name_column]),
-                kind=kind,
-                accuracy=accuracy,
-                cost_per_1k=cost,
-                accuracy_lo=_number(row.get("accuracy_lo")),
-                accuracy_hi=_number(row.get("accuracy_hi")),
-                reliability=_number(row.get("reliability")),
-                p95_latency_ms=_number(row.get("p95_latency_ms")),
-            )
-        )
-    return options
+def with_kept(option: Option, baseline: Option) -> Option:
+    """`option` with its kept share against `baseline` filled in from point estimates where it
+    has none (no interval, no bound: such an option can at best meet on average)."""
+    if option.kept is not None or not baseline.accuracy:
+        return option
+    savings = 1 - option.cost_per_1k / baseline.cost_per_1k if baseline.cost_per_1k > 0 else None
+    return replace(option, kept=option.accuracy / baseline.accuracy, savings=savings)
+
+
+def verdict(option: Option, baseline: Option, requirement: Requirement) -> str:
+    """MEETS, ON_AVERAGE or FAILS (see the module docstring)."""
+    if requirement.min_reliability_share is not None:
+        if option.reliability is None or baseline.reliability is None:
+            return FAILS
+        if option.reliability < requirement.min_reliability_share * baseline.reliability:
+            return FAILS
+    if requirement.max_p95_latency_s is not None:
+        limit_ms = requirement.max_p95_latency_s * 1000
+        if option.p95_latency_ms is None or option.p95_latency_ms > limit_ms:
+            return FAILS
+    share = requirement.min_accuracy_share
+    if option.kind == "model" and option.name == baseline.name:
+        return MEETS if share <= 1 else FAILS  # it keeps exactly 100% of itself
+    if option.bound is not None and option.bound >= share:
+        return MEETS
+    kept = with_kept(option, baseline).kept
+    return ON_AVERAGE if kept is not None and kept >= share else FAILS
+
+
+def verdicts(options: list[Option], requirement: Requirement) -> dict[str, str]:
+    """Each option's verdict by name (empty when the baseline is not among the options)."""
+    baseline = next(
+        (o for o in options if o.kind == "model" and o.name == requirement.baseline), None
+    )
+    if baseline is None:
+        return {}
+    return {o.name: verdict(o, baseline, requirement) for o in options}
+
+
+def _cheapest(options: list[Option]) -> Option | None:
+    return min(options, key=lambda o: (o.cost_per_1k, -o.accuracy)) if options else None
+
+
+def best_feasible(options: list[Option], requirement: Requirement) -> Option | None:
+    """The cheapest deployable option that meets the requirement at its lower bound (ties: the
+    more accurate); None if none does. The oracle and the sweeps are references, never chosen."""
+    judged = verdicts(options, requirement)
+    return _cheapest([o for o in options if o.deployable and judged.get(o.name) == MEETS])
+
+
+def on_average_only(
+    options: list[Option], requirement: Requirement, cheaper_than: float
+) -> list[Option]:
+    """Deployable options cheaper than `cheaper_than` that meet the requirement on average only."""
+    judged = verdicts(options, requirement)
+    return sorted(
+        (
+            o
+            for o in options
+            if o.deployable and judged.get(o.name) == ON_AVERAGE and o.cost_per_1k < cheaper_than
+        ),
+        key=lambda o: o.cost_per_1k,
+    )
 
 
 def pareto_frontier(options: list[Option]) -> list[Option]:
@@ -87,65 +156,20 @@ def pareto_frontier(options: list[Option]) -> list[Option]:
     return frontier
 
 
-def feasible(option: Option, baseline: Option, requirement: Requirement) -> bool:
-    if option.accuracy < requirement.min_accuracy_share * baseline.accuracy:
-        return False
-    if requirement.min_reliability_share is not None:
-        if option.reliability is None or baseline.reliability is None:
-            return False
-        if option.reliability < requirement.min_reliability_share * baseline.reliability:
-            return False
-    if requirement.max_p95_latency_s is not None:
-        limit_ms = requirement.max_p95_latency_s * 1000
-        if option.p95_latency_ms is None or option.p95_latency_ms > limit_ms:
-            return False
-    return True
-
-
-def best_feasible(options: list[Option], requirement: Requirement) -> Option | None:
-    """The cheapest option meeting the requirement (ties: the more accurate); None if none does.
-
-    The oracle is a bound, not a deployable option, so it is never chosen.
-    """
-    baseline = next((o for o in options if o.name == requirement.baseline), None)
-    if baseline is None:
-        return None
-    candidates = [o for o in options if o.kind != "oracle" and feasible(o, baseline, requirement)]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda o: (o.cost_per_1k, -o.accuracy))
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """How an option compares with the baseline: accuracy kept and cost saved, as shares."""
-
-    kept: float  # option accuracy / baseline accuracy
-    savings: float | None  # 1 - option cost / baseline cost; None when the baseline is free
-    kept_ci: tuple[float, float] | None = None
-    n: int | None = None  # items both were measured on (paired)
-    items: str = "items"  # what those items are, e.g. "held-out items", "test items"
-
-
-def point_evidence(option: Option, baseline: Option) -> Evidence:
-    """From point estimates alone (no CI): for options measured on other items."""
-    kept = option.accuracy / baseline.accuracy if baseline.accuracy else float("nan")
-    savings = 1 - option.cost_per_1k / baseline.cost_per_1k if baseline.cost_per_1k > 0 else None
-    return Evidence(kept=kept, savings=savings)
-
-
-def savings_sentence(evidence: Evidence, baseline: str) -> str:
-    """The seed's sentence: "keeps 95% of large's accuracy (95% CI 88-103%) at 90% less cost"."""
+def savings_sentence(option: Option, baseline: str, items: str) -> str:
+    """The seed's sentence: "keeps 95% of large's accuracy (95% CI 88-103%) at 90% less cost,
+    on 60 items of the test split"."""
+    assert option.kept is not None
     band = ""
-    if evidence.kept_ci is not None:
-        band = f" (95% CI {evidence.kept_ci[0]:.0%}–{evidence.kept_ci[1]:.0%})"
-    text = f"keeps {evidence.kept:.0%} of {baseline}'s accuracy{band}"
-    if evidence.savings is None:
+    if option.kept_lo is not None and option.kept_hi is not None:
+        band = f" (95% CI {option.kept_lo:.0%}–{option.kept_hi:.0%})"
+    text = f"keeps {option.kept:.0%} of {baseline}'s accuracy{band}"
+    if option.savings is None:
         text += " (the baseline's cost is zero, so no saving can be stated)"
-    elif evidence.savings >= 0:
-        text += f" at {evidence.savings:.0%} less cost"
+    elif option.savings >= 0:
+        text += f" at {option.savings:.0%} less cost"
     else:
-        text += f" at {-evidence.savings:.0%} more cost"
-    if evidence.n is not None:
-        text += f", on {evidence.n:,} {evidence.items}"
+        text += f" at {-option.savings:.0%} more cost"
+    if option.n is not None:
+        text += f", on {option.n:,} {items}"
     return text

@@ -17,7 +17,8 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import streamlit as st
 
 from dashboard import queries
-from evals.errors import StoreBusyError, StoreError
+from dashboard.itemsets import ItemSet, options_for
+from evals.errors import StoreBusyError, StoreError, TradeoffError
 from evals.store import Store, is_url, resolve_db
 
 P = ParamSpec("P")
@@ -36,6 +37,11 @@ def store_path() -> str:
     `tradeoff dashboard --db`), else the per-user default."""
     target = resolve_db(None)
     return target if isinstance(target, str) else str(target.resolve())
+
+
+def store_label() -> str:
+    """The store as commands should name it: a path, or a URL without its password."""
+    return str(_store(store_path()))
 
 
 def store_version(target: str) -> tuple[float, float]:
@@ -83,14 +89,52 @@ def query(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return result
 
 
+class _ReadOnly:
+    """A store every connection of which is read-only: the dashboard runs library reads
+    (`policies.loop`, `policies.versions`) on it, so it never takes a writer's lock."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def connect(self, *, read_only: bool = True, threads: int | None = None) -> Any:
+        del read_only
+        return self._store.connect(read_only=True, threads=threads)
+
+    def __str__(self) -> str:
+        return str(self._store)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _cached_library(
+    module: str, name: str, path: str, version: tuple[float, float], *args: Any
+) -> Any:
+    del version  # only part of the cache key
+    fn = getattr(importlib.import_module(module), name)
+    return fn(_ReadOnly(_store(path)), *args)
+
+
+def library(fn: Callable[..., T], *args: Any) -> T:
+    """Like `query`, for a library function that takes the store itself (`loop_status(store)`,
+    `history(store, name)`): it runs on a read-only view of the store, cached."""
+    path = store_path()
+    try:
+        result: T = _cached_library(fn.__module__, fn.__name__, path, store_version(path), *args)
+    except StoreBusyError as exc:
+        _stop(f"{exc}. The page will work again once the writer is done: rerun it (press R).")
+    except TradeoffError as exc:  # the store's, or a stored policy the library cannot read
+        _stop(str(exc))
+    return result
+
+
 def _stop(message: str) -> NoReturn:
     st.error(message)
     st.stop()
     raise AssertionError("unreachable: st.stop() ends the run")
 
 
-def require_store() -> dict[str, int]:
-    """Stop the page with a helpful message when there is no store; else its row counts."""
+def require_store() -> dict[str, bool]:
+    """Stop the page with a helpful message when there is no store; else which of its tables
+    have rows."""
     path = store_path()
     try:
         exists = _store(path).exists()
@@ -99,10 +143,10 @@ def require_store() -> dict[str, int]:
     if not exists:
         st.info(f"No store at `{_store(path)}`. {DEMO_HINT} Then reopen `tradeoff dashboard`.")
         st.stop()
-    return query(queries.overview)
+    return query(queries.presence)
 
 
-def require_outcomes() -> tuple[dict[str, int], list[str]]:
+def require_outcomes() -> tuple[dict[str, bool], list[str]]:
     """Like `require_store`, and stop when no outcomes were recorded yet; the datasets."""
     counts = require_store()
     if not counts["outcomes"]:
@@ -120,15 +164,29 @@ def choose_dataset(datasets: list[str]) -> str:
     return str(chosen)
 
 
-def choose_split(dataset: str) -> str | None:
-    """Held-out data by default: the `test` split when there is one, else every item."""
-    names = query(queries.splits, dataset)
-    labels = [*names, "all items"]
-    current = st.session_state.get("split")
-    default = current if current in labels else ("test" if "test" in names else labels[-1])
-    chosen = st.sidebar.selectbox("Split", labels, index=labels.index(default), key="_split_widget")
-    st.session_state["split"] = chosen
-    return None if chosen == "all items" else str(chosen)
+def choose_items(dataset: str) -> ItemSet:
+    """The items every figure of the page is measured on (shared between pages): the held-out
+    set `tradeoff fit` would use by default, a named split, a set fitted policies were measured
+    on, or every item."""
+    sizes = query(queries.split_sizes, dataset)
+    policy_sets = [s for s in query(queries.fitted_policies, dataset)["items"] if s is not None]
+    options = options_for(sizes, policy_sets)
+    labels = [o.option() for o in options]
+    if "items_next" in st.session_state:  # set by a fit: compare where its policy was measured
+        st.session_state["items"] = st.session_state.pop("items_next")
+        st.session_state.pop("_items_widget", None)
+    current = st.session_state.get("items")
+    default = current if current in labels else labels[0]
+    chosen = st.sidebar.selectbox(
+        "Compare on",
+        labels,
+        index=labels.index(default),
+        key="_items_widget",
+        help="Every figure on the page is measured on these items: single models, the oracle, "
+        "and the fitted policies whose held-out metrics come from the same items.",
+    )
+    st.session_state["items"] = chosen
+    return options[labels.index(chosen)]
 
 
 def choose_baseline(models: list[str], default: str, *, key: str, where: Any = None) -> str:

@@ -1,8 +1,9 @@
 """A policy's decisions on a sample of stored items, for the Policy detail page.
 
-The decisions come from the policy's own `plan_many` (the code the proxy runs); their outcomes
-are then joined in DuckDB (`queries.decision_outcomes`). Planning is Python per item, so it runs
-on a stable sample of at most `SAMPLE` items and is cached per (policy, store version).
+The decisions come from the policy's own `plan_many` (the code the proxy runs) on the items its
+held-out metrics were measured on (`itemsets.of_policy`); their outcomes are then joined in the
+store (`queries.decision_outcomes`). Planning is Python per item, so it runs on a stable sample
+of at most `SAMPLE` of those items and is cached per (policy, store version).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, queries
+from dashboard.itemsets import ItemSet
 from evals.errors import TradeoffError
 from evals.store import Store
 
@@ -24,10 +26,11 @@ class ReplayUnavailable(Exception):
     """The policy cannot be rebuilt or planned here; the message says why."""
 
 
-def decisions(artifact_json: str, dataset: str, split: str | None) -> pd.DataFrame:
-    """Columns item_id, task, model (the first model of each plan), chain (the whole order)."""
-    items = data.query(queries.items_for_replay, dataset, split, SAMPLE)
-    return _plan(artifact_json, items)
+def decisions(artifact_json: str, dataset: str, items: ItemSet) -> tuple[pd.DataFrame, int]:
+    """Columns item_id, task, model (the first model of each plan), chain (the whole order), on
+    a sample of `items`; and how many items the set has in all."""
+    sample, total = data.query(queries.items_for_replay, dataset, items, SAMPLE)
+    return _plan(artifact_json, sample), total
 
 
 @st.cache_data(ttl=600, show_spinner="Planning each sampled item with the policy")
@@ -55,15 +58,18 @@ def _plan(artifact_json: str, items: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def frontier(dataset: str, split: str | None) -> dict[str, Any]:
-    """`policies.frontier.compute_frontier` as a dict, cached per store version."""
+def frontier(dataset: str, items: ItemSet) -> dict[str, Any]:
+    """`policies.frontier.compute_frontier` measured on `items` (fitted on the other items), as
+    a dict, cached per store version."""
     path = data.store_path()
-    return _frontier(path, data.store_version(path), dataset, split)
+    return _frontier(path, data.store_version(path), dataset, items)
 
 
 @st.cache_data(ttl=600, show_spinner="Fitting the frontier sweeps on the other items")
-def _frontier(path: str, version: tuple[float, float], dataset: str, split: str | None) -> Any:
+def _frontier(path: str, version: tuple[float, float], dataset: str, items: ItemSet) -> Any:
     from policies.frontier import compute_frontier
 
     del version  # only part of the cache key
-    return compute_frontier(Store(path), dataset, split).to_dict()
+    return compute_frontier(
+        Store(path), dataset, items.split, seed=items.seed, test_fraction=items.fraction
+    ).to_dict()

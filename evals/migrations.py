@@ -225,4 +225,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN reasoning_tokens BIGINT;
         """,
     ),
+    (
+        # Issue 14: why each request went where it did (the policy plan's reason, pass-through,
+        # or the violation fallback), for the dashboard's request log.
+        "0080_requests_route_reason",
+        "ALTER TABLE requests ADD COLUMN route_reason VARCHAR",
+    ),
 ]

@@ -140,11 +140,23 @@ def fit_policy(
         data_hash=outcomes.data_hash,
         requirement=str(req),
         baseline=outcomes.models[base_j],
-        metrics=report.held_out() | {"split_spec": split_spec},
+        metrics=report.held_out() | {"split_spec": split_spec, "acceptance": _accepted_at(report)},
     )
     if save:
         store_artifact(store, report.artifact)
     return report
+
+
+def _accepted_at(report: FitReport) -> dict[str, object]:
+    """What the artifact records of its acceptance: the bounds it was accepted at (finite ones:
+    the JSON goes to any store), their level and items; the dashboard decides "meets" by them."""
+    bounds = report.acceptance.get("bounds") or {}
+    return {
+        "items": report.acceptance.get("items"),
+        "level": report.acceptance.get("level"),
+        "bounds": {c: float(b) for c, b in bounds.items() if np.isfinite(b)},
+        "keeps_baseline": report.keeps_baseline,
+    }
 
 
 def _check_recorded(req: Requirement, outcomes: Outcomes) -> None:

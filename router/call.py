@@ -43,6 +43,7 @@ class Route:
     session: str | None = None  # the conversation it belongs to (router.sessions), as logged
     session_key: str | None = None  # its key in the session table; None: not pinned
     first_turn: bool = False  # it starts its conversation (routed afresh, then pinned)
+    reason: str | None = None  # why these models (the plan's reason), for the request log
 
 
 @dataclass
@@ -197,6 +198,7 @@ class Call:
                 cached_tokens=usage.cached if usage else None,
                 cache_write_tokens=usage.cache_write if usage else None,
                 reasoning_tokens=usage.reasoning if usage else None,
+                route_reason=route.reason if route else None,
             )
         )
         if state.loop is not None:

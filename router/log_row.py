@@ -51,6 +51,7 @@ class RequestRow:
     cached_tokens: int | None = None  # of prompt_tokens: read from the provider's prompt cache
     cache_write_tokens: int | None = None  # of prompt_tokens: written to it
     reasoning_tokens: int | None = None  # of completion_tokens: spent reasoning
+    route_reason: str | None = None  # why the route's models: the plan's reason, pass-through
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -80,6 +81,7 @@ SCHEMA = pa.schema(
         ("cached_tokens", pa.int64()),
         ("cache_write_tokens", pa.int64()),
         ("reasoning_tokens", pa.int64()),
+        ("route_reason", pa.string()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).

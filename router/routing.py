@@ -26,6 +26,9 @@ from router.sessions import continues, price_rank, session_id
 from router.state import ProxyState
 from router.validation import ChatRequest, unknown_model
 
+# What the request log says about routes no plan chose.
+PASS_THROUGH_REASON = "pass-through: the client named this model"
+VIOLATION_REASON = "violation fallback: the policy's baseline serves until a new version"
 NATIVE_APIS = {
     "responses": "the Responses API as is (OpenAI's API, or `api: responses` in models.yaml)",
     "anthropic": "Anthropic's Messages API as is (an Anthropic model, or `api: anthropic`)",
@@ -55,7 +58,12 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
             # The violation fallback (router/live.py): a policy-level switch, sessions aside.
             assert served.baseline is not None
             return Route(
-                (served.baseline,), served.name, served.baseline, served=served, by_baseline=True
+                (served.baseline,),
+                served.name,
+                served.baseline,
+                served=served,
+                by_baseline=True,
+                reason=VIOLATION_REASON,
             )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
         return Route(
@@ -66,9 +74,10 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
             plan.samples,
             served=served,
             version=policy_version(state, served),
+            reason=plan.reason or None,
         )
     if chat.model in state.targets:
-        return Route((chat.model,))
+        return Route((chat.model,), reason=PASS_THROUGH_REASON)
     raise unknown_model(chat.model, state.model_names())
 
 
@@ -102,7 +111,10 @@ def _pinned(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
     others = [m for m in route.models if m != pin.model]
     dearer = [m for m in others if price_rank(state.targets[m]) > pin.rank]
     cheaper = [] if route.verifier else [m for m in others if m not in dearer]
-    return replace(route, models=(pin.model, *dearer, *cheaper))
+    reason = f"session continues on {pin.model}" + (
+        f" (plan: {route.reason})" if route.reason else ""
+    )
+    return replace(route, models=(pin.model, *dearer, *cheaper), reason=reason)
 
 
 class _PromptSize:
@@ -149,7 +161,11 @@ def _capable(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
             kept.append(target.name)
     if not kept:
         raise _cannot_serve(route, lacking)
-    return route if len(kept) == len(targets) else replace(route, models=tuple(kept))
+    if len(kept) == len(targets):
+        return route
+    skipped = f"skipped {', '.join(lacking)} (lacking what the request needs)"
+    reason = f"{route.reason}; {skipped}" if route.reason else skipped
+    return replace(route, models=tuple(kept), reason=reason)
 
 
 def _cannot_serve(route: Route, lacking: dict[str, list[str]]) -> ProxyError:

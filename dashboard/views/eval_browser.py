@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, queries
+from dashboard import analytics, data, queries
+from dashboard.tables import human, latency
 
 PAGE_SIZE = 20
+RESPONSE_COLUMNS = {
+    "model": "Model",
+    "response": "Response",
+    "score": "Score",
+    "error": "Error",
+    "cost_usd": "Cost (USD)",
+    "latency_ms": "Latency (ms)",
+}
 
 
 def render() -> None:
@@ -19,7 +28,7 @@ def render() -> None:
     only_disputed = middle.toggle("Only items where models disagree", key="browse_disputed")
     page = int(right.number_input("Page", min_value=1, value=1, step=1, key="browse_page"))
 
-    spread = data.query(queries.item_spread, dataset)
+    spread = data.query(analytics.item_spread, dataset)
     items = queries.page_of_items(
         spread,
         None if task == "all tasks" else task,
@@ -52,7 +61,11 @@ def render() -> None:
             )
             rows = by_item.get(item["item_id"])
             if rows is not None:
-                st.dataframe(rows.drop(columns="item_id"), hide_index=True, width="stretch")
+                rows = rows.assign(
+                    error=rows["error"].fillna(""),
+                    latency_ms=rows["latency_ms"].map(latency),
+                )
+                st.dataframe(human(rows, RESPONSE_COLUMNS), hide_index=True, width="stretch")
 
 
 if __name__ == "__main__":

@@ -181,10 +181,12 @@ def load_watch(
 def _unversioned(store: Store, versioned: set[str]) -> list[tuple[str, PolicyArtifact]]:
     """Policies served from files (epoch 0): the latest artifact each was graded under."""
     with store.connect() as con:
+        # Grouped by policy_id, not by the JSON artifact: PostgreSQL cannot compare JSON.
         rows = con.execute(
-            "SELECT l.policy, p.artifact, max(l.graded_at) AS last FROM loop_pairs l "
-            "JOIN policies p ON p.policy_id = l.policy_id WHERE l.epoch = 0 "
-            "GROUP BY l.policy, p.artifact ORDER BY l.policy, last DESC"
+            "SELECT l.policy, CAST(p.artifact AS VARCHAR), l.last FROM ("
+            "SELECT policy, policy_id, max(graded_at) AS last FROM loop_pairs WHERE epoch = 0 "
+            "GROUP BY policy, policy_id) l JOIN policies p ON p.policy_id = l.policy_id "
+            "ORDER BY l.policy, l.last DESC"
         ).fetchall()
     out: dict[str, PolicyArtifact] = {}
     for name, doc, _ in rows:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import app_path
 from evals.store import Store
-from tests.dashboard.seed import seed_store
+from tests.dashboard.seed import seed_store, seed_wide
 from tests.support.copy_store import copy_store
 from tests.support.postgres import Cluster
 
@@ -21,7 +21,7 @@ TIMEOUT_S = 30
 @pytest.fixture(scope="session")
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("dashboard") / "seeded.duckdb"
-    seed_store(path)
+    seed_wide(seed_store(path))
     return path
 
 

@@ -1,23 +1,32 @@
 """A synthetic store for the dashboard's tests and benchmark, written with SQL into the real schema.
 
 Three models with known per-task accuracy and prices, two tasks, repeated samples, some errors,
-fitted-policy rows and a proxy request log. Scores come from a hash of (item, model, sample), so
-the same arguments always give the same store, at any size (the benchmark asks for 1M outcomes).
+fitted-policy rows (with versions, what they were accepted for and their held-out figures, all
+computed from the seeded outcomes themselves), a proxy request log with pass-through traffic and
+client errors, and the loop's history (`tests/dashboard/seed_loop.py`). Scores come from a hash
+of (item, model, sample), so the same arguments always give the same store, at any size (the
+benchmark asks for 1M outcomes).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from evals.store import Store
+from policies.versions import append_event, record_version
+from tests.dashboard.seed_loop import insert_loop, insert_requests
 
 Con = duckdb.DuckDBPyConnection
 
 DATASET = "synthetic"
+BASELINE = "large"
+Z_ONE_SIDED = 1.645  # the acceptance bound's 95% one-sided normal quantile
+Z95 = 1.96
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,12 @@ MODELS = (
     SeedModel("large", 0.02, {"math": 0.93, "code": 0.92}, 1500),
 )
 TASKS = ("math", "code")
+# name -> task table; each is accepted for the share its train bound reaches (`insert_policy`).
+# The loop (seed_loop.py) serves and refits the first.
+POLICIES = {
+    "table-math-large": {"math": "large", "code": "small"},
+    "cheap-first": {"math": "medium", "code": "small"},
+}
 
 
 def _models_sql() -> str:
@@ -60,8 +75,15 @@ def seed_store(path: Path, *, n_items: int = 200, samples: int = 2, n_requests: 
         )
         for m in MODELS:
             con.execute(
-                "INSERT INTO models (name, litellm_model, tier, source) VALUES (?, ?, ?, 'seed')",
-                [m.name, f"openai/{m.name}", "frontier" if m.name == "large" else "local"],
+                "INSERT INTO models (name, litellm_model, tier, input_cost_per_token, "
+                "output_cost_per_token, source) VALUES (?, ?, ?, ?, ?, 'seed')",
+                [
+                    m.name,
+                    f"openai/{m.name}",
+                    "frontier" if m.name == "large" else "local",
+                    m.cost_usd / 80,
+                    m.cost_usd / 80,
+                ],
             )
         con.execute(
             f"""
@@ -99,84 +121,195 @@ def seed_store(path: Path, *, n_items: int = 200, samples: int = 2, n_requests: 
             FROM draws
             """
         )
-        _insert_policy(con, "table-math-large", "task_table", {"math": "large", "code": "small"})
-        _insert_policy(con, "cheap-first", "task_table", {"math": "medium", "code": "small"})
-        _insert_requests(con, n_requests)
+        for name, table in POLICIES.items():
+            policy_id = insert_policy(con, name, table)
+            version = record_version(con, name, policy_id, "fit")
+            append_event(con, name, version, "promoted", {"by": "fit"})
+        insert_requests(con, n_requests)
+        insert_loop(con, "table-math-large", n_requests, insert_policy)
     return store
 
 
-def _insert_policy(con: Con, name: str, family: str, table: dict[str, str]) -> None:
-    """A policy row whose held-out metrics are computed from the seeded outcomes themselves."""
+def _paired(con: Con, table: dict[str, str], split: str) -> dict[str, float]:
+    """The task table's figures on `split` (sample 0), paired with the baseline per item."""
     cases = " ".join(f"WHEN '{task}' THEN '{model}'" for task, model in table.items())
     row = con.execute(
         f"""
-        WITH chosen AS (
-            SELECT o.item_id, coalesce(o.score, 0) AS score, o.cost_usd, o.latency_ms
+        WITH per AS (
+            SELECT o.item_id, i.task, o.model, coalesce(o.score, 0) AS score, o.cost_usd,
+                   o.latency_ms
             FROM outcomes o JOIN items i USING (dataset, item_id)
-            WHERE i.split = 'test' AND o.sample = 0 AND o.model = CASE i.task {cases} END
+            WHERE i.dataset = '{DATASET}' AND i.split = '{split}' AND o.sample = 0
+        ),
+        pair AS (
+            SELECT c.score AS a, b.score AS b, c.cost_usd AS cost, b.cost_usd AS base_cost,
+                   c.latency_ms
+            FROM per c JOIN per b ON b.item_id = c.item_id AND b.model = '{BASELINE}'
+            WHERE c.model = CASE c.task {cases} END
         )
-        SELECT count(*), avg(score), stddev_samp(score), avg(cost_usd),
-               quantile_cont(latency_ms, 0.95)
-        FROM chosen
+        SELECT count(*), avg(a), stddev_samp(a), avg(b), stddev_samp(b), avg(cost),
+               avg(base_cost), quantile_cont(latency_ms, 0.95)
+        FROM pair
         """
     ).fetchone()
-    n, acc, sd, cost, p95 = row
-    half = 1.96 * sd / n**0.5
-    metrics = {
-        "policy": name,
-        "family": family,
-        "dataset": DATASET,
-        "split": "test",
+    assert row is not None
+    n, acc, sd, base_acc, base_sd, cost, base_cost, p95 = row
+    spread = con.execute(
+        f"""
+        WITH per AS (
+            SELECT o.item_id, i.task, o.model, coalesce(o.score, 0) AS score
+            FROM outcomes o JOIN items i USING (dataset, item_id)
+            WHERE i.dataset = '{DATASET}' AND i.split = '{split}' AND o.sample = 0
+        )
+        SELECT stddev_samp(c.score - ? * b.score)
+        FROM per c JOIN per b ON b.item_id = c.item_id AND b.model = '{BASELINE}'
+        WHERE c.model = CASE c.task {cases} END
+        """,
+        [acc / base_acc],
+    ).fetchone()
+    se = spread[0] / (math.sqrt(n) * base_acc)  # the delta method for a ratio of paired means
+    return {
         "n": n,
         "accuracy": acc,
-        "accuracy_ci": [acc - half, acc + half],
-        "cost_per_request_usd": cost,
+        "accuracy_sd": sd,
+        "base_accuracy": base_acc,
+        "base_sd": base_sd,
+        "cost": cost,
+        "base_cost": base_cost,
+        "p95": p95,
+        "kept": acc / base_acc,
+        "kept_se": se,
+    }
+
+
+def insert_policy(
+    con: Con,
+    name: str,
+    table: dict[str, str],
+    *,
+    policy_id: str | None = None,
+    dataset: str = DATASET,
+    requirement: str | None = None,
+) -> str:
+    """A policy row accepted on the train split at a one-sided 95% bound of its kept share (its
+    requirement, unless given, is that bound rounded down to a percent) and measured on the test
+    split (the figures of `dataset`'s outcomes, which a refit's candidate copies). Returns its
+    policy_id."""
+    train, test = _paired(con, table, "train"), _paired(con, table, "test")
+    bound = train["kept"] - Z_ONE_SIDED * train["kept_se"]
+    share = math.floor(bound * 100) / 100
+    requirement = requirement or f"accuracy >= {share * 100:g}% of baseline"
+    half = Z95 * test["accuracy_sd"] / math.sqrt(test["n"])
+    base_half = Z95 * test["base_sd"] / math.sqrt(test["n"])
+    metrics = {
+        "policy": name,
+        "family": "task_table",
+        "dataset": dataset,
+        "split": "test",
+        "n": test["n"],
+        "accuracy": test["accuracy"],
+        "accuracy_ci": [test["accuracy"] - half, test["accuracy"] + half],
+        "cost_per_request_usd": test["cost"],
         "reliability": 0.95,
-        "p95_latency_ms": p95,
+        "p95_latency_ms": test["p95"],
+        "accuracy_vs_baseline": test["kept"],
+        "accuracy_vs_baseline_ci": [
+            test["kept"] - Z95 * test["kept_se"],
+            test["kept"] + Z95 * test["kept_se"],
+        ],
+        "savings_vs_baseline": 1 - test["cost"] / test["base_cost"],
         "models_used": {m: 0.5 for m in table.values()},
-        "baseline": {"model": "large"},
+        "baseline": {
+            "model": BASELINE,
+            "accuracy": test["base_accuracy"],
+            "accuracy_ci": [test["base_accuracy"] - base_half, test["base_accuracy"] + base_half],
+            "cost_per_request_usd": test["base_cost"],
+        },
+        "split_spec": {
+            "train_split": "train",
+            "test_split": "test",
+            "test_fraction": None,
+            "seed": 0,
+        },
+        "acceptance": {
+            "items": train["n"],
+            "level": 0.05,
+            "bounds": {requirement: bound},
+            "keeps_baseline": False,
+        },
     }
     artifact = {
         "version": 1,
         "name": name,
-        "family": family,
-        "params": {"table": table, "default": "large"},
+        "family": "task_table",
+        "params": {"table": table, "default": BASELINE},
         "models": sorted(set(table.values())),
-        "requirement": "accuracy >= 90% of baseline",
-        "baseline": "large",
+        "dataset": dataset,
+        "requirement": f"{requirement}; minimize cost",
+        "baseline": BASELINE,
         "metrics": metrics,
     }
+    policy_id = policy_id or f"pol-{name}"
     con.execute(
         "INSERT INTO policies (policy_id, name, family, dataset, data_hash, requirement, "
-        "baseline, artifact, metrics) VALUES (?, ?, ?, ?, 'seed', ?, 'large', ?, ?)",
+        "baseline, artifact, metrics) VALUES (?, ?, 'task_table', ?, 'seed', ?, ?, ?, ?)",
         [
-            f"pol-{name}",
+            policy_id,
             name,
-            family,
-            DATASET,
+            dataset,
             artifact["requirement"],
+            BASELINE,
             json.dumps(artifact),
             json.dumps(metrics),
         ],
     )
+    return policy_id
 
 
-def _insert_requests(con: Con, n: int) -> None:
-    """A request log over the last `n` minutes: mostly `small`, some fallbacks and 5xx errors."""
-    con.execute(
-        f"""
-        INSERT INTO requests (request_id, created_at, policy, requested_model, model, task,
-                              stream, attempts, fallbacks, status, error, prompt_tokens,
-                              completion_tokens, cost_usd, baseline_cost_usd, latency_ms)
-        SELECT 'req-' || r::VARCHAR, now()::TIMESTAMP - to_minutes({n} - r),
-               'table-math-large', 'table-math-large',
-               CASE WHEN r % 4 = 0 THEN 'large' ELSE 'small' END,
-               CASE WHEN r % 2 = 0 THEN 'math' ELSE 'code' END,
-               r % 5 = 0, 1 + (r % 20 = 0)::INT, (r % 20 = 0)::INT,
-               CASE WHEN r % 50 = 0 THEN 502 ELSE 200 END,
-               CASE WHEN r % 50 = 0 THEN 'upstream 502' END, 40, 10,
-               CASE WHEN r % 4 = 0 THEN 0.02 ELSE 0.0002 END, 0.02,
-               CASE WHEN r % 4 = 0 THEN 1500 ELSE 300 END + (r % 7) * 10
-        FROM range({n}) t(r)
-        """
+WIDE = "wide"
+WIDE_TASKS = 36
+# model -> (cost per call, accuracy on even tasks, on odd tasks)
+WIDE_MODELS = {"alpha": (0.0001, 0.92, 0.45), "beta": (0.001, 0.85, 0.85)}
+
+
+def seed_wide(store: Store, *, per_task: int = 12) -> None:
+    """A second dataset the way imports often arrive: 2 models x 36 tasks, no named split, no
+    latencies; and a policy really fitted on it (`fit_policy`, so held out on a seeded hash
+    split, as `tradeoff fit` does when a dataset has no `test` split)."""
+    from policies.fitting import fit_policy
+
+    u = "((hash(item_id || model || '{salt}') % 100000) / 100000.0)"
+    with store.transaction() as con:
+        con.execute(
+            f"INSERT INTO datasets (name, source, license) VALUES ('{WIDE}', 'seed', 'CC0')"
+        )
+        con.execute(
+            f"""
+            INSERT INTO items (dataset, item_id, task, prompt, reference, grader)
+            SELECT '{WIDE}', 'w-' || lpad(r::VARCHAR, 5, '0'),
+                   'task-' || lpad((r % {WIDE_TASKS})::VARCHAR, 2, '0'), 'Prompt ' || r, 'x',
+                   'exact'
+            FROM range({WIDE_TASKS * per_task}) t(r)
+            """
+        )
+        models = ", ".join(f"('{m}', {c}, {e}, {o})" for m, (c, e, o) in WIDE_MODELS.items())
+        con.execute(
+            f"""
+            INSERT INTO outcomes (dataset, item_id, model, sample, score, prompt_tokens,
+                                  completion_tokens, cost_usd)
+            SELECT '{WIDE}', item_id, model, 0,
+                   CASE WHEN {u.format(salt="s")} < CASE WHEN right(task, 1)::INT % 2 = 0
+                        THEN even ELSE odd END THEN 1.0 ELSE 0.0 END, 30, 10, cost
+            FROM (SELECT item_id, task FROM items WHERE dataset = '{WIDE}') i,
+                 (SELECT * FROM (VALUES {models}) m(model, cost, even, odd)) m
+            """
+        )
+    fit_policy(
+        store,
+        WIDE,
+        "accuracy >= 90% of baseline",
+        baseline="beta",
+        seed=0,
+        n_trials=40,
+        name="wide-policy",
     )

@@ -1,18 +1,29 @@
-"""End to end: `tradeoff dashboard` on a seeded store, driven in a real headless Chromium."""
+"""End to end: `tradeoff dashboard` on a seeded store, driven in a real headless Chromium.
+
+Every page is opened and photographed (full height) into a folder the run names: the
+`TRADEOFF_SCREENSHOTS` folder when set (CI keeps it as an artifact; benchmarks/results/
+screenshots/ holds a set for reviewers), else `screenshots/` in pytest's temporary folder,
+printed at the end of the run.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from evals.store import Store
+from policies.artifact import load_artifact
 from tests.conftest import Spawn
 from tests.support.processes import stop, tradeoff_argv
 
@@ -27,12 +38,31 @@ pytestmark = [
     ),
 ]
 WAIT_S = 60
+SCREENSHOTS_ENV = "TRADEOFF_SCREENSHOTS"
+# url path -> what the page shows once it has drawn itself
+PAGES = {
+    "": "Recommended:",
+    "models_tasks": "Consistency:",
+    "policy_detail": "Serve it",
+    "loop": "Versions and what each promotion changed",
+    "traffic": "Buckets of",
+    "requests": "requests match",
+    "eval_browser": "items match",
+}
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots", numbered=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
@@ -67,7 +97,7 @@ def dashboard_url(seeded_db: Path, tmp_path: Path, spawn: Spawn) -> Iterator[str
 
 
 @pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -87,44 +117,165 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    driver.downloads = downloads  # type: ignore[attr-defined]
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def test_moving_the_accuracy_control_changes_the_recommendation(
-    dashboard_url: str, browser: object, tmp_path: Path
-) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
+def wait_for(browser: Any, text: str) -> None:
+    """Until the page shows `text` and every chart on it is drawn."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    assert isinstance(browser, WebDriver)
+    wait = WebDriverWait(browser, WAIT_S)
+    main = (By.CSS_SELECTOR, "[data-testid='stMain']")
+    wait.until(ec.text_to_be_present_in_element(main, text))
+    wait.until(
+        lambda d: all(
+            chart.find_elements(By.CSS_SELECTOR, "canvas, svg")
+            for chart in d.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")
+            if chart.is_displayed()  # a chart in a tab not chosen is drawn when chosen
+        )
+    )
+    time.sleep(1.0)  # the rest of the run and Vega's last paint
+
+
+def photograph(browser: Any, folder: Path, name: str) -> Path:
+    """The whole page, however long: the window is stretched to it first."""
+    height = browser.execute_script(
+        "return document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+    )
+    browser.set_window_size(1400, max(1100, int(height) + 120))
+    time.sleep(0.5)
+    path = folder / f"{name}.png"
+    browser.save_screenshot(str(path))
+    browser.set_window_size(1400, 1100)
+    assert path.stat().st_size > 20_000, path
+    return path
+
+
+def metric_values(browser: Any) -> dict[str, tuple[str, str]]:
+    """{label: (value, delta)} of every st.metric on the page."""
+    from selenium.webdriver.common.by import By
+
+    out = {}
+    for metric in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"):
+        label = metric.find_element(By.CSS_SELECTOR, "[data-testid='stMetricLabel']").text
+        value = metric.find_element(By.CSS_SELECTOR, "[data-testid='stMetricValue']").text
+        deltas = metric.find_elements(By.CSS_SELECTOR, "[data-testid='stMetricDelta']")
+        out[label.strip()] = (value.strip(), deltas[0].text.strip() if deltas else "")
+    return out
+
+
+def test_every_page_draws_and_is_photographed(
+    dashboard_url: str, browser: Any, screenshots: Path
+) -> None:
+    for path, ready in PAGES.items():
+        browser.get(f"{dashboard_url}/{path}")
+        wait_for(browser, ready)
+        photograph(browser, screenshots, path or "tradeoffs")
+        errors = browser.find_elements("css selector", "[data-testid='stException']")
+        assert not errors, (path, [e.text for e in errors])
+    print(f"\nscreenshots of every page: {screenshots}")
+
+
+def test_moving_the_accuracy_control_changes_the_recommendation(
+    dashboard_url: str, browser: Any, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
     wait = WebDriverWait(browser, WAIT_S)
     browser.get(dashboard_url)
-    # A rendered element, not Streamlit's loading skeleton: the recommendation box with text.
     box = (By.CSS_SELECTOR, ".st-key-recommendation")
-    wait.until(ec.text_to_be_present_in_element(box, "Recommended:"))
-    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")))
+    wait_for(browser, "Recommended:")
     before = browser.find_element(*box).text
-    assert "Recommended: medium" in before and "less cost" in before
-    browser.save_screenshot(str(tmp_path / "tradeoffs-before.png"))
+    assert "Recommended: keep large" in before and "on average only" in before
 
-    # Drag the slider's thumb past the right end: 100% of the baseline's accuracy.
+    # Drag the slider's thumb far left: 50% of the baseline's accuracy.
     control = ".st-key-acc_share"
     thumb = browser.find_element(
         By.CSS_SELECTOR, f"{control} [data-testid='stSliderThumbValue']"
     ).find_element(By.XPATH, "..")
-    ActionChains(browser).click_and_hold(thumb).move_by_offset(400, 0).release().perform()
-    wait.until(ec.text_to_be_present_in_element(box, "Recommended: large"))
+    ActionChains(browser).click_and_hold(thumb).move_by_offset(-400, 0).release().perform()
+    wait.until(ec.text_to_be_present_in_element(box, "Recommended: small"))
     after = browser.find_element(*box).text
-    assert after != before
-    assert "keeps 100% of large's accuracy (95% CI 100%–100%) at 0% less cost" in after
+    assert re.search(r"small keeps \d+% of large's accuracy \(95% CI \d+%–\d+%\)", after)
     value = browser.find_element(By.CSS_SELECTOR, f"{control} input[type='range']")
-    assert value.get_attribute("value") == "100"
-    shot = tmp_path / "tradeoffs-after.png"
-    browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
+    assert value.get_attribute("value") == "50"
+    wait_for(browser, "Recommended: small")
+    photograph(browser, screenshots, "tradeoffs-at-50-percent")
+
+
+def test_policy_detail_offers_the_serve_command_and_the_files(
+    dashboard_url: str, browser: Any, seeded_db: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{dashboard_url}/policy_detail")
+    wait_for(browser, "Serve it")
+    panel = browser.find_element(By.CSS_SELECTOR, ".st-key-serve_detail")
+    command = panel.find_element(By.CSS_SELECTOR, "code").text.strip()
+    match = re.fullmatch(
+        rf"tradeoff serve --policy (\S+) --config models\.yaml --db {re.escape(str(seeded_db))}",
+        command,
+    )
+    assert match, command
+    name = match.group(1)
+    with Store(seeded_db).connect(read_only=True) as con:
+        version = con.execute(
+            "SELECT e.version FROM policy_events e WHERE e.name = ? AND e.event = 'promoted' "
+            "ORDER BY e.seq DESC LIMIT 1",
+            [name],
+        ).fetchone()[0]
+    buttons = [
+        b
+        for b in panel.find_elements(By.CSS_SELECTOR, "[data-testid='stDownloadButton'] button")
+        if b.text  # not the help tooltip's
+    ]
+    assert [b.text for b in buttons] == [
+        f"Download the policy file ({name}-v{version}.json)",
+        "Download a models.yaml stub",
+    ]
+    for button in buttons:
+        button.click()
+    downloads: Path = browser.downloads
+    deadline = time.monotonic() + WAIT_S
+    while len([p for p in downloads.iterdir() if not p.name.endswith(".crdownload")]) < 2:
+        assert time.monotonic() < deadline, list(downloads.iterdir())
+        time.sleep(0.2)
+    artifact = load_artifact(downloads / f"{name}-v{version}.json")
+    assert (artifact.name, artifact.policy_version) == (name, version)
+    stub = (downloads / "models.yaml").read_text()
+    assert all(f"model_name: {m}" in stub for m in artifact.models)
+    assert json.loads(artifact.to_json())["name"] == name
+
+
+def test_traffic_savings_are_the_request_logs_own(
+    dashboard_url: str, browser: Any, seeded_db: Path
+) -> None:
+    """Savings over the requests that have a baseline, pass-through traffic beside them."""
+    browser.get(f"{dashboard_url}/traffic")
+    wait_for(browser, "Buckets of")
+    with Store(seeded_db).connect(read_only=True) as con:
+        rows = con.execute("SELECT policy, cost_usd, baseline_cost_usd FROM requests").fetchall()
+    assert any(policy is None for policy, _, _ in rows)  # pass-through traffic is present
+    paired = [(c, b) for _, c, b in rows if c is not None and b is not None]
+    spend, base = sum(c for c, _ in paired), sum(b for _, b in paired)
+    shown = metric_values(browser)
+    assert shown["Saved vs baseline"][0] == f"${base - spend:,.4f}"
+    assert shown["Saved vs baseline"][1] == f"{1 - spend / base:.1%} less"
+    assert shown["Pass-through spend"][0] == (
+        f"${sum(c or 0 for p, c, _ in rows if p is None):,.4f}"
+    )
+    assert shown["Requests"][0] == f"{len(rows):,}"

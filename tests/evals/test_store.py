@@ -181,6 +181,7 @@ EXPECTED_SCHEMA = {
         "cached_tokens BIGINT",
         "cache_write_tokens BIGINT",
         "reasoning_tokens BIGINT",
+        "route_reason VARCHAR",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",

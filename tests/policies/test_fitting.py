@@ -82,6 +82,11 @@ def test_fitted_policy_is_stored(specialist: Store) -> None:
     again = stored_artifact(specialist, "stored-one")
     assert again.params == report.artifact.params  # type: ignore[union-attr]
     assert again.metrics["n"] == report.metrics["n"]
+    # The bound it was accepted at travels with it (the dashboard's "meets" reads it).
+    accepted = again.metrics["acceptance"]
+    assert accepted["bounds"] == report.acceptance["bounds"]
+    assert accepted["bounds"]["accuracy >= 0.5"] >= 0.5
+    assert accepted["items"] == report.n_fit and accepted["keeps_baseline"] is False
 
 
 def test_infeasible_requirement_says_so_and_shows_the_closest_points(specialist: Store) -> None:

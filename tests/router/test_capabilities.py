@@ -79,6 +79,8 @@ def test_the_cheapest_model_without_tools_never_receives_a_request_with_tools(
             tools=TOOLS,  # type: ignore[arg-type]
         )
         assert out.headers["x-tradeoff-model"] == "k-big"
+        (row,) = proxy.rows_eventually("request_id = ?", [out.headers["x-tradeoff-request-id"]])
+        assert row["route_reason"].endswith("; skipped k-small (lacking what the request needs)")
         stream = client.chat.completions.create(
             model="k-ordered",
             messages=ask,

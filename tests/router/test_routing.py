@@ -36,6 +36,23 @@ def test_policy_routes_and_headers_name_the_choice(
     assert row["cost_usd"] == pytest.approx(8e-6)
     assert row["baseline_cost_usd"] == pytest.approx(8e-6)  # same prices for the baseline
     assert row["prompt"] is None  # no --log-prompts
+    assert row["route_reason"] == "single model cheap"  # the plan's own reason
+
+
+def test_the_log_says_why_each_request_went_where_it_did(client: OpenAI, proxy: Proxy) -> None:
+    """The plan's reason for a routed request, and pass-through for a named model."""
+    routed = client.chat.completions.with_raw_response.create(
+        model="by-task", messages=HI, extra_headers={"x-tradeoff-task": "math"}
+    )
+    direct = client.chat.completions.with_raw_response.create(model="strong", messages=HI)
+    reasons = {}
+    for raw in (routed, direct):
+        (row,) = proxy.rows_eventually("request_id = ?", [raw.headers["x-tradeoff-request-id"]])
+        reasons[row["requested_model"]] = row["route_reason"]
+    assert reasons == {
+        "by-task": "task math -> strong",
+        "strong": "pass-through: the client named this model",
+    }
 
 
 def test_task_hint_from_header_or_metadata(client: OpenAI, upstream: Upstream) -> None:

@@ -99,6 +99,9 @@ def test_a_five_turn_conversation_stays_on_one_model(client: OpenAI, proxy: Prox
     rows = proxy.rows_eventually(f"request_id IN ({', '.join('?' * 5)})", ids, count=5)
     assert {row["session"] for row in rows} == {session_id({"messages": messages[:2]}, None)}
     assert all(row["session"].startswith("prompt:") for row in rows)
+    # The log says why a later turn of task b stayed on the cheap model: its session.
+    later_b = next(r for r in rows if r["request_id"] == ids[3])
+    assert later_b["route_reason"] == "session continues on s-cheap (plan: task b -> s-dear)"
 
 
 def test_a_session_escalates_on_a_fallback_and_never_comes_back_down(client: OpenAI) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from evals.store import Store
 
-TABLES = ("models", "datasets", "items", "runs", "outcomes", "policies", "requests")
+TABLES = (
+    "models", "datasets", "items", "runs", "outcomes", "policies", "requests",
+    "policy_versions", "policy_events", "loop_pairs", "feedback",
+)  # fmt: skip
 
 
 def copy_store(src: Store, dst: Store, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
