@@ -114,20 +114,13 @@ def searched_paths(
     configuration, the served policy made of the fold pipelines (`Space.serve`)."""
     paths = []
     for s in searches:
-        label = f"{family} [{_configs(s)}]"
+        label = f"{family} [{s.space.label(s.fold_configs)}]"
         paths.append(
             lam_path(
                 label, family, s.pred, s.cost, limit, cheap_first, _served(s), _routes(s, folds)
             )
         )
     return FamilyCandidates(family, paths, ordered=True)
-
-
-def _configs(s: Searched) -> str:
-    """The folds' configurations, each once, the most common first."""
-    named = [s.space.describe(c) for _, c in sorted(s.fold_configs.items())]
-    unique = sorted(set(named), key=lambda d: (-named.count(d), named.index(d)))
-    return unique[0] if len(unique) == 1 else f"by fold: {'; '.join(unique)}"
 
 
 def _served(s: Searched) -> Callable[[float, float], Policy]:

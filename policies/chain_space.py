@@ -99,12 +99,20 @@ class ChainSpace(Space):
         samples = np.where(picks == CHAIN, int(config["k"]), 1)
         return np.stack([first, second], axis=1), samples
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
-        """Two model pairs cannot be averaged: the configuration most folds chose (the earliest
-        fold's on a tie), fitted on every training item."""
+    @staticmethod
+    def most_chosen(configs: dict[int, Config]) -> Config:
+        """The configuration most folds chose (the earliest fold's on a tie)."""
         chosen = [configs[f] for f in sorted(configs)]
         keys = [(c["pair"], c["k"]) for c in chosen]
-        config = max(chosen, key=lambda c: keys.count((c["pair"], c["k"])))  # first of the most
+        return max(chosen, key=lambda c: keys.count((c["pair"], c["k"])))
+
+    def label(self, configs: dict[int, Config]) -> str:
+        return self.describe(self.most_chosen(configs))
+
+    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+        """Two model pairs cannot be averaged: the configuration most folds chose, fitted on
+        every training item."""
+        config = self.most_chosen(configs)
         p = self.pieces
         names = p.train.models
         cheap, strong = (names[j] for j in self.models(config))

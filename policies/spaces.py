@@ -137,6 +137,11 @@ class Space:
     def describe(self, config: Config) -> str:
         raise NotImplementedError
 
+    def label(self, configs: dict[int, Config]) -> str:
+        """What is served: the folds' configuration when they agree; else their average."""
+        named = {self.describe(c) for c in configs.values()}
+        return named.pop() if len(named) == 1 else f"{len(named)} fold configurations averaged"
+
     def served_cost_model(self, configs: dict[int, Config]) -> CostModel:
         return average_cost_models(
             [self.pieces.cost(c["per_request_cost"], frozenset({f}))[0] for f, c in configs.items()]
@@ -275,6 +280,6 @@ class LearnedSpace(Space):
 
     def describe(self, config: Config) -> str:
         return (
-            f"ridge alpha {config['alpha']:g}, {config['width']} hashed columns, "
-            f"{config['blend']:.0%} per-prompt{per_request_note(config)}"
+            f"ridge alpha {config['alpha']:g}, {config['blend']:.0%} per-prompt"
+            f"{per_request_note(config)}"
         )
