@@ -6,7 +6,9 @@ chosen by an Optuna study (TPE, seeded; the default configuration is its first t
 objective is what acceptance would make of that configuration on the items the study may look
 at (`policies.judge`): its options cross-fitted among those items, its gain-per-dollar path
 tested as a fixed sequence at the family's error level on the same traffic mixes, the value the
-best accepted point's objective.
+best accepted point's objective. The best of many noisy trials looks better than it is, so the
+default configuration stays unless the best trial beats it by `DEFAULT_WITHIN` (2%, as a complex
+family must beat a simpler one).
 
 The search must not make the guarantee an optimist's pick, so it is *nested* in the cross-fit:
 for each fold f, a study that sees only the other folds (its trials cross-fitted among them)
@@ -39,6 +41,7 @@ from policies.spaces import Config, Space
 # (config, items) -> the options cross-fitted among `items`, judged on them: lower is better.
 Judge = Callable[[Space, Config, np.ndarray, np.ndarray, np.ndarray], float]
 STARTUP = 8  # random trials before TPE models the objective
+DEFAULT_WITHIN = 0.02  # relative objective gain a searched configuration must show
 
 
 @dataclass
@@ -130,9 +133,10 @@ def _study(
         return judge(space, config, items, pred, cost)
 
     study.optimize(objective, n_trials=n_trials)
-    best = study.best_trial
-    first = study.trials[0].value
-    return dict(best.user_attrs["config"]), {
-        "default_value": float(first) if first is not None else float("nan"),
-        "best_value": float(best.value) if best.value is not None else float("nan"),
-    }
+    best, first = study.best_trial, study.trials[0]
+    base = float(first.value) if first.value is not None else float("inf")
+    value = float(best.value) if best.value is not None else float("inf")
+    # The default stays unless beaten clearly: a pick among many noisy trials is optimistic.
+    keep = value > base - DEFAULT_WITHIN * abs(base)
+    chosen = first if keep else best
+    return dict(chosen.user_attrs["config"]), {"default_value": base, "best_value": value}
