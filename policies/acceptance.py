@@ -20,10 +20,17 @@ family
 With probability at least 1 - ALPHA every accepted candidate meets the requirement on the
 population the training items come from, so picking the best accepted one (by the objective's
 point estimate) keeps the promise.
+
+Traffic mixes (`policies.mix`): an accuracy or cost constraint is tested, at the same level,
+on each mix given: the training items as recorded, and reweighted to a target task mix (by
+default the held-out items' mix beside the recorded one). Every bound must clear
+(intersection-union again: no split of the budget), so the promise covers each mix.
+Bootstrapped metrics (p95 latency, reliability) are tested on the recorded mix only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +39,7 @@ from scipy import stats
 from policies.candidates import Candidate, FamilyCandidates
 from policies.data import Outcomes
 from policies.metrics import Bootstrap, metric_point, metric_samples
+from policies.mix import RECORDED_MIX, Strata, TrafficMix
 from policies.replay import Replay, VerdictSource, replay
 from policies.requirement import Constraint, Requirement
 
@@ -76,11 +84,18 @@ def testing_order(req: Requirement) -> str:
 
 
 def constraint_bound(
-    c: Constraint, r: Replay, base: Replay, boot: Bootstrap, level: float
+    c: Constraint,
+    r: Replay,
+    base: Replay,
+    boot: Bootstrap,
+    level: float,
+    strata: Sequence[Strata] = (),
 ) -> tuple[float, float]:
     """(margin, bound): the one-sided `level` confidence bound of (value - required) (>= 0:
     holds), and of the value itself in the constraint's units (a share of the baseline's value
-    for a relative constraint). NaN when the metric was not recorded."""
+    for a relative constraint); for accuracy and cost, the lowest over the traffic mixes laid
+    over the items in `strata` (default: the items as recorded). NaN when the metric was not
+    recorded."""
     ref_point = metric_point(c.metric, base) if c.relative else 1.0
     required = c.value * ref_point if c.relative else c.value
     if c.metric in ("accuracy", "cost"):
@@ -88,10 +103,15 @@ def constraint_bound(
         ref = (base.score if c.metric == "accuracy" else base.cost) if c.relative else 0.0
         diff = mine - c.value * ref if c.relative else mine - c.value
         diff = diff if c.lower_bound else -diff
-        n = len(diff)
-        spread = float(diff.std(ddof=1)) / np.sqrt(n) if n > 1 else np.inf
-        quantile = stats.t.ppf(1 - level, max(n - 1, 1))
-        margin = float(diff.mean()) - float(quantile) * spread
+        margin = np.inf
+        for mix in strata or (RECORDED_MIX.on(np.zeros(0)),):
+            low = mix.bound(diff, level)
+            if not low >= margin:  # the binding mix reports the baseline's value under it
+                margin = low
+                ref_point = mix.mean(np.asarray(ref)) if c.relative else 1.0
+                required = c.value * ref_point if c.relative else c.value
+            if np.isnan(margin):
+                break
     else:
         mine_s = metric_samples(c.metric, r, boot)
         ref_s = metric_samples(c.metric, base, boot) if c.relative else None
@@ -115,17 +135,20 @@ def accept(
     boot: Bootstrap,
     alpha: float = ALPHA,
     point_estimate: bool = False,
+    mixes: Sequence[TrafficMix] = (),
 ) -> tuple[list[Tested], list[Tested]]:
     """(accepted, every tested candidate); see the module docstring. `point_estimate` accepts
-    on point estimates instead (no guarantee: for measuring what the guarantee costs)."""
+    on point estimates instead (no guarantee: for measuring what the guarantee costs); `mixes`
+    are target task mixes every accuracy and cost constraint must also hold on."""
     active = [f for f in families if f.candidates]
+    strata = [mix.on(train.tasks) for mix in mixes]
     accepted: list[Tested] = []
     tested: list[Tested] = []
     for fam in active:
         family_level = alpha * _weight(fam, active)
         if point_estimate:
             for cand in fam.candidates:
-                t = _test(req, cand, train, verdicts, base, boot, 0.5)
+                t = _test(req, cand, train, verdicts, base, boot, 0.5, strata)
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
@@ -136,7 +159,7 @@ def accept(
         level = family_level / size
         for path in paths:
             for cand in path:
-                t = _test(req, cand, train, verdicts, base, boot, level)
+                t = _test(req, cand, train, verdicts, base, boot, level, strata)
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
@@ -148,13 +171,18 @@ def accept(
 
 
 def _weight(fam: FamilyCandidates, active: list[FamilyCandidates]) -> float:
-    """A family's share of the error budget (weighted Bonferroni: the shares sum to one). Single
-    models get a small share beside routing families: a single model that meets the
-    requirement clearly passes at it anyway, and the routing paths usually reach its savings."""
+    return family_share(fam.family, [f.family for f in active])
+
+
+def family_share(family: str, active: Sequence[str]) -> float:
+    """A family's share of the error budget among the `active` ones (weighted Bonferroni: the
+    shares sum to one). Single models get a small share beside routing families: a single model
+    that meets the requirement clearly passes at it anyway, and the routing paths usually reach
+    its savings."""
     if len(active) == 1:
         return 1.0
-    singles = any(f.family == "single" for f in active)
-    if fam.family == "single":
+    singles = "single" in active
+    if family == "single":
         return SINGLE_SHARE
     return (1.0 - (SINGLE_SHARE if singles else 0.0)) / (len(active) - singles)
 
@@ -180,18 +208,22 @@ def _test(
     base: Replay,
     boot: Bootstrap,
     level: float,
+    strata: Sequence[Strata] = (),
 ) -> Tested:
     r = replay(train, cand.routes, verdicts)
     t = Tested(cand, r, level)
     for c in req.constraints:
-        t.margins[str(c)], t.bounds[str(c)] = constraint_bound(c, r, base, boot, level)
+        t.margins[str(c)], t.bounds[str(c)] = constraint_bound(c, r, base, boot, level, strata)
     return t
 
 
-def objective_value(req: Requirement, r: Replay, unit: float) -> float:
-    """Lower is better; cost in units of `unit`, latency in seconds."""
+def objective_value(req: Requirement, r: Replay, unit: float, mix: Strata | None = None) -> float:
+    """Lower is better; cost in units of `unit`, latency in seconds; accuracy and cost under
+    the traffic `mix` when given (the traffic the policy is meant for)."""
     metric = req.objective.metric
     value = metric_point(metric, r)
+    if mix is not None and metric in ("accuracy", "cost"):
+        value = mix.mean(r.score if metric == "accuracy" else r.cost)
     if metric == "cost":
         value /= unit
     elif metric == "p95_latency":

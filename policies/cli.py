@@ -70,9 +70,18 @@ def register(group: click.Group) -> None:
         "--trials",
         "n_trials",
         type=click.IntRange(1, 10000),
-        default=400,
+        default=20,
         show_default=True,
-        help="Candidates per cost-weight path (a grid over its distinct routings).",
+        help="Optuna trials per configuration search (each routing family runs one per "
+        "cross-fitting fold and one for the served policy); 1 = default configurations.",
+    )
+    @click.option(
+        "--traffic-mix",
+        default="auto",
+        show_default=True,
+        help="Task mix the promise must hold on: auto (the training items' own mix and the "
+        "held-out items' task mix, read from their task labels only), recorded (the training "
+        "items' own mix only), or TASK=SHARE,... (a declared mix, e.g. code=0.7,math=0.3).",
     )
     @click.option(
         "--embedding-model",
@@ -128,6 +137,7 @@ def register(group: click.Group) -> None:
             name=opts["name"],
             embedding_model=opts["embedding_model"],
             capabilities=lookup,
+            traffic_mix=opts["traffic_mix"],
         )
         assert report.artifact is not None
         store = _store(opts["db"])

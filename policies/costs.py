@@ -130,3 +130,21 @@ def fit_cost_model(
     rest = y - x[:, None] * per_char[None, :]
     means = shrunk_means(groups, rest, len(names))
     return CostModel(tuple(models), per_char, means.overall, names, means.table)
+
+
+def average_cost_models(models: Sequence[CostModel]) -> CostModel:
+    """One cost model predicting the average of `models`' predictions (each is linear in its
+    params; a task one of them never saw is predicted by its overall row, as it would be)."""
+    tasks = tuple(sorted({t for m in models for t in m.tasks}))
+    rows = [
+        np.array([m.task_base[m.tasks.index(t)] if t in m.tasks else m.base for t in tasks])
+        for m in models
+    ]
+    width = len(models[0].models)
+    return CostModel(
+        models[0].models,
+        np.mean([m.per_char for m in models], axis=0),
+        np.mean([m.base for m in models], axis=0),
+        tasks,
+        np.mean(rows, axis=0).reshape(len(tasks), width),
+    )

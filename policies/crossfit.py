@@ -6,6 +6,10 @@ folds and predict the fold's items: these *out-of-fold* predictions drive the ca
 decisions that acceptance tests, so every training item serves as evidence for acceptance and
 none is judged by a model fitted on it. The policy that is served is fitted on all training
 items (the learned router: the average of its fold models).
+
+`fold_ids`, `mean_scores` and `mean_costs` serve the fit, whose cross-fit also chooses each
+family's configuration (`policies.spaces`, `policies.search`); `crossfit_tables` is the
+default-configuration cross-fit that `tradeoff frontier` and the benchmarks trace.
 """
 
 from __future__ import annotations

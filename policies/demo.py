@@ -25,7 +25,7 @@ class DemoResult:
     imported: list[str]
 
 
-def run_demo(store: Store, seed: int = 0, n_trials: int = 80) -> DemoResult:
+def run_demo(store: Store, seed: int = 0, n_trials: int = 20) -> DemoResult:
     """Import the bundled data into `store`, then fit every bundled dataset.
 
     The baseline is each dataset's most accurate single model on its training items, so the

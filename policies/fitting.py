@@ -1,14 +1,18 @@
 """`fit_policy`: cross-fit on the training items, accept with a valid test, report on held-out.
 
 1. Items are split into train and test (named splits, the dataset's own `test` split by default,
-   or a seeded hash). The test items are touched only after the policy is chosen.
-2. Cross-fitting (`policies.crossfit`): per-request costs, per-task scores and the learned
-   router's predictions for every training item come from models fitted on the other folds.
+   or a seeded hash). The test items' outcomes are touched only after the policy is chosen;
+   their task labels may set the traffic mix the promise is tested on (`policies.mix`).
+2. Cross-fitting: per-request costs, per-task scores, the learned router's predictions and the
+   cascades' escalation rates for every training item come from fits on the other folds, with
+   each family's configuration chosen by an Optuna search nested in the same cross-fit
+   (`policies.spaces`, `policies.search`), so the search is part of what acceptance tests.
 3. Each family proposes candidates with their out-of-fold decisions (`policies.candidates`);
-   `policies.acceptance` accepts those whose constraints hold at a paired one-sided lower bound,
-   with the error budget split so the selection stays valid however many were searched.
-4. Among the accepted, the best objective (point estimate on the same decisions) wins; a simpler
-   family within `SIMPLER_WITHIN` of it wins instead.
+   `policies.acceptance` accepts those whose constraints hold at a paired one-sided lower bound
+   on every traffic mix, with the error budget split so the selection stays valid however many
+   were searched.
+4. Among the accepted, the best objective (point estimate on the same decisions, under the
+   target mix) wins; a simpler family within `SIMPLER_WITHIN` of it wins instead.
 5. The policy that will be served is replayed on the test items through its own `plan_many`
    (as `tradeoff replay` does): the metrics and the sentence come from there.
 """
@@ -20,30 +24,35 @@ import time
 import numpy as np
 
 from evals.store import Store
-from policies.acceptance import ALPHA, Tested, accept, objective_value, testing_order
+from policies.acceptance import (
+    ALPHA,
+    Tested,
+    accept,
+    family_share,
+    objective_value,
+    testing_order,
+)
 from policies.artifact import PolicyArtifact, store_artifact
 from policies.base import Policy
-from policies.candidates import (
-    SIMPLICITY,
-    FamilyCandidates,
-    chains,
-    cost_unit,
-    learned_routers,
-    singles,
-    task_tables,
-)
-from policies.crossfit import FOLDS, crossfit_tables
+from policies.candidates import SIMPLICITY, FamilyCandidates, cost_unit, searched_paths, singles
+from policies.chain_space import ChainSpace
+from policies.crossfit import FOLDS, fold_ids
 from policies.data import CapabilityLookup, Outcomes, baseline_index, load_outcomes
 from policies.errors import DataError, InfeasibleError
-from policies.learned_fit import MIN_ITEMS, fit_learned
+from policies.judge import PathJudge
+from policies.learned_fit import MIN_ITEMS
 from policies.metrics import Bootstrap, constraint_margin, metric_point, summarize
+from policies.mix import RECORDED_MIX, Strata, TrafficMix, resolve_mixes
 from policies.replay import oracle_routes, replay, replay_policy, single_routes
 from policies.report import FitReport
 from policies.requirement import Requirement, parse_requirement
+from policies.search import cross_fitted_search
+from policies.spaces import LearnedSpace, Pieces, Space, TaskTableSpace
 from policies.splits import make_splits
-from policies.verifiers import Verdicts, usable_verifiers
+from policies.verifiers import GROUP_ONLY, Verdicts, usable_verifiers
 
 SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
+PATH_POINTS = 400  # cost weights per path: every distinct routing up to this many
 FAMILY_ORDER = ("single", "task_table", "learned", "cascade", "best_of_k")
 
 
@@ -57,7 +66,7 @@ def fit_policy(
     train_split: str | None = None,
     test_split: str | None = None,
     test_fraction: float | None = None,
-    n_trials: int = 400,
+    n_trials: int = 20,
     families: tuple[str, ...] = FAMILY_ORDER,
     name: str | None = None,
     save: bool = True,
@@ -65,15 +74,18 @@ def fit_policy(
     per_request_cost: bool = True,
     embedding_model: str | None = None,
     capabilities: CapabilityLookup | None = None,
+    traffic_mix: str | None = None,
 ) -> FitReport:
     """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
 
-    `n_trials` caps the candidates per cost-weight path (the grid over its distinct routings).
+    `n_trials` is the Optuna budget of each configuration search (`policies.search`; 1 = the
+    default configurations, no search).
     `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
     model's mean cost for every request: benchmarks use them to measure what each one is worth.
     `embedding_model` adds sentence-embedding features to the learned router (optional,
     `policies.embeddings`). With `capabilities` (a model's, by name), no accepted policy leaves
-    an item to a model that cannot serve it (the proxy would answer 400).
+    an item to a model that cannot serve it (the proxy would answer 400). `traffic_mix` names the task mix the promise is for besides the
+    recorded one (`policies.mix`: "auto", "recorded" or "TASK=SHARE,...").
     """
     started = time.perf_counter()
     req = parse_requirement(requirement, objective)
@@ -90,13 +102,25 @@ def fit_policy(
     train = outcomes.subset(splits.train)
     base_j = baseline_index(train, baseline)
     verdicts = Verdicts(train) if train.responses is not None else None
-    fams, skipped = _families(
-        req, train, base_j, families, n_trials, seed, per_request_cost, verdicts, embedding_model
+    # The held-out items' task labels (never their outcomes) may set the target traffic mix.
+    mixes = resolve_mixes(traffic_mix, train.tasks, outcomes.tasks[splits.test])
+    fams, skipped, searched = _families(
+        req,
+        train,
+        base_j,
+        families,
+        n_trials,
+        seed,
+        per_request_cost,
+        verdicts,
+        embedding_model,
+        mixes,
+        guarantee,
     )
     base_train = replay(train, single_routes(train.n, base_j))
     boot = Bootstrap.draw(train.n, seed + 1)
     accepted, tested = accept(
-        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee
+        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee, mixes=mixes
     )
     if testing_order(req) == "none":  # nothing to guarantee: every candidate qualifies
         accepted = tested
@@ -105,12 +129,14 @@ def fit_policy(
         accepted += [t for t in tested if _is_single(t, base_j) and t not in accepted]
     if not accepted:
         raise InfeasibleError(_closest(req, tested, train.n))
-    chosen = _best(req, accepted, cost_unit(train.cost[:, :, 0]))
+    target = mixes[-1].on(train.tasks)
+    chosen = _best(req, accepted, cost_unit(train.cost[:, :, 0]), target)
     policy = chosen.candidate.build()
     # Only now are the test items looked at.
     test = outcomes.subset(splits.test)
     report = _report(req, outcomes, policy, chosen, test, base_j, seed)
     report.skipped = skipped
+    report.notes += [_uncovered_note(m) for m in mixes if m.uncovered]
     report.seconds = time.perf_counter() - started
     report.split = splits.test_name
     report.n_fit = len(splits.train)
@@ -118,13 +144,16 @@ def fit_policy(
     report.candidates_tried = len(tested)
     report.acceptance = {
         "items": train.n,
-        "method": f"cross-fitted ({FOLDS} folds) on the training items, paired with the "
-        f"baseline; {ALPHA:.0%} error split over {sum(1 for f in fams if f.candidates)} families "
-        "(weighted Bonferroni), fixed-sequence tests along each cost-weight path",
+        "method": f"cross-fitted ({FOLDS} folds, configuration searches nested in them) on the "
+        f"training items, paired with the baseline; {ALPHA:.0%} error split over "
+        f"{sum(1 for f in fams if f.candidates)} families (weighted Bonferroni), fixed-sequence "
+        "tests along each cost-weight path, on every traffic mix",
         "level": chosen.level,
         "lower_bound_margins": chosen.margins,
         "bounds": chosen.bounds,
         "accepted": len(accepted),
+        "traffic_mixes": [m.describe() for m in mixes],
+        "search": searched,
     }
     report.policy_name = name or f"{dataset}-{chosen.candidate.family}"
     split_spec = {
@@ -159,6 +188,14 @@ def _accepted_at(report: FitReport) -> dict[str, object]:
     }
 
 
+def _uncovered_note(mix: TrafficMix) -> str:
+    tasks = ", ".join(f"{t} ({s:.0%})" for t, s in mix.uncovered.items())
+    return (
+        f"the {mix.name} task mix has tasks no training item has: {tasks}; the acceptance test "
+        "could not cover them"
+    )
+
+
 def _check_recorded(req: Requirement, outcomes: Outcomes) -> None:
     if not np.isnan(outcomes.latency[:, :, 0]).all():
         return
@@ -180,13 +217,16 @@ def _families(
     train: Outcomes,
     base_j: int,
     families: tuple[str, ...],
-    limit: int,
+    n_trials: int,
     seed: int,
     per_request_cost: bool = True,
     verdicts: Verdicts | None = None,
     embedding_model: str | None = None,
-) -> tuple[list[FamilyCandidates], dict[str, str]]:
-    """The candidates of every family this data supports (and why the others are skipped)."""
+    mixes: list[TrafficMix] | None = None,
+    guarantee: bool = True,
+) -> tuple[list[FamilyCandidates], dict[str, str], dict[str, list[dict]]]:
+    """The candidates of every family this data supports, why the others are skipped, and
+    what each family's configuration search found."""
     skipped: dict[str, str] = {}
     usable, why_not = usable_verifiers(train)
     samples = int(np.max(train.n_samples, initial=1))
@@ -209,26 +249,42 @@ def _families(
             skipped[family] = reason
         else:
             allowed.append(family)
+    folds = fold_ids(train.item_ids, seed)
+    pieces = Pieces(train, folds, embedding_model)
+    spaces: dict[str, list[Space]] = {}
+    for family in allowed:
+        if family == "task_table":
+            spaces[family] = [TaskTableSpace(pieces, per_request_cost)]
+        elif family == "learned":
+            spaces[family] = [LearnedSpace(pieces, per_request_cost)]
+        elif family in ("cascade", "best_of_k") and verdicts is not None:
+            best_of = family == "best_of_k"
+            chains = [
+                ChainSpace(pieces, base_j, v, best_of, samples, verdicts, per_request_cost)
+                for v in usable
+                if best_of or v not in GROUP_ONLY  # one answer agrees with itself
+            ]
+            spaces[family] = [c for c in chains if not c.empty]
+            if not spaces[family]:
+                del spaces[family]
+                skipped[family] = "no model is cheaper than the baseline"
+    active = (["single"] if "single" in allowed else []) + list(spaces)
+    levels = {f: ALPHA * family_share(f, active) / len(s) for f, s in spaces.items()}
+    unit = cost_unit(train.cost[:, :, 0])
+    judge = PathJudge(
+        req, train, base_j, verdicts, mixes or [RECORDED_MIX], unit, levels, not guarantee, seed
+    )
     cheap_first = testing_order(req) == "cheap_first"
     out: list[FamilyCandidates] = []
-    wanted = set(allowed) - {"single"}
-    cf = crossfit_tables(train, seed, per_request_cost) if wanted else None
-    for family in allowed:
-        if family == "single":
+    searched: dict[str, list[dict]] = {}
+    for family in FAMILY_ORDER:
+        if family == "single" and "single" in allowed:
             out.append(singles(train))
-        elif family == "task_table" and cf is not None:
-            out.append(task_tables(train, cf, limit, cheap_first))
-        elif family == "learned" and cf is not None:
-            costs = np.nanmean(train.cost[:, :, 0], axis=0)
-            fitted = fit_learned(train, costs, cf.folds, embedding_model)
-            out.append(learned_routers(cf, fitted, limit, cheap_first))
-        elif family in ("cascade", "best_of_k") and cf is not None and verdicts is not None:
-            best_of = family == "best_of_k"
-            fam = chains(
-                train, cf, base_j, tuple(usable), samples, best_of, limit, cheap_first, verdicts
-            )
-            out.append(fam)
-    return out, skipped
+        elif family in spaces:
+            found = [cross_fitted_search(s, judge, folds, n_trials, seed) for s in spaces[family]]
+            out.append(searched_paths(family, found, folds, PATH_POINTS, cheap_first))
+            searched[family] = [f.summary() for f in found]
+    return out, skipped, searched
 
 
 def _baseline_meets_by_definition(req: Requirement) -> bool:
@@ -242,9 +298,10 @@ def _is_single(t: Tested, j: int) -> bool:
     return t.candidate.family == "single" and bool((chain[:, 0] == j).all())
 
 
-def _best(req: Requirement, accepted: list[Tested], unit: float) -> Tested:
-    """The best objective; the simplest family within SIMPLER_WITHIN of it wins ties."""
-    scored = [(objective_value(req, t.replay, unit), t) for t in accepted]
+def _best(req: Requirement, accepted: list[Tested], unit: float, mix: Strata | None) -> Tested:
+    """The best objective (under the target mix); the simplest family within SIMPLER_WITHIN
+    of it wins ties."""
+    scored = [(objective_value(req, t.replay, unit, mix), t) for t in accepted]
     top = min(v for v, _ in scored)
     near = [(v, t) for v, t in scored if v <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
     return min(near, key=lambda vt: (SIMPLICITY[vt[1].candidate.family], round(vt[0], 12)))[1]

@@ -31,8 +31,8 @@ class LearnedFit:
     alpha: float
 
 
-def _ridge(x: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    model = Ridge(alpha=alpha, solver="lsqr", tol=1e-4)
+def ridge(x: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    model = Ridge(alpha=alpha, solver="lsqr", tol=1e-3)  # predictions need no more
     model.fit(x, y)
     return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
 
@@ -51,7 +51,7 @@ def fit_learned(
     train = ~held if (~held).any() else held
     best: tuple[float, float, np.ndarray, np.ndarray, np.ndarray] | None = None
     for alpha in ALPHAS:
-        coef, intercept = _ridge(x[train], y[train], alpha)
+        coef, intercept = ridge(x[train], y[train], alpha)
         pred = np.asarray(x[held] @ coef.T) + intercept
         err = float(np.mean((pred - y[held]) ** 2))
         if best is None or err < best[0]:
@@ -63,7 +63,7 @@ def fit_learned(
     coefs, intercepts = [coef0], [intercept0]
     for f in names[1:]:
         held = folds == f
-        coef, intercept = _ridge(x[~held], y[~held], alpha)
+        coef, intercept = ridge(x[~held], y[~held], alpha)
         oof[held] = np.asarray(x[held] @ coef.T) + intercept
         coefs.append(coef)
         intercepts.append(intercept)

@@ -106,10 +106,11 @@ def lam_grid(points: Breakpoints, limit: int) -> np.ndarray:
     # Routing k (k = 0..K) holds for lam in (values[k], values[k-1]), values[-1] = infinity.
     upper = np.concatenate([[np.inf], values])
     lower = np.concatenate([values, [0.0]])
-    mids = np.array([inside(hi, lo) for hi, lo in zip(upper, lower, strict=True)])
-    mids[-1] = 0.0  # the last routing: every item on its best predicted model
-    picks = np.unique(np.round(np.linspace(0, len(mids) - 1, min(limit, len(mids)))).astype(int))
-    return np.sort(mids[picks])
+    count = len(upper)
+    picks = np.unique(np.round(np.linspace(0, count - 1, min(limit, count))).astype(int))
+    mids = np.array([inside(upper[k], lower[k]) for k in picks])
+    mids[picks == count - 1] = 0.0  # the last routing: every item on its best predicted model
+    return np.sort(mids)
 
 
 @dataclass(frozen=True)

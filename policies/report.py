@@ -186,6 +186,22 @@ class FitReport:
             else None,
         }
 
+    def _acceptance_lines(self) -> list[str]:
+        """What the promise was tested on, and what the configuration search chose."""
+        lines = []
+        mixes = self.acceptance.get("traffic_mixes") or []
+        if mixes:
+            lines.append("promise tested on: " + "; ".join(mixes))
+        for family, found in (self.acceptance.get("search") or {}).items():
+            for s in found:
+                if s.get("studies"):
+                    chosen = sorted(set(s["per_fold"]), key=s["per_fold"].index)
+                    lines.append(
+                        f"search {family}: {' | '.join(chosen)} ({s['trials_per_study']} Optuna "
+                        f"trials in each of {s['studies']} fold studies)"
+                    )
+        return lines
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
@@ -213,6 +229,7 @@ class FitReport:
             "",
             f"routes to: {used}",
         ]
+        lines += self._acceptance_lines()
         lines += [f"skipped {family}: {why}" for family, why in self.skipped.items()]
         lines += [f"note: {note}" for note in self.notes]
         if self.keeps_baseline:

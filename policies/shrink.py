@@ -25,8 +25,11 @@ class GroupMeans:
     prior: np.ndarray  # (m,) pseudo-items of the prior per column
 
 
-def shrunk_means(groups: np.ndarray, y: np.ndarray, n_groups: int) -> GroupMeans:
-    """Per-group means of `y` (n, m) shrunk toward the column means; `groups` (n,) in [0, G)."""
+def shrunk_means(
+    groups: np.ndarray, y: np.ndarray, n_groups: int, strength: float = 1.0
+) -> GroupMeans:
+    """Per-group means of `y` (n, m) shrunk toward the column means; `groups` (n,) in [0, G).
+    `strength` scales the estimated prior (the configuration search may tune it)."""
     y = np.asarray(y, dtype=float)
     m = y.shape[1]
     counts = np.bincount(groups, minlength=n_groups).astype(float)
@@ -44,7 +47,7 @@ def shrunk_means(groups: np.ndarray, y: np.ndarray, n_groups: int) -> GroupMeans
         between = np.maximum(spread - noise, MIN_BETWEEN)
     else:
         between = np.full(m, MIN_BETWEEN)
-    prior = np.maximum(within / between, 1e-9)
+    prior = np.maximum(within / between, 1e-9) * strength
     table = (sums + prior[None, :] * overall[None, :]) / (counts[:, None] + prior[None, :])
     return GroupMeans(table, overall, counts, prior)
 

@@ -135,9 +135,9 @@ def register(group: click.Group) -> None:
         "--trials",
         "n_trials",
         type=click.IntRange(1, 10000),
-        default=120,
+        default=20,
         show_default=True,
-        help="Optuna trials.",
+        help="Optuna trials per configuration search (as `tradeoff fit --trials`).",
     )
     @db_option
     @json_option

@@ -156,7 +156,7 @@ def _materialize(
 
 
 def refit_policy(
-    store: Store, name: str, *, promote_it: bool = False, seed: int = 0, n_trials: int = 120
+    store: Store, name: str, *, promote_it: bool = False, seed: int = 0, n_trials: int = 20
 ) -> RefitResult:
     """Refit the serving version of `name`; see the module docstring."""
     from policies.fitting import fit_policy

@@ -36,6 +36,8 @@ def test_fit_replay_route(db: str, tmp_path: Path, capsys: pytest.CaptureFixture
         and "less cost, on " in out
         and "held-out requests; accepted" in out
     )
+    assert "promise tested on: recorded task mix" in out and "held-out task mix" in out
+    assert "Optuna trials in each of 5 fold studies" in out
 
     code, out, _ = run(capsys, *fit, "--baseline", "strong", "--trials", "20", "--db", db, "--json")
     fitted = json.loads(out)
@@ -114,6 +116,11 @@ def test_frontier(db: str, capsys: pytest.CaptureFixture[str]) -> None:
             ],
             2,
             "not both",
+        ),
+        (
+            ["fit", "--dataset", "synth", "--require", "accuracy >= 0.5", "--traffic-mix", "Q=1"],
+            2,
+            "names task 'Q', which has no training items",
         ),
         (["replay", "--policy", "missing.json"], 2, "not found"),
         (["route", "--policy", "missing.json", "--input", "x.jsonl"], 2, "not found"),
