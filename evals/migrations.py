@@ -211,4 +211,50 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Issue 13, many replicas on one store. Each request's client key (by its name in
+        # `serve --keys`), the keys' limits (no secrets), their shared usage per budget period
+        # (nano-USD, so sums are exact), each replica's share of the reservations in flight (a
+        # replica found dead hands its share over as spent), the replicas' heartbeats, and an
+        # order in which every replica reads the graded pairs (assigned under a lock by the
+        # writer, so a reader never sees a later pair before an earlier one).
+        "0045_replicas_keys",
+        """
+        ALTER TABLE requests ADD COLUMN key_name VARCHAR;
+        ALTER TABLE loop_pairs ADD COLUMN seq BIGINT;
+        CREATE TABLE api_keys (
+            name VARCHAR NOT NULL,
+            rpm INTEGER,
+            budget_usd DOUBLE PRECISION,
+            budget_period VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (name)
+        );
+        CREATE TABLE key_usage (
+            name VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL,
+            spent_nusd BIGINT NOT NULL DEFAULT 0,
+            reserved_nusd BIGINT NOT NULL DEFAULT 0,
+            requests BIGINT NOT NULL DEFAULT 0,
+            minute_start TIMESTAMP,
+            minute_requests INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (name, period_start)
+        );
+        CREATE TABLE key_holds (
+            replica VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL,
+            reserved_nusd BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (replica, name, period_start)
+        );
+        CREATE TABLE replicas (
+            replica VARCHAR NOT NULL,
+            host VARCHAR,
+            pid INTEGER,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            seen_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (replica)
+        );
+        """,
+    ),
 ]

@@ -33,10 +33,12 @@ from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.chat import handle_chat
 from router.errors import ProxyError
-from router.fallback import Cooldowns
 from router.feedback import Feedback
+from router.keys import load_keys
+from router.limits import build_limits
 from router.live import build_loop
 from router.reload import PolicyBook
+from router.replicas import build_cooldowns, start_shared, stop_shared
 from router.request_log import RequestLog
 from router.scrub import Scrubber
 from router.settings import Settings
@@ -68,16 +70,22 @@ def build_state(settings: Settings) -> ProxyState:
         batch_rows=settings.log_batch_rows,
         drain_s=settings.log_drain_s,
     )
+    key_book = load_keys(settings.keys_path) if settings.keys_path else None
+    named = key_book.secrets() if key_book else frozenset()
     state = ProxyState(
         settings=settings,
         targets=targets,
         policies=book,
         request_log=request_log,
         scrubber=Scrubber(secrets),
-        keys=KeyCheck(settings.api_keys),
-        cooldowns=Cooldowns(settings.cooldown_s),
+        keys=KeyCheck(settings.api_keys | named),
+        cooldowns=build_cooldowns(settings.cooldown_s, settings.db_path),
     )
     state.loop = build_loop(state, store)
+    if key_book is not None:
+        state.key_book = key_book
+        keys = list(key_book.keys.values())
+        state.limits = build_limits(keys, settings.db_path, request_log, workers=settings.workers)
     return state
 
 
@@ -165,6 +173,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         call = Call(state)
         try:
             state.keys.check(request.headers.get("authorization"))
+            call.key = state.key_book.identify(request.headers) if state.key_book else None
             raw = await read_json(request)
             response = await handle_chat(state, call, raw, request)
         except ProxyError as exc:
@@ -256,6 +265,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         )
         state.metrics.collectors += [state.loop.render, feedback.render]
         await state.loop.start(state.policies.current)
+        await start_shared(state)
         polled = settings.policy_paths or settings.stored_policies
         poller = asyncio.ensure_future(_poll_policies(state)) if polled else None
         loop = asyncio.get_running_loop()
@@ -278,6 +288,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
                 poller.cancel()
             await asyncio.gather(*reloads, return_exceptions=True)
             await state.loop.stop()
+            await stop_shared(state)
             await state.adapter.aclose()
             await asyncio.to_thread(state.request_log.close)
 

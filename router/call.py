@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from evals.estimate import count_prompt, count_tokens
 from evals.upstream import UpstreamError
 from router.fallback import Trace, with_fallback
+from router.limits import admit_call, settle_call
 from router.request_log import RequestRow
 from router.state import ProxyState
 from router.validation import ChatRequest
@@ -63,6 +64,10 @@ class Call:
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
     shadow_job: Any = None
+    # Per-key limits (router/limits.py): the client's named key, and its admission once
+    # admitted (settled when the request finishes).
+    key: Any = None
+    admission: Any = None
 
     @property
     def chat_stream(self) -> bool:
@@ -85,6 +90,7 @@ class Call:
     ) -> T:
         """`with_fallback` with the proxy's cooldowns and retries, each attempt counted."""
         metrics = self.state.metrics
+        await admit_call(self.state, self)  # a key over its limits gets its 429 here
 
         async def counted(model: str, timeout_s: float) -> T:
             try:
@@ -152,6 +158,7 @@ class Call:
             cost_usd=self.cost_usd,
         )
         state.metrics.observe_fallback(policy, self.trace.fallbacks)
+        settle_call(state, self)
         state.request_log.record(
             RequestRow(
                 request_id=self.request_id,
@@ -173,6 +180,7 @@ class Call:
                 ttft_ms=self.ttft_ms,
                 prompt=chat.prompt if (chat and state.settings.log_prompts) else None,
                 cost_estimated=self.cost_estimated,
+                key_name=self.key.name if self.key is not None else None,
             )
         )
         if state.loop is not None:

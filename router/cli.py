@@ -108,6 +108,14 @@ def register(group: click.Group) -> None:
         help="Run `tradeoff refit --promote` for each stored policy served by name on this "
         "schedule, e.g. 30m, 6h, 1d.",
     )
+    @click.option(
+        "--keys",
+        "keys_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="keys.yaml: named client keys (each also accepted as an API key) with per-key "
+        "rpm and budget_usd per budget_period, enforced across every replica on the store.",
+    )
     def serve(
         policies: tuple[str, ...],
         config: str | None,
@@ -127,6 +135,7 @@ def register(group: click.Group) -> None:
         shadow_budget_usd: float | None,
         on_violation: str,
         refit_every: str | None,
+        keys_path: Path | None,
     ) -> None:
         """Run the OpenAI-compatible proxy: clients change only base_url and the key.
 
@@ -168,6 +177,7 @@ def register(group: click.Group) -> None:
             body_timeout_s=body_timeout_s,
             spool=not no_spool,
             cors_origins=cors_origins,
+            keys_path=keys_path,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         app = create_app(settings)
@@ -186,7 +196,7 @@ def register(group: click.Group) -> None:
         # backlog until uvicorn accepts, instead of being refused).
         sock.listen(2048)
         bound = sock.getsockname()[1]
-        auth = "on" if settings.api_keys else "off"
+        auth = "on" if settings.api_keys or keys_path else "off"
         click.echo(
             f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth}; store "
             f"{Store(resolve_db(db))})",

@@ -46,6 +46,7 @@ class RequestRow:
     prompt: str | None
     # The upstream sent no usage: tokens were counted by the proxy, so cost is an estimate.
     cost_estimated: bool = False
+    key_name: str | None = None  # the client key's name in `serve --keys` (router/keys.py)
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -70,6 +71,7 @@ SCHEMA = pa.schema(
         ("ttft_ms", pa.float64()),
         ("prompt", pa.string()),
         ("cost_estimated", pa.bool_()),
+        ("key_name", pa.string()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).

@@ -53,6 +53,8 @@ class Settings:
     log_drain_s: float = 5.0  # at shutdown, how long to wait for the store before leaving rows
     # in the spool (they are written at the next start)
     spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)
+    keys_path: Path | None = None  # `--keys keys.yaml`: named client keys and their limits
+    workers: int = 1  # processes serving (router/workers.py); each builds its own state
     loop: LoopSettings = field(default_factory=LoopSettings)
 
 

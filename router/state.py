@@ -38,6 +38,8 @@ class ProxyState:
     metrics: Metrics = field(default_factory=Metrics)
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
     loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
+    key_book: Any = None  # router.keys.KeyBook of `serve --keys` (None: no named keys)
+    limits: Any = None  # router.limits.Limits: those keys' limits (None: none)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

@@ -31,6 +31,35 @@ DB_ERRORS = (duckdb.Error, psycopg.Error)
 # it below). Appending a migration? Update this to match: it is the reviewable record of what the
 # store looks like.
 EXPECTED_SCHEMA = {
+    "api_keys": [
+        "name VARCHAR NOT NULL",
+        "rpm INTEGER",
+        "budget_usd DOUBLE",
+        "budget_period VARCHAR NOT NULL",
+        "updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
+    "key_holds": [
+        "replica VARCHAR NOT NULL",
+        "name VARCHAR NOT NULL",
+        "period_start TIMESTAMP NOT NULL",
+        "reserved_nusd BIGINT NOT NULL DEFAULT 0",
+    ],
+    "key_usage": [
+        "name VARCHAR NOT NULL",
+        "period_start TIMESTAMP NOT NULL",
+        "spent_nusd BIGINT NOT NULL DEFAULT 0",
+        "reserved_nusd BIGINT NOT NULL DEFAULT 0",
+        "requests BIGINT NOT NULL DEFAULT 0",
+        "minute_start TIMESTAMP",
+        "minute_requests INTEGER NOT NULL DEFAULT 0",
+    ],
+    "replicas": [
+        "replica VARCHAR NOT NULL",
+        "host VARCHAR",
+        "pid INTEGER",
+        "started_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+        "seen_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
     "counters": [
         "scope VARCHAR NOT NULL",
         "key VARCHAR NOT NULL",
@@ -93,6 +122,7 @@ EXPECTED_SCHEMA = {
         "shadow_cost_usd DOUBLE",
         "task VARCHAR",
         "prompt_sha256 VARCHAR",
+        "seq BIGINT",
     ],
     "migrations": [
         "name VARCHAR NOT NULL",
@@ -176,6 +206,7 @@ EXPECTED_SCHEMA = {
         "ttft_ms DOUBLE",
         "prompt VARCHAR",
         "cost_estimated BOOLEAN DEFAULT false",
+        "key_name VARCHAR",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",
@@ -192,6 +223,10 @@ EXPECTED_SCHEMA = {
 }
 
 EXPECTED_PRIMARY_KEYS = {
+    "api_keys": ["name"],
+    "key_holds": ["replica", "name", "period_start"],
+    "key_usage": ["name", "period_start"],
+    "replicas": ["replica"],
     "counters": ["scope", "key"],
     "adaptive_drops": ["dataset", "model", "params_hash"],
     "datasets": ["name"],
