@@ -232,7 +232,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             state.keys.check(request.headers.get("authorization"))
         except ProxyError as exc:
             return exc.response()
-        return JSONResponse(state.loop.status())
+        return JSONResponse(await asyncio.to_thread(state.loop.status))  # reads the store
 
     async def metrics(request: Request) -> Response:
         try:

@@ -24,6 +24,7 @@ class LoopSettings:
     on_violation: str = "serve"  # serve | baseline
     refit_every_s: float | None = None
     write_every_s: float = 2.0  # how often graded pairs are written to the store
+    refresh_s: float = 1.0  # how often the monitors read new pairs (every replica's) from it
     seed: int | None = None  # the sampling RNG's seed (tests)
 
     @property

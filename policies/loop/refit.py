@@ -77,7 +77,7 @@ def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], i
     with store.connect() as con:
         rows = con.execute(
             "SELECT request_id, routed_score, baseline_score, routed_model FROM loop_pairs "
-            "WHERE policy = ? AND epoch = ? ORDER BY graded_at, request_id",
+            "WHERE policy = ? AND epoch = ? ORDER BY seq NULLS FIRST, graded_at, request_id",
             [name, current.epoch],
         ).fetchall()
         alarms = con.execute(
