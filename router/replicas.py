@@ -33,6 +33,7 @@ async def start_shared(state: ProxyState) -> None:
     start = getattr(state.cooldowns, "start", None)
     if start is not None:
         await start()
+        state.metrics.collectors.append(state.cooldowns.render)  # type: ignore[attr-defined]
     if state.limits is not None:
         await state.limits.start()
         state.metrics.collectors.append(state.limits.render)

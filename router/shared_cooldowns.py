@@ -92,6 +92,19 @@ class SharedCooldowns(Cooldowns):
             self._until.pop(model, None)
             self._told.pop(model, None)
 
+    def render(self) -> list[str]:
+        """Prometheus lines: messages exchanged with the other replicas."""
+        name = "tradeoff_cooldown_messages_total"
+        return [
+            f"# HELP {name} Cooldown changes told to, and heard from, the other replicas.",
+            f"# TYPE {name} counter",
+            f'{name}{{direction="sent"}} {self.sent}',
+            f'{name}{{direction="heard"}} {self.heard}',
+            "# HELP tradeoff_cooldowns_listening 1 while this replica hears the others.",
+            "# TYPE tradeoff_cooldowns_listening gauge",
+            f"tradeoff_cooldowns_listening {int(self.listening)}",
+        ]
+
     # -- life cycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._wake = asyncio.Event()

@@ -148,7 +148,7 @@ class Watch:
             "kept_accuracy": reading.kept_accuracy,
             "kept_accuracy_ci": None if reading.lower is None else [reading.lower, reading.upper],
             "savings": savings,
-            "shadow_spend_usd": self.shadow_spend_usd,
+            "shadow_spend_usd": round(self.shadow_spend_usd, 10),  # summed in any order
             "since": self.since.isoformat() if self.since else None,
             "change": change,
         }
@@ -171,11 +171,12 @@ def load_watch(
 
 def _unversioned(store: Store, versioned: set[str]) -> list[tuple[str, PolicyArtifact]]:
     """Policies served from files (epoch 0): the latest artifact each was graded under."""
+    # Grouped by id, the artifact joined after: PostgreSQL cannot group by a JSON column.
     with store.connect() as con:
         rows = con.execute(
-            "SELECT l.policy, p.artifact, max(l.graded_at) AS last FROM loop_pairs l "
-            "JOIN policies p ON p.policy_id = l.policy_id WHERE l.epoch = 0 "
-            "GROUP BY l.policy, p.artifact ORDER BY l.policy, last DESC"
+            "SELECT g.policy, p.artifact, g.last FROM (SELECT policy, policy_id, "
+            "max(graded_at) AS last FROM loop_pairs WHERE epoch = 0 GROUP BY policy, policy_id) g "
+            "JOIN policies p ON p.policy_id = g.policy_id ORDER BY g.policy, g.last DESC"
         ).fetchall()
     out: dict[str, PolicyArtifact] = {}
     for name, doc, _ in rows:
