@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -216,6 +217,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         return JSONResponse(
             {
                 "status": "ok",
+                "pid": os.getpid(),  # which worker or replica answered (serve --workers)
                 "policies": state.policies.describe(),
                 "models": list(state.targets),
                 "log_pending": state.request_log.pending,
