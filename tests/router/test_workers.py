@@ -122,9 +122,7 @@ def test_a_dead_worker_is_replaced_and_a_killed_supervisor_leaves_none(
         answered = set(first) | set(second)
         # The killed worker's unsettled rows stay in its spool until a process on the store
         # claims them; a restart does (here: one more plain serve, drained at once).
-        replay, _, _ = serve_process(
-            ["--config", str(tmp_path / "models.yaml"), "--db", pg_url]
-        )
+        replay, _, _ = serve_process(["--config", str(tmp_path / "models.yaml"), "--db", pg_url])
         try:
             wait_for(lambda: answered <= set(stored_ids(pg_url)), 30, "every answered row")
         finally:
