@@ -20,10 +20,13 @@ import httpx
 import openai
 import pytest
 
+from evals.errors import StoreBusyError
 from evals.store import open_store
+from policies.loop.refit import refit_policy
 from policies.loop.status import loop_status
 from router.key_usage import key_spend
 from router.keys import to_nusd
+from router.refits import RefitSchedule
 from tests.router.conftest import async_client, sync_client
 from tests.router.support import serve_process, write_models, write_policy
 from tests.router.test_keys import (
@@ -271,3 +274,14 @@ def test_replicas_and_status_agree_on_the_live_monitor(
         assert all(
             r.metric('tradeoff_policy_violations_total{policy="support"}') == 1 for r in both
         )
+
+
+def test_replicas_share_one_refit_schedule(pg_url: str) -> None:
+    """`--refit-every` on every replica refits once per period, and never twice at once."""
+    store = open_store(pg_url)
+    store_policy(store, "support", "m-cheap", "m-strong")
+    first, second = RefitSchedule(["support"], 60, pg_url), RefitSchedule(["support"], 60, pg_url)
+    assert first._due("support")
+    assert not second._due("support")  # the other replica started it moments ago
+    with store.lock("refit:support"), pytest.raises(StoreBusyError, match="another refit"):
+        refit_policy(store, "support")
