@@ -17,12 +17,18 @@ halfway through one; a replica that finds itself declared dead (a long pause) re
 under a new id, and its late settlements correct the spend by what those requests cost.
 
 **When PostgreSQL is unreachable** (down, restarting, a partition) the limits **fail closed to
-each replica's share**: the replica keeps answering, admitting against its share of what was
-left at its last contact, `floor(rpm / replicas)` per minute and `(budget - spent - in flight)
-/ replicas` for the period, counted in its memory. Shares never add up to more than the limits,
-so a budget still cannot overshoot; the cost is that a key may be refused a little early while
-the store is away. Settlements wait in memory and are written when the store is back (a probe
-every `retry_s`); admitting never waits for a store that is down beyond `timeout_s` once.
+each replica's share**: the replica keeps answering, and admits a limited key's requests against
+its share of what was left when it last read the key's usage (at each admission, and every
+`heartbeat_s` for every key), counted in its memory: `floor(rpm / replicas)` per minute (this
+minute: less its share of what was already used) and `(budget - spent - in flight) / replicas`
+for the period. Closed, because a budget is money: a store outage must not open a window of
+unlimited spend. A share, not nothing, because refusing every limited request while the store
+restarts would turn a database blip into an outage for every client. The shares add up to what
+was left at the last reading, so the only overshoot possible is what other replicas admitted
+after this replica's last reading (at most a heartbeat's worth of that key's traffic); a key
+may instead be refused a little early. Settlements wait in memory and are written when the
+store is back (probed every `retry_s`); an admission waits at most `timeout_s`, once, for a
+store that has gone away, then goes local at once until the probe finds it back.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import psycopg
 
 from evals.store import Store
 from router.key_usage import publish_keys
-from router.keys import KeySpec, period_start, utcnow
+from router.keys import KeySpec, minute_start, period_start, utcnow
 from router.limits import Admission, Limits, MemoryLimits, Refused, Usage, verdict
 
 __all__ = ["PostgresLimits"]
@@ -69,14 +75,15 @@ WITH me AS (
            OR u.minute_requests < %(rpm)s::integer)
       AND (%(budget)s::bigint IS NULL
            OR u.spent_nusd + u.reserved_nusd + excluded.reserved_nusd <= %(budget)s::bigint)
-    RETURNING u.period_start, u.spent_nusd, u.reserved_nusd
+    RETURNING u.period_start, u.spent_nusd, u.reserved_nusd, u.minute_start, u.minute_requests
 ), held AS (
     INSERT INTO key_holds AS h (replica, name, period_start, reserved_nusd)
     SELECT %(replica)s, %(name)s, period_start, %(reserve)s::bigint FROM admitted
     ON CONFLICT (replica, name, period_start)
     DO UPDATE SET reserved_nusd = h.reserved_nusd + excluded.reserved_nusd
 )
-SELECT (SELECT count(*) FROM me), a.period_start, a.spent_nusd, a.reserved_nusd
+SELECT (SELECT count(*) FROM me), a.period_start, a.spent_nusd, a.reserved_nusd,
+       a.minute_start, a.minute_requests
 FROM (SELECT 1) AS one LEFT JOIN admitted AS a ON true
 """
 USAGE = """
@@ -131,8 +138,8 @@ UPDATE key_usage AS u SET reserved_nusd = u.reserved_nusd - s.r, spent_nusd = u.
 FROM sums AS s WHERE u.name = s.name AND u.period_start = s.period_start
 """
 SNAPSHOT = """
-SELECT name, period_start, spent_nusd, reserved_nusd FROM key_usage
-WHERE name = ANY(%(names)s) ORDER BY period_start
+SELECT name, period_start, spent_nusd, reserved_nusd, minute_start, minute_requests
+FROM key_usage WHERE name = ANY(%(names)s) ORDER BY period_start
 """
 
 
@@ -143,6 +150,8 @@ class _Seen:
     period_start: datetime
     spent: int
     reserved: int
+    minute: datetime | None = None
+    minute_requests: int = 0
 
 
 class _Pool:
@@ -233,9 +242,7 @@ class PostgresLimits(Limits):
             await asyncio.to_thread(publish_keys, self.store, list(self.keys.values()))
         async with self._pool.connection() as con:
             await self._register(con)
-            cur = await con.execute(SNAPSHOT, {"names": list(self.keys)})
-            for name, start, spent, reserved in await cur.fetchall():
-                self._seen[name] = _Seen(start, int(spent), int(reserved))
+            await self._snapshot(con)
         self._tasks = [
             asyncio.ensure_future(self._settle_forever()),
             asyncio.ensure_future(self._keep_forever()),
@@ -291,20 +298,24 @@ class PostgresLimits(Limits):
         async with self._pool.connection() as con:
             for _ in range(3):
                 cur = await con.execute(ADMIT, params)
-                mine, start, spent, reserved = await cur.fetchone() or (0, None, 0, 0)
+                found = await cur.fetchone()
+                assert found is not None  # one row, always (a LEFT JOIN on a constant)
+                mine, start, spent, reserved, minute, count = found
                 if not mine:  # declared dead meanwhile (a long pause): rejoin under a new id
                     self.replica = params["replica"] = self._new_id()
                     await self._register(con)
                     continue
                 if start is not None:
-                    self._seen[key.name] = _Seen(start, int(spent), int(reserved))
+                    self._seen[key.name] = _Seen(start, int(spent), int(reserved), minute, count)
                     return Admission(key, start, reserve, holder=self.replica)
                 cur = await con.execute(USAGE, params)
                 row = await cur.fetchone()
                 assert row is not None
                 spent, reserved, minute, count, now, start = row
                 usage = Usage(int(spent or 0), int(reserved or 0), minute, int(count or 0))
-                self._seen[key.name] = _Seen(start, usage.spent, usage.reserved)
+                self._seen[key.name] = _Seen(
+                    start, usage.spent, usage.reserved, minute, usage.minute_requests
+                )
                 refused = verdict(key, usage, reserve, now, start)
                 if refused is not None:
                     raise refused
@@ -331,18 +342,28 @@ class PostgresLimits(Limits):
     def _shares(self) -> MemoryLimits:
         """Each key's share of what was left at the last contact (the module docstring)."""
         now, live = utcnow(), max(1, self.replicas)
-        shares = []
+        shares, used_minute = [], {}
         for key in self.keys.values():
+            seen = self._seen.get(key.name)
+            current = seen is not None and seen.period_start == period_start(key.budget_period, now)
             budget = None
             if key.budget_nusd is not None:
-                seen = self._seen.get(key.name)
-                used = 0
-                if seen is not None and seen.period_start == period_start(key.budget_period, now):
-                    used = seen.spent + seen.reserved
+                used = seen.spent + seen.reserved if seen is not None and current else 0
                 budget = max(0, key.budget_nusd - used) // live / 1e9
             rpm = None if key.rpm is None else key.rpm // live
+            if (
+                rpm is not None
+                and seen is not None
+                and current
+                and seen.minute == minute_start(now)
+            ):
+                used_minute[key.name] = -(-seen.minute_requests // live)  # this minute's share
             shares.append(replace(key, rpm=rpm, budget_usd=budget))
-        return MemoryLimits(shares)
+        local = MemoryLimits(shares)
+        for key in shares:
+            if key.name in used_minute:
+                local.seed(key, 0, used_minute[key.name], now)
+        return local
 
     def settle(self, admission: Admission, cost_nusd: int) -> None:
         if admission.local and self._local is not None:
@@ -431,6 +452,7 @@ class PostgresLimits(Limits):
                 await self._register(con)
                 live += 1
             self.replicas = max(1, int(live))
+            await self._snapshot(con)
             async with con.transaction():
                 cur = await con.execute(FIND_DEAD, {"dead": self.dead_after_s})
                 dead = [row[0] for row in await cur.fetchall()]
@@ -440,6 +462,12 @@ class PostgresLimits(Limits):
             log.warning(
                 "limits: replicas %s stopped heartbeating; their holds count as spent", dead
             )
+
+    async def _snapshot(self, con: psycopg.AsyncConnection[Any]) -> None:
+        """Every key's current usage: what the shares are cut from if the store goes away."""
+        cur = await con.execute(SNAPSHOT, {"names": list(self.keys)})
+        for name, start, spent, reserved, minute, count in await cur.fetchall():
+            self._seen[name] = _Seen(start, int(spent), int(reserved), minute, int(count))
 
     async def _register(self, con: psycopg.AsyncConnection[Any]) -> None:
         await con.execute(
