@@ -77,6 +77,7 @@ class Admission:
     reserved_nusd: int
     holder: str = ""  # the backend's reservation holder (PostgreSQL: the replica id)
     local: bool = False  # admitted by a replica's own share while the shared store was down
+    request_id: str = ""
 
 
 class Refused(Exception):
@@ -169,8 +170,8 @@ class Limits(ABC):
         return None
 
     @abstractmethod
-    async def admit(self, key: KeySpec, reserve_nusd: int) -> Admission:
-        """Count one request of `key` reserving `reserve_nusd`, or raise `Refused`."""
+    async def admit(self, key: KeySpec, reserve_nusd: int, request_id: str = "") -> Admission:
+        """Count request `request_id` of `key`, reserving `reserve_nusd`, or raise `Refused`."""
 
     @abstractmethod
     def settle(self, admission: Admission, cost_nusd: int) -> None:
@@ -224,7 +225,7 @@ class MemoryLimits(Limits):
         usage.spent += spent_nusd
         usage.minute, usage.minute_requests = minute_start(now), minute_requests
 
-    async def admit(self, key: KeySpec, reserve_nusd: int) -> Admission:
+    async def admit(self, key: KeySpec, reserve_nusd: int, request_id: str = "") -> Admission:
         return self.admit_now(key, reserve_nusd, utcnow())
 
     def admit_now(self, key: KeySpec, reserve_nusd: int, now: datetime) -> Admission:
@@ -285,7 +286,7 @@ async def admit_call(state: ProxyState, call: Call) -> None:
         return
     reserve = reservation_nusd(state, call) if key.budget_usd is not None else 0
     try:
-        call.admission = await limits.admit(key, reserve)
+        call.admission = await limits.admit(key, reserve, call.request_id)
     except Refused as refused:
         limits.refusals[(key.name, refused.limit)] += 1
         raise refused.error() from None

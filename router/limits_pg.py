@@ -3,18 +3,25 @@
 **One statement per admission.** `key_usage` holds one row per key and budget period: the
 spend, the reservations in flight, and the current minute's request count. Admitting a request
 is a single upsert whose `WHERE` is the limit check, so the row lock makes the check and the
-count one atomic step across replicas; the same statement adds the reservation to this
-replica's row in `key_holds`. Settling is a single statement too: the hold shrinks, the
-reservation becomes the cost. Both run on this process's own small pool of async connections
-(`synchronous_commit=off`: a crash of the server may forget the last few milliseconds of counts,
-never a request), on the event loop, each bounded by `timeout_s`.
+count one atomic step across replicas; the same statement writes the request's reservation to
+the ledger `key_holds`. Settling is one statement too: it marks the request's ledger row
+settled and turns its reservation into its cost, or does nothing if the row was settled
+already, so a settlement retried after a lost acknowledgement counts once. (A request admitted
+while the store was unreachable has no row: its settlement writes one, settled.) Both run on
+this process's own small pool of async connections (`synchronous_commit=off`: a crash of the
+server may forget the last few milliseconds of counts, never a request), on the event loop,
+each bounded by `timeout_s`. Ledger rows are deleted an hour after they were written.
 
 **Replicas that die.** Every replica heartbeats in `replicas`; one whose heartbeat is older
-than `dead_after_s` is removed by any other, and its holds become spend (each at what it
-reserved: a request it was answering may have been paid for, and a budget must not overshoot).
-An admission locks its own replica's row (`FOR KEY SHARE`), so a replica is never declared dead
-halfway through one; a replica that finds itself declared dead (a long pause) registers again
-under a new id, and its late settlements correct the spend by what those requests cost.
+than `dead_after_s` is removed by any other, and its unsettled reservations become spend (each
+at what it reserved: a request it was answering may have been paid for, and a budget must not
+overshoot); a settlement arriving later corrects that by what the request cost. An admission
+locks its own replica's row (`FOR KEY SHARE`), so a replica is never declared dead halfway
+through one; a replica that finds itself declared dead (a long pause) registers again.
+An admission whose statement fails without an answer (the connection dropped mid-way) may or
+may not have been counted: the request is admitted by the replica's share (below), and its
+settlement (or, if refused there, a release of what it may have reserved) puts the ledger
+right once the store answers.
 
 **When PostgreSQL is unreachable** (down, restarting, a partition) the limits **fail closed to
 each replica's share**: the replica keeps answering, and admits a limited key's requests against
@@ -57,6 +64,8 @@ from router.limits import Admission, Limits, MemoryLimits, Refused, Usage, verdi
 __all__ = ["PostgresLimits"]
 
 log = logging.getLogger("tradeoff.router")
+KEEP_LEDGER_S = 3600.0  # settled ledger rows are kept this long (a retried settlement finds them)
+FORGET_EVERY_S = 60.0
 
 ADMIT = """
 WITH me AS (
@@ -77,10 +86,9 @@ WITH me AS (
            OR u.spent_nusd + u.reserved_nusd + excluded.reserved_nusd <= %(budget)s::bigint)
     RETURNING u.period_start, u.spent_nusd, u.reserved_nusd, u.minute_start, u.minute_requests
 ), held AS (
-    INSERT INTO key_holds AS h (replica, name, period_start, reserved_nusd)
-    SELECT %(replica)s, %(name)s, period_start, %(reserve)s::bigint FROM admitted
-    ON CONFLICT (replica, name, period_start)
-    DO UPDATE SET reserved_nusd = h.reserved_nusd + excluded.reserved_nusd
+    INSERT INTO key_holds (request_id, replica, name, period_start, reserved_nusd, created_at)
+    SELECT %(id)s, %(replica)s, %(name)s, period_start, %(reserve)s::bigint, localtimestamp
+    FROM admitted
 )
 SELECT (SELECT count(*) FROM me), a.period_start, a.spent_nusd, a.reserved_nusd,
        a.minute_start, a.minute_requests
@@ -92,24 +100,33 @@ SELECT u.spent_nusd, u.reserved_nusd, u.minute_start, u.minute_requests, localti
 FROM (SELECT 1) AS one LEFT JOIN key_usage AS u
   ON u.name = %(name)s AND u.period_start = date_trunc(%(period)s, localtimestamp)
 """
+# Exactly once per request: its ledger row is settled here, or written settled when there is
+# none (admitted while the store was away); a row settled already makes this a no-op. A row a
+# dead replica's reservation was counted as spent for (reaped) is corrected by the real cost.
+# `count` is 0 for a release (a request refused after an admission that may have counted).
 SETTLE = """
-WITH released AS (
-    UPDATE key_holds SET reserved_nusd = reserved_nusd - %(reserve)s::bigint
-    WHERE replica = %(holder)s AND name = %(name)s AND period_start = %(start)s
-    RETURNING 1
-), found AS (SELECT count(*) AS n FROM released)
-UPDATE key_usage SET
-    reserved_nusd = reserved_nusd - CASE WHEN found.n > 0 THEN %(reserve)s::bigint ELSE 0 END,
-    spent_nusd = spent_nusd + %(cost)s::bigint
-                 - CASE WHEN found.n > 0 THEN 0 ELSE %(reserve)s::bigint END,
-    requests = requests + 1
-FROM found WHERE name = %(name)s AND period_start = %(start)s
-"""
-SETTLE_LOCAL = """
-INSERT INTO key_usage AS u (name, period_start, spent_nusd, requests)
-VALUES (%(name)s, %(start)s, %(cost)s::bigint, 1)
-ON CONFLICT (name, period_start)
-DO UPDATE SET spent_nusd = u.spent_nusd + excluded.spent_nusd, requests = u.requests + 1
+WITH found AS (
+    UPDATE key_holds SET settled = true
+    WHERE request_id = %(id)s AND NOT settled
+    RETURNING reserved_nusd, reaped
+), fresh AS (
+    INSERT INTO key_holds (request_id, replica, name, period_start, settled, created_at)
+    SELECT %(id)s, %(holder)s, %(name)s, %(start)s, true, localtimestamp
+    WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING 0::bigint AS reserved_nusd, false AS reaped
+), applied AS (
+    SELECT * FROM found UNION ALL SELECT * FROM fresh
+)
+INSERT INTO key_usage AS u (name, period_start, spent_nusd, reserved_nusd, requests)
+SELECT %(name)s, %(start)s,
+       %(cost)s::bigint - CASE WHEN reaped THEN reserved_nusd ELSE 0 END,
+       -CASE WHEN reaped THEN 0 ELSE reserved_nusd END, %(count)s::bigint
+FROM applied
+ON CONFLICT (name, period_start) DO UPDATE SET
+    spent_nusd = u.spent_nusd + excluded.spent_nusd,
+    reserved_nusd = u.reserved_nusd + excluded.reserved_nusd,
+    requests = u.requests + excluded.requests
 """
 REGISTER = """
 INSERT INTO replicas (replica, host, pid, started_at, seen_at)
@@ -125,17 +142,22 @@ FIND_DEAD = """
 DELETE FROM replicas WHERE seen_at < localtimestamp - %(dead)s * interval '1 second'
 RETURNING replica
 """
-# Run after FIND_DEAD in the same transaction, as its own statement: it must see the holds that
+# Run after FIND_DEAD in the same transaction, as its own statement: it must see the rows that
 # admissions (which waited on the dead rows' locks) committed meanwhile.
 RELEASE = """
 WITH holds AS (
-    DELETE FROM key_holds WHERE replica = ANY(%(dead)s)
+    UPDATE key_holds SET reaped = true
+    WHERE replica = ANY(%(dead)s) AND NOT settled AND NOT reaped
     RETURNING name, period_start, reserved_nusd
 ), sums AS (
     SELECT name, period_start, sum(reserved_nusd) AS r FROM holds GROUP BY name, period_start
 )
 UPDATE key_usage AS u SET reserved_nusd = u.reserved_nusd - s.r, spent_nusd = u.spent_nusd + s.r
 FROM sums AS s WHERE u.name = s.name AND u.period_start = s.period_start
+"""
+FORGET = """
+DELETE FROM key_holds WHERE created_at < localtimestamp - %(keep)s * interval '1 second'
+AND (settled OR reaped)
 """
 SNAPSHOT = """
 SELECT name, period_start, spent_nusd, reserved_nusd, minute_start, minute_requests
@@ -220,7 +242,9 @@ class PostgresLimits(Limits):
         self.degraded_admissions = 0
         self._seen: dict[str, _Seen] = {}
         self._local: MemoryLimits | None = None
-        self._pending: deque[tuple[Admission, int]] = deque()
+        self._pending: deque[tuple[Admission, int, int]] = deque()  # (admission, cost, count)
+        self._forgot_at = 0.0
+        self._flushing: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pool: _Pool | None = None
@@ -270,7 +294,8 @@ class PostgresLimits(Limits):
             await self._pool.close()
 
     # -- admitting and settling --------------------------------------------------------------
-    async def admit(self, key: KeySpec, reserve_nusd: int) -> Admission:
+    async def admit(self, key: KeySpec, reserve_nusd: int, request_id: str = "") -> Admission:
+        request_id = request_id or uuid.uuid4().hex
         budget = key.budget_nusd
         if budget is not None and reserve_nusd > budget:  # never fits: no need to ask
             now = utcnow()
@@ -280,14 +305,18 @@ class PostgresLimits(Limits):
         if self.down_since is None:
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    return await self._admit_shared(key, reserve_nusd)
+                    return await self._admit_shared(key, reserve_nusd, request_id)
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 self._went_down(exc)
-        return self._admit_local(key, reserve_nusd)
+                # The statement may have counted it before the answer was lost: once the store
+                # answers again, this request's settlement (or release) puts that right.
+                return self._admit_local(key, reserve_nusd, request_id, maybe_counted=True)
+        return self._admit_local(key, reserve_nusd, request_id)
 
-    async def _admit_shared(self, key: KeySpec, reserve: int) -> Admission:
+    async def _admit_shared(self, key: KeySpec, reserve: int, request_id: str) -> Admission:
         assert self._pool is not None
         params = {
+            "id": request_id,
             "replica": self.replica,
             "name": key.name,
             "period": key.budget_period,
@@ -307,7 +336,7 @@ class PostgresLimits(Limits):
                     continue
                 if start is not None:
                     self._seen[key.name] = _Seen(start, int(spent), int(reserved), minute, count)
-                    return Admission(key, start, reserve, holder=self.replica)
+                    return Admission(key, start, reserve, self.replica, request_id=request_id)
                 cur = await con.execute(USAGE, params)
                 row = await cur.fetchone()
                 assert row is not None
@@ -321,13 +350,19 @@ class PostgresLimits(Limits):
                     raise refused
         raise TimeoutError("the usage row kept changing")  # unreachable in practice: go local
 
-    def _admit_local(self, key: KeySpec, reserve: int) -> Admission:
+    def _admit_local(
+        self, key: KeySpec, reserve: int, request_id: str, *, maybe_counted: bool = False
+    ) -> Admission:
         if self._local is None:
             self._local = self._shares()
         shared = self._local.keys[key.name]
+        now = utcnow()
         try:
-            admitted = self._local.admit_now(shared, reserve, utcnow())
+            admitted = self._local.admit_now(shared, reserve, now)
         except Refused as refused:
+            if maybe_counted:  # release whatever the lost statement may have reserved
+                start = period_start(key.budget_period, now)
+                self._queue(Admission(key, start, 0, self.replica, True, request_id), 0, 0)
             what = "requests this minute" if refused.limit == "rpm" else "budget"
             raise Refused(
                 key,
@@ -337,7 +372,7 @@ class PostgresLimits(Limits):
                 f"store is unreachable (1/{max(1, self.replicas)} of what was left); retry shortly",
             ) from None
         self.degraded_admissions += 1
-        return replace(admitted, key=key, local=True)
+        return replace(admitted, key=key, holder=self.replica, local=True, request_id=request_id)
 
     def _shares(self) -> MemoryLimits:
         """Each key's share of what was left at the last contact (the module docstring)."""
@@ -368,7 +403,10 @@ class PostgresLimits(Limits):
     def settle(self, admission: Admission, cost_nusd: int) -> None:
         if admission.local and self._local is not None:
             self._local.settle(admission, cost_nusd)
-        self._pending.append((admission, cost_nusd))
+        self._queue(admission, cost_nusd, 1)
+
+    def _queue(self, admission: Admission, cost_nusd: int, count: int) -> None:
+        self._pending.append((admission, cost_nusd, count))
         if self._wake is not None:
             self._wake.set()
 
@@ -382,6 +420,12 @@ class PostgresLimits(Limits):
 
     async def _flush(self) -> bool:
         """Write pending settlements in one pipeline; False (and kept) if the store failed."""
+        if self._flushing is None:
+            self._flushing = asyncio.Lock()
+        async with self._flushing:  # one writer: a batch is popped by whoever wrote it
+            return await self._flush_once()
+
+    async def _flush_once(self) -> bool:
         assert self._pool is not None
         batch = list(self._pending)
         if not batch:
@@ -392,15 +436,16 @@ class PostgresLimits(Limits):
                 self._pool.connection() as con,
                 con.pipeline(),
             ):
-                for admission, cost in batch:
+                for admission, cost, count in batch:
                     await con.execute(
-                        SETTLE_LOCAL if admission.local else SETTLE,
+                        SETTLE,
                         {
+                            "id": admission.request_id,
                             "holder": admission.holder,
                             "name": admission.key.name,
                             "start": admission.period_start,
-                            "reserve": admission.reserved_nusd,
                             "cost": cost,
+                            "count": count,
                         },
                     )
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -458,6 +503,9 @@ class PostgresLimits(Limits):
                 dead = [row[0] for row in await cur.fetchall()]
                 if dead:
                     await con.execute(RELEASE, {"dead": dead})
+            if time.monotonic() - self._forgot_at > FORGET_EVERY_S:
+                self._forgot_at = time.monotonic()
+                await con.execute(FORGET, {"keep": KEEP_LEDGER_S})
         if dead:
             log.warning(
                 "limits: replicas %s stopped heartbeating; their holds count as spent", dead

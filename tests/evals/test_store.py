@@ -39,10 +39,14 @@ EXPECTED_SCHEMA = {
         "updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
     ],
     "key_holds": [
+        "request_id VARCHAR NOT NULL",
         "replica VARCHAR NOT NULL",
         "name VARCHAR NOT NULL",
         "period_start TIMESTAMP NOT NULL",
         "reserved_nusd BIGINT NOT NULL DEFAULT 0",
+        "settled BOOLEAN NOT NULL DEFAULT false",
+        "reaped BOOLEAN NOT NULL DEFAULT false",
+        "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
     ],
     "key_usage": [
         "name VARCHAR NOT NULL",
@@ -224,7 +228,7 @@ EXPECTED_SCHEMA = {
 
 EXPECTED_PRIMARY_KEYS = {
     "api_keys": ["name"],
-    "key_holds": ["replica", "name", "period_start"],
+    "key_holds": ["request_id"],
     "key_usage": ["name", "period_start"],
     "replicas": ["replica"],
     "counters": ["scope", "key"],

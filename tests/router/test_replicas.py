@@ -99,7 +99,7 @@ async def spread(urls: list[str], key: str, n: int, max_tokens: int = WORDS) -> 
 
 
 def usage_row(url: str, name: str) -> tuple[int, int, int]:
-    """(spent, reserved, held by replicas) in nano-USD, from the shared tables."""
+    """(spent, reserved, held by unsettled ledger rows) in nano-USD, from the shared tables."""
     with open_store(url, create=False).connect() as con:
         spent, reserved = con.execute(
             "SELECT coalesce(sum(spent_nusd), 0), coalesce(sum(reserved_nusd), 0) "
@@ -107,7 +107,9 @@ def usage_row(url: str, name: str) -> tuple[int, int, int]:
             [name],
         ).fetchone() or (0, 0)
         held = con.execute(
-            "SELECT coalesce(sum(reserved_nusd), 0) FROM key_holds WHERE name = ?", [name]
+            "SELECT coalesce(sum(reserved_nusd), 0) FROM key_holds "
+            "WHERE name = ? AND NOT settled AND NOT reaped",
+            [name],
         ).fetchone()
     return int(spent), int(reserved), int(held[0] if held else 0)
 
