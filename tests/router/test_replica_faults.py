@@ -22,10 +22,10 @@ import pytest
 
 from evals.store import open_store
 from router.keys import to_nusd
+from tests.router.replicas import Replica, Start
 from tests.router.support import write_models, write_policy
 from tests.router.test_keys import COST, WORDS, answer_rules, priced_models, write_keys
 from tests.router.test_loop import wait_for
-from tests.router.test_replicas import Replica, Start, replicas  # noqa: F401 (a fixture)
 from tests.support.postgres import Cluster, find_bin
 from tests.support.upstream import Rule, Upstream
 
@@ -85,7 +85,7 @@ def pending(replica: Replica) -> int:
 def test_two_thousand_requests_over_two_replicas_with_faults_land_exactly_once(
     tmp_path: Path,
     cluster: Cluster,
-    replicas: Start,  # noqa: F811
+    replicas: Start,
 ) -> None:
     url = cluster.create_database()
     rules = [
@@ -141,7 +141,7 @@ def test_postgres_restarted_mid_load_loses_no_answered_request(
     tmp_path: Path,
     cluster: Cluster,
     replicas: Start,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Load on both replicas while PostgreSQL stops for a few seconds and comes back: every
     request is answered without waiting for the store, each is logged once, the limits keep to

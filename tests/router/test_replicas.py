@@ -11,12 +11,9 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -28,7 +25,8 @@ from router.key_usage import key_spend
 from router.keys import to_nusd
 from router.refits import RefitSchedule
 from tests.router.conftest import async_client, sync_client
-from tests.router.support import serve_process, write_models, write_policy
+from tests.router.replicas import Start
+from tests.router.support import write_models, write_policy
 from tests.router.test_keys import (
     COST,
     HI,
@@ -39,47 +37,7 @@ from tests.router.test_keys import (
     write_keys,
 )
 from tests.router.test_loop import store_policy, wait_for
-from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream
-
-
-@dataclass
-class Replica:
-    process: subprocess.Popen[str]
-    url: str  # the OpenAI base URL (…/v1)
-    stderr: list[str]
-
-    @property
-    def base(self) -> str:
-        return self.url.removesuffix("/v1")
-
-    def get(self, path: str) -> Any:
-        return httpx.get(self.base + path, timeout=10).json()
-
-    def metric(self, line_start: str) -> float:
-        text = httpx.get(self.base + "/metrics", timeout=10).text
-        found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
-        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
-
-
-Start = Callable[[list[str]], Replica]
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Start]:
-    """`start(args)`: one more `tradeoff serve ARGS` replica; all stopped at the end. Their
-    spools (keyed by the store's URL) go under the test's folder."""
-    monkeypatch.setenv("TRADEOFF_SPOOL_DIR", str(tmp_path / "spool"))
-    started: list[subprocess.Popen[str]] = []
-
-    def start(args: list[str]) -> Replica:
-        process, url, stderr = serve_process(args)
-        started.append(process)
-        return Replica(process, url, stderr)
-
-    yield start
-    for process in started:
-        stop(process)
 
 
 async def spread(urls: list[str], key: str, n: int, max_tokens: int = WORDS) -> list[int]:
