@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,16 +11,13 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from router.settings import Settings
-from tests.router.replicas import Replica, Start
 from tests.router.support import (
     Proxy,
     register_test_family,
-    serve_process,
     unregister_test_family,
     write_models,
     write_policy,
 )
-from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream
 
 # Without TCP_NODELAY a sync httpx client waits out the server's delayed ACK (~40 ms a call).
@@ -109,20 +105,3 @@ def proxy(upstream: Upstream, workdir: Path) -> Iterator[Proxy]:
 @pytest.fixture(scope="module")
 def client(proxy: Proxy) -> OpenAI:
     return sync_client(proxy.url)
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Start]:
-    """`start(args)`: one more `tradeoff serve ARGS` replica; all stopped at the end. Their
-    spools (keyed by the store's URL) go under the test's folder."""
-    monkeypatch.setenv("TRADEOFF_SPOOL_DIR", str(tmp_path / "spool"))
-    started: list[subprocess.Popen[str]] = []
-
-    def start(args: list[str]) -> Replica:
-        process, url, stderr = serve_process(args)
-        started.append(process)
-        return Replica(process, url, stderr)
-
-    yield start
-    for process in started:
-        stop(process)
