@@ -66,6 +66,7 @@ __all__ = ["PostgresLimits"]
 log = logging.getLogger("tradeoff.router")
 KEEP_LEDGER_S = 3600.0  # settled ledger rows are kept this long (a retried settlement finds them)
 FORGET_EVERY_S = 60.0
+SETTLE_DELAY_S = 0.005  # settlements wait this long to share a round trip with others
 
 ADMIT = """
 WITH me AS (
@@ -414,6 +415,7 @@ class PostgresLimits(Limits):
         assert self._wake is not None
         while True:
             await self._wake.wait()
+            await asyncio.sleep(SETTLE_DELAY_S)  # let a few gather: one round trip for all
             self._wake.clear()
             if self.down_since is None and not await self._flush():
                 self._went_down(None)
@@ -434,26 +436,30 @@ class PostgresLimits(Limits):
             async with (
                 asyncio.timeout(self.timeout_s + 0.02 * len(batch)),
                 self._pool.connection() as con,
-                con.pipeline(),
             ):
-                for admission, cost, count in batch:
-                    await con.execute(
-                        SETTLE,
-                        {
-                            "id": admission.request_id,
-                            "holder": admission.holder,
-                            "name": admission.key.name,
-                            "start": admission.period_start,
-                            "cost": cost,
-                            "count": count,
-                        },
-                    )
+                if len(batch) == 1:
+                    await con.execute(SETTLE, self._settle_params(*batch[0]))
+                else:
+                    async with con.pipeline():
+                        for item in batch:
+                            await con.execute(SETTLE, self._settle_params(*item))
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.debug("limits: settling %d requests failed (%s)", len(batch), exc)
             return False
         for _ in batch:
             self._pending.popleft()
         return True
+
+    @staticmethod
+    def _settle_params(admission: Admission, cost: int, count: int) -> dict[str, Any]:
+        return {
+            "id": admission.request_id,
+            "holder": admission.holder,
+            "name": admission.key.name,
+            "start": admission.period_start,
+            "cost": cost,
+            "count": count,
+        }
 
     # -- heartbeats, the dead, and coming back -----------------------------------------------
     def _went_down(self, exc: BaseException | None) -> None:

@@ -53,8 +53,9 @@ class Cluster:
     """One running server; `url(dbname)` for a database in it, `create_database()` for a new
     empty one."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable  # False: no fsync (tests); True: the server's defaults (benchmarks)
         self._as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         # Under root the server's user must reach its folder: /tmp, not a private $TMPDIR.
         self.root = Path(tempfile.mkdtemp(prefix="tradeoff-pg-", dir="/tmp" if self._as else None))
@@ -87,11 +88,11 @@ class Cluster:
     def _launch(self) -> None:
         data = self.root / "data"
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 (the server holds it)
+        fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off"]  # fmt: skip
         self._server = subprocess.Popen(
             [self.bin_dir / "postgres", "-D", data, "-p", str(self.port), "-k", self.root,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
+             "-c", "listen_addresses=127.0.0.1", *fast, "-c", "max_connections=200"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=self._preexec, start_new_session=True,  # no terminal Ctrl-C reaches it
         )  # fmt: skip
