@@ -17,7 +17,15 @@ import pandas as pd
 from dashboard import labels
 from dashboard.choice import FAILS, MEETS, ON_AVERAGE, Option
 
-__all__ = ["GUIDES", "KIND_STYLE", "PLOT_HEIGHT", "VERDICT_KEY", "heatmap", "show", "tradeoff_chart"]
+__all__ = [
+    "GUIDES",
+    "KIND_STYLE",
+    "PLOT_HEIGHT",
+    "VERDICT_KEY",
+    "heatmap",
+    "show",
+    "tradeoff_chart",
+]
 
 PLOT_HEIGHT = 400
 RING_PX = 13  # the recommendation ring's radius

@@ -231,4 +231,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0080_requests_route_reason",
         "ALTER TABLE requests ADD COLUMN route_reason VARCHAR",
     ),
+    (
+        # Issue 13, many replicas on one store. Each request's client key (by its name in
+        # `serve --keys`), the keys' limits (no secrets), their shared usage per budget period
+        # (nano-USD, so sums are exact), a ledger of the reservations of requests in flight
+        # (settled exactly once, kept an hour so a retried settlement is recognised; a dead
+        # replica's become spent), the replicas' heartbeats, and an order in which every
+        # replica reads the graded pairs (assigned under a lock by the writer, so a reader
+        # never sees a later pair before an earlier one).
+        "0045_replicas_keys",
+        """
+        ALTER TABLE requests ADD COLUMN key_name VARCHAR;
+        ALTER TABLE loop_pairs ADD COLUMN seq BIGINT;
+        CREATE TABLE api_keys (
+            name VARCHAR NOT NULL,
+            rpm INTEGER,
+            budget_usd DOUBLE PRECISION,
+            budget_period VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (name)
+        );
+        CREATE TABLE key_usage (
+            name VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL,
+            spent_nusd BIGINT NOT NULL DEFAULT 0,
+            reserved_nusd BIGINT NOT NULL DEFAULT 0,
+            requests BIGINT NOT NULL DEFAULT 0,
+            minute_start TIMESTAMP,
+            minute_requests INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (name, period_start)
+        );
+        CREATE TABLE key_holds (
+            request_id VARCHAR NOT NULL,
+            replica VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL,
+            reserved_nusd BIGINT NOT NULL DEFAULT 0,
+            settled BOOLEAN NOT NULL DEFAULT false,
+            reaped BOOLEAN NOT NULL DEFAULT false,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (request_id)
+        );
+        CREATE INDEX key_holds_by_time ON key_holds (created_at);
+        CREATE TABLE replicas (
+            replica VARCHAR NOT NULL,
+            host VARCHAR,
+            pid INTEGER,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            seen_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (replica)
+        );
+        """,
+    ),
 ]

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -33,8 +34,9 @@ from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
 from router.errors import ProxyError
-from router.fallback import Cooldowns
 from router.feedback import Feedback
+from router.keys import load_keys
+from router.limits import build_limits
 from router.live import build_loop
 from router.pipeline import handle
 from router.protocols import (
@@ -46,6 +48,7 @@ from router.protocols import (
     ResponsesProtocol,
 )
 from router.reload import PolicyBook
+from router.replicas import build_cooldowns, start_shared, stop_shared
 from router.request_log import RequestLog
 from router.scrub import Scrubber
 from router.sessions import MemorySessions
@@ -79,17 +82,23 @@ def build_state(settings: Settings) -> ProxyState:
         batch_rows=settings.log_batch_rows,
         drain_s=settings.log_drain_s,
     )
+    key_book = load_keys(settings.keys_path) if settings.keys_path else None
+    named = key_book.secrets() if key_book else frozenset()
     state = ProxyState(
         settings=settings,
         targets=targets,
         policies=book,
         request_log=request_log,
         scrubber=Scrubber(secrets),
-        keys=KeyCheck(settings.api_keys),
-        cooldowns=Cooldowns(settings.cooldown_s),
+        keys=KeyCheck(settings.api_keys | named),
+        cooldowns=build_cooldowns(settings.cooldown_s, settings.db_path),
         sessions=MemorySessions(settings.session_ttl_s) if settings.session_ttl_s > 0 else None,
     )
     state.loop = build_loop(state, store)
+    if key_book is not None:
+        state.key_book = key_book
+        keys = list(key_book.keys.values())
+        state.limits = build_limits(keys, settings.db_path, request_log, workers=settings.workers)
     return state
 
 
@@ -181,6 +190,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             call = Call(state, protocol=protocol.name)
             try:
                 protocol.check_key(state.keys, request.headers)
+                call.key = state.key_book.identify(request.headers) if state.key_book else None
                 raw = await read_json(request)
                 response = await handle(state, call, protocol, raw, request)
             except ProxyError as exc:
@@ -249,6 +259,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         return JSONResponse(
             {
                 "status": "ok",
+                "pid": os.getpid(),  # which worker or replica answered (serve --workers)
                 "policies": state.policies.describe(),
                 "models": list(state.targets),
                 "log_pending": state.request_log.pending,
@@ -265,7 +276,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             state.keys.check(request.headers.get("authorization"))
         except ProxyError as exc:
             return exc.response()
-        return JSONResponse(state.loop.status())
+        return JSONResponse(await asyncio.to_thread(state.loop.status))  # reads the store
 
     async def metrics(request: Request) -> Response:
         try:
@@ -298,6 +309,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         )
         state.metrics.collectors += [state.loop.render, feedback.render]
         await state.loop.start(state.policies.current)
+        await start_shared(state)
         polled = settings.policy_paths or settings.stored_policies
         poller = asyncio.ensure_future(_poll_policies(state)) if polled else None
         loop = asyncio.get_running_loop()
@@ -320,6 +332,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
                 poller.cancel()
             await asyncio.gather(*reloads, return_exceptions=True)
             await state.loop.stop()
+            await stop_shared(state)
             await state.adapter.aclose()
             await asyncio.to_thread(state.request_log.close)
 

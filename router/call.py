@@ -18,6 +18,7 @@ from evals.estimate import count_prompt, count_tokens
 from evals.upstream import UpstreamError
 from evals.usage import Usage
 from router.fallback import Trace, with_fallback
+from router.limits import admit_call, settle_call
 from router.request_log import RequestRow
 from router.sessions import Pin, price_rank
 from router.state import ProxyState
@@ -70,6 +71,10 @@ class Call:
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
     shadow_job: Any = None
+    # Per-key limits (router/limits.py): the client's named key, and its admission once
+    # admitted (settled when the request finishes).
+    key: Any = None
+    admission: Any = None
 
     @property
     def chat_stream(self) -> bool:
@@ -95,6 +100,7 @@ class Call:
     ) -> T:
         """`with_fallback` with the proxy's cooldowns and retries, each attempt counted."""
         metrics = self.state.metrics
+        await admit_call(self.state, self)  # a key over its limits gets its 429 here
 
         async def counted(model: str, timeout_s: float) -> T:
             try:
@@ -171,6 +177,7 @@ class Call:
         state.metrics.observe_fallback(policy, self.trace.fallbacks)
         if status == 200 and route is not None and route.session_key and self.trace.model:
             self._settle_session(route, self.trace.model)
+        settle_call(state, self)
         usage = self.usage
         state.request_log.record(
             RequestRow(
@@ -199,6 +206,7 @@ class Call:
                 cache_write_tokens=usage.cache_write if usage else None,
                 reasoning_tokens=usage.reasoning if usage else None,
                 route_reason=route.reason if route else None,
+                key_name=self.key.name if self.key is not None else None,
             )
         )
         if state.loop is not None:

@@ -116,6 +116,22 @@ def register(group: click.Group) -> None:
         help="Run `tradeoff refit --promote` for each stored policy served by name on this "
         "schedule, e.g. 30m, 6h, 1d.",
     )
+    @click.option(
+        "--keys",
+        "keys_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="keys.yaml: named client keys (each also accepted as an API key) with per-key "
+        "rpm and budget_usd per budget_period, enforced across every replica on the store.",
+    )
+    @click.option(
+        "--workers",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Proxy processes on this host sharing the port (each with its own spool); a "
+        "supervisor forwards signals and restarts a worker that dies.",
+    )
     def serve(
         policies: tuple[str, ...],
         config: str | None,
@@ -136,6 +152,8 @@ def register(group: click.Group) -> None:
         shadow_budget_usd: float | None,
         on_violation: str,
         refit_every: str | None,
+        keys_path: Path | None,
+        workers: int,
     ) -> None:
         """Run the proxy: clients change only base_url and the key.
 
@@ -180,9 +198,17 @@ def register(group: click.Group) -> None:
             spool=not no_spool,
             cors_origins=cors_origins,
             session_ttl_s=session_ttl_s,
+            keys_path=keys_path,
+            workers=workers,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        app = create_app(settings)
+        if workers > 1:
+            from router.app import build_state
+
+            build_state(settings)  # every file and the store checked once, before any worker
+            app = None
+        else:
+            app = create_app(settings)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits out the client's delayed ACK (~40 ms).
@@ -198,22 +224,29 @@ def register(group: click.Group) -> None:
         # backlog until uvicorn accepts, instead of being refused).
         sock.listen(2048)
         bound = sock.getsockname()[1]
-        auth = "on" if settings.api_keys else "off"
+        auth = "on" if settings.api_keys or keys_path else "off"
+        many = f"; {workers} workers" if workers > 1 else ""
         click.echo(
             f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth}; store "
-            f"{Store(resolve_db(db))})",
+            f"{Store(resolve_db(db))}{many})",
             err=True,
         )
-        config_ = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=30,
+        options = {
+            "log_level": "warning",
+            "access_log": False,
+            "timeout_graceful_shutdown": 30,
             # Longer than clients' own idle expiry (httpx: 5 s), so a client never reuses a
             # connection at the instant the server closes it (a spurious connection error).
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
-        uvicorn.Server(config_).run(sockets=[sock])
+            "timeout_keep_alive": KEEP_ALIVE_S,
+        }
+        if app is None:
+            from router.workers import supervise
+
+            code = supervise(settings, options, sock)
+            if code:
+                raise click.exceptions.Exit(code)
+            return
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])  # type: ignore[arg-type]
 
 
 def split_policies(values: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[str, ...]]:

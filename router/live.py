@@ -1,13 +1,20 @@
-"""The loop inside the proxy: a `Watch` per served policy, fed by requests and shadow pairs.
+"""The loop inside the proxy: a `Watch` per served policy, fed from the store's shadow pairs.
 
 Hooks, each O(1) on the request path and unable to fail it:
 - `on_route(call)` after routing: samples the request for shadowing (its answer is then kept);
-- `on_finish(call, status)` when the request is logged: counts it for its policy version and
-  builds its shadow job;
+- `on_finish(call, status)` when the request is logged: builds its shadow job;
 - `after(call, response)`: hands a non-streaming job to the shadow runner as the response's
   background task, so it starts only once the client has the whole answer.
-`serves_baseline(served)` is how `--on-violation baseline` reroutes a violated policy. Graded
-pairs reach their monitor in batches, every `DRAIN_S` (and before any status is rendered).
+`serves_baseline(served)` is how `--on-violation baseline` reroutes a violated policy.
+
+**One truth for every replica.** A graded pair goes to the store (policies/loop/traffic.py,
+every `write_every_s`), and every `refresh_s` each watch reads the pairs stored since its last
+read, every replica's, in the order the store assigned them. So every replica on one store, and
+`tradeoff status`, feed their monitors the same pairs in the same order and agree on each
+policy's state, and `--on-violation baseline` switches on every replica at the same pair. The
+price is staleness: a pair counts `write_every_s + refresh_s` (3 s by default) after it was
+graded, plus however long the store is unreachable. `/tradeoff/status` reads the store first,
+so it is as fresh as the store.
 
 `sync(current)` (in a thread: it reads the store) gives every newly served policy version its
 watch, rebuilt from the store's pairs and requests of that version's epoch, so a restart or a
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -40,7 +48,6 @@ if TYPE_CHECKING:
     from router.call import Call
 
 log = logging.getLogger("tradeoff.loop")
-DRAIN_S = 0.1  # how often graded pairs reach the monitors (and a violation is acted on)
 
 
 class LiveLoop:
@@ -57,7 +64,9 @@ class LiveLoop:
         every = settings.loop.refit_every_s
         followed = [ref for ref in settings.stored_policies if "@" not in ref]
         self.refits = RefitSchedule(followed, every, settings.db_path) if every else None
-        self._drainer: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._reading = threading.Lock()  # one reader of the store's pairs at a time
+        self._alarmed: set[tuple[str, int, str]] = set()  # watches whose alarm was acted on
 
     # -- the served policies' watches --------------------------------------------------------
     @staticmethod
@@ -131,9 +140,6 @@ class LiveLoop:
         route = call.route
         if route is None or route.served is None or status != 200:
             return
-        watch = self._watch(route.served)
-        if watch is not None:
-            watch.add_request(call.cost_usd, call.baseline_cost_usd)
         if not call.keep_answer or self.shadow is None:
             return
         answer: bytes | list[bytes] | None = call.answer
@@ -173,7 +179,7 @@ class LiveLoop:
 
     # -- graded pairs ------------------------------------------------------------------------
     def record(self, result: ShadowResult) -> None:
-        """One graded pair: to the store (in the background) and to its version's watch."""
+        """One graded pair: to the store (in the background), which every watch reads."""
         job, served = result.job, result.job.served
         log_prompts = self.settings.log_prompts
         self.writer.record(
@@ -204,25 +210,33 @@ class LiveLoop:
                 baseline_tokens=result.baseline_tokens,
             )
         )
-        watch = self._watch(served)
-        if watch is None:
-            return  # the version was replaced meanwhile: its pair is in the store, not counted
-        watch.add_pair(result.score.routed, result.score.baseline, result.spend_usd)
 
-    def drain(self) -> None:
-        """Feed every watch's pending pairs to its monitor; act on a new violation."""
+    def refresh(self) -> None:
+        """Read every watch's new pairs from the store (blocking)."""
+        with self._reading:
+            for watch in list(self.watches.values()):
+                watch.refresh(self.store)
+
+    def _act_on_alarms(self) -> None:
+        """Act once on each watch found violated (by whichever read found it)."""
         for watch in list(self.watches.values()):
-            before, after = watch.flush()
-            if after == "violated" and before != "violated":
+            key = (watch.name, watch.epoch, watch.policy_id)
+            if watch.state == "violated" and key not in self._alarmed:
+                self._alarmed.add(key)
                 self._violated(watch)
 
-    async def _drain_forever(self) -> None:
+    async def _refresh_forever(self) -> None:
+        failing = False
         while True:
-            await asyncio.sleep(DRAIN_S)
+            await asyncio.sleep(self.loop_settings.refresh_s)
             try:
-                self.drain()
-            except Exception:  # a bug must not stop the monitoring for good
-                log.exception("loop: updating the monitors failed")
+                await asyncio.to_thread(self.refresh)
+                self._act_on_alarms()
+                failing = False
+            except Exception as exc:  # the store is away, or a bug: keep watching
+                if not failing:
+                    log.error("loop: reading the monitors' pairs failed (%s); will retry", exc)
+                failing = True
 
     def _violated(self, watch: Watch) -> None:
         reading = watch.monitor.reading()
@@ -254,9 +268,19 @@ class LiveLoop:
             self._spawn(asyncio.to_thread(self._record_event, watch, detail))
 
     def _record_event(self, watch: Watch, detail: dict[str, Any]) -> None:
+        """Record the alarm once, whichever replica sees it first (they all do)."""
         assert watch.version is not None
-        with self.store.transaction() as con:
-            append_event(con, watch.name, watch.version, "violated", detail)
+        try:
+            with self.store.transaction() as con:
+                seen = con.execute(
+                    "SELECT count(*) FROM policy_events WHERE name = ? AND version = ? "
+                    "AND seq > ? AND event = 'violated'",
+                    [watch.name, watch.version, watch.epoch],
+                ).fetchone()
+                if not (seen and seen[0]):
+                    append_event(con, watch.name, watch.version, "violated", detail)
+        except Exception as exc:  # another replica appended at the same moment: it is recorded
+            log.info("loop: the alarm of %s was recorded elsewhere (%s)", watch.name, exc)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -265,8 +289,12 @@ class LiveLoop:
 
     # -- status and metrics ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        self.drain()
-        return {"policies": [self.watches[n].entry() for n in sorted(self.watches)]}
+        """The status JSON, as fresh as the store (blocking: call it in a thread)."""
+        self.refresh()
+        watches = [self.watches[n] for n in sorted(self.watches)]
+        for watch in watches:
+            watch.count_requests(self.store)
+        return {"policies": [w.entry() for w in watches]}
 
     def render(self) -> list[str]:
         lines = [
@@ -308,7 +336,7 @@ class LiveLoop:
         self.writer.start()
         if self.shadow is not None:
             self.shadow.start()
-            self._drainer = asyncio.ensure_future(self._drain_forever())
+        self._refresher = asyncio.ensure_future(self._refresh_forever())
         if self.refits is not None:
             self.refits.start()
 
@@ -317,10 +345,9 @@ class LiveLoop:
             await self.refits.stop()
         if self.shadow is not None:
             await self.shadow.stop()
-        if self._drainer is not None:
-            self._drainer.cancel()
-            await asyncio.gather(self._drainer, return_exceptions=True)
-        self.drain()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.writer.close)
 

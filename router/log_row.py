@@ -52,6 +52,7 @@ class RequestRow:
     cache_write_tokens: int | None = None  # of prompt_tokens: written to it
     reasoning_tokens: int | None = None  # of completion_tokens: spent reasoning
     route_reason: str | None = None  # why the route's models: the plan's reason, pass-through
+    key_name: str | None = None  # the client key's name in `serve --keys` (router/keys.py)
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -82,6 +83,7 @@ SCHEMA = pa.schema(
         ("cache_write_tokens", pa.int64()),
         ("reasoning_tokens", pa.int64()),
         ("route_reason", pa.string()),
+        ("key_name", pa.string()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).

@@ -14,9 +14,10 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evals.store import DB_ENV, resolve_db
+from evals.store import DB_ENV, Store, resolve_db
 
 log = logging.getLogger("tradeoff.loop")
 CODE = "import sys, tradeoff; sys.exit(tradeoff.main(sys.argv[1:]))"
@@ -42,7 +43,29 @@ class RefitSchedule:
         while True:
             await asyncio.sleep(self.every_s)
             for name in self.names:
-                await self.refit(name)
+                if await asyncio.to_thread(self._due, name):
+                    await self.refit(name)
+
+    def _due(self, name: str) -> bool:
+        """Whether no process on the store (another replica, another worker) started a refit
+        of `name` in the last half period: replicas share one schedule. A refit is then marked
+        started; two replicas that mark it at the same moment are serialised by the refit's
+        own lock (the second one stops at once)."""
+        store = Store(self.db)
+        try:
+            with store.connect() as con:
+                row = con.execute(
+                    "SELECT updated_at FROM counters WHERE scope = 'refit-started' AND key = ?",
+                    [name],
+                ).fetchone()
+            recent = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=self.every_s / 2)
+            if row is not None and row[0] > recent:
+                return False
+            store.increment("refit-started", name, 1)
+        except Exception as exc:  # the store is away: the refit could not run either
+            log.warning("scheduled refit of %s skipped: %s", name, exc)
+            return False
+        return True
 
     async def refit(self, name: str) -> int:
         """One refit in a child process; logs its last line and returns its exit status."""

@@ -24,6 +24,7 @@ class LoopSettings:
     on_violation: str = "serve"  # serve | baseline
     refit_every_s: float | None = None
     write_every_s: float = 2.0  # how often graded pairs are written to the store
+    refresh_s: float = 1.0  # how often the monitors read new pairs (every replica's) from it
     seed: int | None = None  # the sampling RNG's seed (tests)
 
     @property
@@ -55,6 +56,8 @@ class Settings:
     spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)
     session_ttl_s: float = 3600.0  # a conversation's model is kept this long after its last
     # turn (router/sessions.py); 0 turns sessions off
+    keys_path: Path | None = None  # `--keys keys.yaml`: named client keys and their limits
+    workers: int = 1  # processes serving (router/workers.py); each builds its own state
     loop: LoopSettings = field(default_factory=LoopSettings)
 
 

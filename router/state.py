@@ -41,6 +41,8 @@ class ProxyState:
     loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
     sessions: SessionTable | None = None  # None: sessions off (--session-ttl 0)
     policy_versions: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    key_book: Any = None  # router.keys.KeyBook of `serve --keys` (None: no named keys)
+    limits: Any = None  # router.limits.Limits: those keys' limits (None: none)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

@@ -85,3 +85,23 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return str(tmp_path / "store.duckdb")
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`start(args)`: one more `tradeoff serve ARGS` replica (tests/router/replicas.py); all
+    stopped at the end. Their spools (keyed by the store's URL) go under the test's folder."""
+    from tests.router.replicas import Replica
+    from tests.router.support import serve_process
+
+    monkeypatch.setenv("TRADEOFF_SPOOL_DIR", str(tmp_path / "spool"))
+    started: list[subprocess.Popen[str]] = []
+
+    def start(args: list[str]) -> Replica:
+        process, url, stderr = serve_process(args)
+        started.append(process)
+        return Replica(process, url, stderr)
+
+    yield start
+    for process in started:
+        processes.stop(process)

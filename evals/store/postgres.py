@@ -128,10 +128,22 @@ class PostgresStore(Store):
 
     @contextmanager
     def _raw(self, *, read_only: bool) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection, returned to the pool when it is clean (idle, not broken)."""
+        """A pooled connection, returned to the pool when it is clean (idle, not broken).
+
+        A connection that fails (the server restarted, went away, shut down) is a StoreError,
+        "cannot reach the store", not an error of the statement: callers then keep their work
+        for later instead of blaming it (the request log's spool holds its rows). The pool's
+        idle connections date from before the failure too, so they are dropped with it.
+        """
         raw = self._take(read_only)
         try:
             yield raw
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+                self.close()
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                raise StoreError(f"lost the connection to store {self.location}: {reason}") from exc
+            raise
         finally:
             self._give_back(raw, read_only)
 

@@ -29,24 +29,48 @@ def _band(ci: list[float | None] | None) -> str:
     return f"{ci[0] * 100:.1f}-{hi}%"
 
 
+def _echo_keys(keys: list[dict[str, Any]]) -> None:
+    """Client keys: this period's spend against the budget, and the rate limit."""
+    if not keys:
+        return
+    width = max(len(k["name"]) for k in keys)
+    click.echo(f"{'key':{width}}  {'period':6}  {'spent':>12}  {'budget':>10}  {'requests':>8}  "
+               f"{'refused':>7}  {'rpm':>11}")  # fmt: skip
+    for k in keys:
+        budget = "-" if k["budget_usd"] is None else f"${k['budget_usd']:g}"
+        rpm = "-" if k["rpm"] is None else f"{k['last_minute']}/{k['rpm']}"
+        period = k["budget_period"] if k["budget_usd"] is not None else "-"
+        spent = f"${k['spent_usd']:.6f}"
+        click.echo(
+            f"{k['name']:{width}}  {period:6}  {spent:>12}  {budget:>10}  "
+            f"{k['requests']:>8}  {k['refused']:>7}  {rpm:>11}"
+        )
+    click.echo("")
+
+
 def register(group: click.Group) -> None:
     @group.command("status")
     @click.argument("names", nargs=-1)
     @db_option
     @json_option
     def status(names: tuple[str, ...], db: str | None, as_json: bool) -> None:
-        """Live vs promised for each served policy: state, kept accuracy, savings."""
+        """Live vs promised for each served policy: state, kept accuracy, savings; and the
+        spend of each client key of `serve --keys` in its budget period."""
         from policies.loop.status import loop_status
+        from router.key_usage import key_spend
 
-        doc = loop_status(_store(db), list(names) or None)
+        store = _store(db)
+        doc = loop_status(store, list(names) or None)
         missing = sorted(set(names) - {p["name"] for p in doc["policies"]})
         if missing:
             raise UsageError(
                 f"no served policy {', '.join(missing)}; `tradeoff policies` lists stored ones"
             )
+        doc["keys"] = key_spend(store)
         if as_json:
             click.echo(json.dumps(doc, indent=2, default=str))
             return
+        _echo_keys(doc["keys"])
         if not doc["policies"]:
             click.echo("no policy is serving; fit one (`tradeoff fit`) and serve it")
             return

@@ -22,6 +22,7 @@ not asked for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from evals.errors import TradeoffError, UsageError
+from evals.errors import StoreBusyError, TradeoffError, UsageError
 from evals.store import Store
 from policies.artifact import insert_artifact
 from policies.data import load_outcomes
@@ -77,7 +78,7 @@ def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], i
     with store.connect() as con:
         rows = con.execute(
             "SELECT request_id, routed_score, baseline_score, routed_model FROM loop_pairs "
-            "WHERE policy = ? AND epoch = ? ORDER BY graded_at, request_id",
+            "WHERE policy = ? AND epoch = ? ORDER BY seq NULLS FIRST, graded_at, request_id",
             [name, current.epoch],
         ).fetchall()
         alarms = con.execute(
@@ -158,7 +159,22 @@ def _materialize(
 def refit_policy(
     store: Store, name: str, *, promote_it: bool = False, seed: int = 0, n_trials: int = 20
 ) -> RefitResult:
-    """Refit the serving version of `name`; see the module docstring."""
+    """Refit the serving version of `name`; see the module docstring. One refit of a name runs
+    at a time across every process on the store (replicas each refitting on a schedule): a
+    second one meanwhile raises StoreBusyError at once."""
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(store.lock(f"refit:{name}", timeout_s=0))
+        except StoreBusyError:
+            raise StoreBusyError(
+                f"another refit of {name!r} is running on store {store}; let it finish"
+            ) from None
+        return _refit_policy(store, name, promote_it=promote_it, seed=seed, n_trials=n_trials)
+
+
+def _refit_policy(
+    store: Store, name: str, *, promote_it: bool, seed: int, n_trials: int
+) -> RefitResult:
     from policies.fitting import fit_policy
 
     current = resolve(store, name)

@@ -59,7 +59,9 @@ def required_share(artifact: PolicyArtifact) -> float | None:
 
 @dataclass
 class Watch:
-    """One served policy version: its monitor and the counters since its promotion."""
+    """One served policy version: its monitor and the counters since its promotion, read from
+    the store. Every reader (each replica, `tradeoff status`) feeds the monitor the same pairs
+    in the same order (`seq`), so all agree on the state."""
 
     name: str
     version: int | None
@@ -71,10 +73,10 @@ class Watch:
     cost_usd: float = 0.0
     baseline_cost_usd: float = 0.0
     shadow_spend_usd: float = 0.0
+    seq: int | None = None  # the last pair read (its `seq` in loop_pairs); None: none yet
 
     def __post_init__(self) -> None:
         self.monitor = Monitor(required_share(self.artifact))
-        self._pending: list[tuple[float, float]] = []
 
     @property
     def policy_id(self) -> str:
@@ -86,34 +88,35 @@ class Watch:
 
     @property
     def pairs(self) -> int:
-        """Pairs counted, including those not yet fed to the monitor."""
-        return self.monitor.n + len(self._pending)
+        return self.monitor.n
 
-    def add_pair(self, routed: float, baseline: float, spend_usd: float = 0.0) -> None:
-        """Count one graded pair. The monitor sees it at the next `flush` (batches are cheaper
-        per pair than one update each, and nothing on a request's path waits for them)."""
-        self.shadow_spend_usd += spend_usd
-        self._pending.append((routed, baseline))
-
-    def flush(self) -> tuple[str, str]:
-        """Feed the pending pairs to the monitor; (state before, state after)."""
+    def refresh(self, store: Store) -> tuple[str, str]:
+        """Feed the monitor the pairs stored since the last read; (state before, after)."""
         before = self.monitor.state
-        if self._pending:
-            pending, self._pending = self._pending, []
-            routed, baseline = zip(*pending, strict=True)
-            self.monitor.extend(np.array(routed), np.array(baseline))
+        policy_id = None if self.epoch else self.artifact.policy_id
+        routed, baseline, spend, self.seq = load_pairs(
+            store, self.name, self.epoch, policy_id, after=self.seq
+        )
+        self.monitor.extend(routed, baseline)
+        self.shadow_spend_usd += spend
         return before, self.monitor.state
 
-    def add_request(self, cost_usd: float | None, baseline_cost_usd: float | None) -> None:
-        """Count one answered request of this version."""
-        self.requests += 1
-        if cost_usd is not None and baseline_cost_usd is not None:
-            self.cost_usd += cost_usd
-            self.baseline_cost_usd += baseline_cost_usd
+    def count_requests(self, store: Store) -> None:
+        """Count the version's answered requests and their cost (every replica's)."""
+        where = "policy = ? AND status = 200" + (" AND created_at >= ?" if self.since else "")
+        with store.connect() as con:
+            row = con.execute(
+                "SELECT count(*), sum(CASE WHEN baseline_cost_usd IS NOT NULL THEN cost_usd END), "
+                "sum(CASE WHEN cost_usd IS NOT NULL THEN baseline_cost_usd END) "
+                f"FROM requests WHERE {where}",
+                [self.name, self.since] if self.since else [self.name],
+            ).fetchone()
+        if row is not None:
+            self.requests = int(row[0] or 0)
+            self.cost_usd, self.baseline_cost_usd = float(row[1] or 0.0), float(row[2] or 0.0)
 
     def entry(self) -> dict[str, Any]:
         """This policy's object in the status JSON (see the module docstring)."""
-        self.flush()
         reading = self.monitor.reading()
         metrics = self.artifact.metrics
         savings = (
@@ -145,7 +148,7 @@ class Watch:
             "kept_accuracy": reading.kept_accuracy,
             "kept_accuracy_ci": None if reading.lower is None else [reading.lower, reading.upper],
             "savings": savings,
-            "shadow_spend_usd": self.shadow_spend_usd,
+            "shadow_spend_usd": round(self.shadow_spend_usd, 10),  # summed in any order
             "since": self.since.isoformat() if self.since else None,
             "change": change,
         }
@@ -161,20 +164,8 @@ def load_watch(
 ) -> Watch:
     """A watch rebuilt from the store: the epoch's pairs replayed, its requests counted."""
     watch = Watch(name, version, epoch, artifact, since)
-    routed, baseline, spend = load_pairs(store, name, epoch, None if epoch else artifact.policy_id)
-    watch.monitor.extend(routed, baseline)
-    watch.shadow_spend_usd = spend
-    where = "policy = ? AND status = 200" + (" AND created_at >= ?" if since else "")
-    with store.connect() as con:
-        row = con.execute(
-            "SELECT count(*), sum(CASE WHEN baseline_cost_usd IS NOT NULL THEN cost_usd END), "
-            "sum(CASE WHEN cost_usd IS NOT NULL THEN baseline_cost_usd END) "
-            f"FROM requests WHERE {where}",
-            [name, since] if since else [name],
-        ).fetchone()
-    if row is not None:
-        watch.requests = int(row[0] or 0)
-        watch.cost_usd, watch.baseline_cost_usd = float(row[1] or 0.0), float(row[2] or 0.0)
+    watch.refresh(store)
+    watch.count_requests(store)
     return watch
 
 
@@ -221,7 +212,7 @@ def kept_over_time(
     with store.connect() as con:
         rows = con.execute(
             "SELECT routed_score, baseline_score, graded_at FROM loop_pairs "
-            "WHERE policy = ? AND epoch = ? ORDER BY graded_at, request_id",
+            "WHERE policy = ? AND epoch = ? ORDER BY seq NULLS FIRST, graded_at, request_id",
             [name, epoch],
         ).fetchall()
     monitor = Monitor(required)

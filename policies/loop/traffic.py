@@ -14,6 +14,9 @@ proxy's `LoopSettings.write_every_s`, or sooner when 500 are waiting), each in o
 and inserts skip rows already present, so a retried batch never duplicates one. Pairs are on no
 client's path and the monitor keeps its state in memory, so seconds are fresh enough, and
 fewer, larger batches cost the proxy less CPU.
+
+Every replica's monitor reads the pairs back from the store in one shared order (`seq`, below),
+so replicas on one store, and `tradeoff status`, agree on each policy's state.
 """
 
 from __future__ import annotations
@@ -111,10 +114,16 @@ ITEM_SCHEMA = pa.schema(
         ("metadata", pa.string()),
     ]
 )
+# `seq` orders the pairs for every reader: assigned under the store's "loop-pairs" lock, so a
+# batch's numbers follow every number already committed (a reader that has seen seq n never
+# finds a pair below n later).
 INSERT_PAIRS = (
-    f"INSERT INTO loop_pairs ({', '.join(PAIR_COLUMNS)}) SELECT {', '.join(PAIR_COLUMNS)} "
+    f"INSERT INTO loop_pairs ({', '.join(PAIR_COLUMNS)}, seq) SELECT {', '.join(PAIR_COLUMNS)}, "
+    "(SELECT coalesce(max(seq), 0) FROM loop_pairs) "
+    "+ row_number() OVER (ORDER BY graded_at, request_id) "
     "FROM pair_batch ON CONFLICT (request_id) DO NOTHING"
 )
+PAIRS_LOCK = "loop-pairs"
 INSERT_ITEMS = (
     "INSERT INTO items (dataset, item_id, task, prompt, metadata) "
     "SELECT dataset, item_id, task, prompt, CAST(metadata AS JSON) FROM item_batch "
@@ -213,7 +222,7 @@ def write_pairs(store: Store, batch: list[GradedPair], known: set[str] | None = 
     datasets = {traffic_dataset(p.policy) for p in batch}
     models = {m for p in batch for m in (p.routed_model, p.baseline_model)}
     seen = known if known is not None else set()
-    with store.transaction() as con:
+    with store.lock(PAIRS_LOCK), store.transaction() as con:
         ensure_names(con, datasets - seen, models - seen)
         for name, table, sql in (
             ("pair_batch", pairs, INSERT_PAIRS),
@@ -295,18 +304,25 @@ class TrafficWriter:
 
 
 def load_pairs(
-    store: Store, policy: str, epoch: int, policy_id: str | None = None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """A policy epoch's pairs in grading order: (routed scores, baseline scores, shadow spend)."""
+    store: Store, policy: str, epoch: int, policy_id: str | None = None, after: int | None = None
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """A policy epoch's pairs in the order every reader shares (`seq`; pairs stored before it
+    existed first, by grading time), all or those after `seq` number `after`: (routed scores,
+    baseline scores, shadow spend, the last seq read)."""
     where = "policy = ? AND epoch = ?" + (" AND policy_id = ?" if policy_id else "")
     params: list[Any] = [policy, epoch] + ([policy_id] if policy_id else [])
+    if after is not None:
+        where += " AND seq > ?"
+        params.append(after)
     with store.connect() as con:
         rows = con.execute(
-            f"SELECT routed_score, baseline_score, coalesce(shadow_cost_usd, 0) FROM loop_pairs "
-            f"WHERE {where} ORDER BY graded_at, request_id",
+            "SELECT routed_score, baseline_score, coalesce(shadow_cost_usd, 0), "
+            f"coalesce(seq, 0) FROM loop_pairs WHERE {where} "
+            "ORDER BY seq NULLS FIRST, graded_at, request_id",
             params,
         ).fetchall()
+    last = after or 0
     if not rows:
-        return np.zeros(0), np.zeros(0), 0.0
+        return np.zeros(0), np.zeros(0), 0.0, last
     data = np.array(rows, dtype=float)
-    return data[:, 0], data[:, 1], float(data[:, 2].sum())
+    return data[:, 0], data[:, 1], float(data[:, 2].sum()), max(last, int(data[:, 3].max()))

@@ -31,6 +31,39 @@ DB_ERRORS = (duckdb.Error, psycopg.Error)
 # it below). Appending a migration? Update this to match: it is the reviewable record of what the
 # store looks like.
 EXPECTED_SCHEMA = {
+    "api_keys": [
+        "name VARCHAR NOT NULL",
+        "rpm INTEGER",
+        "budget_usd DOUBLE",
+        "budget_period VARCHAR NOT NULL",
+        "updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
+    "key_holds": [
+        "request_id VARCHAR NOT NULL",
+        "replica VARCHAR NOT NULL",
+        "name VARCHAR NOT NULL",
+        "period_start TIMESTAMP NOT NULL",
+        "reserved_nusd BIGINT NOT NULL DEFAULT 0",
+        "settled BOOLEAN NOT NULL DEFAULT false",
+        "reaped BOOLEAN NOT NULL DEFAULT false",
+        "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
+    "key_usage": [
+        "name VARCHAR NOT NULL",
+        "period_start TIMESTAMP NOT NULL",
+        "spent_nusd BIGINT NOT NULL DEFAULT 0",
+        "reserved_nusd BIGINT NOT NULL DEFAULT 0",
+        "requests BIGINT NOT NULL DEFAULT 0",
+        "minute_start TIMESTAMP",
+        "minute_requests INTEGER NOT NULL DEFAULT 0",
+    ],
+    "replicas": [
+        "replica VARCHAR NOT NULL",
+        "host VARCHAR",
+        "pid INTEGER",
+        "started_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+        "seen_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+    ],
     "counters": [
         "scope VARCHAR NOT NULL",
         "key VARCHAR NOT NULL",
@@ -93,6 +126,7 @@ EXPECTED_SCHEMA = {
         "shadow_cost_usd DOUBLE",
         "task VARCHAR",
         "prompt_sha256 VARCHAR",
+        "seq BIGINT",
     ],
     "migrations": [
         "name VARCHAR NOT NULL",
@@ -182,6 +216,7 @@ EXPECTED_SCHEMA = {
         "cache_write_tokens BIGINT",
         "reasoning_tokens BIGINT",
         "route_reason VARCHAR",
+        "key_name VARCHAR",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",
@@ -198,6 +233,10 @@ EXPECTED_SCHEMA = {
 }
 
 EXPECTED_PRIMARY_KEYS = {
+    "api_keys": ["name"],
+    "key_holds": ["request_id"],
+    "key_usage": ["name", "period_start"],
+    "replicas": ["replica"],
     "counters": ["scope", "key"],
     "adaptive_drops": ["dataset", "model", "params_hash"],
     "datasets": ["name"],

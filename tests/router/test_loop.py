@@ -78,7 +78,13 @@ def test_shadow_monitor_fallback_refit_and_promotion(tmp_path: Path) -> None:
             db_path=db,
             reload_interval_s=0.1,
             log_flush_s=0.05,
-            loop=LoopSettings(shadow_rate=1.0, on_violation="baseline", seed=0),
+            loop=LoopSettings(
+                shadow_rate=1.0,
+                on_violation="baseline",
+                seed=0,
+                write_every_s=0.02,  # pairs reach the store, and the monitor, at once
+                refresh_s=0.02,
+            ),
         )
         with Proxy(settings) as proxy:
             client = sync_client(proxy.url)

@@ -40,7 +40,7 @@ def serve(tmp: Path, up: Upstream, **loop: object) -> Proxy:
         )
         for base in ("base", "slowbase", "hangbase", "failbase", "toolbase", "cheap")
     )
-    options = {"shadow_rate": 1.0, "shadow_timeout_s": 2.0, "seed": 0, **loop}
+    options = {"shadow_rate": 1.0, "shadow_timeout_s": 2.0, "seed": 0, "refresh_s": 0.1, **loop}
     settings = Settings(
         policy_paths=policies,
         config_path=config,
@@ -89,7 +89,7 @@ def test_a_slow_failing_or_hanging_baseline_changes_nothing_for_the_client(
         )
         loop = proxy.state.loop
         loop.writer.wait_written()
-        loop.drain()
+        loop.refresh()
         assert loop.watches["to-base"].monitor.n == 1  # "Paris" vs "paris.": normalised match
         assert loop.watches["to-base"].monitor.window.sum_r == 1.0
         assert loop.watches["to-hangbase"].monitor.n == 0

@@ -53,8 +53,9 @@ class Cluster:
     """One running server; `url(dbname)` for a database in it, `create_database()` for a new
     empty one."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable  # False: no fsync (tests); True: the server's defaults (benchmarks)
         self._as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         # Under root the server's user must reach its folder: /tmp, not a private $TMPDIR.
         self.root = Path(tempfile.mkdtemp(prefix="tradeoff-pg-", dir="/tmp" if self._as else None))
@@ -80,18 +81,36 @@ class Cluster:
              "--locale=C", "--no-sync"],
             check=True, capture_output=True, preexec_fn=self._preexec, timeout=timeout_s,
         )  # fmt: skip
-        log = open(self.root / "server.log", "wb")  # noqa: SIM115 (the server holds it)
+        self._launch()
+        self._wait_ready(timeout_s)
+        return self
+
+    def _launch(self) -> None:
+        data = self.root / "data"
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 (the server holds it)
+        fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off"]  # fmt: skip
         self._server = subprocess.Popen(
             [self.bin_dir / "postgres", "-D", data, "-p", str(self.port), "-k", self.root,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
+             "-c", "listen_addresses=127.0.0.1", *fast, "-c", "max_connections=200"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=self._preexec, start_new_session=True,  # no terminal Ctrl-C reaches it
         )  # fmt: skip
         log.close()
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (`start_server` brings it back on the same port):
+        `fast` (SIGINT: clients disconnected, a clean shutdown) or `immediate` (SIGQUIT: a
+        crash, recovered from the log at the next start)."""
+        server, self._server = self._server, None
+        if server is None or server.poll() is not None:
+            return
+        server.send_signal(signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+        server.wait(timeout=60)
+
+    def start_server(self, timeout_s: float = 60.0) -> None:
+        self._launch()
         self._wait_ready(timeout_s)
-        return self
 
     def _wait_ready(self, timeout_s: float) -> None:
         import psycopg
