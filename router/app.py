@@ -308,7 +308,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             lambda: float(state.policies.reload_errors),
         )
         state.metrics.collectors += [state.loop.render, feedback.render]
-        await state.loop.start(state.policies.current)
+        await state.loop.start(lambda: state.policies.current)
         await start_shared(state)
         polled = settings.policy_paths or settings.stored_policies
         poller = asyncio.ensure_future(_poll_policies(state)) if polled else None

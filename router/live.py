@@ -27,7 +27,7 @@ import asyncio
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ class LiveLoop:
         self.refits = RefitSchedule(followed, every, settings.db_path) if every else None
         self._refresher: asyncio.Task[None] | None = None
         self._reading = threading.Lock()  # one reader of the store's pairs at a time
+        self._syncing = threading.Lock()  # the first sync and a reload's never interleave
         self._alarmed: set[tuple[str, int, str]] = set()  # watches whose alarm was acted on
 
     # -- the served policies' watches --------------------------------------------------------
@@ -75,6 +76,10 @@ class LiveLoop:
 
     def sync(self, current: Mapping[str, ServedPolicy]) -> None:
         """Give each served policy version its watch (blocking: reads the store)."""
+        with self._syncing:
+            self._sync(current)
+
+    def _sync(self, current: Mapping[str, ServedPolicy]) -> None:
         watches = {}
         for name, served in current.items():
             old = self.watches.get(name)
@@ -225,11 +230,16 @@ class LiveLoop:
                 self._alarmed.add(key)
                 self._violated(watch)
 
-    async def _refresh_forever(self) -> None:
-        failing = False
+    async def _refresh_forever(self, current: Callable[[], Mapping[str, ServedPolicy]]) -> None:
+        # The first watches are built here, not before serving: a store that is locked or down
+        # at start must not keep the proxy from answering (its rows wait in the spool).
+        synced, failing = False, False
         while True:
-            await asyncio.sleep(self.loop_settings.refresh_s)
             try:
+                if not synced:
+                    await asyncio.to_thread(self.sync, current())
+                    synced = True
+                await asyncio.sleep(self.loop_settings.refresh_s)
                 await asyncio.to_thread(self.refresh)
                 self._act_on_alarms()
                 failing = False
@@ -237,6 +247,8 @@ class LiveLoop:
                 if not failing:
                     log.error("loop: reading the monitors' pairs failed (%s); will retry", exc)
                 failing = True
+                if not synced:
+                    await asyncio.sleep(self.loop_settings.refresh_s)
 
     def _violated(self, watch: Watch) -> None:
         reading = watch.monitor.reading()
@@ -331,12 +343,13 @@ class LiveLoop:
         return lines + (self.shadow.render() if self.shadow else [])
 
     # -- life cycle --------------------------------------------------------------------------
-    async def start(self, current: Mapping[str, ServedPolicy]) -> None:
-        await asyncio.to_thread(self.sync, current)
+    async def start(self, current: Callable[[], Mapping[str, ServedPolicy]]) -> None:
+        """Start the loop's work; `current()` gives the served policies when their watches are
+        first built (in the background, retried while the store is unavailable)."""
         self.writer.start()
         if self.shadow is not None:
             self.shadow.start()
-        self._refresher = asyncio.ensure_future(self._refresh_forever())
+        self._refresher = asyncio.ensure_future(self._refresh_forever(current))
         if self.refits is not None:
             self.refits.start()
 

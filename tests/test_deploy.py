@@ -185,6 +185,10 @@ def test_the_documented_topology_serves_and_every_reader_shares_its_store(
     # The dashboard's traffic page query, on the same store.
     with store.connect(read_only=True) as con:
         totals = traffic_totals(con, None, "support")
-    assert totals["requests"] == sent and totals["errors"] == 0
+    assert (
+        totals["requests"] == sent
+        and totals["client_errors"] == 0
+        and totals["upstream_failures"] == 0
+    )
     # Nothing runs on past the test: the fixture stops both replicas (supervisor and workers).
     assert all(r.process.poll() is None for r in started)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, loop_queries, queries, traffic_queries
@@ -19,6 +20,7 @@ from dashboard.charts import show
 from dashboard.tables import human, latency, usd
 from dashboard.timecharts import SERIES, WINDOWS, bars, bucket_for, lines, now_utc, time_axis
 from dashboard.traffic_queries import PASS_THROUGH
+from router.key_usage import key_spend
 
 REFRESH_S = 5
 
@@ -202,6 +204,40 @@ def show_mix(since: datetime | None, policy: str | None) -> None:
     )
 
 
+def show_keys() -> None:
+    """Spend per client key of `serve --keys`, in each key's current budget period (every
+    policy and pass-through: a key's budget covers all its requests)."""
+    keys = data.library(key_spend)
+    if not keys:
+        return
+    frame = pd.DataFrame(keys)
+    frame["spent"] = frame["spent_usd"].map(usd)
+    frame["budget"] = frame["budget_usd"].map(lambda b: "none" if pd.isna(b) else usd(b))
+    frame["left"] = frame["budget_left_usd"].map(lambda b: "" if pd.isna(b) else usd(b))
+    frame["in_flight"] = frame["in_flight_usd"].map(usd)
+    frame["rpm"] = frame["rpm"].map(lambda r: "none" if pd.isna(r) else f"{int(r):,}")
+    frame["period"] = frame["budget_period"] + " from " + frame["period_start"].astype(str)
+    st.subheader("Spend per client key")
+    st.dataframe(
+        human(
+            frame,
+            {
+                "name": "Key",
+                "requests": "Requests",
+                "spent": "Spent",
+                "budget": "Budget",
+                "left": "Budget left",
+                "period": "Budget period (UTC)",
+                "rpm": "Requests / minute limit",
+                "refused": "Refused (429)",
+                "in_flight": "Reserved in flight",
+            },
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 @st.fragment(run_every=REFRESH_S)
 def live(window: str, policy: str | None) -> None:
     since, until = window_bounds(window)
@@ -235,7 +271,7 @@ def live(window: str, policy: str | None) -> None:
             hide_index=True,
             width="stretch",
         )
-    # Spend per API key (router/keys.py, issue 13) belongs here, as its own section.
+    show_keys()
     st.caption(
         f"Refreshes every {REFRESH_S} s. Baseline cost: what each request would have cost on "
         "its policy's baseline for the same tokens (logged by the proxy). The Requests page "

@@ -211,3 +211,32 @@ def test_a_missing_postgres_store_is_explained(pg_url: str, open_page: OpenPage)
     assert_clean(at)
     assert f"No store at `{pg_url}`" in texts(at)
     assert not Store(pg_url).exists()  # looking does not create it
+
+
+def test_traffic_shows_each_client_keys_spend_in_its_period(
+    tmp_path: Path, open_page: OpenPage
+) -> None:
+    """`serve --keys` publishes its keys; the page sums each key's logged cost this period."""
+    from router.key_usage import publish_keys
+    from router.keys import KeySpec
+
+    db = tmp_path / "keys.duckdb"
+    seed_store(db, n_items=10, n_requests=30)
+    store = Store(db)
+    publish_keys(store, [KeySpec("team-a", "sk-a", rpm=60, budget_usd=5.0, budget_period="day"),
+                         KeySpec("team-b", "sk-b")])  # fmt: skip
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO requests (request_id, created_at, requested_model, model, status, "
+            "cost_usd, attempts, key_name) SELECT 'k-' || r::VARCHAR, now()::TIMESTAMP, 'small', "
+            "'small', 200, 0.25, 1, 'team-a' FROM range(4) t(r)"
+        )
+    at = open_page(db, "views/traffic.py")
+    at.selectbox(key="traffic_window").select("all time").run()
+    assert_clean(at)
+    assert "Spend per client key" in [h.value for h in at.subheader]
+    table = next(d.value for d in at.dataframe if "Key" in d.value.columns)
+    rows = {r["Key"]: r for r in table.to_dict("records")}
+    assert rows["team-a"]["Requests"] == 4 and rows["team-a"]["Spent"] == "$1.0000"
+    assert rows["team-a"]["Budget left"] == "$4.0000" and rows["team-a"]["Budget"] == "$5.0000"
+    assert rows["team-b"]["Requests"] == 0 and rows["team-b"]["Budget"] == "none"
