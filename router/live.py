@@ -24,6 +24,7 @@ promotion picks up exactly where the store is. `--refit-every` is router/refits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from router.call import Call
 
 log = logging.getLogger("tradeoff.loop")
+FIRST_SYNC_S = 2.0  # how long serving waits for the policies' first watches
 
 
 class LiveLoop:
@@ -230,14 +232,16 @@ class LiveLoop:
                 self._alarmed.add(key)
                 self._violated(watch)
 
-    async def _refresh_forever(self, current: Callable[[], Mapping[str, ServedPolicy]]) -> None:
-        # The first watches are built here, not before serving: a store that is locked or down
-        # at start must not keep the proxy from answering (its rows wait in the spool).
+    async def _refresh_forever(
+        self, current: Callable[[], Mapping[str, ServedPolicy]], first: asyncio.Future[None]
+    ) -> None:
         synced, failing = False, False
         while True:
             try:
                 if not synced:
-                    await asyncio.to_thread(self.sync, current())
+                    if first.done() and first.exception() is not None:  # that try failed
+                        first = asyncio.ensure_future(asyncio.to_thread(self.sync, current()))
+                    await first
                     synced = True
                 await asyncio.sleep(self.loop_settings.refresh_s)
                 await asyncio.to_thread(self.refresh)
@@ -349,7 +353,15 @@ class LiveLoop:
         self.writer.start()
         if self.shadow is not None:
             self.shadow.start()
-        self._refresher = asyncio.ensure_future(self._refresh_forever(current))
+        # The first watches are built before serving when the store answers at once; a store
+        # locked or down at start must not keep the proxy from answering (its rows wait in the
+        # spool), so after FIRST_SYNC_S they are built in the background, retried until done.
+        first = asyncio.ensure_future(asyncio.to_thread(self.sync, current()))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(first), FIRST_SYNC_S)
+        if not first.done():
+            log.warning("loop: the store is busy; the policies' watches load in the background")
+        self._refresher = asyncio.ensure_future(self._refresh_forever(current, first))
         if self.refits is not None:
             self.refits.start()
 
