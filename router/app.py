@@ -48,10 +48,9 @@ from router.protocols import (
     ResponsesProtocol,
 )
 from router.reload import PolicyBook
-from router.replicas import build_cooldowns, start_shared, stop_shared
+from router.replicas import build_cooldowns, build_sessions, start_shared, stop_shared
 from router.request_log import RequestLog
 from router.scrub import Scrubber
-from router.sessions import MemorySessions
 from router.settings import Settings
 from router.spool import spool_dir
 from router.sse import ClientGone
@@ -92,7 +91,7 @@ def build_state(settings: Settings) -> ProxyState:
         scrubber=Scrubber(secrets),
         keys=KeyCheck(settings.api_keys | named),
         cooldowns=build_cooldowns(settings.cooldown_s, settings.db_path),
-        sessions=MemorySessions(settings.session_ttl_s) if settings.session_ttl_s > 0 else None,
+        sessions=build_sessions(settings.session_ttl_s, settings.db_path),
     )
     state.loop = build_loop(state, store)
     if key_book is not None:

@@ -22,7 +22,7 @@ from router.call import Call
 from router.errors import ProxyError, upstream_failure
 from router.fallback import AllFailed
 from router.protocols.base import Protocol, chat_answer, generated_text, reply_texts
-from router.routing import resolve_route
+from router.routing import await_pin, resolve_route
 from router.sse import first_of
 from router.state import ProxyState
 from router.streaming import open_stream
@@ -110,6 +110,7 @@ async def handle(
     """Answer one parsed-or-not request; the caller turns ProxyError into a response."""
     chat = protocol.parse(parse_json_body(raw), request.headers)
     call.chat = chat
+    await await_pin(state, chat)
     call.route = resolve_route(state, chat, routed=protocol.routed)
     if state.loop is not None:
         state.loop.on_route(call)

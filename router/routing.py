@@ -44,6 +44,21 @@ def resolve_route(state: ProxyState, chat: ChatRequest, *, routed: bool = True) 
     return _capable(state, chat, route)
 
 
+async def await_pin(state: ProxyState, chat: ChatRequest) -> None:
+    """Before routing a later turn of a conversation: on replicas sharing their sessions, wait
+    briefly for a pin another replica may be telling this one of (router/shared_sessions.py)."""
+    arrival = getattr(state.sessions, "arrival", None)
+    if arrival is None or chat.model not in state.policies.current:
+        return
+    sid = session_id(chat.body, chat.session_header)
+    if sid is not None and continues(chat.body, chat.native):
+        await arrival(_session_key(chat.model, sid))
+
+
+def _session_key(policy: str, sid: str) -> str:
+    return f"{policy}\x00{sid}"  # a session is scoped to the policy asked for
+
+
 def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
     served = state.policies.current.get(chat.model)
     if served is not None:
@@ -102,7 +117,7 @@ def _pinned(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
     sid = session_id(chat.body, chat.session_header)
     if sid is None:
         return route
-    key = f"{route.policy}\x00{sid}"
+    key = _session_key(route.policy, sid)
     first_turn = not continues(chat.body, chat.native)
     route = replace(route, session=sid, session_key=key, first_turn=first_turn)
     pin = None if first_turn else state.sessions.get(key)

@@ -245,3 +245,36 @@ def test_replicas_share_one_refit_schedule(pg_url: str) -> None:
     assert not second._due("support")  # the other replica started it moments ago
     with store.lock("refit:support"), pytest.raises(StoreBusyError, match="another refit"):
         refit_policy(store, "support")
+
+
+def test_a_conversation_keeps_its_model_whichever_replica_answers_a_turn(
+    tmp_path: Path, pg_url: str, replicas: Start
+) -> None:
+    """Turns dealt over two replicas stay on the model the first turn was routed to."""
+    with Upstream([Rule(model="s-cheap"), Rule(model="s-dear")]) as upstream:
+        config = write_models(tmp_path / "models.yaml", upstream.url, ["s-cheap", "s-dear"])
+        table = {"table": {"a": "s-cheap", "b": "s-dear"}, "default": "s-cheap"}
+        policy = write_policy(tmp_path / "t.json", "tasks", "task_table", table)
+        args = ["--config", str(config), "--db", pg_url, "--policy", str(policy)]
+        both = [replicas(args), replicas(args)]
+        for replica in both:
+            wait_for(lambda r=replica: r.metric("tradeoff_sessions_listening") == 1, 10, "listen")
+        clients = [sync_client(r.url) for r in both]
+        messages: list[dict[str, str]] = [{"role": "system", "content": "You are terse."}]
+        seen = []
+        for i, task in enumerate(["a", "b", "a", "b", "b"]):
+            messages.append({"role": "user", "content": f"turn {i}"})
+            raw = clients[i % 2].chat.completions.with_raw_response.create(
+                model="tasks",
+                messages=messages,  # type: ignore[arg-type]
+                extra_headers={"x-tradeoff-task": task},
+            )
+            answer = raw.parse().choices[0].message.content or ""
+            messages.append({"role": "assistant", "content": answer})
+            seen.append(raw.headers["x-tradeoff-model"])
+        assert seen == ["s-cheap"] * 5  # alone, the b turns would go to s-dear
+        heard = 'tradeoff_session_messages_total{direction="heard"}'
+        assert both[1].metric(heard) >= 1
+        # No turn was routed for want of a pin still on its way (each waited, if at all, for it).
+        late = 'tradeoff_session_pin_waits_total{outcome="timed_out"}'
+        assert [r.metric(late) for r in both] == [0, 0]

@@ -201,3 +201,30 @@ def test_what_names_a_session_and_what_continues_one() -> None:
     assert not continues(first, None) and continues(later, None)
     assert continues(first, {"previous_response_id": "resp_1"})
     assert session_id({"messages": []}, None) is None
+
+
+def test_pins_heard_from_other_replicas_follow_the_same_rules() -> None:
+    """SharedSessions applies another replica's pin like its own turn (no store needed here:
+    the messages are handed over directly)."""
+    import asyncio
+
+    from router.shared_sessions import SharedSessions
+
+    table = SharedSessions(60.0, "postgresql://unused")
+    cheap, dear = Pin("s-cheap", 1.0, "v1"), Pin("s-dear", 5.0, "v1")
+
+    def hear(pin: Pin, first: bool = False) -> None:
+        table._apply({"k": "k", "m": pin.model, "r": pin.rank, "v": pin.version, "f": first})
+
+    hear(dear, first=True)
+    assert table.get("k") == dear
+    hear(cheap)  # a later turn elsewhere on a cheaper model: the pin stays
+    assert table.get("k") == dear
+    hear(cheap, first=True)  # a new conversation under the same name starts over
+    assert table.get("k") == cheap
+    hear(Pin("s-mid", 0.5, "v2"))  # a new policy version replaces it, cheaper or not
+    assert table.get("k") == Pin("s-mid", 0.5, "v2")
+    # Not listening (no store): a later turn without a pin does not wait for one.
+    started = time.monotonic()
+    asyncio.run(table.arrival("other", timeout_s=5.0))
+    assert time.monotonic() - started < 1.0
