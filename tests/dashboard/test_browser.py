@@ -251,13 +251,21 @@ def test_policy_detail_offers_the_serve_command_and_the_files(
         button.click()
     downloads: Path = browser.downloads
     deadline = time.monotonic() + WAIT_S
-    while len([p for p in downloads.iterdir() if not p.name.endswith(".crdownload")]) < 2:
+    wanted = [downloads / f"{name}-v{version}.json", downloads / "models.yaml"]
+
+    def downloaded() -> bool:
+        # Chromium reserves a download's name with an empty file, writes a .crdownload beside
+        # it and renames that over it when done: done = no .crdownload and both non-empty.
+        partial = any(p.name.endswith(".crdownload") for p in downloads.iterdir())
+        return not partial and all(p.exists() and p.stat().st_size > 0 for p in wanted)
+
+    while not downloaded():
         assert time.monotonic() < deadline, list(downloads.iterdir())
         time.sleep(0.2)
     artifact = load_artifact(downloads / f"{name}-v{version}.json")
     assert (artifact.name, artifact.policy_version) == (name, version)
     stub = (downloads / "models.yaml").read_text()
-    assert all(f"model_name: {m}" in stub for m in artifact.models)
+    assert all(f"model_name: {m}" in stub for m in artifact.models), stub
     assert json.loads(artifact.to_json())["name"] == name
 
 
