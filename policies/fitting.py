@@ -189,7 +189,9 @@ def _accepted_at(report: FitReport) -> dict[str, object]:
 
 
 def _uncovered_note(mix: TrafficMix) -> str:
-    tasks = ", ".join(f"{t} ({s:.0%})" for t, s in mix.uncovered.items())
+    tasks = ", ".join(
+        f"{t} ({s:.0%})" if s >= 0.01 else f"{t} (<1%)" for t, s in mix.uncovered.items()
+    )
     return (
         f"the {mix.name} task mix has tasks no training item has: {tasks}; the acceptance test "
         "could not cover them"

@@ -213,7 +213,7 @@ class FitReport:
             )
         ]
         rows += [
-            (f"policy: {self.description}", self.metrics),
+            (f"policy ({self.family})", self.metrics),  # described in full below the table
             ("oracle (upper bound)", self.oracle),
         ]
         used = ", ".join(
@@ -227,6 +227,7 @@ class FitReport:
             "",
             model_table(rows),
             "",
+            f"policy: {self.description}",
             f"routes to: {used}",
         ]
         lines += self._acceptance_lines()
