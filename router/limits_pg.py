@@ -104,23 +104,20 @@ FROM (SELECT 1) AS one LEFT JOIN key_usage AS u
 # Exactly once per request: its ledger row is settled here, or written settled when there is
 # none (admitted while the store was away); a row settled already makes this a no-op. A row a
 # dead replica's reservation was counted as spent for (reaped) is corrected by the real cost.
+# Both land in the period the row holds its reservation in (the admission's own period).
 # `count` is 0 for a release (a request refused after an admission that may have counted).
+# One upsert, not an UPDATE then an INSERT: ON CONFLICT sees (and waits for) a hold that its
+# admission commits while this runs (one whose client timed out), which an UPDATE reading this
+# statement's snapshot would miss, leaving the settlement skipped and the reservation held.
 SETTLE = """
-WITH found AS (
-    UPDATE key_holds SET settled = true
-    WHERE request_id = %(id)s AND NOT settled
-    RETURNING reserved_nusd, reaped
-), fresh AS (
-    INSERT INTO key_holds (request_id, replica, name, period_start, settled, created_at)
-    SELECT %(id)s, %(holder)s, %(name)s, %(start)s, true, localtimestamp
-    WHERE NOT EXISTS (SELECT 1 FROM found)
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING 0::bigint AS reserved_nusd, false AS reaped
-), applied AS (
-    SELECT * FROM found UNION ALL SELECT * FROM fresh
+WITH applied AS (
+    INSERT INTO key_holds AS h (request_id, replica, name, period_start, settled, created_at)
+    VALUES (%(id)s, %(holder)s, %(name)s, %(start)s, true, localtimestamp)
+    ON CONFLICT (request_id) DO UPDATE SET settled = true WHERE NOT h.settled
+    RETURNING h.reserved_nusd, h.reaped, h.period_start
 )
 INSERT INTO key_usage AS u (name, period_start, spent_nusd, reserved_nusd, requests)
-SELECT %(name)s, %(start)s,
+SELECT %(name)s, period_start,
        %(cost)s::bigint - CASE WHEN reaped THEN reserved_nusd ELSE 0 END,
        -CASE WHEN reaped THEN 0 ELSE reserved_nusd END, %(count)s::bigint
 FROM applied
@@ -491,6 +488,10 @@ class PostgresLimits(Limits):
                     self.degraded_admissions,
                 )
                 self.down_since, self._local = None, None
+                # Settlements queued while that flush ran woke the settler, which skipped them
+                # (the store was still down): without this they would wait for the next request.
+                if self._pending and self._wake is not None:
+                    self._wake.set()
 
     async def _keep(self) -> None:
         """Heartbeat (rejoining if declared dead), count the live replicas, release the dead."""

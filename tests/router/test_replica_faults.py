@@ -197,18 +197,22 @@ def test_postgres_restarted_mid_load_loses_no_answered_request(
             if len(stored) < len(answered):
                 return None
             with open_store(url, create=False).connect() as con:
-                spent, reserved = con.execute(
-                    "SELECT sum(spent_nusd), sum(reserved_nusd) FROM key_usage WHERE name = 'load'"
+                spent, reserved, counted = con.execute(
+                    "SELECT sum(spent_nusd), sum(reserved_nusd), sum(requests) FROM key_usage "
+                    "WHERE name = 'load'"
                 ).fetchone()  # type: ignore[misc]
             logged = sum(to_nusd(r[2]) for r in stored)
-            last[:] = [int(spent), int(reserved), logged, len(stored), len(answered)]
-            return (int(spent), logged) if int(reserved) == 0 and int(spent) == logged else None
+            last[:] = [int(spent), int(reserved), logged, int(counted), len(stored), len(answered)]
+            exact = int(spent) == logged and int(counted) == len(stored)  # each settled once
+            return (int(spent), logged) if int(reserved) == 0 and exact else None
 
         last: list[int] = []
         try:
             wait_for(settled, 60, "the log and the limits to settle")
         except AssertionError:
-            raise AssertionError(f"spent, reserved, logged, rows, answered: {last}") from None
+            raise AssertionError(
+                f"spent, reserved, logged, settled, rows, answered: {last}"
+            ) from None
         stored = rows(url)
         ids = [r[0] for r in stored]
         assert len(ids) == len(set(ids)) == len(answered)
