@@ -262,6 +262,8 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
                 "policies": state.policies.describe(),
                 "models": list(state.targets),
                 "log_pending": state.request_log.pending,
+                # key-limit settlements not yet in the shared store (0 without shared limits)
+                "limits_pending": getattr(state.limits, "pending", 0),
                 "spool": str(state.request_log.folder) if state.request_log.spool else None,
                 "dead_letter": {
                     "path": str(state.request_log.dead_letters.path),

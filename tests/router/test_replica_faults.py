@@ -213,6 +213,7 @@ def test_postgres_restarted_mid_load_loses_no_answered_request(
             raise AssertionError(
                 f"spent, reserved, logged, settled, rows, answered: {last}"
             ) from None
+        assert [r.get("/health")["limits_pending"] for r in (a, b)] == [0, 0]
         stored = rows(url)
         ids = [r[0] for r in stored]
         assert len(ids) == len(set(ids)) == len(answered)
