@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -66,6 +67,7 @@ __all__ = ["PostgresLimits"]
 log = logging.getLogger("tradeoff.router")
 KEEP_LEDGER_S = 3600.0  # settled ledger rows are kept this long (a retried settlement finds them)
 FORGET_EVERY_S = 60.0
+SETTLE_BATCH = 500  # settlements per pipeline (one transaction)
 SETTLE_DELAY_S = 0.005  # settlements wait this long to share a round trip with others
 
 ADMIT = """
@@ -418,15 +420,21 @@ class PostgresLimits(Limits):
                 self._went_down(None)
 
     async def _flush(self) -> bool:
-        """Write pending settlements in one pipeline; False (and kept) if the store failed."""
+        """Write pending settlements, a pipeline per `SETTLE_BATCH`; False (the rest kept) if
+        the store failed."""
         if self._flushing is None:
             self._flushing = asyncio.Lock()
         async with self._flushing:  # one writer: a batch is popped by whoever wrote it
-            return await self._flush_once()
+            while self._pending:
+                if not await self._flush_once():
+                    return False
+            return True
 
     async def _flush_once(self) -> bool:
         assert self._pool is not None
-        batch = list(self._pending)
+        # Bounded, so that after an outage the key rows' locks are taken a batch at a time and
+        # admissions interleave with the backlog rather than wait it out.
+        batch = list(itertools.islice(self._pending, SETTLE_BATCH))
         if not batch:
             return True
         try:

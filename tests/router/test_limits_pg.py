@@ -228,3 +228,35 @@ def test_a_settlement_lands_in_the_period_its_hold_reserved_in(url: str) -> None
         await limits.stop()
 
     run(go())
+
+
+def test_a_backlog_is_written_a_batch_at_a_time_and_entirely(url: str) -> None:
+    """More settlements than one batch (an outage's worth): every one is written, each once,
+    and no batch holds the key's row longer than its own SETTLE_BATCH statements."""
+    from router import limits_pg
+
+    big = KeySpec("team", "s", rpm=None, budget_usd=1.0)
+
+    async def go() -> None:
+        limits = PostgresLimits(url, [big])
+        await limits.start()
+        n = limits_pg.SETTLE_BATCH * 2 + 7
+        start = (await limits.admit(big, 0, "probe")).period_start
+        limits.settle(Admission(big, start, 0, limits.replica, True, "probe"), 0)
+        for i in range(n):  # admitted by a share while the store was away: no holds yet
+            limits._queue(Admission(big, start, 0, limits.replica, True, f"r-{i}"), UNIT, 1)
+        batches: list[int] = []
+        flush_once = limits._flush_once
+
+        async def counted() -> bool:
+            batches.append(min(len(limits._pending), limits_pg.SETTLE_BATCH))
+            return await flush_once()
+
+        limits._flush_once = counted  # type: ignore[method-assign]
+        assert await limits._flush()
+        assert limits.pending == 0
+        assert max(batches) == limits_pg.SETTLE_BATCH and len(batches) >= 3
+        assert usage(url) == (n * UNIT, 0, n + 1)
+        await limits.stop()
+
+    run(go())
