@@ -33,6 +33,7 @@ from evals.targets import build_targets
 from evals.upstream import Adapter
 from router.auth import KeyCheck
 from router.call import CLIENT_CLOSED, Call
+from router.count_tokens import count_tokens_endpoint
 from router.errors import ProxyError
 from router.feedback import Feedback
 from router.keys import load_keys
@@ -180,6 +181,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
         return await _read_body(request, settings.max_body_bytes, settings.body_timeout_s)
 
     feedback = Feedback(state, read_json)
+    counting = count_tokens_endpoint(state, read_json)
 
     def serve(make: Callable[[], Protocol]) -> Callable[[Request], Any]:
         """The endpoint of one client protocol: every request ends in one `Call.finish()`."""
@@ -365,6 +367,7 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
             Route("/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/responses", serve(ResponsesProtocol), methods=["POST"]),
             Route("/v1/messages", serve(AnthropicProtocol), methods=["POST"]),
+            Route("/v1/messages/count_tokens", counting, methods=["POST"]),
             Route("/v1/embeddings", serve(EmbeddingsProtocol), methods=["POST"]),
             Route("/v1/completions", serve(CompletionsProtocol), methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),

@@ -152,9 +152,19 @@ class _PromptSize:
             return self.bound
         model = target.upstream_model
         if model not in self.counted:
-            tools = count_tokens(self.tools, model) if self.tools else 0
-            self.counted[model] = count_prompt(self.chat.prompt, self.messages, model) + tools
+            self.counted[model] = input_tokens(self.chat, model)
         return self.counted[model]
+
+
+def input_tokens(chat: ChatRequest, model: str | None) -> int:
+    """The request's input tokens as `model`'s tokenizer counts them (estimated: the proxy's
+    count, messages and tool definitions; a provider's own count may differ a little)."""
+    messages = chat.body.get("messages")
+    tools = chat.body.get("tools")
+    count = len(messages) if isinstance(messages, list) else 0
+    return count_prompt(chat.prompt, count, model) + (
+        count_tokens(json.dumps(tools), model) if tools else 0
+    )
 
 
 def _capable(state: ProxyState, chat: ChatRequest, route: Route) -> Route:

@@ -258,3 +258,38 @@ def test_an_anthropic_model_entry_takes_messages_natively(
         assert upstream.native_requests["messages"][-1]["model"] == "claude-sonnet-4-5"
         assert upstream.headers[-1]["x-api-key"] == "sk-ant-test-key-1234"
         assert "sk-ant-test-key-1234" in target.secrets  # scrubbed from answers and logs
+
+
+def test_count_tokens_counts_for_the_model_the_request_routes_to(
+    client: anthropic.Anthropic, proxy: Proxy, upstream: Upstream
+) -> None:
+    """`messages.count_tokens` (Claude-based agents call it before each turn): the proxy's own
+    count for the routed model; no upstream call, no log row."""
+    from evals.estimate import count_tokens
+
+    proxy.flush()
+    calls, rows = sum(upstream.model_counts.values()), len(proxy.rows())
+    short = client.messages.with_raw_response.count_tokens(
+        model="a-policy", messages=[{"role": "user", "content": "hello there"}]
+    )
+    assert short.headers["x-tradeoff-model"] == "a-cheap"
+    n_short = short.parse().input_tokens
+    long_text = "hello there " + "many more words in this message " * 40
+    n_long = client.messages.count_tokens(
+        model="a-policy", messages=[{"role": "user", "content": long_text}]
+    ).input_tokens
+    assert n_short >= count_tokens("hello there") and n_long - n_short >= 40 * 6
+    with_tools = client.messages.count_tokens(
+        model="a-policy", messages=[{"role": "user", "content": "hello there"}], tools=TOOLS
+    ).input_tokens
+    assert with_tools > n_short  # tool definitions are input too
+    assert sum(upstream.model_counts.values()) == calls  # nothing was sent upstream
+    proxy.flush()
+    assert len(proxy.rows()) == rows  # nor logged: no request was made
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.count_tokens(model="no-such", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.body["type"] == "error"  # type: ignore[index]
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(
+            base_url=proxy.base, api_key="wrong", max_retries=0
+        ).messages.count_tokens(model="a-policy", messages=[{"role": "user", "content": "x"}])
