@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from evals.estimate import count_prompt, count_tokens
+from evals.estimate import count_tokens
 from evals.upstream import UpstreamError
 from evals.usage import Usage
 from router.fallback import Trace, with_fallback
@@ -22,7 +22,7 @@ from router.limits import admit_call, settle_call
 from router.request_log import RequestRow
 from router.sessions import Pin, price_rank
 from router.state import ProxyState
-from router.validation import ChatRequest
+from router.validation import ChatRequest, input_tokens
 
 T = TypeVar("T")
 log = logging.getLogger("tradeoff.router")
@@ -140,10 +140,7 @@ class Call:
             if self.chat is None:
                 return
             tokenizer = self.state.targets[model].upstream_model
-            messages = self.chat.body.get("messages")
-            count = len(messages) if isinstance(messages, list) else 0
-            prompt = count_prompt(self.chat.prompt, count, tokenizer)
-            usage = Usage(prompt, count_tokens(answer(), tokenizer))
+            usage = Usage(input_tokens(self.chat, tokenizer), count_tokens(answer(), tokenizer))
             self.cost_estimated = True
         self.usage = usage if self.usage is None else self.usage + usage
         cost = self.state.targets[model].cost_of(usage)

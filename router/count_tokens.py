@@ -2,7 +2,7 @@
 
 Claude-based agents call it to manage their context before each turn. The body is a Messages
 request without `max_tokens`; the answer is `{"input_tokens": N}` counted by the proxy
-(router/routing.py `input_tokens`, the same count that checks context windows) for the first
+(router/validation.py `input_tokens`, the same count that checks context windows) for the first
 model the request's route would try (a policy's plan, a session's pin, or the model named),
 which the `x-tradeoff-model` header names. No upstream is called, so nothing is logged or
 priced; errors come in Anthropic's shape, like `/v1/messages`.
@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 from router.errors import ProxyError
 from router.protocols import AnthropicProtocol
-from router.routing import await_pin, input_tokens, resolve_route
+from router.routing import await_pin, resolve_route
 from router.state import ProxyState
-from router.validation import parse_json_body
+from router.validation import input_tokens, parse_json_body
 
 __all__ = ["count_tokens_endpoint"]
 

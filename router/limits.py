@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from evals.estimate import count_prompt
 from evals.store import Store, is_url, resolve_db
 from router.errors import ProxyError
 from router.keys import (
@@ -46,6 +45,7 @@ from router.keys import (
     utcnow,
 )
 from router.metrics import labels
+from router.validation import input_tokens
 
 if TYPE_CHECKING:
     from router.call import Call
@@ -262,10 +262,8 @@ def reservation_nusd(state: ProxyState, call: Call) -> int:
     if chat is None or route is None or not route.models:
         return 0
     body = chat.body
-    messages = body.get("messages")
-    count = len(messages) if isinstance(messages, list) else 0
     first = state.targets.get(route.models[0])
-    prompt = count_prompt(chat.prompt, count, first.upstream_model if first else None)
+    prompt = input_tokens(chat, first.upstream_model if first else None)
     n = body.get("n")
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
     cap = _completion_cap(body)

@@ -17,14 +17,13 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from evals.estimate import count_prompt, count_tokens
 from evals.targets import Target
 from policies.base import RouteRequest
 from router.call import Route
 from router.errors import ProxyError, bad_request
 from router.sessions import continues, price_rank, session_id
 from router.state import ProxyState
-from router.validation import ChatRequest, unknown_model
+from router.validation import ChatRequest, input_tokens, unknown_model
 
 # What the request log says about routes no plan chose.
 PASS_THROUGH_REASON = "pass-through: the client named this model"
@@ -154,17 +153,6 @@ class _PromptSize:
         if model not in self.counted:
             self.counted[model] = input_tokens(self.chat, model)
         return self.counted[model]
-
-
-def input_tokens(chat: ChatRequest, model: str | None) -> int:
-    """The request's input tokens as `model`'s tokenizer counts them (estimated: the proxy's
-    count, messages and tool definitions; a provider's own count may differ a little)."""
-    messages = chat.body.get("messages")
-    tools = chat.body.get("tools")
-    count = len(messages) if isinstance(messages, list) else 0
-    return count_prompt(chat.prompt, count, model) + (
-        count_tokens(json.dumps(tools), model) if tools else 0
-    )
 
 
 def _capable(state: ProxyState, chat: ChatRequest, route: Route) -> Route:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.capabilities import Needs, needs
+from evals.estimate import count_prompt, count_tokens
 from policies.base import flatten_messages
 from router.errors import ProxyError, bad_request
 from router.sessions import SESSION_HEADER
@@ -221,4 +222,15 @@ def unknown_model(model: str, known: list[str]) -> ProxyError:
         f"model {model!r} is neither a policy nor a configured model (available: {listed})",
         param="model",
         code="model_not_found",
+    )
+
+
+def input_tokens(chat: ChatRequest, model: str | None) -> int:
+    """The request's input tokens as `model`'s tokenizer counts them (estimated: the proxy's
+    count, messages and tool definitions; a provider's own count may differ a little)."""
+    messages = chat.body.get("messages")
+    tools = chat.body.get("tools")
+    count = len(messages) if isinstance(messages, list) else 0
+    return count_prompt(chat.prompt, count, model) + (
+        count_tokens(json.dumps(tools), model) if tools else 0
     )
