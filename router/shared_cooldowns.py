@@ -50,10 +50,6 @@ class SharedCooldowns(Cooldowns):
             self._told.pop(model, None)
             self.channel.send({"e": "ok", "m": model, "w": 0.0})
 
-    def hear(self, payload: str) -> None:
-        """Apply another replica's message (a NOTIFY payload)."""
-        self.channel.receive(payload)
-
     def _apply(self, message: dict[str, Any]) -> None:
         event, model = message["e"], str(message["m"])
         if event == "failed":
