@@ -8,6 +8,7 @@ page can say where they were measured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,18 @@ HELD_OUT_CI = "the lower end of its held-out 95% interval"
 PAIRED_CI = "the lower end of its paired 95% interval on these items"
 
 
+def _measured(row: Mapping[Any, Any], accuracy: float, cost: float) -> dict[str, Any]:
+    """The figures every option has, from its row of the item set's summary."""
+    return {
+        "accuracy": accuracy,
+        "cost_per_1k": cost,
+        "accuracy_lo": number(row.get("accuracy_lo")),
+        "accuracy_hi": number(row.get("accuracy_hi")),
+        "reliability": number(row.get("reliability")),
+        "p95_latency_ms": number(row.get("p95_latency_ms")),
+    }
+
+
 def single_options(stats: pd.DataFrame, paired: pd.DataFrame) -> list[Option]:
     """One option per model, with its kept share of the baseline's accuracy when paired."""
     by_model = {r["model"]: r for r in paired.to_dict("records")} if not paired.empty else {}
@@ -39,12 +52,7 @@ def single_options(stats: pd.DataFrame, paired: pd.DataFrame) -> list[Option]:
             Option(
                 name=str(row["model"]),
                 kind="model",
-                accuracy=accuracy,
-                cost_per_1k=cost,
-                accuracy_lo=number(row.get("accuracy_lo")),
-                accuracy_hi=number(row.get("accuracy_hi")),
-                reliability=number(row.get("reliability")),
-                p95_latency_ms=number(row.get("p95_latency_ms")),
+                **_measured(row, accuracy, cost),
                 kept=number(pair.get("ratio")),
                 kept_lo=kept_lo,
                 kept_hi=number(pair.get("ratio_hi")),
@@ -84,12 +92,7 @@ def policy_options(policies: pd.DataFrame, items: ItemSet, baseline: str) -> Pla
             Option(
                 name=str(row["name"]),
                 kind="policy",
-                accuracy=accuracy,
-                cost_per_1k=cost,
-                accuracy_lo=number(row.get("accuracy_lo")),
-                accuracy_hi=number(row.get("accuracy_hi")),
-                reliability=number(row.get("reliability")),
-                p95_latency_ms=number(row.get("p95_latency_ms")),
+                **_measured(row, accuracy, cost),
                 kept=number(row.get("kept")) if same else None,
                 kept_lo=number(row.get("kept_lo")) if same else None,
                 kept_hi=number(row.get("kept_hi")) if same else None,
