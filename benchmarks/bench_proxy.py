@@ -81,19 +81,26 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
     raise RuntimeError(f"{url} did not come up in {timeout_s:.0f}s")
 
 
+def start_upstream(procs: list[subprocess.Popen[bytes]]) -> tuple[str, dict[str, Any]]:
+    """The stand-in upstream in its own process (appended to `procs`): its URL and the
+    litellm_params pricing every benchmark model behind it."""
+    port = free_port()
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "tests.support.upstream", "--port", str(port)], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    ))  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    wait_ready(f"http://127.0.0.1:{port}/health", procs[-1])
+    return url, {"api_base": url, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+
+
 def start_servers(
     work: Path, litellm_bin: str | None, procs: list[subprocess.Popen[bytes]]
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Start the upstream and the proxies, appending each process to `procs` (the caller stops
     them, also when a later one fails to start)."""
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    up_port = free_port()
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "tests.support.upstream", "--port", str(up_port)], cwd=ROOT, **quiet
-    ))  # fmt: skip
-    upstream = f"http://127.0.0.1:{up_port}/v1"
-    wait_ready(f"http://127.0.0.1:{up_port}/health", procs[-1])
-    params = {"api_base": upstream, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    upstream, params = start_upstream(procs)
     models = {"model_list": [
         {"model_name": "bench", "litellm_params": {"model": "hosted_vllm/bench", **params}},
         {"model_name": "bench-responses", "api": "responses",

@@ -52,6 +52,7 @@ from bench_proxy import (  # noqa: E402
     free_port,
     pct,
     read_response,
+    start_upstream,
     wait_ready,
 )
 
@@ -62,13 +63,7 @@ QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
 def start(work: Path, pg_url: str, procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     """The upstream and every replica; {target: (urls, pids)}."""
-    up_port = free_port()
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "tests.support.upstream", "--port", str(up_port)], cwd=ROOT, **QUIET
-    ))  # fmt: skip
-    upstream = f"http://127.0.0.1:{up_port}/v1"
-    wait_ready(f"http://127.0.0.1:{up_port}/health", procs[-1])
-    params = {"api_base": upstream, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    upstream, params = start_upstream(procs)
     models = {"model_list": [
         {"model_name": "bench", "litellm_params": {"model": "hosted_vllm/bench", **params}},
     ]}  # fmt: skip
