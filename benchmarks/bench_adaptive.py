@@ -39,16 +39,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from bench_policies import synthetic  # noqa: E402
 
-from evals.adaptive.drops import record_drop  # noqa: E402
-from evals.adaptive.race import Race  # noqa: E402
-from evals.adaptive.run import ROUNDS, requirement_rules  # noqa: E402
-from evals.bundled import import_bundled  # noqa: E402
-from evals.store import Store, open_store  # noqa: E402
-from policies.data import Outcomes, load_outcomes  # noqa: E402
-from policies.errors import InfeasibleError  # noqa: E402
-from policies.evaluate import replay_artifact  # noqa: E402
-from policies.fitting import fit_policy  # noqa: E402
-from policies.splits import unit_hash  # noqa: E402
+from tradeoff.evals.adaptive.drops import record_drop  # noqa: E402
+from tradeoff.evals.adaptive.race import Race  # noqa: E402
+from tradeoff.evals.adaptive.run import ROUNDS, requirement_rules  # noqa: E402
+from tradeoff.evals.bundled import import_bundled  # noqa: E402
+from tradeoff.evals.store import Store, open_store  # noqa: E402
+from tradeoff.policies.data import Outcomes, load_outcomes  # noqa: E402
+from tradeoff.policies.errors import InfeasibleError  # noqa: E402
+from tradeoff.policies.evaluate import replay_artifact  # noqa: E402
+from tradeoff.policies.fitting import fit_policy  # noqa: E402
+from tradeoff.policies.splits import unit_hash  # noqa: E402
 
 REQUIREMENT = "accuracy >= 95% of baseline"
 HELD_OUT = 0.3

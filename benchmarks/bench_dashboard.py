@@ -37,12 +37,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboard import analytics, app_path, loop_queries, queries, traffic_queries  # noqa: E402
-from dashboard.itemsets import ItemSet  # noqa: E402
-from evals.store import Store  # noqa: E402
 from tests.dashboard.seed import DATASET, MODELS, seed_store  # noqa: E402
 from tests.support.copy_store import copy_store  # noqa: E402
 from tests.support.postgres import Cluster, find_bin  # noqa: E402
+from tradeoff.dashboard import analytics, app_path, loop_queries, queries, traffic_queries  # noqa: E402
+from tradeoff.dashboard.itemsets import ItemSet  # noqa: E402
+from tradeoff.evals.store import Store  # noqa: E402
 
 SPLIT = "test"
 ITEMS = ItemSet(split=SPLIT)

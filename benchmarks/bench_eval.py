@@ -48,7 +48,7 @@ def _peak_rss_mb() -> float:
 
 
 def _raw(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
-    from evals.llm import litellm
+    from tradeoff.evals.llm import litellm
 
     lt = litellm()
 
@@ -89,10 +89,10 @@ def _raw(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float,
 
 
 def _direct(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
-    from evals.registry import parse_entry
-    from evals.targets import build_target
-    from evals.upstream import Adapter
     from tests.evals.runner_fixtures import model_entry
+    from tradeoff.evals.registry import parse_entry
+    from tradeoff.evals.targets import build_target
+    from tradeoff.evals.upstream import Adapter
 
     os.environ["TRADEOFF_TEST_KEY"] = "x"
     target = build_target(parse_entry(model_entry("bench", url), "bench"))
@@ -128,10 +128,10 @@ def _direct(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[flo
 
 
 def _runner(url: str, calls: int, concurrency: int, reps: int) -> list[tuple[float, float]]:
-    from evals.registry import ModelEntry, Registry, parse_entry
-    from evals.runner import EvalSpec, Runner, run_eval
-    from evals.store import Store
     from tests.evals.runner_fixtures import add_items, model_entry, qa_items
+    from tradeoff.evals.registry import ModelEntry, Registry, parse_entry
+    from tradeoff.evals.runner import EvalSpec, Runner, run_eval
+    from tradeoff.evals.store import Store
 
     os.environ["TRADEOFF_TEST_KEY"] = "x"
     entry: ModelEntry = parse_entry(model_entry("bench", url), "bench")

@@ -22,8 +22,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from evals.importers import import_file
-from evals.store import Store
+from tradeoff.evals.importers import import_file
+from tradeoff.evals.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "import.json"
 

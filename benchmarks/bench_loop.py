@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_proxy import free_port, pct, read_response, wait_ready  # noqa: E402
 
-from policies.loop.monitor import Monitor  # noqa: E402
+from tradeoff.policies.loop.monitor import Monitor  # noqa: E402
 
 R = 0.95
 ARMS: list[tuple[str, list[str]]] = [
@@ -61,9 +61,9 @@ HI = {"model": "bench", "messages": [{"role": "user", "content": "say something 
 
 # -- 1. latency ---------------------------------------------------------------------------------
 def start(work: Path, procs: list[subprocess.Popen[bytes]]) -> dict[str, str]:
-    from evals.store import open_store
-    from policies.artifact import PolicyArtifact, store_artifact
-    from policies.base import create_policy
+    from tradeoff.evals.store import open_store
+    from tradeoff.policies.artifact import PolicyArtifact, store_artifact
+    from tradeoff.policies.base import create_policy
 
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     port = free_port()

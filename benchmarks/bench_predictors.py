@@ -40,15 +40,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_policies import DATASETS, SHARES, stat  # noqa: E402
 from policy_data import synthetic, synthetic_lengths  # noqa: E402
 
-from evals.bundled import import_bundled  # noqa: E402
-from evals.store import open_store  # noqa: E402
-from policies.crossfit import crossfit_tables, mean_scores  # noqa: E402
-from policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
-from policies.features import PromptFeatures  # noqa: E402
-from policies.learned_fit import fit_learned  # noqa: E402
-from policies.paths import breakpoints, trace  # noqa: E402
-from policies.shrink import group_index  # noqa: E402
-from policies.splits import make_splits  # noqa: E402
+from tradeoff.evals.bundled import import_bundled  # noqa: E402
+from tradeoff.evals.store import open_store  # noqa: E402
+from tradeoff.policies.crossfit import crossfit_tables, mean_scores  # noqa: E402
+from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
+from tradeoff.policies.features import PromptFeatures  # noqa: E402
+from tradeoff.policies.learned_fit import fit_learned  # noqa: E402
+from tradeoff.policies.paths import breakpoints, trace  # noqa: E402
+from tradeoff.policies.shrink import group_index  # noqa: E402
+from tradeoff.policies.splits import make_splits  # noqa: E402
 
 Predictor = Callable[[Outcomes, Outcomes], np.ndarray]
 

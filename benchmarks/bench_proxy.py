@@ -267,8 +267,8 @@ def record_cost(rows: int = 20_000, rounds: int = 5) -> dict[str, float]:
     the spool (JSON line + one write) against the in-memory queue; median of `rounds`."""
     from datetime import datetime
 
-    from evals.store import open_store
-    from router.request_log import RequestLog, RequestRow
+    from tradeoff.evals.store import open_store
+    from tradeoff.router.request_log import RequestLog, RequestRow
 
     batch = [
         RequestRow(f"req-{i:032x}", datetime(2026, 1, 1), "policy", "policy", "model", "task",

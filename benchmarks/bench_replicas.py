@@ -174,10 +174,10 @@ def micro(pg_url: str, n: int = 2000) -> dict[str, float]:
     query per request), an admission (memory / PostgreSQL limits), sequential and 16 at once."""
     import psycopg
 
-    from router.fallback import Cooldowns
-    from router.keys import KeySpec
-    from router.limits import MemoryLimits
-    from router.limits_pg import PostgresLimits
+    from tradeoff.router.fallback import Cooldowns
+    from tradeoff.router.keys import KeySpec
+    from tradeoff.router.limits import MemoryLimits
+    from tradeoff.router.limits_pg import PostgresLimits
 
     out: dict[str, float] = {}
     cooldowns = Cooldowns(10.0)
@@ -239,8 +239,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/replicas.json"))
     args = parser.parse_args()
-    from evals.store import open_store
     from tests.support.postgres import Cluster, find_bin
+    from tradeoff.evals.store import open_store
 
     bin_dir = find_bin()
     if bin_dir is None:

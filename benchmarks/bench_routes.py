@@ -89,9 +89,9 @@ def latency(urls: dict[str, str], n: int) -> dict[str, dict[str, list[float]]]:
 def translation_cost(rounds: int = 2000) -> dict[str, dict[str, float]]:
     """µs of CPU to translate one Responses / Messages request (a tool round trip) to chat
     completions, ours against litellm's translators; median of 5 runs of `rounds`."""
-    from evals.llm import litellm
-    from router.protocols.anthropic import translate as ours_anthropic
-    from router.protocols.responses import translate as ours_responses
+    from tradeoff.evals.llm import litellm
+    from tradeoff.router.protocols.anthropic import translate as ours_anthropic
+    from tradeoff.router.protocols.responses import translate as ours_responses
 
     litellm()
     from litellm.llms.anthropic.pass_through.adapters.transformation import (

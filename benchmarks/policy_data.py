@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.store import Store
 from tests.policies.synthetic import build_store
+from tradeoff.evals.store import Store
 
 HARD = ["prove", "derive", "optimize", "formal", "rigorous", "multi-step"]
 EASY = ["list", "name", "define", "simple", "short", "basic"]

@@ -71,8 +71,8 @@ def test_a_missing_input_file_exits_2_in_every_command(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from policies import PolicyArtifact, save_artifact
-    from policies.single import SinglePolicy
+    from tradeoff.policies import PolicyArtifact, save_artifact
+    from tradeoff.policies.single import SinglePolicy
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRADEOFF_DB", str(tmp_path / "s.duckdb"))

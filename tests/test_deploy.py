@@ -20,13 +20,13 @@ import yaml
 from openai import OpenAI
 
 import tradeoff
-from dashboard.traffic_queries import traffic_totals
-from evals.store import Store
 from tests.router.replicas import Start
 from tests.router.test_loop import wait_for
 from tests.support.balancer import Balancer
 from tests.support.upstream import Rule, Upstream
 from tests.test_user_path import answer, write_items, write_models
+from tradeoff.dashboard.traffic_queries import traffic_totals
+from tradeoff.evals.store import Store
 
 DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy"
 TEAM_KEY = "sk-team-a-test"
@@ -63,7 +63,7 @@ def test_the_deployment_files_name_only_real_options() -> None:
     assert len(set(spools)) == 2
     assert replica["environment"]["TRADEOFF_SPOOL_DIR"] == "/var/lib/tradeoff/spool"
     # The example keys file is one `serve --keys` accepts.
-    from router.keys import load_keys
+    from tradeoff.router.keys import load_keys
 
     assert load_keys(DEPLOY / "config" / "keys.yaml", env={"TEAM_A_KEY": "x"}).keys
     nginx = (DEPLOY / "nginx.conf").read_text()

@@ -20,10 +20,10 @@ import yaml
 from openai import OpenAI
 
 import tradeoff
-from evals.store import Store
 from tests.router.support import serve_process
 from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream, last_user_text
+from tradeoff.evals.store import Store
 
 
 def answer(body: dict[str, Any]) -> str:

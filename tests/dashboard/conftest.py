@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import app_path
-from evals.store import Store
 from tests.dashboard.seed import seed_store, seed_wide
 from tests.support.copy_store import copy_store
 from tests.support.postgres import Cluster
+from tradeoff.dashboard import app_path
+from tradeoff.evals.store import Store
 
 TIMEOUT_S = 30
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from evals.store import Store
-from policies.versions import append_event, record_version
 from tests.dashboard.seed_loop import insert_loop, insert_requests
+from tradeoff.evals.store import Store
+from tradeoff.policies.versions import append_event, record_version
 
 Con = duckdb.DuckDBPyConnection
 
@@ -276,7 +276,7 @@ def seed_wide(store: Store, *, per_task: int = 12) -> None:
     """A second dataset the way imports often arrive: 2 models x 36 tasks, no named split, no
     latencies; and a policy really fitted on it (`fit_policy`, so held out on a seeded hash
     split, as `tradeoff fit` does when a dataset has no `test` split)."""
-    from policies.fitting import fit_policy
+    from tradeoff.policies.fitting import fit_policy
 
     u = "((hash(item_id || model || '{salt}') % 100000) / 100000.0)"
     with store.transaction() as con:

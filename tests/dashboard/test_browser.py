@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from evals.store import Store
-from policies.artifact import load_artifact
 from tests.conftest import Spawn
 from tests.support.processes import stop, tradeoff_argv
+from tradeoff.evals.store import Store
+from tradeoff.policies.artifact import load_artifact
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

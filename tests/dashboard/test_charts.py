@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from dashboard.charts import GUIDES, KIND_STYLE, PLOT_HEIGHT, heatmap, tradeoff_chart
-from dashboard.choice import FAILS, MEETS, ON_AVERAGE, Option
+from tradeoff.dashboard.charts import GUIDES, KIND_STYLE, PLOT_HEIGHT, heatmap, tradeoff_chart
+from tradeoff.dashboard.choice import FAILS, MEETS, ON_AVERAGE, Option
 
 MODELS = [
     Option("small", "model", 0.69, 0.2, 0.60, 0.77),

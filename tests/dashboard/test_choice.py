@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard.choice import (
+from tradeoff.dashboard.choice import (
     FAILS,
     MEETS,
     ON_AVERAGE,
@@ -20,7 +20,7 @@ from dashboard.choice import (
     verdicts,
     with_kept,
 )
-from policies.requirement import parse_requirement
+from tradeoff.policies.requirement import parse_requirement
 
 # Kept shares are paired with `large`; bounds are what "meets" is decided on.
 SMALL = Option("small", "model", 0.60, 0.2, reliability=0.80, p95_latency_ms=400, kept=0.66,

@@ -14,15 +14,15 @@ import httpx
 import pytest
 
 import tradeoff
-from dashboard import app_path, streamlit_command
-from evals.ports import port_is_free
-from evals.store import open_store
 from tests.conftest import Spawn
 from tests.support.processes import tradeoff_argv
+from tradeoff.dashboard import app_path, streamlit_command
+from tradeoff.evals.ports import port_is_free
+from tradeoff.evals.store import open_store
 
 
 def test_the_app_is_found_through_the_package() -> None:
-    import dashboard
+    from tradeoff import dashboard
 
     assert app_path() == Path(dashboard.__file__).parent / "app.py"
     assert app_path().is_file()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from dashboard.labels import Point, Scale, place
+from tradeoff.dashboard.labels import Point, Scale, place
 
 
 def _boxes(points: list[Point], sides: dict[str, str]) -> list:

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from dashboard import data
-from evals.store import Store
 from tests.dashboard.pages import (
     PAGES,
     OpenPage,
@@ -28,6 +26,8 @@ from tests.dashboard.pages import (
     texts,
 )
 from tests.dashboard.seed import WIDE, seed_store
+from tradeoff.dashboard import data
+from tradeoff.evals.store import Store
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from evals.store import Store
 from tests.dashboard.pages import (
     PAGES,
     OpenPage,
@@ -19,6 +18,7 @@ from tests.dashboard.pages import (
     texts,
 )
 from tests.dashboard.seed import seed_store
+from tradeoff.evals.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -217,8 +217,8 @@ def test_traffic_shows_each_client_keys_spend_in_its_period(
     tmp_path: Path, open_page: OpenPage
 ) -> None:
     """`serve --keys` publishes its keys; the page sums each key's logged cost this period."""
-    from router.key_usage import publish_keys
-    from router.keys import KeySpec
+    from tradeoff.router.key_usage import publish_keys
+    from tradeoff.router.keys import KeySpec
 
     db = tmp_path / "keys.duckdb"
     seed_store(db, n_items=10, n_requests=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dashboard.promotions import changes, history_table
+from tradeoff.dashboard.promotions import changes, history_table
 
 V1 = {"family": "task_table", "models": ["large", "small"], "requirement": "accuracy >= 90%",
       "params": {"table": {"math": "large", "code": "small"}},

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard import analytics, loop_queries, queries, traffic_queries
-from dashboard.itemsets import ItemSet, hash_members
-from evals.reliability import reliability
-from evals.store import Store
 from tests.dashboard.seed import DATASET, WIDE
+from tradeoff.dashboard import analytics, loop_queries, queries, traffic_queries
+from tradeoff.dashboard.itemsets import ItemSet, hash_members
+from tradeoff.evals.reliability import reliability
+from tradeoff.evals.store import Store
 
 TEST = ItemSet(split="test")
 EVERY = ItemSet()

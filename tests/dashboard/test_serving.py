@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.serving import models_yaml, policy_file, serve_command, served_ref
-from evals.errors import ConfigError
-from evals.registry import load_registry
-from policies.artifact import load_artifact
+from tradeoff.dashboard.serving import models_yaml, policy_file, serve_command, served_ref
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.registry import load_registry
+from tradeoff.policies.artifact import load_artifact
 
 ARTIFACT = (
     '{"version": 1, "name": "support", "family": "task_table", "models": ["cheap", "local"], '

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tradeoff
-from evals.store import Store
+from tradeoff.evals.store import Store
 
 TABLES = ("models", "datasets", "items", "runs", "outcomes", "policies", "requests", "migrations")
 

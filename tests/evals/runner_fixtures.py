@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from evals.store import Store
+from tradeoff.evals.store import Store
 
 # $1 per million tokens each way: costs are easy to predict from the stand-in's word counts.
 PRICE = 1e-6

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from evals.store import Store
 from tests.evals.runner_fixtures import add_items, model_entry, qa_items, write_models
 from tests.support.upstream import Rule, Upstream, last_user_text
+from tradeoff.evals.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRE = "accuracy >= 95% of baseline"

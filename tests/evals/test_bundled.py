@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evals.bundled import BUNDLED, bundled_dir, import_bundled
-from evals.store import Store
 from tests.evals.conftest import snapshot
+from tradeoff.evals.bundled import BUNDLED, bundled_dir, import_bundled
+from tradeoff.evals.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO.parent / "shared" / "data"
@@ -106,8 +106,8 @@ def test_the_wheel_carries_the_bundled_data(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in BUNDLED:
         for file in ("outcomes.parquet", "models.json", "README.md", "LICENSE"):
-            assert f"evals/bundled_datasets/{name}/{file}" in names
-    assert "evals/bundled.py" in names
+            assert f"tradeoff/evals/bundled_datasets/{name}/{file}" in names
+    assert "tradeoff/evals/bundled.py" in names
     assert not any(n.startswith("datasets/") for n in names)  # never a top-level `datasets`
     # Installed from the wheel (first on sys.path, ahead of the editable checkout), the
     # package finds its data inside itself.
@@ -119,8 +119,8 @@ def test_the_wheel_carries_the_bundled_data(tmp_path: Path) -> None:
     )  # fmt: skip
     found = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from evals.bundled import bundled_dir; print(bundled_dir())", str(site)],
+         "from tradeoff.evals.bundled import bundled_dir; print(bundled_dir())", str(site)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
-    assert Path(found.stdout.strip()) == site / "evals" / "bundled_datasets"
+    assert Path(found.stdout.strip()) == site / "tradeoff" / "evals" / "bundled_datasets"

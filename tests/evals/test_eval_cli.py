@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from evals.store import Store
 from tests.conftest import Spawn
 from tests.evals.runner_fixtures import add_items, model_entry, qa_items, write_models
 from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-cli-secret-8080"
@@ -198,7 +198,7 @@ def test_ctrl_c_flushes_and_marks_the_run_interrupted(
 def test_registering_the_evals_commands_imports_no_heavy_library() -> None:
     # `tradeoff --help` registers them; DuckDB, pandas, Arrow and litellm load when one runs.
     code = (
-        "import sys, click; from evals import cli, eval_cli; "
+        "import sys, click; from tradeoff.evals import cli, eval_cli; "
         "[m.register(click.Group()) for m in (cli, eval_cli)]; "
         "print(sorted({'duckdb', 'pandas', 'pyarrow', 'litellm'} & set(sys.modules)))"
     )

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from evals.errors import ConfigError, UsageError
-from evals.graders import GRADERS, GradingError, Item, Score, get_grader, reference_free
-from evals.registry import parse_entry
 from tests.evals.runner_fixtures import model_entry
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.errors import ConfigError, UsageError
+from tradeoff.evals.graders import GRADERS, GradingError, Item, Score, get_grader, reference_free
+from tradeoff.evals.registry import parse_entry
 
 
 def item(reference: str | None = None, **metadata: Any) -> Item:

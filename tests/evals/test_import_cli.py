@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.store import Store, default_db, open_store
 from tests.evals.conftest import CliResult, snapshot
 from tests.evals.test_importers import ROUTERBENCH_MODELS, write_long, write_routerbench_csv
+from tradeoff.evals.store import Store, default_db, open_store
 
 Cli = Callable[..., CliResult]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import ImportFormatError
-from evals.graders import GRADERS
-from evals.importers import import_file
-from evals.store import Store
+from tradeoff.evals.errors import ImportFormatError
+from tradeoff.evals.graders import GRADERS
+from tradeoff.evals.importers import import_file
+from tradeoff.evals.store import Store
 
 Cli = Callable[..., tuple[int, str, str]]
 

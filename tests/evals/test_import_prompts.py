@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from evals.errors import ImportFormatError
-from evals.importers import import_file
-from evals.store import Store
+from tradeoff.evals.errors import ImportFormatError
+from tradeoff.evals.importers import import_file
+from tradeoff.evals.store import Store
 
 RENAMED = re.compile(r"^q1~[0-9a-f]{8}$")
 

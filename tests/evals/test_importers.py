@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evals.errors import ImportFormatError, MissingFileError, UsageError
-from evals.importers import import_file
-from evals.store import Store
 from tests.evals.conftest import snapshot
+from tradeoff.evals.errors import ImportFormatError, MissingFileError, UsageError
+from tradeoff.evals.importers import import_file
+from tradeoff.evals.store import Store
 
 # RouterBench's 11 models, with the kind of per-call cost each had.
 ROUTERBENCH_MODELS = {
@@ -293,7 +293,7 @@ def test_an_import_killed_midway_leaves_all_or_nothing(store: Store, tmp_path: P
     path = tmp_path / "big.parquet"
     frame.to_parquet(path, index=False)
     code = (
-        "import sys; from evals.store import Store; from evals.importers import import_file; "
+        "import sys; from tradeoff.evals.store import Store; from tradeoff.evals.importers import import_file; "
         "import_file(Store(sys.argv[1]), sys.argv[2], 'big')"
     )
     child = subprocess.Popen([sys.executable, "-c", code, str(store.path), str(path)])

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from evals.call import acomplete
-from evals.errors import ConfigError
-from evals.llm import call_kwargs, scrub, token_prices
-from evals.registry import ModelEntry, parse_entry
-from evals.targets import build_target
 from tests.evals.runner_fixtures import PRICE, model_entry
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.call import acomplete
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.llm import call_kwargs, scrub, token_prices
+from tradeoff.evals.registry import ModelEntry, parse_entry
+from tradeoff.evals.targets import build_target
 
 KEY = "sk-adapter-secret-4242"
 ASK = [{"role": "user", "content": "what is two plus two"}]
@@ -182,9 +182,9 @@ def test_an_eval_of_openai_compatible_models_never_imports_litellm(upstream: Ups
     code = f"""
 import os, sys, tempfile
 from pathlib import Path
-from evals.registry import Registry, parse_entry
-from evals.runner import EvalSpec, run_eval
-from evals.store import Store
+from tradeoff.evals.registry import Registry, parse_entry
+from tradeoff.evals.runner import EvalSpec, run_eval
+from tradeoff.evals.store import Store
 from tests.evals.runner_fixtures import add_items, model_entry, qa_items
 os.environ["TRADEOFF_TEST_KEY"] = "x"
 with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from evals.ports import http_url, port_is_free
+from tradeoff.evals.ports import http_url, port_is_free
 
 
 @pytest.mark.parametrize(

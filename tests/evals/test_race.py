@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evals.adaptive.betting import crossing
-from evals.adaptive.race import Drop, Floor, Race, stratified_order
+from tradeoff.evals.adaptive.betting import crossing
+from tradeoff.evals.adaptive.race import Drop, Floor, Race, stratified_order
 
 FLOOR = (Floor(0.95, True, "accuracy >= 95% of baseline"),)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.errors import ConfigError, MissingFileError
-from evals.registry import ModelEntry, load_registry, parse_entry, upsert_model
+from tradeoff.evals.errors import ConfigError, MissingFileError
+from tradeoff.evals.registry import ModelEntry, load_registry, parse_entry, upsert_model
 
 
 def write(path: Path, models: list[dict[str, object]]) -> Path:

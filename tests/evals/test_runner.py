@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from evals.errors import UsageError
-from evals.registry import Registry, parse_entry
-from evals.runner import EvalSpec, run_eval
-from evals.store import Store
 from tests.evals.runner_fixtures import PRICE, add_items, model_entry, qa_items
+from tradeoff.evals.errors import UsageError
+from tradeoff.evals.registry import Registry, parse_entry
+from tradeoff.evals.runner import EvalSpec, run_eval
+from tradeoff.evals.store import Store
 
 _coin = itertools.count()
 

@@ -7,10 +7,10 @@ import math
 import pandas as pd
 import pytest
 
-from evals.budget import Budget
-from evals.params import params_hash
-from evals.reliability import item_agreement, reliability, reliability_frame
-from evals.summary import render, summarize, wilson
+from tradeoff.evals.budget import Budget
+from tradeoff.evals.params import params_hash
+from tradeoff.evals.reliability import item_agreement, reliability, reliability_frame
+from tradeoff.evals.summary import render, summarize, wilson
 
 
 def test_item_agreement_is_the_majority_share() -> None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from evals.sandbox import run_python
+from tradeoff.evals.sandbox import run_python
 
 
 def test_passing_and_failing_programs() -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from evals.stopping import Terminated, stop_on_signals
-from evals.store import Store
 from tests.conftest import Spawn
 from tests.evals.runner_fixtures import add_items, model_entry, write_models
 from tests.support.processes import pids_in, tradeoff_argv
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.stopping import Terminated, stop_on_signals
+from tradeoff.evals.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-stop-4242"
@@ -39,7 +39,7 @@ def test_only_the_first_signal_interrupts_the_cleanup(spawn: Spawn) -> None:
     # In a child: a signal that is not caught would end the test run itself.
     code = (
         "import os, signal, time\n"
-        "from evals.stopping import Terminated, stop_on_signals\n"
+        "from tradeoff.evals.stopping import Terminated, stop_on_signals\n"
         "with stop_on_signals():\n"
         "    try:\n"
         "        os.kill(os.getpid(), signal.SIGTERM)\n"

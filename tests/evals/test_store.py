@@ -18,10 +18,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from evals.errors import StoreBusyError, StoreError, StoreNotFoundError, UsageError
-from evals.migrations import MIGRATIONS
-from evals.store import Store, default_db, open_store, resolve_db
-from evals.store.postgres import redact
+from tradeoff.evals.errors import StoreBusyError, StoreError, StoreNotFoundError, UsageError
+from tradeoff.evals.migrations import MIGRATIONS
+from tradeoff.evals.store import Store, default_db, open_store, resolve_db
+from tradeoff.evals.store.postgres import redact
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = [name for name, _ in MIGRATIONS]
@@ -460,7 +460,7 @@ def test_json_reads_back_as_text_and_defaults_are_utc(store: Store) -> None:
 
 COUNTER = """
 import sys
-from evals.store import Store
+from tradeoff.evals.store import Store
 store = Store(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     store.increment("test", "shared", 1.0)
@@ -490,7 +490,7 @@ def test_counters_are_exact_across_processes(store: Store) -> None:
 
 HOLD_LOCK = """
 import pathlib, sys, time
-from evals.store import Store
+from tradeoff.evals.store import Store
 with Store(sys.argv[1]).lock("leader"):
     pathlib.Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
@@ -525,7 +525,7 @@ def test_a_lock_is_exclusive_across_processes(store: Store, tmp_path: Path) -> N
 
 MIGRATOR = """
 import json, os, pathlib, sys, time
-from evals.store import Store
+from tradeoff.evals.store import Store
 go = pathlib.Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.005)
@@ -590,7 +590,7 @@ def test_postgres_failures_are_one_line_and_never_show_the_password(pg_cluster: 
 
 WRITER = """
 import sys, uuid
-from evals.store import Store
+from tradeoff.evals.store import Store
 store = Store(sys.argv[1], timeout_s=60)
 for batch in range({batches}):
     with store.transaction() as con:
@@ -604,7 +604,7 @@ print("writer done")
 
 READER = """
 import sys, time
-from evals.store import Store
+from tradeoff.evals.store import Store
 store = Store(sys.argv[1], timeout_s=60)
 done, seen, queries = sys.argv[2], [], 0
 while True:

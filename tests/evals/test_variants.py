@@ -11,14 +11,14 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from evals.errors import ConfigError
-from evals.registry import load_registry
-from evals.runner import EvalSpec, run_eval
-from evals.store import Store
-from router.settings import Settings
 from tests.evals.runner_fixtures import add_items, model_entry, qa_items
 from tests.router.support import Proxy
 from tests.support.upstream import Upstream
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.registry import load_registry
+from tradeoff.evals.runner import EvalSpec, run_eval
+from tradeoff.evals.store import Store
+from tradeoff.router.settings import Settings
 
 TERSE = "Answer with the number only."
 

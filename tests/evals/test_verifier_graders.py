@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evals.graders import Item, get_grader
-from evals.graders.prompt_tests import prompt_checks
-from evals.graders.self_consistency import final_answer
+from tradeoff.evals.graders import Item, get_grader
+from tradeoff.evals.graders.prompt_tests import prompt_checks
+from tradeoff.evals.graders.self_consistency import final_answer
 
 ITEM = Item(dataset="d", item_id="1", task="t", prompt="q")
 

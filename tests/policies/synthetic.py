@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evals.store import Store, open_store
+from tradeoff.evals.store import Store, open_store
 
 # score(rng, task, model, i) -> score in [0, 1]
 ScoreFn = Callable[[np.random.Generator, str, str, int], float]

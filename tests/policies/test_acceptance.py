@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from policies.acceptance import accept, constraint_bound
-from policies.candidates import Candidate, FamilyCandidates
-from policies.data import Outcomes
-from policies.metrics import Bootstrap
-from policies.replay import replay, single_routes
-from policies.requirement import parse_requirement
-from policies.single import SinglePolicy
+from tradeoff.policies.acceptance import accept, constraint_bound
+from tradeoff.policies.candidates import Candidate, FamilyCandidates
+from tradeoff.policies.data import Outcomes
+from tradeoff.policies.metrics import Bootstrap
+from tradeoff.policies.replay import replay, single_routes
+from tradeoff.policies.requirement import parse_requirement
+from tradeoff.policies.single import SinglePolicy
 
 REQ = parse_requirement("accuracy >= 95% of baseline")
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import MissingFileError
-from evals.store import open_store
-from policies import PolicyArtifact, load_artifact, save_artifact
-from policies.artifact import store_artifact, stored_artifact
-from policies.errors import PolicyFileError
-from policies.single import SinglePolicy
+from tradeoff.evals.errors import MissingFileError
+from tradeoff.evals.store import open_store
+from tradeoff.policies import PolicyArtifact, load_artifact, save_artifact
+from tradeoff.policies.artifact import store_artifact, stored_artifact
+from tradeoff.policies.errors import PolicyFileError
+from tradeoff.policies.single import SinglePolicy
 
 
 def artifact() -> PolicyArtifact:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.capabilities import Capabilities
-from evals.store import Store
-from policies.base import RouteRequest
-from policies.data import load_outcomes
-from policies.fitting import fit_policy
 from tests.policies.synthetic import build_store
+from tradeoff.evals.capabilities import Capabilities
+from tradeoff.evals.store import Store
+from tradeoff.policies.base import RouteRequest
+from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.fitting import fit_policy
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
 CAPS = {"cheap": Capabilities(tools=False), "strong": Capabilities(tools=True)}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from policies import RouteRequest, load_artifact
 from tests.policies.test_contract import _learned
+from tradeoff.policies import RouteRequest, load_artifact
 
 V1_FILES = {
     "single": {"model": "m1"},

@@ -8,16 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.errors import TradeoffError
-from policies import PolicyArtifact, RouteRequest, create_policy, load_artifact, save_artifact
-from policies.base import FAMILIES, Policy, _load_builtin_families
-from policies.best_of_k import BestOfKPolicy
-from policies.cascade import CascadePolicy
-from policies.costs import CostModel
-from policies.features import PromptFeatures
-from policies.learned import LearnedPolicy
-from policies.single import SinglePolicy
-from policies.task_table import TaskTablePolicy
+from tradeoff.evals.errors import TradeoffError
+from tradeoff.policies import (
+    PolicyArtifact,
+    RouteRequest,
+    create_policy,
+    load_artifact,
+    save_artifact,
+)
+from tradeoff.policies.base import FAMILIES, Policy, _load_builtin_families
+from tradeoff.policies.best_of_k import BestOfKPolicy
+from tradeoff.policies.cascade import CascadePolicy
+from tradeoff.policies.costs import CostModel
+from tradeoff.policies.features import PromptFeatures
+from tradeoff.policies.learned import LearnedPolicy
+from tradeoff.policies.single import SinglePolicy
+from tradeoff.policies.task_table import TaskTablePolicy
 
 REQUESTS = [
     RouteRequest("What is 2 + 2?", "math"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.costs import CostModel, fit_cost_model
-from policies.shrink import shrunk_means
+from tradeoff.policies.costs import CostModel, fit_cost_model
+from tradeoff.policies.shrink import shrunk_means
 
 
 def test_cost_model_recovers_the_price_of_length_and_the_output_per_task() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.adaptive import Drop
-from evals.adaptive.drops import record_drop
-from evals.store import Store
-from policies.data import load_outcomes
 from tests.policies.synthetic import build_store
+from tradeoff.evals.adaptive import Drop
+from tradeoff.evals.adaptive.drops import record_drop
+from tradeoff.evals.store import Store
+from tradeoff.policies.data import load_outcomes
 
 
 def store_with_a_partial_model(path: Path) -> Store:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies import RouteRequest, load_artifact, save_artifact
-from policies.embeddings import load_encoder, read_safetensors, resolve
-from policies.errors import PolicyParamsError
-from policies.fitting import fit_policy
 from tests.policies.synthetic import build_store
 from tests.policies.tiny_encoder import build_tiny_encoder
+from tradeoff.policies import RouteRequest, load_artifact, save_artifact
+from tradeoff.policies.embeddings import load_encoder, read_safetensors, resolve
+from tradeoff.policies.errors import PolicyParamsError
+from tradeoff.policies.fitting import fit_policy
 
 TEXTS = ["prove the theorem", "what is the capital of france", "write a python function"]
 

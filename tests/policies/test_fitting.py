@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.store import Store
-from policies.artifact import stored_artifact
-from policies.base import RouteRequest
-from policies.errors import DataError, InfeasibleError
-from policies.fitting import fit_policy
 from tests.policies.synthetic import build_store, specialist_store
+from tradeoff.evals.store import Store
+from tradeoff.policies.artifact import stored_artifact
+from tradeoff.policies.base import RouteRequest
+from tradeoff.policies.errors import DataError, InfeasibleError
+from tradeoff.policies.fitting import fit_policy
 
 TRIALS = 30
 

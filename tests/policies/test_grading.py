@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from evals.errors import UsageError
-from evals.graders import GradingError
-from policies.loop.grading import Pair, build_pair_grader
+from tradeoff.evals.errors import UsageError
+from tradeoff.evals.graders import GradingError
+from tradeoff.policies.loop.grading import Pair, build_pair_grader
 
 
 def pair(routed: str, baseline: str) -> Pair:

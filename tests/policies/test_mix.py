@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies.acceptance import accept
-from policies.candidates import Candidate, FamilyCandidates
-from policies.data import Outcomes
-from policies.errors import DataError
-from policies.fitting import fit_policy
-from policies.metrics import Bootstrap
-from policies.mix import RECORDED_MIX, declared_mix, held_out_mix, resolve_mixes
-from policies.replay import replay, single_routes
-from policies.requirement import parse_requirement
-from policies.single import SinglePolicy
 from tests.policies.synthetic import build_store
+from tradeoff.policies.acceptance import accept
+from tradeoff.policies.candidates import Candidate, FamilyCandidates
+from tradeoff.policies.data import Outcomes
+from tradeoff.policies.errors import DataError
+from tradeoff.policies.fitting import fit_policy
+from tradeoff.policies.metrics import Bootstrap
+from tradeoff.policies.mix import RECORDED_MIX, declared_mix, held_out_mix, resolve_mixes
+from tradeoff.policies.replay import replay, single_routes
+from tradeoff.policies.requirement import parse_requirement
+from tradeoff.policies.single import SinglePolicy
 
 REQ = parse_requirement("accuracy >= 95% of baseline")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.loop.monitor import Monitor
+from tradeoff.policies.loop.monitor import Monitor
 
 R = 0.95
 

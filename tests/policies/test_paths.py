@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.paths import breakpoints, choose, inside, lam_grid, trace
+from tradeoff.policies.paths import breakpoints, choose, inside, lam_grid, trace
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.store import Store, open_store
-from policies.artifact import PolicyArtifact, store_artifact
-from policies.base import create_policy
-from policies.loop.refit import refit_policy
-from policies.loop.traffic import GradedPair, write_pairs
-from policies.versions import append_event, now, serving
+from tradeoff.evals.store import Store, open_store
+from tradeoff.policies.artifact import PolicyArtifact, store_artifact
+from tradeoff.policies.base import create_policy
+from tradeoff.policies.loop.refit import refit_policy
+from tradeoff.policies.loop.traffic import GradedPair, write_pairs
+from tradeoff.policies.versions import append_event, now, serving
 
 
 def stored(path: Path) -> Store:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.data import Outcomes
-from policies.metrics import Bootstrap, constraint_margin, summarize
-from policies.replay import Routes, replay, single_routes
-from policies.requirement import Constraint
+from tradeoff.policies.data import Outcomes
+from tradeoff.policies.metrics import Bootstrap, constraint_margin, summarize
+from tradeoff.policies.replay import Routes, replay, single_routes
+from tradeoff.policies.requirement import Constraint
 
 
 def outcomes(score: np.ndarray, cost: np.ndarray, latency: np.ndarray | None = None) -> Outcomes:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import tradeoff
-from evals.store import Store
-from policies.errors import DataError
-from policies.fitting import fit_policy
-from policies.frontier import compute_frontier
 from tests.policies.synthetic import build_store, specialist_store
+from tradeoff.evals.store import Store
+from tradeoff.policies.errors import DataError
+from tradeoff.policies.fitting import fit_policy
+from tradeoff.policies.frontier import compute_frontier
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

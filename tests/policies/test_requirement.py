@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.errors import RequirementError
-from policies.requirement import Constraint, Objective, parse_objective, parse_requirement
+from tradeoff.policies.errors import RequirementError
+from tradeoff.policies.requirement import Constraint, Objective, parse_objective, parse_requirement
 
 
 @pytest.mark.parametrize(

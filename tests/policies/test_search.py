@@ -10,22 +10,22 @@ import numpy as np
 import optuna
 import pytest
 
-from evals.store import Store
-from policies.acceptance import accept
-from policies.base import Policy, RouteRequest
-from policies.candidates import searched_paths
-from policies.crossfit import fold_ids
-from policies.data import load_outcomes
-from policies.judge import PathJudge
-from policies.metrics import Bootstrap
-from policies.mix import RECORDED_MIX
-from policies.replay import replay, single_routes
-from policies.requirement import parse_requirement
-from policies.search import _study, cross_fitted_search
-from policies.single import SinglePolicy
-from policies.spaces import Config, Folds, LearnedSpace, Pieces, Space, TaskTableSpace
 from tests.policies.synthetic import build_store
 from tests.policies.test_acceptance import outcomes
+from tradeoff.evals.store import Store
+from tradeoff.policies.acceptance import accept
+from tradeoff.policies.base import Policy, RouteRequest
+from tradeoff.policies.candidates import searched_paths
+from tradeoff.policies.crossfit import fold_ids
+from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.judge import PathJudge
+from tradeoff.policies.metrics import Bootstrap
+from tradeoff.policies.mix import RECORDED_MIX
+from tradeoff.policies.replay import replay, single_routes
+from tradeoff.policies.requirement import parse_requirement
+from tradeoff.policies.search import _study, cross_fitted_search
+from tradeoff.policies.single import SinglePolicy
+from tradeoff.policies.spaces import Config, Folds, LearnedSpace, Pieces, Space, TaskTableSpace
 
 REQ = parse_requirement("accuracy >= 95% of baseline")
 MODELS = 15

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from policies.base import RouteRequest
-from policies.fitting import fit_policy
-from router.state import ProxyState
-from router.validation import ChatRequest
 from tests.policies.synthetic import build_store
+from tradeoff.policies.base import RouteRequest
+from tradeoff.policies.fitting import fit_policy
+from tradeoff.router.state import ProxyState
+from tradeoff.router.validation import ChatRequest
 
 
 def test_best_of_k_with_self_consistency_from_recorded_samples(tmp_path: Path) -> None:

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 import tradeoff
-from evals.migrations import MIGRATIONS
-from evals.store import Store, open_store
-from policies.artifact import PolicyArtifact, store_artifact
-from policies.base import create_policy
-from policies.data import load_outcomes
-from policies.loop.promote import MIN_PAIRS, promotion_test
-from policies.requirement import parse_requirement
-from policies.versions import history, resolve, serving
 from tests.policies.synthetic import build_store, specialist_store
+from tradeoff.evals.migrations import MIGRATIONS
+from tradeoff.evals.store import Store, open_store
+from tradeoff.policies.artifact import PolicyArtifact, store_artifact
+from tradeoff.policies.base import create_policy
+from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.loop.promote import MIN_PAIRS, promotion_test
+from tradeoff.policies.requirement import parse_requirement
+from tradeoff.policies.versions import history, resolve, serving
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

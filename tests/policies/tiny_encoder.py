@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from policies.embeddings import write_safetensors
+from tradeoff.policies.embeddings import write_safetensors
 
 WORDS = [
     "what",

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from router.settings import Settings
 from tests.router.support import (
     Proxy,
     register_test_family,
@@ -20,6 +19,7 @@ from tests.router.support import (
     write_policy,
 )
 from tests.support.upstream import Rule, Upstream
+from tradeoff.router.settings import Settings
 
 # Without TCP_NODELAY a sync httpx client waits out the server's delayed ACK (~40 ms a call).
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]

@@ -15,12 +15,12 @@ from typing import Any
 import uvicorn
 import yaml
 
-from policies.base import FAMILIES, Plan, Policy, RouteRequest, register_family
-from router.app import build_state, create_app
-from router.cli import KEEP_ALIVE_S
-from router.settings import Settings
-from router.state import ProxyState
 from tests.support.processes import spawn, stop
+from tradeoff.policies.base import FAMILIES, Plan, Policy, RouteRequest, register_family
+from tradeoff.router.app import build_state, create_app
+from tradeoff.router.cli import KEEP_ALIVE_S
+from tradeoff.router.settings import Settings
+from tradeoff.router.state import ProxyState
 
 
 def write_models(

@@ -9,13 +9,13 @@ import openai
 import pytest
 from openai import OpenAI
 
-from evals.registry import parse_entry
-from evals.targets import build_target
-from evals.upstream import Stream
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.registry import parse_entry
+from tradeoff.evals.targets import build_target
+from tradeoff.evals.upstream import Stream
+from tradeoff.router.settings import Settings
 
 HI = [{"role": "user", "content": "hello there"}]
 

@@ -13,9 +13,9 @@ import anthropic
 import httpx
 import pytest
 
-from router.settings import Settings
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.router.settings import Settings
 
 KEY = "client-key-a"
 WEATHER = {"name": "get_weather", "arguments": {"city": "Paris"}}
@@ -265,7 +265,7 @@ def test_count_tokens_counts_for_the_model_the_request_routes_to(
 ) -> None:
     """`messages.count_tokens` (Claude-based agents call it before each turn): the proxy's own
     count for the routed model; no upstream call, no log row."""
-    from evals.estimate import count_tokens
+    from tradeoff.evals.estimate import count_tokens
 
     proxy.flush()
     calls, rows = sum(upstream.model_counts.values()), len(proxy.rows())

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.settings import KEYS_ENV, Settings, load_api_keys
 from tests.router.conftest import NODELAY, sync_client
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Upstream
+from tradeoff.router.settings import KEYS_ENV, Settings, load_api_keys
 
 HI = [{"role": "user", "content": "hi"}]
 JSON_TYPE = {"content-type": "application/json"}

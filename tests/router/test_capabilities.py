@@ -15,13 +15,13 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from evals.capabilities import Capabilities, capabilities
-from evals.errors import ConfigError
-from evals.registry import load_registry, parse_entry
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Upstream
+from tradeoff.evals.capabilities import Capabilities, capabilities
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.registry import load_registry, parse_entry
+from tradeoff.router.settings import Settings
 
 SMALL = {"tools": False, "vision": False, "json_schema": False, "max_output_tokens": 100,
          "context_window": 60}  # fmt: skip

@@ -7,8 +7,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from evals.estimate import count_tokens
 from tests.router.support import Proxy
+from tradeoff.evals.estimate import count_tokens
 
 HI = [{"role": "user", "content": "count these words please"}]
 

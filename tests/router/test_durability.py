@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evals.store import Store
-from router.settings import Settings
 from tests.router.conftest import NODELAY
 from tests.router.support import Proxy, serve_process, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import Store
+from tradeoff.router.settings import Settings
 
 HI = [{"role": "user", "content": "hello"}]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Upstream
+from tradeoff.router.settings import Settings
 
 KEY = "sk-feedback"
 AUTH = {"authorization": f"Bearer {KEY}"}

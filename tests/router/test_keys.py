@@ -13,15 +13,15 @@ import openai
 import pytest
 import yaml
 
-from evals.errors import ConfigError
-from router.key_usage import key_spend
-from router.keys import KeySpec, load_keys, period_end, period_start
-from router.limits import MemoryLimits, Refused
-from router.settings import Settings
 from tests.router.conftest import async_client, sync_client
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Rule, Upstream
 from tradeoff import main as tradeoff_main
+from tradeoff.evals.errors import ConfigError
+from tradeoff.router.key_usage import key_spend
+from tradeoff.router.keys import KeySpec, load_keys, period_end, period_start
+from tradeoff.router.limits import MemoryLimits, Refused
+from tradeoff.router.settings import Settings
 
 WORDS = 50  # every answer of the "k-" models is this many tokens
 PRICE = 2e-6  # USD per output token (input is free): each answer costs exactly WORDS * PRICE

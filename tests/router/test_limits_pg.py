@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from evals.store import open_store
-from router.keys import KeySpec, period_end
-from router.limits import Admission, Refused
-from router.limits_pg import ADMIT, PostgresLimits
+from tradeoff.evals.store import open_store
+from tradeoff.router.keys import KeySpec, period_end
+from tradeoff.router.limits import Admission, Refused
+from tradeoff.router.limits_pg import ADMIT, PostgresLimits
 
 KEY = KeySpec("team", "s", rpm=None, budget_usd=10e-6)  # 10,000 nano-USD
 UNIT = 1000
@@ -233,7 +233,7 @@ def test_a_settlement_lands_in_the_period_its_hold_reserved_in(url: str) -> None
 def test_a_backlog_is_written_a_batch_at_a_time_and_entirely(url: str) -> None:
     """More settlements than one batch (an outage's worth): every one is written, each once,
     and no batch holds the key's row longer than its own SETTLE_BATCH statements."""
-    from router import limits_pg
+    from tradeoff.router import limits_pg
 
     big = KeySpec("team", "s", rpm=None, budget_usd=1.0)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from evals.store import Store
 from tests.router.conftest import async_client
 from tests.router.support import serve_process, write_models, write_policy
 from tests.support.processes import stop
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import Store
 
 TOTAL, CONCURRENCY, STREAMING = 2000, 64, 200
 FAULTS = [

@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 import tradeoff
-from evals.store import Store, open_store
-from policies.artifact import PolicyArtifact, store_artifact
-from policies.base import create_policy
-from policies.loop.status import kept_over_time, loop_status
-from router.settings import LoopSettings, Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import Store, open_store
+from tradeoff.policies.artifact import PolicyArtifact, store_artifact
+from tradeoff.policies.base import create_policy
+from tradeoff.policies.loop.status import kept_over_time, loop_status
+from tradeoff.router.settings import LoopSettings, Settings
 
 PROMISED = {
     "accuracy_vs_baseline": 0.99,

@@ -163,9 +163,9 @@ async def test_client_disconnect_before_a_non_streaming_answer(proxy: Proxy) -> 
 def test_a_model_without_its_key_fails_over_with_the_variable_named(
     tmp_path, upstream: Upstream
 ) -> None:
-    from router.settings import Settings
     from tests.router.conftest import sync_client
     from tests.router.support import write_models, write_policy
+    from tradeoff.router.settings import Settings
 
     config = write_models(
         tmp_path / "models.yaml",

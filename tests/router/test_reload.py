@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from router.settings import Settings
 from tests.router.conftest import async_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Upstream
+from tradeoff.router.settings import Settings
 
 
 async def test_reload_under_load_drops_nothing(tmp_path: Path, upstream: Upstream) -> None:

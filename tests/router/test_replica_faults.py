@@ -20,14 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
-from evals.store import open_store
-from router.keys import to_nusd
 from tests.router.replicas import Replica, Start
 from tests.router.support import write_models, write_policy
 from tests.router.test_keys import COST, WORDS, answer_rules, priced_models, write_keys
 from tests.router.test_loop import wait_for
 from tests.support.postgres import Cluster, find_bin
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import open_store
+from tradeoff.router.keys import to_nusd
 
 pytestmark = pytest.mark.slow
 

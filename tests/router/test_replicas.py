@@ -17,13 +17,6 @@ from typing import Any
 import openai
 import pytest
 
-from evals.errors import StoreBusyError
-from evals.store import open_store
-from policies.loop.refit import refit_policy
-from policies.loop.status import loop_status
-from router.key_usage import key_spend
-from router.keys import to_nusd
-from router.refits import RefitSchedule
 from tests.router.conftest import async_client, sync_client
 from tests.router.replicas import Start
 from tests.router.support import write_models, write_policy
@@ -38,6 +31,13 @@ from tests.router.test_keys import (
 )
 from tests.router.test_loop import store_policy, wait_for
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.errors import StoreBusyError
+from tradeoff.evals.store import open_store
+from tradeoff.policies.loop.refit import refit_policy
+from tradeoff.policies.loop.status import loop_status
+from tradeoff.router.key_usage import key_spend
+from tradeoff.router.keys import to_nusd
+from tradeoff.router.refits import RefitSchedule
 
 
 async def spread(urls: list[str], key: str, n: int, max_tokens: int = WORDS) -> list[int]:

@@ -11,9 +11,9 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from evals.store import Store, open_store
-from router.request_log import COLUMNS, SCHEMA, RequestLog, RequestRow
-from router.spool import spool_dir
+from tradeoff.evals.store import Store, open_store
+from tradeoff.router.request_log import COLUMNS, SCHEMA, RequestLog, RequestRow
+from tradeoff.router.spool import spool_dir
 
 
 def row(i: int, **changes: object) -> RequestRow:

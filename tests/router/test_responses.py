@@ -16,10 +16,10 @@ import openai
 import pytest
 from openai import OpenAI
 
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.router.settings import Settings
 
 WEATHER = {"name": "get_weather", "arguments": {"city": "Paris"}}
 TOOLS: Any = [
@@ -264,7 +264,7 @@ def test_no_route_imports_litellm_for_openai_compatible_upstreams(
     code = f"""
 import sys, httpx
 from pathlib import Path
-from router.settings import Settings
+from tradeoff.router.settings import Settings
 from tests.router.support import Proxy, write_models
 work = Path({str(tmp_path)!r})
 config = write_models(work / "models.yaml", {upstream.url!r}, ["m", "n"],

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from evals.store import Store
 from tests.router.conftest import sync_client
 from tests.router.support import serve_process, write_models, write_policy
 from tests.support.processes import stop
 from tests.support.upstream import Upstream
 from tradeoff import main as tradeoff_main
+from tradeoff.evals.store import Store
 
 HI = [{"role": "user", "content": "what is 2 + 2"}]
 
@@ -125,8 +125,8 @@ def test_sigint_also_flushes_every_row(tmp_path: Path, upstream: Upstream) -> No
 def test_registering_serve_imports_no_server_stack() -> None:
     # `tradeoff --help` registers `serve`; the proxy's stack loads only when it runs.
     code = (
-        "import sys, click; from router import cli; cli.register(click.Group()); "
-        "print(sorted({'aiohttp', 'pyarrow', 'starlette', 'uvicorn', 'router.app'} & set(sys.modules)))"
+        "import sys, click; from tradeoff.router import cli; cli.register(click.Group()); "
+        "print(sorted({'aiohttp', 'pyarrow', 'starlette', 'uvicorn', 'tradeoff.router.app'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -137,9 +137,9 @@ def test_serve_a_stored_policy_by_name_with_a_pairwise_judge(
 ) -> None:
     import httpx
 
-    from evals.store import open_store
     from tests.router.test_loop import store_policy, wait_for
     from tests.support.upstream import Rule
+    from tradeoff.evals.store import open_store
 
     # A judge with total position bias: it always prefers the first answer. Asked in both
     # orders, its verdicts cancel: every pair is a tie, the kept accuracy is 100%.

@@ -12,11 +12,11 @@ import anthropic
 import pytest
 from openai import OpenAI
 
-from router.sessions import MemorySessions, Pin, continues, session_id
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.router.sessions import MemorySessions, Pin, continues, session_id
+from tradeoff.router.settings import Settings
 
 PRICES = {"s-cheap": (1e-6, 2e-6), "s-mid": (2e-6, 4e-6), "s-dear": (5e-6, 1e-5)}
 
@@ -208,7 +208,7 @@ def test_pins_heard_from_other_replicas_follow_the_same_rules() -> None:
     the messages are handed over directly)."""
     import asyncio
 
-    from router.shared_sessions import SharedSessions
+    from tradeoff.router.shared_sessions import SharedSessions
 
     table = SharedSessions(60.0, "postgresql://unused")
     cheap, dear = Pin("s-cheap", 1.0, "v1"), Pin("s-dear", 5.0, "v1")

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router.settings import LoopSettings, Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.router.test_loop import wait_for
 from tests.support.upstream import Rule, Upstream
+from tradeoff.router.settings import LoopSettings, Settings
 
 MODELS = ["cheap", "base", "slowbase", "hangbase", "failbase", "toolbase"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.spool import SPOOL_ENV, Spool, spool_dir
+from tradeoff.router.spool import SPOOL_ENV, Spool, spool_dir
 
 
 def lines(n: int, start: int = 0) -> list[bytes]:

@@ -11,13 +11,13 @@ import openai
 import pytest
 import yaml
 
-from evals.errors import ConfigError
-from evals.registry import parse_entry
-from router.fallback import attempt_timeout
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.registry import parse_entry
+from tradeoff.router.fallback import attempt_timeout
+from tradeoff.router.settings import Settings
 
 HI = [{"role": "user", "content": "hello there"}]
 DEADLINE_S = 4.0

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from evals.llm import litellm
-from evals.usage import Usage, from_anthropic, from_chat, from_responses
-from router.settings import Settings
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.llm import litellm
+from tradeoff.evals.usage import Usage, from_anthropic, from_chat, from_responses
+from tradeoff.router.settings import Settings
 
 # The stand-in reports 1000 prompt tokens of which 800 were cached, and 50 reasoning tokens
 # within 52 output tokens ("echo: hi" + 50).

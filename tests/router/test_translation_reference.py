@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from evals.llm import litellm
-from router.protocols.anthropic import translate as ours_anthropic
-from router.protocols.responses import translate as ours_responses
+from tradeoff.evals.llm import litellm
+from tradeoff.router.protocols.anthropic import translate as ours_anthropic
+from tradeoff.router.protocols.responses import translate as ours_responses
 
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}}
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evals.store import open_store
 from tests.router.support import serve_process, write_models, write_policy
 from tests.router.test_loop import wait_for
 from tests.support.processes import pids_with_env, stop
 from tests.support.upstream import Upstream
+from tradeoff.evals.store import open_store
 
 MARK = "TRADEOFF_TEST_WORKERS"
 

@@ -7,7 +7,7 @@ pandas, so a float NaN arrives as NULL.
 
 from __future__ import annotations
 
-from evals.store import Store
+from tradeoff.evals.store import Store
 
 TABLES = (
     "models", "datasets", "items", "runs", "outcomes", "policies", "requests",

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from evals.local.calibration import Calibration, CalibrationSettings, calibrate
-from evals.local.errors import CalibrationError
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.local.calibration import Calibration, CalibrationSettings, calibrate
+from tradeoff.evals.local.errors import CalibrationError
 
 A, B = 0.001, 0.01  # the stand-in's seconds per input and per output token
 SMALL = CalibrationSettings(concurrency=2, requests=4, prompt_tokens=200, max_tokens=32, rounds=2)

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 import tradeoff
-from evals.llm import token_prices
-from evals.local.process import check_port_free
-from evals.registry import load_registry
-from evals.store import open_store
 from tests.conftest import Spawn
 from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.llm import token_prices
+from tradeoff.evals.local.process import check_port_free
+from tradeoff.evals.registry import load_registry
+from tradeoff.evals.store import open_store
 
 SMALL = ["--concurrency", "2", "--calibration-requests", "2", "--prompt-tokens", "32"]
 SMALL += ["--max-tokens", "8"]
@@ -235,7 +235,7 @@ def test_serve_in_the_foreground_stops_its_server_on_sigterm(
 def test_registering_local_imports_no_http_client() -> None:
     # `tradeoff --help` registers `local`; httpx loads only when a command runs.
     code = (
-        "import sys, click; from evals.local import cli; cli.register(click.Group()); "
+        "import sys, click; from tradeoff.evals.local import cli; cli.register(click.Group()); "
         "print('httpx' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

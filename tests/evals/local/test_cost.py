@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evals.errors import UsageError
-from evals.local.cost import Phase, TokenTimes, prices_per_token, split_gpu_time
-from evals.local.errors import CalibrationError
+from tradeoff.evals.errors import UsageError
+from tradeoff.evals.local.cost import Phase, TokenTimes, prices_per_token, split_gpu_time
+from tradeoff.evals.local.errors import CalibrationError
 
 
 def phases(a: float, b: float) -> tuple[Phase, Phase]:

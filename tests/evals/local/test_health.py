@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from evals.local.errors import ServerStartError
-from evals.local.health import ServedModel, root_url, wait_until_healthy
-from evals.local.process import start_server
 from tests.support.upstream import Upstream
+from tradeoff.evals.local.errors import ServerStartError
+from tradeoff.evals.local.health import ServedModel, root_url, wait_until_healthy
+from tradeoff.evals.local.process import start_server
 
 
 def test_root_url_accepts_the_v1_form() -> None:

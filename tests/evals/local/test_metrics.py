@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from evals.local.metrics import GENERATION_TOKENS, PROMPT_TOKENS, parse_metrics, token_counters
 from tests.support.upstream import Upstream
+from tradeoff.evals.local.metrics import (
+    GENERATION_TOKENS,
+    PROMPT_TOKENS,
+    parse_metrics,
+    token_counters,
+)
 
 # The shape vLLM 0.x exposes: HELP/TYPE lines, labels, _created samples, histograms, NaN.
 VLLM_METRICS = """\

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.local.errors import PortInUseError, VllmNotInstalledError
-from evals.local.process import (
+from tradeoff.evals.local.errors import PortInUseError, VllmNotInstalledError
+from tradeoff.evals.local.process import (
     ENTRYPOINT,
     build_command,
     check_port_free,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from evals.llm import token_prices
-from evals.local.describe import describe_calibration
-from evals.local.registration import local_entry, previous_entry, register_local
-from evals.registry import ModelEntry, load_registry, upsert_model
-from evals.store import open_store
+from tradeoff.evals.llm import token_prices
+from tradeoff.evals.local.describe import describe_calibration
+from tradeoff.evals.local.registration import local_entry, previous_entry, register_local
+from tradeoff.evals.registry import ModelEntry, load_registry, upsert_model
+from tradeoff.evals.store import open_store
 
 CALIBRATION: dict[str, Any] = {
     "measured_at": "2026-11-22T02:48:33+00:00",

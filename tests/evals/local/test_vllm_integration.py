@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from evals.llm import token_prices
-from evals.local.process import VLLM_PYTHON_ENV
-from evals.registry import ModelEntry, load_registry
-from evals.store import open_store
 from tests.support.processes import spawn, stop, stop_group, tradeoff_argv
+from tradeoff.evals.llm import token_prices
+from tradeoff.evals.local.process import VLLM_PYTHON_ENV
+from tradeoff.evals.registry import ModelEntry, load_registry
+from tradeoff.evals.store import open_store
 
 pytestmark = pytest.mark.vllm
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.local.process import VLLM_PYTHON_ENV
+from tradeoff.evals.local.process import VLLM_PYTHON_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 

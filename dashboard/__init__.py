@@ -1,5 +1,0 @@
-"""The Streamlit dashboard over the store: `tradeoff dashboard`."""
-
-from dashboard.launch import app_path, streamlit_command
-
-__all__ = ["app_path", "streamlit_command"]

@@ -1,0 +1,32 @@
+"""`tradeoff dashboard`: run the Streamlit app on the store."""
+
+from __future__ import annotations
+
+import click
+
+from tradeoff.dashboard.launch import dashboard_env, run_streamlit, streamlit_command
+from tradeoff.evals.cli_options import db_option
+from tradeoff.evals.errors import UsageError
+from tradeoff.evals.ports import port_is_free
+from tradeoff.evals.store import open_store, resolve_db
+
+
+def register(group: click.Group) -> None:
+    @group.command("dashboard")
+    @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+    @click.option(
+        "--address", default=None, help="Interface to listen on [default: Streamlit's, all]."
+    )
+    @db_option
+    def dashboard(port: int, address: str | None, db: str | None) -> None:
+        """Open the Streamlit dashboard on the store (Ctrl-C stops it)."""
+        target = resolve_db(db)
+        if not isinstance(target, str):
+            target = target.resolve()
+        store = open_store(target, create=False)  # the dashboard reads: it never creates one
+        if not port_is_free(address or "0.0.0.0", port):
+            raise UsageError(f"port {port} is in use; pick another with --port")
+        click.echo(f"tradeoff dashboard on http://localhost:{port} (store: {store}); Ctrl-C stops")
+        code = run_streamlit(streamlit_command(port, address), dashboard_env(target))
+        if code != 0:
+            raise click.ClickException(f"streamlit exited with status {code}")

@@ -1,0 +1,111 @@
+"""Writes outcomes to the store in small batched transactions while a run goes on.
+
+Each flush is one short connection and one transaction: the batch of outcomes plus the run's
+running totals. A crash (even kill -9) loses at most the outcomes not yet flushed; those are
+simply called again on resume. The primary key (dataset, item_id, model, params_hash, sample)
+makes a re-insert a no-op, except that a recorded *error* is replaced by a later answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pyarrow as pa
+
+from tradeoff.evals.store import Store
+
+# Arrow, not pandas: a pandas float column turns None into NaN, and NaN is not NULL in DuckDB.
+SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("item_id", pa.string()),
+        ("model", pa.string()),
+        ("params_hash", pa.string()),
+        ("sample", pa.int32()),
+        ("response", pa.string()),
+        ("score", pa.float64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("ttft_ms", pa.float64()),
+        ("error", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+COLUMNS = tuple(SCHEMA.names)
+_UPDATABLE = COLUMNS[5:]
+_INSERT = (
+    f"INSERT INTO outcomes ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM batch "
+    "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
+    + " WHERE outcomes.error IS NOT NULL"
+)
+
+
+class OutcomeWriter:
+    """Buffers outcome rows; one background task flushes them every `interval_s`.
+
+    `start()` inside the event loop, `add()` rows, `close()` to flush the rest and stop. Only
+    the background task writes, so batches never overlap.
+    """
+
+    def __init__(self, store: Store, run_id: str, *, interval_s: float = 1.0) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.interval_s = interval_s
+        self.pending: list[dict[str, Any]] = []
+        self.written = 0
+        self.spend_usd = 0.0  # of the written outcomes, for the runs row
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._loop())
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.pending.append(row)
+
+    def check(self) -> None:
+        """Raise the writer's error if it failed (so the runner stops calling)."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+
+    async def close(self) -> None:
+        """Flush what is pending and stop. Safe to call while the caller is being cancelled."""
+        if self._stop is None or self._task is None:
+            return
+        self._stop.set()
+        await asyncio.shield(self._task)
+
+    async def _loop(self) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self.pending:
+            rows, self.pending = self.pending, []
+            spend = sum(float(r["cost_usd"] or 0.0) for r in rows)
+            await asyncio.to_thread(self._write, rows, spend)
+            self.written += len(rows)
+            self.spend_usd += spend
+
+    def _write(self, rows: list[dict[str, Any]], spend: float) -> None:
+        frame = pa.Table.from_pylist(rows, schema=SCHEMA)
+        # DuckDB's default thread pool triples the CPU of a small write (measured 95 ms vs
+        # 34 ms for 30 rows on 2 cores), CPU the concurrent litellm calls need.
+        with self.store.transaction(threads=1) as con:
+            con.register("batch", frame)
+            con.execute(_INSERT)
+            con.unregister("batch")
+            con.execute(
+                "UPDATE runs SET n_outcomes = coalesce(n_outcomes, 0) + ?, "
+                "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",
+                [len(rows), spend, self.run_id],
+            )

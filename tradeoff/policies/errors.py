@@ -1,0 +1,31 @@
+"""Errors raised by policies, fitting and the requirement language."""
+
+from __future__ import annotations
+
+from tradeoff.evals.errors import ConfigError, TradeoffError, UsageError
+
+
+class UnknownFamilyError(ConfigError):
+    """A policy file names a family that is not registered."""
+
+
+class PolicyParamsError(ConfigError):
+    """A family was given parameters it cannot use (no models, wrong types, unknown keys)."""
+
+
+class RequirementError(UsageError):
+    """A requirement statement does not parse; the message points at the bad word."""
+
+
+class PolicyFileError(ConfigError):
+    """A policy artifact cannot be read (missing, not JSON, wrong version)."""
+
+
+class DataError(UsageError):
+    """The store lacks what a command needs (dataset, outcomes, split, baseline model)."""
+
+
+class InfeasibleError(TradeoffError):
+    """No policy meets the requirement with confidence; the message shows the closest points."""
+
+    exit_code = 1

@@ -1,0 +1,41 @@
+"""The loop: traffic -> graded pairs -> live guarantee monitor -> refit -> guarded promotion.
+
+One module per step, each with a one-method contract: `grading` (PairGrader.grade),
+`monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
+`status` (Watch, loop_status), `refit` (refit_policy) and `promote` (promotion_test,
+rollback). The proxy drives the first ones (router/shadow.py, router/feedback.py,
+router/live.py, router/refits.py); the CLI (`cli.py`) the rest.
+
+Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "Pair": "grading",
+    "PairGrader": "grading",
+    "PairScore": "grading",
+    "build_pair_grader": "grading",
+    "Monitor": "monitor",
+    "Reading": "monitor",
+    "Watch": "status",
+    "load_watch": "status",
+    "loop_status": "status",
+    "required_share": "status",
+    "GradedPair": "traffic",
+    "TrafficWriter": "traffic",
+    "record_feedback": "feedback",
+    "feedback_of": "feedback",
+    "traffic_dataset": "traffic",
+    "refit_policy": "refit",
+    "promotion_test": "promote",
+    "rollback": "promote",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tradeoff.policies.loop' has no attribute {name!r}")
+    return getattr(import_module(f"tradeoff.policies.loop.{_WHERE[name]}"), name)

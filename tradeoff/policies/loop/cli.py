@@ -1,0 +1,195 @@
+"""`tradeoff status|policies|rollback|refit`: the loop from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from tradeoff.evals.cli_options import db_option, json_option
+from tradeoff.evals.errors import UsageError
+
+
+def _store(db: str | None) -> Any:
+    from tradeoff.evals.store import open_store
+
+    return open_store(db)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _band(ci: list[float | None] | None) -> str:
+    if not ci or ci[0] is None:
+        return "-"
+    hi = "?" if ci[1] is None else f"{ci[1] * 100:.1f}"
+    return f"{ci[0] * 100:.1f}-{hi}%"
+
+
+def _echo_keys(keys: list[dict[str, Any]]) -> None:
+    """Client keys: this period's spend against the budget, and the rate limit."""
+    if not keys:
+        return
+    width = max(len(k["name"]) for k in keys)
+    click.echo(f"{'key':{width}}  {'period':6}  {'spent':>12}  {'budget':>10}  {'requests':>8}  "
+               f"{'refused':>7}  {'rpm':>11}")  # fmt: skip
+    for k in keys:
+        budget = "-" if k["budget_usd"] is None else f"${k['budget_usd']:g}"
+        rpm = "-" if k["rpm"] is None else f"{k['last_minute']}/{k['rpm']}"
+        period = k["budget_period"] if k["budget_usd"] is not None else "-"
+        spent = f"${k['spent_usd']:.6f}"
+        click.echo(
+            f"{k['name']:{width}}  {period:6}  {spent:>12}  {budget:>10}  "
+            f"{k['requests']:>8}  {k['refused']:>7}  {rpm:>11}"
+        )
+    click.echo("")
+
+
+def register(group: click.Group) -> None:
+    @group.command("status")
+    @click.argument("names", nargs=-1)
+    @db_option
+    @json_option
+    def status(names: tuple[str, ...], db: str | None, as_json: bool) -> None:
+        """Live vs promised for each served policy: state, kept accuracy, savings; and the
+        spend of each client key of `serve --keys` in its budget period."""
+        from tradeoff.policies.loop.status import loop_status
+        from tradeoff.router.key_usage import key_spend
+
+        store = _store(db)
+        doc = loop_status(store, list(names) or None)
+        missing = sorted(set(names) - {p["name"] for p in doc["policies"]})
+        if missing:
+            raise UsageError(
+                f"no served policy {', '.join(missing)}; `tradeoff policies` lists stored ones"
+            )
+        doc["keys"] = key_spend(store)
+        if as_json:
+            click.echo(json.dumps(doc, indent=2, default=str))
+            return
+        _echo_keys(doc["keys"])
+        if not doc["policies"]:
+            click.echo("no policy is serving; fit one (`tradeoff fit`) and serve it")
+            return
+        for p in doc["policies"]:
+            promised = p["promised"]
+            click.echo(
+                f"{p['name']} v{p['version'] if p['version'] is not None else '-'}: "
+                f"{p['state'].upper()}  (requirement: {p['requirement'] or 'none'})"
+            )
+            click.echo(
+                f"  kept accuracy  live {_pct(p['kept_accuracy'])} "
+                f"(95% bounds {_band(p['kept_accuracy_ci'])}, {p['shadow_pairs']} pairs)  "
+                f"promised {_pct(promised['kept_accuracy'])} "
+                f"({_band(promised['kept_accuracy_ci'])})"
+            )
+            click.echo(
+                f"  savings        live {_pct(p['savings'])} over {p['requests']} requests  "
+                f"promised {_pct(promised['savings'])}"
+            )
+            if p["change"]:
+                c = p["change"]
+                click.echo(
+                    f"  violated at pair {c['alarm_at_pair']}; figures cover the "
+                    f"{c['pairs_since']} pairs since pair {c['since_pair']}"
+                )
+            click.echo(f"  shadow spend   ${p['shadow_spend_usd']:.4f}")
+
+    @group.command("policies")
+    @click.argument("name", required=False)
+    @db_option
+    @json_option
+    def policies(name: str | None, db: str | None, as_json: bool) -> None:
+        """Stored policies: every version and its state (serving, candidate, rejected, ...)."""
+        from tradeoff.policies.versions import history
+
+        rows = history(_store(db), name)
+        if name and not rows:
+            raise UsageError(f"no stored policy {name!r}; fit one with `tradeoff fit --name`")
+        if as_json:
+            docs = [r.__dict__ | {"created_at": str(r.created_at)} for r in rows]
+            click.echo(json.dumps(docs, indent=2, default=str))
+            return
+        if not rows:
+            click.echo("no stored policies; `tradeoff fit` stores what it fits")
+            return
+        width = max(len(r.name) for r in rows)
+        click.echo(
+            f"{'name':{width}}  {'ver':>3}  {'state':11}  {'source':6}  {'family':10}  "
+            f"{'promised kept':>13}  {'savings':>7}  created"
+        )
+        for r in rows:
+            kept = r.promised.get("accuracy_vs_baseline")
+            saved = r.promised.get("savings_vs_baseline")
+            click.echo(
+                f"{r.name:{width}}  {r.version:>3}  {r.state:11}  {r.source:6}  {r.family:10}  "
+                f"{_pct(kept):>13}  {_pct(saved):>7}  {r.created_at:%Y-%m-%d %H:%M}"
+            )
+
+    @group.command("rollback")
+    @click.argument("name")
+    @click.option(
+        "--to",
+        "to",
+        type=click.IntRange(min=1),
+        default=None,
+        help="The version to serve [default: the one that served before].",
+    )
+    @db_option
+    def rollback(name: str, to: int | None, db: str | None) -> None:
+        """Serve an earlier version of a stored policy again (proxies pick it up)."""
+        from tradeoff.policies.loop.promote import rollback as roll
+
+        old, new = roll(_store(db), name, to)
+        click.echo(f"policy {name}: version {old} rolled back; version {new} serves again")
+
+    @group.command("refit")
+    @click.option("--policy", "name", required=True, help="A stored policy NAME.")
+    @click.option(
+        "--promote",
+        "promote_it",
+        is_flag=True,
+        help="Serve the candidate if it passes the test on held-out traffic.",
+    )
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--trials",
+        "n_trials",
+        type=click.IntRange(1, 10000),
+        default=20,
+        show_default=True,
+        help="Optuna trials per configuration search (as `tradeoff fit --trials`).",
+    )
+    @db_option
+    @json_option
+    def refit(
+        name: str, promote_it: bool, seed: int, n_trials: int, db: str | None, as_json: bool
+    ) -> None:
+        """Fit a new version on the policy's dataset plus its graded traffic; promote it only
+        if it passes the requirement's lower-bound test on traffic it was not fitted on."""
+        from tradeoff.policies.loop.refit import refit_policy
+
+        result = refit_policy(_store(db), name, promote_it=promote_it, seed=seed, n_trials=n_trials)
+        if as_json:
+            click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        else:
+            data = result.data
+            click.echo(
+                f"refit of {name} (version {result.serving} serving): "
+                f"{data.get('traffic_pairs', 0)} traffic pairs"
+                + (f" since pair {data['since_pair']}" if data.get("since_pair") else "")
+                + f" + {data.get('source_items', 0)} items of {data.get('source_dataset')}"
+            )
+            if result.fit:
+                click.echo(f"  candidate version {result.version}: {result.fit['description']}")
+            if result.promoted:
+                click.echo(f"promoted: version {result.version} now serves; {result.reason}")
+            elif result.verdict is not None and result.verdict.passed:
+                click.echo(f"passed ({result.reason}); not promoted: run with --promote")
+            else:
+                click.echo(f"not promoted: {result.reason}; version {result.serving} keeps serving")
+        if promote_it and not result.promoted:
+            sys.exit(1)

@@ -1,0 +1,247 @@
+"""What `fit` and `replay` print: the held-out metrics as JSON, a table, and one sentence."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeoff.policies.artifact import PolicyArtifact
+
+HELD_OUT = "held-out requests"
+SMALL_SAMPLE = 100  # fewer held-out items than this get a warning: their intervals are wide
+
+
+def sentence(
+    metrics: dict[str, Any], baseline: str, scope: str = HELD_OUT, keeps_baseline: bool = False
+) -> str:
+    """ "keeps 86.3% of gpt-4o's accuracy (95% CI 84.9-87.6%) at 71% less cost, on 2,000
+    held-out requests"; `scope` names what the requests are (only items never used to fit the
+    policy are "held-out")."""
+    kept, ci = metrics.get("accuracy_vs_baseline"), metrics.get("accuracy_vs_baseline_ci")
+    savings = metrics.get("savings_vs_baseline")
+    n = metrics["n"]
+    if keeps_baseline:
+        lo, hi = metrics["accuracy_ci"]
+        return (
+            f"is the baseline itself, {baseline}: no cheaper policy meets the requirement with "
+            f"confidence; {baseline} scores {metrics['accuracy']:.1%} accuracy (95% CI "
+            f"{lo:.1%}-{hi:.1%}) on {n:,} {scope}"
+        )
+    if kept is None:
+        head = f"scores {metrics['accuracy']:.1%} accuracy ({baseline} scores 0)"
+    else:
+        band = f" (95% CI {ci[0] * 100:.1f}-{ci[1] * 100:.1f}%)" if ci else ""
+        head = f"keeps {kept:.1%} of {baseline}'s accuracy{band}"
+    if savings is None:
+        tail = "at the same (zero) cost"
+    elif savings >= 0.005:
+        tail = f"at {savings:.0%} less cost"
+    elif savings <= -0.005:
+        tail = f"at {-savings:.0%} more cost"
+    else:
+        tail = "at the same cost"
+    return f"{head} {tail}, on {n:,} {scope}"
+
+
+def acceptance_clause(acceptance: dict[str, Any], baseline: str) -> str:
+    """Why the policy was accepted, in the constraints' own units: the bound is a lower
+    confidence bound from the (cross-fitted) training items, not from the held-out ones."""
+    bounds = acceptance.get("bounds") or {}
+    if not bounds:
+        return ""
+    parts = []
+    for constraint, bound in bounds.items():
+        if "of baseline" in constraint:
+            value = f"{bound:.1%} of {baseline}'s"
+        elif "latency" in constraint:
+            value = f"{bound / 1000:.3g}s"
+        else:
+            value = f"{bound:.3g}"
+        parts.append(f"{constraint} (bound: {value})")
+    return (
+        f"accepted because on the {acceptance['items']:,} training items, cross-fitted, its "
+        f"{1 - acceptance['level']:.1%} confidence bound meets " + " and ".join(parts)
+    )
+
+
+def json_metrics(
+    policy: str,
+    family: str,
+    dataset: str,
+    split: str,
+    metrics: dict[str, Any],
+    baseline: str,
+    baseline_metrics: dict[str, Any],
+    scope: str = HELD_OUT,
+    keeps_baseline: bool = False,
+) -> dict[str, Any]:
+    """The documented JSON of fit and replay, held-out metrics first."""
+    return {
+        "policy": policy,
+        "family": family,
+        "dataset": dataset,
+        "split": split,
+        **metrics,
+        "baseline": {
+            "model": baseline,
+            "accuracy": baseline_metrics["accuracy"],
+            "accuracy_ci": baseline_metrics["accuracy_ci"],
+            "cost_per_request_usd": baseline_metrics["cost_per_request_usd"],
+            "reliability": baseline_metrics["reliability"],
+            "p95_latency_ms": baseline_metrics["p95_latency_ms"],
+        },
+        "sentence": sentence(metrics, baseline, scope, keeps_baseline),
+    }
+
+
+def small_sample_warning(n: int) -> str:
+    if n >= SMALL_SAMPLE:
+        return ""
+    return (
+        f"warning: only {n} held-out items, so the intervals above are wide; hold out more "
+        "items (a larger --test-fraction, or more outcomes) for a sharper check"
+    )
+
+
+def model_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """A fixed-width table of accuracy (CI), cost and reliability per row."""
+    width = max([len(name) for name, _ in rows] + [8])
+    lines = [f"{'':{width}}  {'accuracy':>8}  {'95% CI':>13}  {'$/request':>10}  {'reliab.':>7}"]
+    for name, m in rows:
+        lo, hi = m["accuracy_ci"]
+        lines.append(
+            f"{name:{width}}  {m['accuracy']:8.3f}  {f'{lo:.3f}-{hi:.3f}':>13}  "
+            f"{m['cost_per_request_usd']:10.3g}  {m['reliability']:7.3f}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class FitReport:
+    """The result of `fit_policy`: the artifact and its held-out (test) evidence."""
+
+    requirement: str
+    dataset: str
+    family: str
+    description: str
+    baseline: str
+    metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    singles: dict[str, dict[str, Any]]
+    oracle: dict[str, Any]
+    test_constraints: dict[str, Any]
+    skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    artifact: PolicyArtifact | None = None
+    split: str = ""
+    n_fit: int = 0
+    candidates_tried: int = 0
+    seconds: float = 0.0
+    fit_item_ids: list[str] = field(default_factory=list)
+    policy_name: str = ""
+    keeps_baseline: bool = False
+    acceptance: dict[str, Any] = field(default_factory=dict)
+
+    def sentence(self) -> str:
+        """The held-out sentence and, beside its test interval, what acceptance rested on."""
+        text = sentence(self.metrics, self.baseline, keeps_baseline=self.keeps_baseline)
+        clause = "" if self.keeps_baseline else acceptance_clause(self.acceptance, self.baseline)
+        return f"{text}; {clause}" if clause else text
+
+    def held_out(self) -> dict[str, Any]:
+        return json_metrics(
+            self.policy_name or self.description,
+            self.family,
+            self.dataset,
+            self.split,
+            self.metrics,
+            self.baseline,
+            self.baseline_metrics,
+            keeps_baseline=self.keeps_baseline,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.held_out() | {
+            "description": self.description,
+            "requirement": self.requirement,
+            "requirement_on_test": self.test_constraints,
+            "acceptance": self.acceptance,
+            "singles": self.singles,
+            "oracle": self.oracle,
+            "skipped_families": self.skipped,
+            "notes": self.notes,
+            "n_fit": self.n_fit,
+            "candidates_tried": self.candidates_tried,
+            "fit_seconds": round(self.seconds, 3),
+            # The full artifact (a learned router's coefficients run to ~100 kB) is in the
+            # policy file and the store; the JSON names it.
+            "artifact": {
+                "name": self.artifact.name,
+                "policy_id": self.artifact.policy_id,
+                "family": self.artifact.family,
+                "models": self.artifact.models,
+            }
+            if self.artifact
+            else None,
+        }
+
+    def _acceptance_lines(self) -> list[str]:
+        """What the promise was tested on, and what the configuration search chose."""
+        lines = []
+        mixes = self.acceptance.get("traffic_mixes") or []
+        if mixes:
+            lines.append("promise tested on: " + "; ".join(mixes))
+        for family, found in (self.acceptance.get("search") or {}).items():
+            for s in found:
+                if s.get("studies"):
+                    chosen = sorted(set(s["per_fold"]), key=s["per_fold"].index)
+                    lines.append(
+                        f"search {family}: {' | '.join(chosen)} ({s['trials_per_study']} Optuna "
+                        f"trials in each of {s['studies']} fold studies)"
+                    )
+        return lines
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def render(self) -> str:
+        rows = [
+            (name, m)
+            for name, m in sorted(
+                self.singles.items(), key=lambda kv: kv[1]["cost_per_request_usd"]
+            )
+        ]
+        rows += [
+            (f"policy ({self.family})", self.metrics),  # described in full below the table
+            ("oracle (upper bound)", self.oracle),
+        ]
+        used = ", ".join(
+            f"{k} {v:.0%}"
+            for k, v in sorted(self.metrics["models_used"].items(), key=lambda kv: -kv[1])
+        )
+        lines = [
+            f"dataset {self.dataset}: fitted and accepted on {self.n_fit:,} training items "
+            f"(cross-fitted), tested on {self.metrics['n']:,} held-out items ({self.split})",
+            f"requirement: {self.requirement} (baseline {self.baseline})",
+            "",
+            model_table(rows),
+            "",
+            f"policy: {self.description}",
+            f"routes to: {used}",
+        ]
+        lines += self._acceptance_lines()
+        lines += [f"skipped {family}: {why}" for family, why in self.skipped.items()]
+        lines += [f"note: {note}" for note in self.notes]
+        if self.keeps_baseline:
+            lines.append(
+                f"no cheaper policy meets the requirement with confidence: keep {self.baseline}"
+            )
+        held = [k for k, v in self.test_constraints.items() if not v["holds"]]
+        if held:
+            lines.append(f"warning: on the test items {', '.join(held)} did not hold")
+        warning = small_sample_warning(self.metrics["n"])
+        if warning:
+            lines.append(warning)
+        lines += ["", f"The policy {self.sentence()}."]
+        return "\n".join(lines)

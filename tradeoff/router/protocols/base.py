@@ -1,0 +1,182 @@
+"""The protocol contract: a client API at the proxy's edge, translated to and from the router's
+one internal request.
+
+A `Protocol` (one instance per request: it keeps what the answer must echo) does four things:
+
+- `parse(body, headers)`: the client's JSON body to a `ChatRequest` (router/validation.py),
+  whose `body` is chat completions, or a 400 naming the client's own field;
+- `upstream(target, request)`: which API to call on one upstream and with which body: the
+  client's own body where the upstream speaks the client's protocol (`Target.speaks`), else the
+  chat-completions body;
+- `render(reply)`: an upstream's answer, in whichever API it came, as the client's answer;
+  `translator()` does the same event by event for streams;
+- errors in the client's shape (`error_body`, `stream_error`), and its authentication.
+
+Routing, capability checks, sessions, fallbacks, cascades, the log row and cost live once, in
+router/pipeline.py and router/routing.py, and never see which protocol a request came by.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from starlette.responses import Response
+
+from tradeoff.evals.estimate import reply_text
+from tradeoff.evals.targets import Target
+from tradeoff.evals.upstream import Reply
+from tradeoff.evals.usage import Usage
+from tradeoff.router.auth import KeyCheck
+from tradeoff.router.errors import ProxyError
+from tradeoff.router.validation import ChatRequest
+
+
+class StreamTranslator(ABC):
+    """Turns an upstream's chat-completions stream into the client protocol's events."""
+
+    @abstractmethod
+    def feed(self, data: Any) -> list[bytes]:
+        """The client events for one upstream chunk (its parsed JSON; None for non-JSON)."""
+
+    @abstractmethod
+    def finish(self, usage: Usage | None) -> list[bytes]:
+        """The closing events, once the upstream stream ended ([DONE])."""
+
+
+class Protocol(ABC):
+    """One client API. Subclasses set `name` and implement `parse` and `render`."""
+
+    name: ClassVar[str]
+    routed: ClassVar[bool] = True  # False: `model` must name a configured model (pass-through)
+
+    @abstractmethod
+    def parse(self, body: dict[str, Any], headers: Any) -> ChatRequest:
+        """The internal request, or a 400 `ProxyError` naming the client's field."""
+
+    def upstream(self, target: Target, request: ChatRequest) -> tuple[str, dict[str, Any]]:
+        """(API, body) to send `target` for this request."""
+        if request.native is not None and target.speaks(self.name):
+            return self.name, request.native
+        return request.api, request.body
+
+    def native_headers(self) -> dict[str, str]:
+        """Client headers a native upstream call carries along (Anthropic's beta flags)."""
+        return {}
+
+    @abstractmethod
+    def render(self, reply: Reply) -> bytes:
+        """The client's answer for an upstream reply (`reply.api` says its shape)."""
+
+    def translator(self) -> StreamTranslator | None:
+        """The translator for streams from upstreams answering in chat completions; None when
+        the stream goes to the client as is."""
+        return None
+
+    def check_key(self, keys: KeyCheck, headers: Any) -> None:
+        keys.check(headers.get("authorization"))
+
+    def error_body(self, error: ProxyError, request_id: str) -> dict[str, Any]:
+        return error.body()
+
+    def error_response(self, error: ProxyError, headers: dict[str, str]) -> Response:
+        body = self.error_body(error, headers.get("x-tradeoff-request-id", ""))
+        return Response(
+            json.dumps(body),
+            status_code=error.status,
+            media_type="application/json",
+            headers={**error.headers, **headers},
+        )
+
+    def stream_error(self, error: ProxyError) -> bytes:
+        """The event that ends a stream broken midway (OpenAI's: a data line with `error`)."""
+        return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+
+
+def sse(kind: str, data: dict[str, Any]) -> bytes:
+    """One named SSE event (the Responses and Messages APIs name theirs)."""
+    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(data).encode() + b"\n\n"
+
+
+def reply_texts(reply: Reply) -> list[str]:
+    """Each answer's text in a reply (chat: one per choice), for verifiers; [] if unreadable."""
+    try:
+        data = json.loads(reply.content)
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    if reply.api == "chat":
+        choices = data.get("choices")
+        return [
+            str((c.get("message") or {}).get("content") or "")
+            for c in (choices if isinstance(choices, list) else [])
+            if isinstance(c, dict)
+        ]
+    if reply.api == "responses":
+        return ["".join(_responses_text(data.get("output"), calls=False))]
+    if reply.api == "anthropic":
+        content = data.get("content")
+        blocks = content if isinstance(content, list) else []
+        return ["".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict))]
+    return []
+
+
+def _responses_text(output: Any, calls: bool = True) -> list[str]:
+    pieces = []
+    for item in output if isinstance(output, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call" and calls:
+            pieces += [str(item.get("name") or ""), str(item.get("arguments") or "")]
+        parts = item.get("content") if item.get("type") == "message" else None
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, dict):
+                pieces.append(str(part.get("text") or part.get("refusal") or ""))
+    return pieces
+
+
+def chat_answer(reply: Reply) -> bytes:
+    """A reply as a chat completion (its first answer's text, for native replies): what the
+    loop's shadow grading reads, whatever protocol the client spoke."""
+    if reply.api == "chat":
+        return reply.content
+    texts = reply_texts(reply)
+    message = {"role": "assistant", "content": texts[0] if texts else None}
+    return json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+
+
+def chat_event(text: str) -> bytes:
+    """A streamed native answer's text as one chat-completion chunk (see `chat_answer`)."""
+    delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    return b"data: " + json.dumps(delta).encode() + b"\n\n"
+
+
+def generated_text(reply: Reply) -> str:
+    """Everything a reply generated (text and tool calls), to count when usage is missing."""
+    if reply.api in ("chat", "completions"):
+        text = reply_text(reply.content)
+        if text or reply.api == "chat":
+            return text
+        try:
+            choices = json.loads(reply.content).get("choices") or []
+            return "".join(str(c.get("text") or "") for c in choices if isinstance(c, dict))
+        except (ValueError, AttributeError):
+            return ""
+    if reply.api == "anthropic":
+        try:
+            blocks = json.loads(reply.content).get("content") or []
+        except (ValueError, AttributeError):
+            return ""
+        return "".join(
+            str(b.get("text") or "") + (json.dumps(b["input"]) if "input" in b else "")
+            for b in blocks
+            if isinstance(b, dict)
+        )
+    if reply.api == "responses":
+        try:
+            return "".join(_responses_text(json.loads(reply.content).get("output")))
+        except (ValueError, AttributeError):
+            return ""
+    return ""
