@@ -46,9 +46,9 @@ from tradeoff.evals.bundled import import_bundled  # noqa: E402
 from tradeoff.evals.store import Store, open_store  # noqa: E402
 from tradeoff.policies.data import Outcomes, load_outcomes  # noqa: E402
 from tradeoff.policies.errors import InfeasibleError  # noqa: E402
-from tradeoff.policies.evaluate import replay_artifact  # noqa: E402
-from tradeoff.policies.fitting import fit_policy  # noqa: E402
-from tradeoff.policies.splits import unit_hash  # noqa: E402
+from tradeoff.policies.fit.fitting import fit_policy  # noqa: E402
+from tradeoff.policies.fit.splits import unit_hash  # noqa: E402
+from tradeoff.policies.replay.evaluate import replay_artifact  # noqa: E402
 
 REQUIREMENT = "accuracy >= 95% of baseline"
 HELD_OUT = 0.3

@@ -63,7 +63,7 @@ HI = {"model": "bench", "messages": [{"role": "user", "content": "say something 
 def start(work: Path, procs: list[subprocess.Popen[bytes]]) -> dict[str, str]:
     from tradeoff.evals.store import open_store
     from tradeoff.policies.artifact import PolicyArtifact, store_artifact
-    from tradeoff.policies.base import create_policy
+    from tradeoff.policies.families.base import create_policy
 
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     port = free_port()

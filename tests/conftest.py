@@ -91,7 +91,7 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """`start(args)`: one more `tradeoff serve ARGS` replica (tests/router/replicas.py); all
     stopped at the end. Their spools (keyed by the store's URL) go under the test's folder."""
-    from tests.router.replicas import Replica
+    from tests.router.replicas.support import Replica
     from tests.router.support import serve_process
 
     monkeypatch.setenv("TRADEOFF_SPOOL_DIR", str(tmp_path / "spool"))

@@ -72,7 +72,7 @@ def test_a_missing_input_file_exits_2_in_every_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tradeoff.policies import PolicyArtifact, save_artifact
-    from tradeoff.policies.single import SinglePolicy
+    from tradeoff.policies.families.single import SinglePolicy
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRADEOFF_DB", str(tmp_path / "s.duckdb"))

@@ -20,8 +20,8 @@ import yaml
 from openai import OpenAI
 
 import tradeoff
-from tests.router.replicas import Start
-from tests.router.test_loop import wait_for
+from tests.router.loop.test_loop import wait_for
+from tests.router.replicas.support import Start
 from tests.support.balancer import Balancer
 from tests.support.upstream import Rule, Upstream
 from tests.test_user_path import answer, write_items, write_models
@@ -63,7 +63,7 @@ def test_the_deployment_files_name_only_real_options() -> None:
     assert len(set(spools)) == 2
     assert replica["environment"]["TRADEOFF_SPOOL_DIR"] == "/var/lib/tradeoff/spool"
     # The example keys file is one `serve --keys` accepts.
-    from tradeoff.router.keys import load_keys
+    from tradeoff.router.keys.keyfile import load_keys
 
     assert load_keys(DEPLOY / "config" / "keys.yaml", env={"TEAM_A_KEY": "x"}).keys
     nginx = (DEPLOY / "nginx.conf").read_text()

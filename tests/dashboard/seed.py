@@ -276,7 +276,7 @@ def seed_wide(store: Store, *, per_task: int = 12) -> None:
     """A second dataset the way imports often arrive: 2 models x 36 tasks, no named split, no
     latencies; and a policy really fitted on it (`fit_policy`, so held out on a seeded hash
     split, as `tradeoff fit` does when a dataset has no `test` split)."""
-    from tradeoff.policies.fitting import fit_policy
+    from tradeoff.policies.fit.fitting import fit_policy
 
     u = "((hash(item_id || model || '{salt}') % 100000) / 100000.0)"
     with store.transaction() as con:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tradeoff.dashboard.itemsets import ItemSet, default_for, hash_members, of_policy, options_for
-from tradeoff.policies.splits import make_splits
+from tradeoff.policies.fit.splits import make_splits
 
 
 def test_the_default_is_what_fit_holds_out_when_told_nothing() -> None:

@@ -217,8 +217,8 @@ def test_traffic_shows_each_client_keys_spend_in_its_period(
     tmp_path: Path, open_page: OpenPage
 ) -> None:
     """`serve --keys` publishes its keys; the page sums each key's logged cost this period."""
-    from tradeoff.router.key_usage import publish_keys
-    from tradeoff.router.keys import KeySpec
+    from tradeoff.router.keys.keyfile import KeySpec
+    from tradeoff.router.keys.usage import publish_keys
 
     db = tmp_path / "keys.duckdb"
     seed_store(db, n_items=10, n_requests=30)

@@ -10,7 +10,7 @@ from tradeoff.evals.store import open_store
 from tradeoff.policies import PolicyArtifact, load_artifact, save_artifact
 from tradeoff.policies.artifact import store_artifact, stored_artifact
 from tradeoff.policies.errors import PolicyFileError
-from tradeoff.policies.single import SinglePolicy
+from tradeoff.policies.families.single import SinglePolicy
 
 
 def artifact() -> PolicyArtifact:
@@ -53,7 +53,7 @@ def test_a_missing_file_is_a_usage_mistake(tmp_path: Path) -> None:
 
 
 def test_tampered_learned_coefficients_fail_their_hash(tmp_path: Path) -> None:
-    from tests.policies.test_contract import _learned
+    from tests.policies.families.test_contract import _learned
 
     policy = _learned(["a", "b"])
     doc = PolicyArtifact.from_policy("l", policy).to_dict()

@@ -136,7 +136,7 @@ def test_mistakes_are_one_line_and_non_zero(
 
 def test_route_bad_input_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tradeoff.policies import PolicyArtifact, save_artifact
-    from tradeoff.policies.single import SinglePolicy
+    from tradeoff.policies.families.single import SinglePolicy
 
     policy = save_artifact(PolicyArtifact.from_policy("p", SinglePolicy("m")), tmp_path / "p.json")
     bad = tmp_path / "in.jsonl"

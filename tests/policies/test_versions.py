@@ -15,8 +15,8 @@ from tests.policies.synthetic import build_store, specialist_store
 from tradeoff.evals.migrations import MIGRATIONS
 from tradeoff.evals.store import Store, open_store
 from tradeoff.policies.artifact import PolicyArtifact, store_artifact
-from tradeoff.policies.base import create_policy
 from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.families.base import create_policy
 from tradeoff.policies.loop.promote import MIN_PAIRS, promotion_test
 from tradeoff.policies.requirement import parse_requirement
 from tradeoff.policies.versions import history, resolve, serving

@@ -16,7 +16,7 @@ import uvicorn
 import yaml
 
 from tests.support.processes import spawn, stop
-from tradeoff.policies.base import FAMILIES, Plan, Policy, RouteRequest, register_family
+from tradeoff.policies.families.base import FAMILIES, Plan, Policy, RouteRequest, register_family
 from tradeoff.router.app import build_state, create_app
 from tradeoff.router.cli import KEEP_ALIVE_S
 from tradeoff.router.settings import Settings

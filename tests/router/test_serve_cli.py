@@ -137,7 +137,7 @@ def test_serve_a_stored_policy_by_name_with_a_pairwise_judge(
 ) -> None:
     import httpx
 
-    from tests.router.test_loop import store_policy, wait_for
+    from tests.router.loop.test_loop import store_policy, wait_for
     from tests.support.upstream import Rule
     from tradeoff.evals.store import open_store
 

@@ -208,7 +208,7 @@ def test_pins_heard_from_other_replicas_follow_the_same_rules() -> None:
     the messages are handed over directly)."""
     import asyncio
 
-    from tradeoff.router.shared_sessions import SharedSessions
+    from tradeoff.router.replicas.sessions import SharedSessions
 
     table = SharedSessions(60.0, "postgresql://unused")
     cheap, dear = Pin("s-cheap", 1.0, "v1"), Pin("s-dear", 5.0, "v1")

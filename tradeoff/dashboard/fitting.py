@@ -19,7 +19,7 @@ from tradeoff.dashboard.itemsets import ItemSet, default_for
 from tradeoff.dashboard.serving import serve_panel
 from tradeoff.evals.errors import TradeoffError
 from tradeoff.evals.store import Store
-from tradeoff.policies.splits import DEFAULT_TEST_FRACTION
+from tradeoff.policies.fit.splits import DEFAULT_TEST_FRACTION
 
 OBJECTIVE = "minimize cost"
 
@@ -37,9 +37,9 @@ def fit_command(dataset: str, requirement: Requirement, seed: int, held_out: Ite
 def fit_and_save(
     store: Store, dataset: str, requirement: Requirement, seed: int, held_out: ItemSet
 ) -> Any:
-    """Fit with `policies.fitting.fit_policy` (which stores and promotes the artifact); the
+    """Fit with `policies.fit.fitting.fit_policy` (which stores and promotes the artifact); the
     FitReport."""
-    from tradeoff.policies.fitting import fit_policy
+    from tradeoff.policies.fit.fitting import fit_policy
 
     return fit_policy(
         store,

@@ -4,7 +4,7 @@ Every figure on a page comes from one item set, and the page says which. Single 
 measured on exactly its items; a fitted policy stands beside them only when its held-out
 metrics came from the same set (`of_policy` reads that from the policy's `split_spec`), so a
 policy's test figures are never compared with the singles' train figures. The hash set is the
-one `tradeoff fit --test-fraction F --seed S` holds out (`policies.splits.unit_hash`), so a
+one `tradeoff fit --test-fraction F --seed S` holds out (`policies.fit.splits.unit_hash`), so a
 policy fitted on a dataset without a `test` split is compared on its own held-out items.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tradeoff.policies.splits import DEFAULT_TEST_FRACTION, NAMED_TEST, unit_hash
+from tradeoff.policies.fit.splits import DEFAULT_TEST_FRACTION, NAMED_TEST, unit_hash
 
 __all__ = ["ItemSet", "default_for", "hash_members", "of_policy", "options_for"]
 
@@ -59,7 +59,7 @@ class ItemSet(NamedTuple):
 
 
 def default_for(split_sizes: dict[str | None, int]) -> ItemSet:
-    """What `tradeoff fit` holds out when told nothing (`policies.splits.default_test_split`):
+    """What `tradeoff fit` holds out when told nothing (`policies.fit.splits.default_test_split`):
     the dataset's `test` split when other items are beside it, else a seeded 30% hash split
     (seed 0). `split_sizes` counts items per split (None: items without one)."""
     others = any(n for split, n in split_sizes.items() if split != NAMED_TEST)

@@ -36,7 +36,7 @@ def decisions(artifact_json: str, dataset: str, items: ItemSet) -> tuple[pd.Data
 @st.cache_data(ttl=600, show_spinner="Planning each sampled item with the policy")
 def _plan(artifact_json: str, items: pd.DataFrame) -> pd.DataFrame:
     from tradeoff.policies.artifact import artifact_from_dict
-    from tradeoff.policies.base import RouteRequest
+    from tradeoff.policies.families.base import RouteRequest
 
     try:
         policy = artifact_from_dict(json.loads(artifact_json)).policy()
@@ -59,7 +59,7 @@ def _plan(artifact_json: str, items: pd.DataFrame) -> pd.DataFrame:
 
 
 def frontier(dataset: str, items: ItemSet) -> dict[str, Any]:
-    """`policies.frontier.compute_frontier` measured on `items` (fitted on the other items), as
+    """`policies.replay.frontier.compute_frontier` measured on `items` (fitted on the other items), as
     a dict, cached per store version."""
     path = data.store_path()
     return _frontier(path, data.store_version(path), dataset, items)
@@ -67,7 +67,7 @@ def frontier(dataset: str, items: ItemSet) -> dict[str, Any]:
 
 @st.cache_data(ttl=600, show_spinner="Fitting the frontier sweeps on the other items")
 def _frontier(path: str, version: tuple[float, float], dataset: str, items: ItemSet) -> Any:
-    from tradeoff.policies.frontier import compute_frontier
+    from tradeoff.policies.replay.frontier import compute_frontier
 
     del version  # only part of the cache key
     return compute_frontier(

@@ -4,7 +4,7 @@ acceptance test, replay with CIs."""
 from typing import Any
 
 from tradeoff.policies.artifact import PolicyArtifact, load_artifact, save_artifact
-from tradeoff.policies.base import (
+from tradeoff.policies.families.base import (
     FAMILIES,
     Plan,
     Policy,
@@ -34,11 +34,11 @@ def __getattr__(name: str) -> Any:
     # Fitting pulls in scikit-learn and scipy: import it on first use, not with the package
     # (the proxy only needs load_artifact).
     if name == "fit_policy":
-        from tradeoff.policies.fitting import fit_policy
+        from tradeoff.policies.fit.fitting import fit_policy
 
         return fit_policy
     if name == "compute_frontier":
-        from tradeoff.policies.frontier import compute_frontier
+        from tradeoff.policies.replay.frontier import compute_frontier
 
         return compute_frontier
     raise AttributeError(f"module 'policies' has no attribute {name!r}")

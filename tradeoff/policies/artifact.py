@@ -27,8 +27,8 @@ from typing import Any
 
 from tradeoff.evals.errors import TradeoffError, require_file
 from tradeoff.evals.store import Store
-from tradeoff.policies.base import Policy, create_policy
 from tradeoff.policies.errors import PolicyFileError
+from tradeoff.policies.families.base import Policy, create_policy
 
 VERSION = 1
 REQUIRED = ("name", "family", "params")

@@ -104,7 +104,7 @@ def register(group: click.Group) -> None:
         from tradeoff.evals.capabilities import capabilities
         from tradeoff.evals.registry import load_registry
         from tradeoff.policies.artifact import save_artifact
-        from tradeoff.policies.fitting import fit_policy
+        from tradeoff.policies.fit.fitting import fit_policy
         from tradeoff.policies.versions import version_of
 
         if opts["minimize"] and opts["maximize"]:
@@ -174,7 +174,7 @@ def register(group: click.Group) -> None:
         dataset: str, split: str | None, seed: int, show_all: bool, db: str | None, as_json: bool
     ) -> None:
         """The Pareto set of cost vs accuracy: singles, policies, oracle (held-out)."""
-        from tradeoff.policies.frontier import compute_frontier
+        from tradeoff.policies.replay.frontier import compute_frontier
 
         store = _store(db, create=False)
         result = compute_frontier(store, dataset, split=split, seed=seed)
@@ -229,8 +229,8 @@ def register(group: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """A policy's metrics on recorded outcomes."""
-        from tradeoff.policies.evaluate import replay_artifact
-        from tradeoff.policies.report import model_table, small_sample_warning
+        from tradeoff.policies.replay.evaluate import replay_artifact
+        from tradeoff.policies.replay.report import model_table, small_sample_warning
         from tradeoff.policies.versions import load_policy
 
         artifact = load_policy(policy_path, lambda: _store(db, create=False))
@@ -270,7 +270,7 @@ def register(group: click.Group) -> None:
     @json_option
     def route(policy_path: str, input_path: str, db: str | None, as_json: bool) -> None:
         """The routing decision for each prompt of a file."""
-        from tradeoff.policies.routing import read_requests
+        from tradeoff.policies.prompts import read_requests
         from tradeoff.policies.versions import load_policy
 
         policy = load_policy(policy_path, lambda: _store(db, create=False)).policy()

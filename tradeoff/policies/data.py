@@ -17,8 +17,8 @@ import numpy as np
 from tradeoff.evals.adaptive import Drop, dropped_models
 from tradeoff.evals.capabilities import Capabilities, needs
 from tradeoff.evals.store import Store
-from tradeoff.policies.base import flatten_messages
 from tradeoff.policies.errors import DataError
+from tradeoff.policies.families.base import flatten_messages
 
 MIN_COVERAGE = 0.5  # share of a dataset's items a model needs outcomes for to be included
 

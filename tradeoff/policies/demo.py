@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tradeoff.evals.store import Store
-from tradeoff.policies.fitting import fit_policy
-from tradeoff.policies.report import FitReport
+from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.replay.report import FitReport
 
 DEMO_REQUIREMENT = "accuracy >= 95% of baseline"
 # dataset -> (train split, test split); None: a seeded 30% hash split (the data has no split)

@@ -31,14 +31,15 @@ from tradeoff.evals.registry import load_registry
 from tradeoff.evals.store import Store, open_store, resolve_db
 from tradeoff.evals.targets import build_targets
 from tradeoff.evals.upstream import Adapter
-from tradeoff.router.auth import KeyCheck
 from tradeoff.router.call import CLIENT_CLOSED, Call
-from tradeoff.router.count_tokens import count_tokens_endpoint
 from tradeoff.router.errors import ProxyError
-from tradeoff.router.feedback import Feedback
-from tradeoff.router.keys import load_keys
-from tradeoff.router.limits import build_limits
-from tradeoff.router.live import build_loop
+from tradeoff.router.keys.auth import KeyCheck
+from tradeoff.router.keys.keyfile import load_keys
+from tradeoff.router.keys.limits import build_limits
+from tradeoff.router.log.request_log import RequestLog
+from tradeoff.router.log.spool import spool_dir
+from tradeoff.router.loop.feedback import Feedback
+from tradeoff.router.loop.live import build_loop
 from tradeoff.router.pipeline import handle
 from tradeoff.router.protocols import (
     AnthropicProtocol,
@@ -48,15 +49,19 @@ from tradeoff.router.protocols import (
     Protocol,
     ResponsesProtocol,
 )
+from tradeoff.router.protocols.count_tokens import count_tokens_endpoint
 from tradeoff.router.reload import PolicyBook
-from tradeoff.router.replicas import build_cooldowns, build_sessions, start_shared, stop_shared
-from tradeoff.router.request_log import RequestLog
+from tradeoff.router.replicas.shared import (
+    build_cooldowns,
+    build_sessions,
+    start_shared,
+    stop_shared,
+)
+from tradeoff.router.request import unknown_model
 from tradeoff.router.scrub import Scrubber
 from tradeoff.router.settings import Settings
-from tradeoff.router.spool import spool_dir
 from tradeoff.router.sse import ClientGone
 from tradeoff.router.state import ProxyState
-from tradeoff.router.validation import unknown_model
 
 log = logging.getLogger("tradeoff.router")
 # The log writer waits this long for a store another process holds, then retries on its own

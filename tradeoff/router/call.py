@@ -18,11 +18,11 @@ from tradeoff.evals.estimate import count_tokens
 from tradeoff.evals.upstream import UpstreamError
 from tradeoff.evals.usage import Usage
 from tradeoff.router.fallback import Trace, with_fallback
-from tradeoff.router.limits import admit_call, settle_call
-from tradeoff.router.request_log import RequestRow
+from tradeoff.router.keys.limits import admit_call, settle_call
+from tradeoff.router.log.request_log import RequestRow
+from tradeoff.router.request import ChatRequest, input_tokens
 from tradeoff.router.sessions import Pin, price_rank
 from tradeoff.router.state import ProxyState
-from tradeoff.router.validation import ChatRequest, input_tokens
 
 T = TypeVar("T")
 log = logging.getLogger("tradeoff.router")
@@ -66,12 +66,12 @@ class Call:
     cost_estimated: bool = False  # some tokens were counted here, not reported by an upstream
     latency_ms: float | None = None
     finished: bool = False
-    # The loop (router/live.py): a request sampled for shadowing keeps its answer.
+    # The loop (router/loop/live.py): a request sampled for shadowing keeps its answer.
     keep_answer: bool = False
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
     shadow_job: Any = None
-    # Per-key limits (router/limits.py): the client's named key, and its admission once
+    # Per-key limits (router/keys/limits.py): the client's named key, and its admission once
     # admitted (settled when the request finishes).
     key: Any = None
     admission: Any = None

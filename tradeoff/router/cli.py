@@ -240,7 +240,7 @@ def register(group: click.Group) -> None:
             "timeout_keep_alive": KEEP_ALIVE_S,
         }
         if app is None:
-            from tradeoff.router.workers import supervise
+            from tradeoff.router.replicas.workers import supervise
 
             code = supervise(settings, options, sock)
             if code:

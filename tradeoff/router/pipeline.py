@@ -22,11 +22,11 @@ from tradeoff.router.call import Call
 from tradeoff.router.errors import ProxyError, upstream_failure
 from tradeoff.router.fallback import AllFailed
 from tradeoff.router.protocols.base import Protocol, chat_answer, generated_text, reply_texts
+from tradeoff.router.request import parse_json_body
 from tradeoff.router.routing import await_pin, resolve_route
 from tradeoff.router.sse import first_of
 from tradeoff.router.state import ProxyState
 from tradeoff.router.streaming import open_stream
-from tradeoff.router.validation import parse_json_body
 
 
 def _only_choice(reply: Reply, index: int) -> Reply:

@@ -24,7 +24,7 @@ from typing import Any
 from tradeoff.evals.errors import ConfigError, TradeoffError, require_file
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, load_artifact
-from tradeoff.policies.base import Policy
+from tradeoff.policies.families.base import Policy
 
 log = logging.getLogger("tradeoff.router")
 

@@ -18,12 +18,12 @@ from dataclasses import replace
 from typing import Any
 
 from tradeoff.evals.targets import Target
-from tradeoff.policies.base import RouteRequest
+from tradeoff.policies.families.base import RouteRequest
 from tradeoff.router.call import Route
 from tradeoff.router.errors import ProxyError, bad_request
+from tradeoff.router.request import ChatRequest, input_tokens, unknown_model
 from tradeoff.router.sessions import continues, price_rank, session_id
 from tradeoff.router.state import ProxyState
-from tradeoff.router.validation import ChatRequest, input_tokens, unknown_model
 
 # What the request log says about routes no plan chose.
 PASS_THROUGH_REASON = "pass-through: the client named this model"
@@ -45,7 +45,7 @@ def resolve_route(state: ProxyState, chat: ChatRequest, *, routed: bool = True) 
 
 async def await_pin(state: ProxyState, chat: ChatRequest) -> None:
     """Before routing a later turn of a conversation: on replicas sharing their sessions, wait
-    briefly for a pin another replica may be telling this one of (router/shared_sessions.py)."""
+    briefly for a pin another replica may be telling this one of (router/replicas/sessions.py)."""
     arrival = getattr(state.sessions, "arrival", None)
     if arrival is None or chat.model not in state.policies.current:
         return
@@ -69,7 +69,7 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
                 "model_not_routable",
             )
         if state.loop is not None and state.loop.serves_baseline(served):
-            # The violation fallback (router/live.py): a policy-level switch, sessions aside.
+            # The violation fallback (router/loop/live.py): a policy-level switch, sessions aside.
             assert served.baseline is not None
             return Route(
                 (served.baseline,),

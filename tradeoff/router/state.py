@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 from tradeoff.evals.errors import TradeoffError
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Adapter
-from tradeoff.router.auth import KeyCheck
 from tradeoff.router.fallback import Cooldowns
+from tradeoff.router.keys.auth import KeyCheck
+from tradeoff.router.log.request_log import RequestLog
 from tradeoff.router.metrics import Metrics
 from tradeoff.router.reload import PolicyBook
-from tradeoff.router.request_log import RequestLog
 from tradeoff.router.scrub import Scrubber
 from tradeoff.router.sessions import SessionTable
 from tradeoff.router.settings import Settings
 
 if TYPE_CHECKING:
-    from tradeoff.router.validation import ChatRequest
+    from tradeoff.router.request import ChatRequest
 
 log = logging.getLogger("tradeoff.router")
 # The index of the first response the verifier accepts among one call's choices, or None.
@@ -38,11 +38,11 @@ class ProxyState:
     cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
     adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
-    loop: Any = None  # router.live.LiveLoop: watches, shadowing, the violation fallback
+    loop: Any = None  # router.loop.live.LiveLoop: watches, shadowing, the violation fallback
     sessions: SessionTable | None = None  # None: sessions off (--session-ttl 0)
     policy_versions: dict[int, tuple[Any, str]] = field(default_factory=dict)
-    key_book: Any = None  # router.keys.KeyBook of `serve --keys` (None: no named keys)
-    limits: Any = None  # router.limits.Limits: those keys' limits (None: none)
+    key_book: Any = None  # router.keys.keyfile.KeyBook of `serve --keys` (None: no named keys)
+    limits: Any = None  # router.keys.limits.Limits: those keys' limits (None: none)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

@@ -28,7 +28,7 @@ from tradeoff.dashboard.timecharts import (
     time_axis,
 )
 from tradeoff.dashboard.traffic_queries import PASS_THROUGH
-from tradeoff.router.key_usage import key_spend
+from tradeoff.router.keys.usage import key_spend
 
 REFRESH_S = 5
 

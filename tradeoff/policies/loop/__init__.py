@@ -3,8 +3,8 @@
 One module per step, each with a one-method contract: `grading` (PairGrader.grade),
 `monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
 `status` (Watch, loop_status), `refit` (refit_policy) and `promote` (promotion_test,
-rollback). The proxy drives the first ones (router/shadow.py, router/feedback.py,
-router/live.py, router/refits.py); the CLI (`cli.py`) the rest.
+rollback). The proxy drives the first ones (router/loop/shadow.py, router/loop/feedback.py,
+router/loop/live.py, router/loop/refits.py); the CLI (`cli.py`) the rest.
 
 Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
 """

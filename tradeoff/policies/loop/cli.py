@@ -57,7 +57,7 @@ def register(group: click.Group) -> None:
         """Live vs promised for each served policy: state, kept accuracy, savings; and the
         spend of each client key of `serve --keys` in its budget period."""
         from tradeoff.policies.loop.status import loop_status
-        from tradeoff.router.key_usage import key_spend
+        from tradeoff.router.keys.usage import key_spend
 
         store = _store(db)
         doc = loop_status(store, list(names) or None)

@@ -4,7 +4,7 @@
 fit` applies on its validation items, applied to traffic: the candidate is replayed on graded
 traffic pairs it was not fitted on, against the baseline on the same pairs, and passes when
 every constraint of the requirement holds at its one-sided 95% paired-bootstrap lower bound
-(policies/metrics.py), on at least `MIN_PAIRS` pairs. A candidate that fails is recorded as a
+(policies/replay/metrics.py), on at least `MIN_PAIRS` pairs. A candidate that fails is recorded as a
 `rejected` version with the reason; the serving version stays.
 
 `promote` and `rollback` only append events (policies/versions.py); a proxy serving the name
@@ -20,12 +20,12 @@ import numpy as np
 
 from tradeoff.evals.errors import UsageError
 from tradeoff.evals.store import Store
-from tradeoff.policies.base import Policy
 from tradeoff.policies.data import Outcomes
-from tradeoff.policies.metrics import Bootstrap, constraint_margin, summarize
-from tradeoff.policies.replay import replay, replay_policy, single_routes
+from tradeoff.policies.families.base import Policy
+from tradeoff.policies.families.verifiers import Verdicts
+from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, summarize
+from tradeoff.policies.replay.simulate import replay, replay_policy, single_routes
 from tradeoff.policies.requirement import Requirement
-from tradeoff.policies.verifiers import Verdicts
 from tradeoff.policies.versions import append_event, serving_all
 
 __all__ = ["MIN_PAIRS", "Verdict", "promote", "promotion_test", "rollback"]

@@ -13,7 +13,7 @@ replay --dataset refit-<name>` shows what the refit saw):
 On traffic items the baseline's answer is the reference (policies/loop/grading.py), on the
 dataset's items the recorded reference: both are "accuracy against a reference".
 
-The fit is `policies.fitting.fit_policy` unchanged (its own train/validation/test split and
+The fit is `policies.fit.fitting.fit_policy` unchanged (its own train/validation/test split and
 acceptance at the lower bound). The promotion test (policies/loop/promote.py) then replays the
 candidate on the traffic items outside the fit's train split. Either way the candidate is a new
 version in the store: `promoted`, `rejected` with the reason, or a candidate when `promote` was
@@ -175,7 +175,7 @@ def refit_policy(
 def _refit_policy(
     store: Store, name: str, *, promote_it: bool, seed: int, n_trials: int
 ) -> RefitResult:
-    from tradeoff.policies.fitting import fit_policy
+    from tradeoff.policies.fit.fitting import fit_policy
 
     current = resolve(store, name)
     if current.epoch is None:

@@ -21,15 +21,15 @@ import uuid
 from typing import Any
 
 from tradeoff.evals.upstream import Reply
-from tradeoff.router.auth import KeyCheck
 from tradeoff.router.errors import ProxyError, bad_request
+from tradeoff.router.keys.auth import KeyCheck
 from tradeoff.router.protocols.anthropic_stream import (
     STOP_REASONS,
     AnthropicStream,
     anthropic_usage,
 )
 from tradeoff.router.protocols.base import Protocol, StreamTranslator
-from tradeoff.router.validation import ChatRequest, chat_request, require_model
+from tradeoff.router.request import ChatRequest, chat_request, require_model
 
 HANDLED = frozenset({"model", "messages", "system", "max_tokens", "tools", "tool_choice",
                      "stop_sequences", "temperature", "top_p", "stream", "metadata",

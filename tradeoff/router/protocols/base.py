@@ -3,7 +3,7 @@ one internal request.
 
 A `Protocol` (one instance per request: it keeps what the answer must echo) does four things:
 
-- `parse(body, headers)`: the client's JSON body to a `ChatRequest` (router/validation.py),
+- `parse(body, headers)`: the client's JSON body to a `ChatRequest` (router/request.py),
   whose `body` is chat completions, or a 400 naming the client's own field;
 - `upstream(target, request)`: which API to call on one upstream and with which body: the
   client's own body where the upstream speaks the client's protocol (`Target.speaks`), else the
@@ -28,9 +28,9 @@ from tradeoff.evals.estimate import reply_text
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply
 from tradeoff.evals.usage import Usage
-from tradeoff.router.auth import KeyCheck
 from tradeoff.router.errors import ProxyError
-from tradeoff.router.validation import ChatRequest
+from tradeoff.router.keys.auth import KeyCheck
+from tradeoff.router.request import ChatRequest
 
 
 class StreamTranslator(ABC):

@@ -6,7 +6,7 @@ from typing import Any
 
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.protocols.base import Protocol
-from tradeoff.router.validation import ChatRequest, chat_request
+from tradeoff.router.request import ChatRequest, chat_request
 
 
 class ChatProtocol(Protocol):

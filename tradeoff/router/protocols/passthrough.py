@@ -19,7 +19,7 @@ from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.errors import bad_request
 from tradeoff.router.protocols.base import Protocol
-from tradeoff.router.validation import TASK_HEADER, ChatRequest, require_model
+from tradeoff.router.request import TASK_HEADER, ChatRequest, require_model
 
 
 def _texts(value: Any, name: str) -> str:

@@ -32,7 +32,7 @@ from tradeoff.router.protocols.responses_stream import (
     finish_status,
     responses_usage,
 )
-from tradeoff.router.validation import ChatRequest, chat_request, require_model
+from tradeoff.router.request import ChatRequest, chat_request, require_model
 
 # Fields translated to chat completions (others need an upstream that speaks Responses).
 SAME_NAME = ("temperature", "top_p", "user", "parallel_tool_calls", "metadata", "service_tier",

@@ -1,0 +1,1 @@
+"""Policy families: what serves a request (`Policy.plan`), registered by name."""

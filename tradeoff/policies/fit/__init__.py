@@ -1,0 +1,1 @@
+"""Fitting: cross-fitted candidates per family, the search, and the acceptance test."""

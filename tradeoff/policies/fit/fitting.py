@@ -1,0 +1,386 @@
+"""`fit_policy`: cross-fit on the training items, accept with a valid test, report on held-out.
+
+1. Items are split into train and test (named splits, the dataset's own `test` split by default,
+   or a seeded hash). The test items' outcomes are touched only after the policy is chosen;
+   their task labels may set the traffic mix the promise is tested on (`policies.fit.mix`).
+2. Cross-fitting: per-request costs, per-task scores, the learned router's predictions and the
+   cascades' escalation rates for every training item come from fits on the other folds, with
+   each family's configuration chosen by an Optuna search nested in the same cross-fit
+   (`policies.fit.spaces`, `policies.fit.search`), so the search is part of what acceptance tests.
+3. Each family proposes candidates with their out-of-fold decisions (`policies.fit.candidates`);
+   `policies.fit.acceptance` accepts those whose constraints hold at a paired one-sided lower bound
+   on every traffic mix, with the error budget split so the selection stays valid however many
+   were searched.
+4. Among the accepted, the best objective (point estimate on the same decisions, under the
+   target mix) wins; a simpler family within `SIMPLER_WITHIN` of it wins instead.
+5. The policy that will be served is replayed on the test items through its own `plan_many`
+   (as `tradeoff replay` does): the metrics and the sentence come from there.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from tradeoff.evals.store import Store
+from tradeoff.policies.artifact import PolicyArtifact, store_artifact
+from tradeoff.policies.data import CapabilityLookup, Outcomes, baseline_index, load_outcomes
+from tradeoff.policies.errors import DataError, InfeasibleError
+from tradeoff.policies.families.base import Policy
+from tradeoff.policies.families.verifiers import GROUP_ONLY, Verdicts, usable_verifiers
+from tradeoff.policies.fit.acceptance import (
+    ALPHA,
+    Tested,
+    accept,
+    family_share,
+    objective_value,
+    testing_order,
+)
+from tradeoff.policies.fit.candidates import (
+    SIMPLICITY,
+    FamilyCandidates,
+    cost_unit,
+    searched_paths,
+    singles,
+)
+from tradeoff.policies.fit.chain_space import ChainSpace
+from tradeoff.policies.fit.crossfit import FOLDS, fold_ids
+from tradeoff.policies.fit.learned_fit import MIN_ITEMS
+from tradeoff.policies.fit.mix import RECORDED_MIX, Strata, TrafficMix, resolve_mixes
+from tradeoff.policies.fit.objective import PathJudge
+from tradeoff.policies.fit.search import cross_fitted_search
+from tradeoff.policies.fit.spaces import LearnedSpace, Pieces, Space, TaskTableSpace
+from tradeoff.policies.fit.splits import make_splits
+from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_point, summarize
+from tradeoff.policies.replay.report import FitReport
+from tradeoff.policies.replay.simulate import oracle_routes, replay, replay_policy, single_routes
+from tradeoff.policies.requirement import Requirement, parse_requirement
+
+SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
+PATH_POINTS = 400  # cost weights per path: every distinct routing up to this many
+FAMILY_ORDER = ("single", "task_table", "learned", "cascade", "best_of_k")
+
+
+def fit_policy(
+    store: Store,
+    dataset: str,
+    requirement: str,
+    baseline: str | None = None,
+    objective: str = "minimize cost",
+    seed: int = 0,
+    train_split: str | None = None,
+    test_split: str | None = None,
+    test_fraction: float | None = None,
+    n_trials: int = 20,
+    families: tuple[str, ...] = FAMILY_ORDER,
+    name: str | None = None,
+    save: bool = True,
+    guarantee: bool = True,
+    per_request_cost: bool = True,
+    embedding_model: str | None = None,
+    capabilities: CapabilityLookup | None = None,
+    traffic_mix: str | None = None,
+) -> FitReport:
+    """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
+
+    `n_trials` is the Optuna budget of each configuration search (`policies.fit.search`; 1 = the
+    default configurations, no search).
+    `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
+    model's mean cost for every request: benchmarks use them to measure what each one is worth.
+    `embedding_model` adds sentence-embedding features to the learned router (optional,
+    `policies.families.embeddings`). With `capabilities` (a model's, by name), no accepted policy leaves
+    an item to a model that cannot serve it (the proxy would answer 400). `traffic_mix` names the task mix the promise is for besides the
+    recorded one (`policies.fit.mix`: "auto", "recorded" or "TASK=SHARE,...").
+    """
+    started = time.perf_counter()
+    req = parse_requirement(requirement, objective)
+    outcomes = load_outcomes(store, dataset, with_responses=True, capabilities=capabilities)
+    _check_recorded(req, outcomes)
+    splits = make_splits(
+        outcomes.item_ids,
+        outcomes.splits,
+        seed=seed,
+        train_split=train_split,
+        test_split=test_split,
+        test_fraction=test_fraction,
+    )
+    train = outcomes.subset(splits.train)
+    base_j = baseline_index(train, baseline)
+    verdicts = Verdicts(train) if train.responses is not None else None
+    # The held-out items' task labels (never their outcomes) may set the target traffic mix.
+    mixes = resolve_mixes(traffic_mix, train.tasks, outcomes.tasks[splits.test])
+    fams, skipped, searched = _families(
+        req,
+        train,
+        base_j,
+        families,
+        n_trials,
+        seed,
+        per_request_cost,
+        verdicts,
+        embedding_model,
+        mixes,
+        guarantee,
+    )
+    base_train = replay(train, single_routes(train.n, base_j))
+    boot = Bootstrap.draw(train.n, seed + 1)
+    accepted, tested = accept(
+        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee, mixes=mixes
+    )
+    if testing_order(req) == "none":  # nothing to guarantee: every candidate qualifies
+        accepted = tested
+    elif guarantee and _baseline_meets_by_definition(req):
+        # "accuracy >= 95% of baseline" holds for the baseline itself, whatever the noise.
+        accepted += [t for t in tested if _is_single(t, base_j) and t not in accepted]
+    if not accepted:
+        raise InfeasibleError(_closest(req, tested, train.n))
+    target = mixes[-1].on(train.tasks)
+    chosen = _best(req, accepted, cost_unit(train.cost[:, :, 0]), target)
+    policy = chosen.candidate.build()
+    # Only now are the test items looked at.
+    test = outcomes.subset(splits.test)
+    report = _report(req, outcomes, policy, chosen, test, base_j, seed)
+    report.skipped = skipped
+    report.notes += [_uncovered_note(m) for m in mixes if m.uncovered]
+    report.seconds = time.perf_counter() - started
+    report.split = splits.test_name
+    report.n_fit = len(splits.train)
+    report.fit_item_ids = [str(i) for i in outcomes.item_ids[splits.train]]
+    report.candidates_tried = len(tested)
+    report.acceptance = {
+        "items": train.n,
+        "method": f"cross-fitted ({FOLDS} folds, configuration searches nested in them) on the "
+        f"training items, paired with the baseline; {ALPHA:.0%} error split over "
+        f"{sum(1 for f in fams if f.candidates)} families (weighted Bonferroni), fixed-sequence "
+        "tests along each cost-weight path, on every traffic mix",
+        "level": chosen.level,
+        "lower_bound_margins": chosen.margins,
+        "bounds": chosen.bounds,
+        "accepted": len(accepted),
+        "traffic_mixes": [m.describe() for m in mixes],
+        "search": searched,
+    }
+    report.policy_name = name or f"{dataset}-{chosen.candidate.family}"
+    split_spec = {
+        "train_split": splits.train_name,
+        "test_split": splits.test_split,
+        "test_fraction": splits.test_fraction,
+        "seed": seed,
+    }
+    report.artifact = PolicyArtifact.from_policy(
+        report.policy_name,
+        policy,
+        dataset=dataset,
+        data_hash=outcomes.data_hash,
+        requirement=str(req),
+        baseline=outcomes.models[base_j],
+        metrics=report.held_out() | {"split_spec": split_spec, "acceptance": _accepted_at(report)},
+    )
+    if save:
+        store_artifact(store, report.artifact)
+    return report
+
+
+def _accepted_at(report: FitReport) -> dict[str, object]:
+    """What the artifact records of its acceptance: the bounds it was accepted at (finite ones:
+    the JSON goes to any store), their level and items; the dashboard decides "meets" by them."""
+    bounds = report.acceptance.get("bounds") or {}
+    return {
+        "items": report.acceptance.get("items"),
+        "level": report.acceptance.get("level"),
+        "bounds": {c: float(b) for c, b in bounds.items() if np.isfinite(b)},
+        "keeps_baseline": report.keeps_baseline,
+    }
+
+
+def _uncovered_note(mix: TrafficMix) -> str:
+    tasks = ", ".join(
+        f"{t} ({s:.0%})" if s >= 0.01 else f"{t} (<1%)" for t, s in mix.uncovered.items()
+    )
+    return (
+        f"the {mix.name} task mix has tasks no training item has: {tasks}; the acceptance test "
+        "could not cover them"
+    )
+
+
+def _check_recorded(req: Requirement, outcomes: Outcomes) -> None:
+    if not np.isnan(outcomes.latency[:, :, 0]).all():
+        return
+    if any(c.metric == "p95_latency" for c in req.constraints):
+        raise DataError(
+            f"dataset {outcomes.dataset!r} has no recorded latencies; drop the p95_latency "
+            "clause or record outcomes with `tradeoff eval`"
+        )
+    if req.objective.metric == "p95_latency":
+        raise DataError(
+            f"dataset {outcomes.dataset!r} has no recorded latencies, so p95_latency cannot be "
+            f"the objective ({req.objective}); use --minimize cost or record outcomes with "
+            "`tradeoff eval`"
+        )
+
+
+def _families(
+    req: Requirement,
+    train: Outcomes,
+    base_j: int,
+    families: tuple[str, ...],
+    n_trials: int,
+    seed: int,
+    per_request_cost: bool = True,
+    verdicts: Verdicts | None = None,
+    embedding_model: str | None = None,
+    mixes: list[TrafficMix] | None = None,
+    guarantee: bool = True,
+) -> tuple[list[FamilyCandidates], dict[str, str], dict[str, list[dict]]]:
+    """The candidates of every family this data supports, why the others are skipped, and
+    what each family's configuration search found."""
+    skipped: dict[str, str] = {}
+    usable, why_not = usable_verifiers(train)
+    samples = int(np.max(train.n_samples, initial=1))
+    allowed = []
+    for family in families:
+        reason = None
+        if family not in FAMILY_ORDER:
+            raise DataError(f"unknown family {family!r}; use {', '.join(FAMILY_ORDER)}")
+        if family != "single" and len(train.models) < 2:
+            reason = "needs at least two models"
+        elif family == "task_table" and len(set(train.tasks)) < 2:
+            reason = "the dataset has a single task"
+        elif family == "learned" and train.n < MIN_ITEMS:
+            reason = f"needs at least {MIN_ITEMS} training items (has {train.n})"
+        elif family in ("cascade", "best_of_k") and not usable:
+            reason = "; ".join(why_not) or "no reference-free verifier can be replayed"
+        elif family == "best_of_k" and samples < 2:
+            reason = "no repeated samples recorded (best_of_k needs k >= 2 samples per item)"
+        if reason:
+            skipped[family] = reason
+        else:
+            allowed.append(family)
+    folds = fold_ids(train.item_ids, seed)
+    pieces = Pieces(train, folds, embedding_model)
+    spaces: dict[str, list[Space]] = {}
+    for family in allowed:
+        if family == "task_table":
+            spaces[family] = [TaskTableSpace(pieces, per_request_cost)]
+        elif family == "learned":
+            spaces[family] = [LearnedSpace(pieces, per_request_cost)]
+        elif family in ("cascade", "best_of_k") and verdicts is not None:
+            best_of = family == "best_of_k"
+            chains = [
+                ChainSpace(pieces, base_j, v, best_of, samples, verdicts, per_request_cost)
+                for v in usable
+                if best_of or v not in GROUP_ONLY  # one answer agrees with itself
+            ]
+            spaces[family] = [c for c in chains if not c.empty]
+            if not spaces[family]:
+                del spaces[family]
+                skipped[family] = "no model is cheaper than the baseline"
+    active = (["single"] if "single" in allowed else []) + list(spaces)
+    levels = {f: ALPHA * family_share(f, active) / len(s) for f, s in spaces.items()}
+    unit = cost_unit(train.cost[:, :, 0])
+    judge = PathJudge(
+        req, train, base_j, verdicts, mixes or [RECORDED_MIX], unit, levels, not guarantee, seed
+    )
+    cheap_first = testing_order(req) == "cheap_first"
+    out: list[FamilyCandidates] = []
+    searched: dict[str, list[dict]] = {}
+    for family in FAMILY_ORDER:
+        if family == "single" and "single" in allowed:
+            out.append(singles(train))
+        elif family in spaces:
+            found = [cross_fitted_search(s, judge, folds, n_trials, seed) for s in spaces[family]]
+            out.append(searched_paths(family, found, folds, PATH_POINTS, cheap_first))
+            searched[family] = [f.summary() for f in found]
+    return out, skipped, searched
+
+
+def _baseline_meets_by_definition(req: Requirement) -> bool:
+    return all(
+        c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1) for c in req.constraints
+    )
+
+
+def _is_single(t: Tested, j: int) -> bool:
+    chain = t.candidate.routes.chain
+    return t.candidate.family == "single" and bool((chain[:, 0] == j).all())
+
+
+def _best(req: Requirement, accepted: list[Tested], unit: float, mix: Strata | None) -> Tested:
+    """The best objective (under the target mix); the simplest family within SIMPLER_WITHIN
+    of it wins ties."""
+    scored = [(objective_value(req, t.replay, unit, mix), t) for t in accepted]
+    top = min(v for v, _ in scored)
+    near = [(v, t) for v, t in scored if v <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
+    return min(near, key=lambda vt: (SIMPLICITY[vt[1].candidate.family], round(vt[0], 12)))[1]
+
+
+def _closest(req: Requirement, tested: list[Tested], n: int) -> str:
+    def shortfall(t: Tested) -> float:
+        return -min((m for m in t.margins.values() if np.isfinite(m)), default=-np.inf)
+
+    best_per_family: dict[str, Tested] = {}
+    for t in sorted(tested, key=shortfall):
+        best_per_family.setdefault(t.candidate.family, t)
+    nearest = sorted(best_per_family.values(), key=shortfall)[:3]
+    points = [
+        f"{t.candidate.label}: accuracy {t.replay.score.mean():.3f}, cost "
+        f"${t.replay.cost.mean():.3g}/request"
+        + "".join(f", {k} short by {-m:.3g}" for k, m in t.margins.items() if m < 0)
+        for t in nearest
+    ]
+    return (
+        f'no policy meets "{req}" with 95% confidence on the {n} training items (cross-fitted); '
+        "closest: " + "; ".join(points) + ". Loosen the requirement or add outcomes "
+        "(see `tradeoff frontier`)"
+    )
+
+
+def _report(
+    req: Requirement,
+    outcomes: Outcomes,
+    policy: Policy,
+    chosen: Tested,
+    test: Outcomes,
+    base_j: int,
+    seed: int,
+) -> FitReport:
+    models = outcomes.models
+    boot = Bootstrap.draw(test.n, seed)  # replay's default bootstrap
+    verdicts = Verdicts(test) if test.responses is not None else None
+    base = replay(test, single_routes(test.n, base_j))
+    r = replay_policy(policy, test, verdicts)
+    singles_ = {
+        name: summarize(replay(test, single_routes(test.n, j)), base, boot, models)
+        for j, name in enumerate(models)
+    }
+    oracle = replay(test, oracle_routes(test))
+    on_test = {
+        str(c): {
+            "value": metric_point(c.metric, r),
+            "holds": bool(constraint_margin(c, r, base, None) >= 0),
+            "lower_bound_margin": constraint_margin(c, r, base, boot),
+        }
+        for c in req.constraints
+    }
+    metrics = summarize(r, base, boot, models)
+    used = len(metrics["models_used"])
+    description = chosen.candidate.label
+    if chosen.candidate.family in ("task_table", "learned"):
+        description += f", routing to {used} model{'s' if used != 1 else ''} on the held-out items"
+    is_baseline = chosen.candidate.family == "single" and policy.models == (models[base_j],)
+    return FitReport(
+        requirement=str(req),
+        dataset=outcomes.dataset,
+        family=chosen.candidate.family,
+        description=description,
+        baseline=models[base_j],
+        metrics=metrics,
+        baseline_metrics=singles_[models[base_j]],
+        singles=singles_,
+        oracle=summarize(oracle, base, boot, models),
+        test_constraints=on_test,
+        skipped={},
+        notes=list(outcomes.notes),
+        keeps_baseline=is_baseline,
+    )

@@ -1,0 +1,142 @@
+"""The Optuna search over each family's configuration, cross-fitted like every other fit.
+
+A family's configuration (`policies.fit.spaces`: shrinkage strength, ridge penalty, how much of the
+prediction is per-prompt, per-request cost on or off, a cascade's cheap and strong model, k) is
+chosen by an Optuna study (TPE, seeded; the default configuration is its first trial). A trial's
+objective is what acceptance would make of that configuration on the items the study may look
+at (`policies.fit.objective`): its options cross-fitted among those items, its gain-per-dollar path
+tested as a fixed sequence at the family's error level on the same traffic mixes, the value the
+best accepted point's objective. The best of many noisy trials looks better than it is, so the
+default configuration stays unless the best trial beats it by `DEFAULT_WITHIN` (2%, as a complex
+family must beat a simpler one).
+
+The search must not make the guarantee an optimist's pick, so it is *nested* in the cross-fit:
+for each fold f, a study that sees only the other folds (its trials cross-fitted among them)
+chooses fold f's configuration, and fold f's options come from that configuration fitted on the
+other folds. Every training item's decision thus comes from a search and a fit that never saw
+its outcome, exactly as for a plain cross-fitted predictor: the search is part of the learner
+that acceptance tests, and needs no share of the error budget however many trials it runs
+(`tests/policies/test_search.py`: false acceptances stay under the level, where testing the
+search's pick on the items it was picked on would not).
+
+The served policy is the fold pipelines themselves, averaged (`Space.serve`): the per-task
+tables, the linear routers and the cost models of the folds are each one linear map, so their
+average is one table or one linear model, served as fast as before, whose cost weight means what
+it meant in the folds. (A cascade cannot average two model pairs: it serves the configuration
+most folds chose, fitted on every training item.) `n_trials` is each study's budget; with 1
+there is no search and every fold uses the default configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from tradeoff.policies.fit.spaces import Config, Space
+
+# (config, items) -> the options cross-fitted among `items`, judged on them: lower is better.
+Judge = Callable[[Space, Config, np.ndarray, np.ndarray, np.ndarray], float]
+STARTUP = 8  # random trials before TPE models the objective
+DEFAULT_WITHIN = 0.02  # relative objective gain a searched configuration must show
+
+
+@dataclass
+class Searched:
+    """The nested search's result: out-of-fold options under each fold's configuration."""
+
+    space: Space
+    pred: np.ndarray  # (n, options)
+    cost: np.ndarray
+    fold_configs: dict[int, Config]
+    trials: int
+    values: dict[str, float] = field(default_factory=dict)  # mean over the studies
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "per_fold": [self.space.describe(c) for _, c in sorted(self.fold_configs.items())],
+            "trials_per_study": self.trials,
+            "studies": len(self.fold_configs) if self.trials > 1 else 0,
+            **self.values,
+        }
+
+
+def cross_fitted_search(
+    space: Space, judge: Judge, folds: np.ndarray, n_trials: int, seed: int
+) -> Searched:
+    """See the module docstring."""
+    names = [int(f) for f in np.unique(folds)]
+    search = n_trials > 1 and len(names) >= 3  # a study needs two folds of its own
+    configs: dict[int, Config] = {}
+    found: list[dict[str, float]] = []
+    pred: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    for f in names:
+        items = np.flatnonzero(folds != f)
+        if search:
+            configs[f], values = _study(space, judge, folds, items, f, n_trials, seed * 1009 + f)
+            found.append(values)
+        else:
+            configs[f] = space.default(items if len(items) else np.arange(len(folds)))
+        p, c = space.options(configs[f], frozenset({f}))
+        if pred is None or cost is None:
+            pred, cost = np.zeros_like(p), np.zeros_like(c)
+        rows = folds == f
+        pred[rows], cost[rows] = p[rows], c[rows]
+    assert pred is not None and cost is not None
+    means = {k: float(np.mean([v[k] for v in found])) for k in found[0]} if found else {}
+    return Searched(space, pred, cost, configs, n_trials if search else 1, means)
+
+
+def inner_options(
+    space: Space, config: Config, folds: np.ndarray, items: np.ndarray, outer: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Options of `items` (all outside fold `outer`), each from a fit leaving out its own fold
+    and `outer`: the study's own cross-fit."""
+    pred: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    inner = folds[items]
+    for g in np.unique(inner):
+        excluded = frozenset({int(g)} if outer is None else {int(g), outer})
+        p, c = space.options(config, excluded)
+        if pred is None or cost is None:
+            pred = np.zeros((len(items), p.shape[1]))
+            cost = np.zeros((len(items), c.shape[1]))
+        rows = inner == g
+        pred[rows], cost[rows] = p[items[rows]], c[items[rows]]
+    assert pred is not None and cost is not None
+    return pred, cost
+
+
+def _study(
+    space: Space,
+    judge: Judge,
+    folds: np.ndarray,
+    items: np.ndarray,
+    outer: int | None,
+    n_trials: int,
+    seed: int,
+) -> tuple[Config, dict[str, float]]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP, n_trials))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    default = space.default(items)
+    study.enqueue_trial(default)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.suggest(trial, items)
+        trial.set_user_attr("config", config)
+        pred, cost = inner_options(space, config, folds, items, outer)
+        return judge(space, config, items, pred, cost)
+
+    study.optimize(objective, n_trials=n_trials)
+    best, first = study.best_trial, study.trials[0]
+    base = float(first.value) if first.value is not None else float("inf")
+    value = float(best.value) if best.value is not None else float("inf")
+    # The default stays unless beaten clearly: a pick among many noisy trials is optimistic.
+    keep = value > base - DEFAULT_WITHIN * abs(base)
+    chosen = first if keep else best
+    return dict(chosen.user_attrs["config"]), {"default_value": base, "best_value": value}

@@ -1,0 +1,1 @@
+"""Replay on recorded outcomes: routes, metrics with confidence intervals, reports."""

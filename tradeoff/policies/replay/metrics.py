@@ -1,0 +1,155 @@
+"""Metrics of a replay with bootstrap confidence intervals, and one-sided checks of constraints.
+
+All bootstrap statistics of one item set share one resampling (`Bootstrap`), so a policy and its
+baseline are compared *paired*: the same resampled items for both.
+
+Reliability follows DESIGN.md and evals/reliability.py: consistency (mean over items of the
+share of the answering model's non-error samples equal to their most frequent score) x (1 -
+error rate). For a policy the error rate is the share of requests whose *kept* answer is an
+error (fallbacks after an error count in the policy's favour, as they do when serving). On data
+without repeats consistency is 1 and reliability reduces to 1 - that error rate.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from tradeoff.policies.replay.simulate import Replay
+from tradeoff.policies.requirement import Constraint
+
+CONFIDENCE = 0.95
+
+
+class Bootstrap:
+    """Multinomial resampling of n items, shared by every statistic of one item set.
+
+    `weights[b, i]` is how often item i is drawn in resample b, divided by n, so resampled
+    means are one matrix-vector product. Built in chunks so memory stays O(resamples x n)
+    floats; quantile statistics (p95 latency) redraw their index arrays only when asked.
+    """
+
+    def __init__(self, n: int, seed: int, resamples: int = 400, quantile_resamples: int = 200):
+        self.n, self.seed = n, seed
+        self.quantile_resamples = quantile_resamples
+        rng = np.random.default_rng(seed)
+        self.weights = np.empty((resamples, n))
+        for start in range(0, resamples, 50):
+            rows = min(50, resamples - start)
+            idx = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n)
+            self.weights[start : start + rows] = counts / n
+
+    @classmethod
+    def draw(cls, n: int, seed: int, resamples: int = 400) -> Bootstrap:
+        return cls(n, seed, resamples)
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        """(quantile_resamples, n) resampled item indices, for statistics that are not means."""
+        rng = np.random.default_rng([self.seed, 1])
+        return rng.integers(0, self.n, size=(self.quantile_resamples, self.n), dtype=np.int32)
+
+    def means(self, x: np.ndarray) -> np.ndarray:
+        """Resampled means of a per-item array (NaN-free)."""
+        return self.weights @ x.astype(np.float64)
+
+
+def ci(samples: np.ndarray) -> list[float]:
+    """The two-sided CONFIDENCE interval of bootstrap samples."""
+    lo, hi = np.quantile(samples, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return [float(lo), float(hi)]
+
+
+def reliability_point(r: Replay) -> float:
+    cons = r.consistency[~np.isnan(r.consistency)]
+    consistency = float(cons.mean()) if cons.size else 1.0
+    return consistency * (1.0 - float(r.error.mean()))
+
+
+def _reliability_boot(r: Replay, boot: Bootstrap) -> np.ndarray:
+    has = ~np.isnan(r.consistency)
+    err = boot.means(r.error.astype(float))
+    if not has.any():
+        return 1.0 - err
+    mass = boot.means(has.astype(float))
+    cons = boot.means(np.nan_to_num(r.consistency)) / np.maximum(mass, 1e-12)
+    return cons * (1.0 - err)
+
+
+def p95(latency: np.ndarray) -> float | None:
+    return None if np.isnan(latency).all() else float(np.nanquantile(latency, 0.95))
+
+
+def metric_samples(metric: str, r: Replay, boot: Bootstrap) -> np.ndarray:
+    """Bootstrap distribution of one metric of a replay."""
+    if metric == "accuracy":
+        return boot.means(r.score)
+    if metric == "cost":
+        return boot.means(r.cost)
+    if metric == "reliability":
+        return _reliability_boot(r, boot)
+    if metric == "p95_latency":
+        if np.isnan(r.latency).all():
+            return np.full(len(boot.indices), np.nan)
+        return np.nanquantile(r.latency[boot.indices], 0.95, axis=1)
+    raise ValueError(metric)
+
+
+def metric_point(metric: str, r: Replay) -> float:
+    if metric == "accuracy":
+        return float(r.score.mean())
+    if metric == "cost":
+        return float(r.cost.mean())
+    if metric == "reliability":
+        return reliability_point(r)
+    value = p95(r.latency)
+    return float("nan") if value is None else value
+
+
+def constraint_margin(
+    c: Constraint, r: Replay, base: Replay | None, boot: Bootstrap | None
+) -> float:
+    """How far the constraint holds: the point margin, or with `boot` its one-sided 95% lower
+    bound (>= 0 means it holds with confidence). NaN when the metric was not recorded."""
+    if boot is None:
+        mine = np.array([metric_point(c.metric, r)])
+        ref = np.array([metric_point(c.metric, base)]) if c.relative and base else None
+    else:
+        mine = metric_samples(c.metric, r, boot)
+        ref = metric_samples(c.metric, base, boot) if c.relative and base else None
+    bound = c.value * ref if ref is not None else c.value
+    diff = mine - bound if c.lower_bound else bound - mine
+    if np.isnan(diff).all():
+        return float("nan")
+    return float(diff[0]) if boot is None else float(np.nanquantile(diff, 1 - CONFIDENCE))
+
+
+def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON metrics of a policy on one item set, against a baseline on the same items."""
+    acc_p, cost_b = boot.means(r.score), boot.means(base.cost)
+    cost_p = boot.means(r.cost)
+    acc_base = boot.means(base.score)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        savings = 1.0 - cost_p / cost_b
+        kept = acc_p / acc_base
+    base_cost = float(base.cost.mean())
+    base_acc = float(base.score.mean())
+    shares = np.bincount(r.final, minlength=len(models)) / max(len(r.final), 1)
+    return {
+        "n": len(r.score),
+        "accuracy": float(r.score.mean()),
+        "accuracy_ci": ci(acc_p),
+        "cost_per_request_usd": float(r.cost.mean()),
+        "cost_ci": ci(cost_p),
+        "savings_vs_baseline": (1.0 - float(r.cost.mean()) / base_cost) if base_cost > 0 else None,
+        "savings_ci": ci(savings[np.isfinite(savings)]) if np.isfinite(savings).any() else None,
+        "accuracy_vs_baseline": (float(r.score.mean()) / base_acc) if base_acc > 0 else None,
+        "accuracy_vs_baseline_ci": ci(kept[np.isfinite(kept)]) if np.isfinite(kept).any() else None,
+        "reliability": reliability_point(r),
+        "error_rate": float(r.error.mean()),
+        "p95_latency_ms": p95(r.latency),
+        "models_used": {models[j]: round(float(s), 4) for j, s in enumerate(shares) if s > 0},
+    }

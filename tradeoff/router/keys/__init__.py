@@ -1,0 +1,1 @@
+"""Client keys of the proxy: authentication, per-key limits and their spend."""

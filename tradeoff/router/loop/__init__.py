@@ -1,0 +1,1 @@
+"""The loop inside the proxy: shadow calls, feedback, live guarantee watches, scheduled refits."""

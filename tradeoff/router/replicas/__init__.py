@@ -1,0 +1,1 @@
+"""Several proxy processes on one store: what they share, how they talk, `--workers`."""
