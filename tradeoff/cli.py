@@ -33,8 +33,18 @@ def assemble() -> click.Group:
     from tradeoff.policies import cli as policies_cli
     from tradeoff.policies.loop import cli as loop_cli
     from tradeoff.router import cli as router_cli
+    from tradeoff.router import status_cli
 
-    modules = (evals_cli, eval_cli, policies_cli, loop_cli, router_cli, dashboard_cli, local_cli)
+    modules = (
+        evals_cli,
+        eval_cli,
+        policies_cli,
+        loop_cli,
+        router_cli,
+        status_cli,
+        dashboard_cli,
+        local_cli,
+    )
     for module in modules:
         module.register(cli)
     return cli

@@ -40,6 +40,10 @@ def require_file(path: str | os.PathLike[str], what: str, fix: str) -> Path:
     return p
 
 
+class RequirementError(UsageError):
+    """A requirement statement does not parse; the message points at the bad word."""
+
+
 class NotBuiltError(UsageError):
     """A command that exists in the CLI but is not implemented yet."""
 

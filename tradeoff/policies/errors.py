@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tradeoff.evals.errors import ConfigError, TradeoffError, UsageError
+from tradeoff.evals.errors import ConfigError, RequirementError, TradeoffError, UsageError
+
+__all__ = [
+    "DataError",
+    "InfeasibleError",
+    "PolicyFileError",
+    "PolicyParamsError",
+    "RequirementError",  # defined in evals, beside the requirement language
+    "UnknownFamilyError",
+]
 
 
 class UnknownFamilyError(ConfigError):
@@ -11,10 +20,6 @@ class UnknownFamilyError(ConfigError):
 
 class PolicyParamsError(ConfigError):
     """A family was given parameters it cannot use (no models, wrong types, unknown keys)."""
-
-
-class RequirementError(UsageError):
-    """A requirement statement does not parse; the message points at the bad word."""
 
 
 class PolicyFileError(ConfigError):

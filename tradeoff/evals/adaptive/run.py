@@ -19,6 +19,7 @@ from tradeoff.evals.adaptive.drops import clear_drops, record_drop
 from tradeoff.evals.adaptive.race import Drop, Floor, Race
 from tradeoff.evals.errors import UsageError
 from tradeoff.evals.registry import Registry
+from tradeoff.evals.requirement import parse_requirement
 from tradeoff.evals.runner import EvalReport, EvalSpec, Job, Runner
 from tradeoff.evals.store import Store
 
@@ -69,8 +70,6 @@ class AdaptiveReport:
 
 def requirement_rules(text: str) -> tuple[tuple[Floor, ...], bool]:
     """The accuracy floors of a requirement, and whether accuracy-and-cost dominance applies."""
-    from tradeoff.policies.requirement import parse_requirement  # policies imports evals, not back
-
     req = parse_requirement(text)
     floors = tuple(
         Floor(c.value, c.relative, str(c))
