@@ -19,12 +19,12 @@ import pytest
 import yaml
 from openai import OpenAI
 
-import tradeoff
 from tests.router.loop.test_loop import wait_for
 from tests.router.replicas.support import Start
 from tests.support.balancer import Balancer
 from tests.support.upstream import Rule, Upstream
 from tests.test_user_path import answer, write_items, write_models
+from tradeoff import cli as tradeoff
 from tradeoff.dashboard.traffic_queries import traffic_totals
 from tradeoff.evals.store import Store
 
