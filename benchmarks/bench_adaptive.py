@@ -47,6 +47,7 @@ from tradeoff.evals.store import Store, open_store  # noqa: E402
 from tradeoff.policies.data import Outcomes, load_outcomes  # noqa: E402
 from tradeoff.policies.errors import InfeasibleError  # noqa: E402
 from tradeoff.policies.fit.fitting import fit_policy  # noqa: E402
+from tradeoff.policies.fit.options import FitOptions  # noqa: E402
 from tradeoff.policies.fit.splits import unit_hash  # noqa: E402
 from tradeoff.policies.replay.evaluate import replay_artifact  # noqa: E402
 
@@ -102,9 +103,10 @@ def fit_and_hold_out(
 ) -> dict[str, Any]:
     """Fit on `dataset`; the chosen policy's metrics on the held-out dataset."""
     try:
-        report = fit_policy(
-            store, dataset, REQUIREMENT, baseline=baseline, seed=seed, n_trials=trials, save=False
+        options = FitOptions(
+            dataset, REQUIREMENT, baseline=baseline, seed=seed, n_trials=trials, save=False
         )
+        report = fit_policy(store, options)
     except InfeasibleError:
         return {"policy": None}
     assert report.artifact is not None

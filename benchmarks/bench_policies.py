@@ -63,6 +63,7 @@ from tradeoff.policies.families.base import RouteRequest  # noqa: E402
 from tradeoff.policies.fit.crossfit import crossfit_tables  # noqa: E402
 from tradeoff.policies.fit.fitting import fit_policy  # noqa: E402
 from tradeoff.policies.fit.learned_fit import fit_learned  # noqa: E402
+from tradeoff.policies.fit.options import FitOptions  # noqa: E402
 from tradeoff.policies.fit.paths import breakpoints, trace  # noqa: E402
 from tradeoff.policies.fit.splits import make_splits  # noqa: E402
 
@@ -81,13 +82,18 @@ import json, sys, time
 from tradeoff.evals.store import open_store
 from tradeoff.policies.fit.fitting import fit_policy
 from tradeoff.policies.errors import InfeasibleError
+try:  # fit_policy takes one FitOptions since the family specs
+    from tradeoff.policies.fit.options import FitOptions
+    fit = lambda store, *args, **kw: fit_policy(store, FitOptions(*args, **kw))
+except ImportError:
+    fit = fit_policy
 db, jobs = sys.argv[1], json.loads(sys.argv[2])
 store = open_store(db)
 for job in jobs:
     started = time.perf_counter()
     try:
-        r = fit_policy(store, job["dataset"], job["requirement"], seed=job["seed"],
-                       train_split=job["train"], test_split=job["test"], save=False)
+        r = fit(store, job["dataset"], job["requirement"], seed=job["seed"],
+                train_split=job["train"], test_split=job["test"], save=False)
         out = {"savings": r.metrics["savings_vs_baseline"], "kept": r.metrics["accuracy_vs_baseline"],
                "kept_ci": r.metrics["accuracy_vs_baseline_ci"], "family": r.family}
     except InfeasibleError:
@@ -133,11 +139,11 @@ def new_fit(
     train, test = DATASETS[dataset]
     started = time.perf_counter()
     try:
-        r = fit_policy(
-            store, dataset, requirement(share), seed=seed, train_split=train, test_split=test,
+        r = fit_policy(store, FitOptions(
+            dataset, requirement(share), seed=seed, train_split=train, test_split=test,
             save=False, guarantee=guarantee, per_request_cost=per_request, n_trials=n_trials,
             traffic_mix=traffic_mix,
-        )  # fmt: skip
+        ))  # fmt: skip
     except InfeasibleError:
         return {"savings": 0.0, "kept": 1.0, "kept_ci": None, "family": "infeasible"}
     m = r.metrics
@@ -327,7 +333,9 @@ def fit_policy_for_timing(outcomes: Outcomes) -> dict:
     import importlib.util
 
     from tradeoff.policies.fit.crossfit import fold_ids
-    from tradeoff.policies.fit.spaces import LearnedSpace, Pieces, TaskTableSpace
+    from tradeoff.policies.fit.families.learned import LearnedSpace
+    from tradeoff.policies.fit.families.task_table import TaskTableSpace
+    from tradeoff.policies.fit.spaces import Pieces
 
     folds = fold_ids(outcomes.item_ids, 0)
     pieces = Pieces(outcomes, folds)
@@ -350,7 +358,9 @@ def fit_time(store: Store) -> dict:
     out: dict[str, float | int | None] = {"threads": os.cpu_count()}
     for trials in (20, 1):
         started = time.perf_counter()
-        r = fit_policy(store, "synthetic", requirement(0.95), save=False, n_trials=trials)
+        r = fit_policy(
+            store, FitOptions("synthetic", requirement(0.95), save=False, n_trials=trials)
+        )
         out[f"seconds_trials_{trials}"] = time.perf_counter() - started
     out |= {"items": r.n_fit + r.metrics["n"], "models": len(r.singles)}
     return out

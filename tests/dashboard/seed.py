@@ -277,6 +277,7 @@ def seed_wide(store: Store, *, per_task: int = 12) -> None:
     latencies; and a policy really fitted on it (`fit_policy`, so held out on a seeded hash
     split, as `tradeoff fit` does when a dataset has no `test` split)."""
     from tradeoff.policies.fit.fitting import fit_policy
+    from tradeoff.policies.fit.options import FitOptions
 
     u = "((hash(item_id || model || '{salt}') % 100000) / 100000.0)"
     with store.transaction() as con:
@@ -306,10 +307,12 @@ def seed_wide(store: Store, *, per_task: int = 12) -> None:
         )
     fit_policy(
         store,
-        WIDE,
-        "accuracy >= 90% of baseline",
-        baseline="beta",
-        seed=0,
-        n_trials=40,
-        name="wide-policy",
+        FitOptions(
+            WIDE,
+            "accuracy >= 90% of baseline",
+            baseline="beta",
+            seed=0,
+            n_trials=40,
+            name="wide-policy",
+        ),
     )

@@ -40,16 +40,19 @@ def fit_and_save(
     """Fit with `policies.fit.fitting.fit_policy` (which stores and promotes the artifact); the
     FitReport."""
     from tradeoff.policies.fit.fitting import fit_policy
+    from tradeoff.policies.fit.options import FitOptions
 
     return fit_policy(
         store,
-        dataset,
-        requirement.statement(),
-        baseline=requirement.baseline,
-        objective=OBJECTIVE,
-        seed=seed,
-        test_split=held_out.split,
-        test_fraction=held_out.fraction,
+        FitOptions(
+            dataset,
+            requirement.statement(),
+            baseline=requirement.baseline,
+            objective=OBJECTIVE,
+            seed=seed,
+            test_split=held_out.split,
+            test_fraction=held_out.fraction,
+        ),
     )
 
 

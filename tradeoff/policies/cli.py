@@ -105,6 +105,7 @@ def register(group: click.Group) -> None:
         from tradeoff.evals.registry import load_registry
         from tradeoff.policies.artifact import save_artifact
         from tradeoff.policies.fit.fitting import fit_policy
+        from tradeoff.policies.fit.options import FitOptions
         from tradeoff.policies.versions import version_of
 
         if opts["minimize"] and opts["maximize"]:
@@ -123,8 +124,7 @@ def register(group: click.Group) -> None:
             registry = registries[0]
             return capabilities(registry.entries[model]) if model in registry else None
 
-        report = fit_policy(
-            store,
+        options = FitOptions(
             opts["dataset"],
             opts["requirement"],
             baseline=opts["baseline"],
@@ -139,6 +139,7 @@ def register(group: click.Group) -> None:
             capabilities=lookup,
             traffic_mix=opts["traffic_mix"],
         )
+        report = fit_policy(store, options)
         assert report.artifact is not None
         store = _store(opts["db"])
         version = version_of(store, report.artifact.name, report.artifact.policy_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tradeoff.evals.store import Store
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.replay.report import FitReport
 
 DEMO_REQUIREMENT = "accuracy >= 95% of baseline"
@@ -36,8 +37,7 @@ def run_demo(store: Store, seed: int = 0, n_trials: int = 20) -> DemoResult:
     summaries = import_bundled(store)
     reports = {}
     for dataset, (train, test) in DEMO_DATASETS.items():
-        reports[dataset] = fit_policy(
-            store,
+        options = FitOptions(
             dataset,
             DEMO_REQUIREMENT,
             seed=seed,
@@ -46,6 +46,7 @@ def run_demo(store: Store, seed: int = 0, n_trials: int = 20) -> DemoResult:
             n_trials=n_trials,
             name=f"demo-{dataset}",
         )
+        reports[dataset] = fit_policy(store, options)
     return DemoResult(reports, [s.dataset for s in summaries])
 
 

@@ -13,6 +13,7 @@ from tradeoff.policies import RouteRequest, load_artifact, save_artifact
 from tradeoff.policies.errors import PolicyParamsError
 from tradeoff.policies.families.embeddings import load_encoder, read_safetensors, resolve
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 
 TEXTS = ["prove the theorem", "what is the capital of france", "write a python function"]
 
@@ -58,10 +59,10 @@ def test_a_fit_with_embeddings_serves_the_same_features(encoder_dir: str, tmp_pa
         score=score,
         prompt=prompt,
     )
-    report = fit_policy(
-        store, "synth", "accuracy >= 85% of baseline", baseline="strong",
+    report = fit_policy(store, FitOptions(
+        "synth", "accuracy >= 85% of baseline", baseline="strong",
         families=("single", "learned"), embedding_model=encoder_dir,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert report.family == "learned" and report.metrics["savings_vs_baseline"] > 0.3
     assert report.artifact is not None
     assert report.artifact.params["embedding_model"] == encoder_dir

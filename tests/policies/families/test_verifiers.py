@@ -11,6 +11,7 @@ import numpy as np
 from tests.policies.synthetic import build_store
 from tradeoff.policies.families.base import RouteRequest
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 from tradeoff.router.request import ChatRequest
 from tradeoff.router.state import ProxyState
 
@@ -37,7 +38,9 @@ def test_best_of_k_with_self_consistency_from_recorded_samples(tmp_path: Path) -
         responses=response,
         samples=3,
     )
-    report = fit_policy(store, "synth", "accuracy >= 97% of baseline", baseline="strong")
+    report = fit_policy(
+        store, FitOptions("synth", "accuracy >= 97% of baseline", baseline="strong")
+    )
     params = report.artifact.params  # type: ignore[union-attr]
     assert report.family == "best_of_k" and params["verifier"] == "self_consistency"
     # three cheap samples always, the strong model for the third that disagree
@@ -68,10 +71,12 @@ def test_cascade_on_the_prompts_own_tests(tmp_path: Path) -> None:
     )
     report = fit_policy(
         store,
-        "synth",
-        "accuracy >= 98% of baseline",
-        baseline="strong",
-        families=("single", "cascade"),
+        FitOptions(
+            "synth",
+            "accuracy >= 98% of baseline",
+            baseline="strong",
+            families=("single", "cascade"),
+        ),
     )
     params = report.artifact.params  # type: ignore[union-attr]
     assert params["models"] == ["cheap", "strong"] and params["verifier"] == "prompt_tests"
@@ -107,10 +112,10 @@ def test_a_gated_cascade_skips_the_cheap_try_where_it_is_always_rejected(tmp_pat
         score=score,
         responses=response,
     )
-    report = fit_policy(
-        store, "synth", "accuracy >= 95% of baseline", baseline="strong",
+    report = fit_policy(store, FitOptions(
+        "synth", "accuracy >= 95% of baseline", baseline="strong",
         families=("single", "cascade"),
-    )  # fmt: skip
+    ))  # fmt: skip
     policy = report.artifact.policy()  # type: ignore[union-attr]
     assert report.family == "cascade"
     plan_a, plan_b = (policy.plan(RouteRequest("q", t)) for t in ("A", "B"))

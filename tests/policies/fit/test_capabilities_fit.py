@@ -15,6 +15,7 @@ from tradeoff.evals.store import Store
 from tradeoff.policies.data import load_outcomes
 from tradeoff.policies.families.base import RouteRequest
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
 CAPS = {"cheap": Capabilities(tools=False), "strong": Capabilities(tools=True)}
@@ -42,15 +43,19 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_items_needing_tools_are_never_left_to_a_model_without_them(store: Store) -> None:
-    blind = fit_policy(store, "synth", "accuracy >= 95% of baseline", baseline="strong", save=False)
+    blind = fit_policy(
+        store, FitOptions("synth", "accuracy >= 95% of baseline", baseline="strong", save=False)
+    )
     assert blind.description == "single cheap"  # what the fit does without capabilities
     report = fit_policy(
         store,
-        "synth",
-        "accuracy >= 95% of baseline",
-        baseline="strong",
-        save=False,
-        capabilities=CAPS.get,
+        FitOptions(
+            "synth",
+            "accuracy >= 95% of baseline",
+            baseline="strong",
+            save=False,
+            capabilities=CAPS.get,
+        ),
     )
     assert report.artifact is not None
     policy = report.artifact.policy()

@@ -13,6 +13,7 @@ from tradeoff.policies.artifact import stored_artifact
 from tradeoff.policies.errors import DataError, InfeasibleError
 from tradeoff.policies.families.base import RouteRequest
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 
 TRIALS = 30
 
@@ -24,7 +25,8 @@ def specialist(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 def test_task_table_routes_the_easy_task_to_the_cheap_model(specialist: Store) -> None:
     report = fit_policy(
-        specialist, "synth", "accuracy >= 85% of baseline", baseline="strong", n_trials=TRIALS
+        specialist,
+        FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong", n_trials=TRIALS),
     )
     policy = report.artifact.policy()  # type: ignore[union-attr]
     assert report.family == "task_table"
@@ -57,7 +59,7 @@ def test_the_fit_never_reads_test_rows(tmp_path: Path) -> None:
             score=score,
             split=lambda i: test_split(i * 2),  # A: items 0, 2, ... -> i*2 % 4 == 0 on even i
         )
-        r = fit_policy(store, "synth", "accuracy >= 90% of baseline", **kwargs)  # type: ignore[arg-type]
+        r = fit_policy(store, FitOptions("synth", "accuracy >= 90% of baseline", **kwargs))  # type: ignore[arg-type]
         return r.artifact.params, r.metrics, r.fit_item_ids  # type: ignore[union-attr]
 
     params, metrics, fit_ids = fit(0, scramble=False)
@@ -69,7 +71,9 @@ def test_the_fit_never_reads_test_rows(tmp_path: Path) -> None:
 
 def test_deterministic_for_a_seed(specialist: Store) -> None:
     runs = [
-        fit_policy(specialist, "synth", "accuracy >= 80% of baseline", seed=3, n_trials=TRIALS)
+        fit_policy(
+            specialist, FitOptions("synth", "accuracy >= 80% of baseline", seed=3, n_trials=TRIALS)
+        )
         for _ in range(2)
     ]
     a, b = (r.artifact for r in runs)
@@ -78,7 +82,9 @@ def test_deterministic_for_a_seed(specialist: Store) -> None:
 
 
 def test_fitted_policy_is_stored(specialist: Store) -> None:
-    report = fit_policy(specialist, "synth", "accuracy >= 0.5", n_trials=TRIALS, name="stored-one")
+    report = fit_policy(
+        specialist, FitOptions("synth", "accuracy >= 0.5", n_trials=TRIALS, name="stored-one")
+    )
     again = stored_artifact(specialist, "stored-one")
     assert again.params == report.artifact.params  # type: ignore[union-attr]
     assert again.metrics["n"] == report.metrics["n"]
@@ -91,7 +97,7 @@ def test_fitted_policy_is_stored(specialist: Store) -> None:
 
 def test_infeasible_requirement_says_so_and_shows_the_closest_points(specialist: Store) -> None:
     with pytest.raises(InfeasibleError) as info:
-        fit_policy(specialist, "synth", "accuracy >= 0.99", n_trials=TRIALS)
+        fit_policy(specialist, FitOptions("synth", "accuracy >= 0.99", n_trials=TRIALS))
     message = str(info.value)
     assert "no policy meets" in message and "closest:" in message
     assert "short by" in message and "\n" not in message
@@ -101,11 +107,13 @@ def test_infeasible_requirement_says_so_and_shows_the_closest_points(specialist:
 def test_cost_ceiling_with_maximize_accuracy(specialist: Store) -> None:
     report = fit_policy(
         specialist,
-        "synth",
-        "cost <= 70% of baseline",
-        baseline="strong",
-        objective="maximize accuracy",
-        n_trials=TRIALS,
+        FitOptions(
+            "synth",
+            "cost <= 70% of baseline",
+            baseline="strong",
+            objective="maximize accuracy",
+            n_trials=TRIALS,
+        ),
     )
     assert report.metrics["cost_per_request_usd"] <= 0.7 * 0.01
     assert report.metrics["accuracy"] > 0.8  # the task table, not the cheap model alone
@@ -131,7 +139,8 @@ def test_learned_router_finds_the_hard_prompts(tmp_path: Path) -> None:
         prompt=prompt,
     )
     report = fit_policy(
-        store, "synth", "accuracy >= 85% of baseline", baseline="strong", n_trials=TRIALS
+        store,
+        FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong", n_trials=TRIALS),
     )
     assert report.family == "learned"
     assert report.skipped["task_table"] == "the dataset has a single task"
@@ -155,7 +164,8 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
         responses=response,
     )
     report = fit_policy(
-        store, "synth", "accuracy >= 98% of baseline", baseline="strong", n_trials=TRIALS
+        store,
+        FitOptions("synth", "accuracy >= 98% of baseline", baseline="strong", n_trials=TRIALS),
     )
     assert report.family == "cascade"
     params = report.artifact.params  # type: ignore[union-attr]
@@ -168,23 +178,26 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
 
 
 def test_families_without_their_data_are_skipped_with_a_reason(specialist: Store) -> None:
-    report = fit_policy(specialist, "synth", "accuracy >= 0.5", n_trials=TRIALS)
+    report = fit_policy(specialist, FitOptions("synth", "accuracy >= 0.5", n_trials=TRIALS))
     assert "no recorded responses" in report.skipped["cascade"]
     assert "no recorded responses" in report.skipped["best_of_k"]
 
 
 def test_latency_clause_without_latencies_is_a_clear_error(specialist: Store) -> None:
     with pytest.raises(DataError, match="no recorded latencies"):
-        fit_policy(specialist, "synth", "p95_latency <= 2s", n_trials=TRIALS)
+        fit_policy(specialist, FitOptions("synth", "p95_latency <= 2s", n_trials=TRIALS))
 
 
 def test_unknown_split_and_dataset_are_clear_errors(specialist: Store) -> None:
     with pytest.raises(DataError, match="no items with split 'test'"):
-        fit_policy(specialist, "synth", "accuracy >= 0.5", train_split="train", test_split="test")
+        fit_policy(
+            specialist,
+            FitOptions("synth", "accuracy >= 0.5", train_split="train", test_split="test"),
+        )
     with pytest.raises(DataError, match="has no items"):
-        fit_policy(specialist, "nope", "accuracy >= 0.5")
+        fit_policy(specialist, FitOptions("nope", "accuracy >= 0.5"))
     with pytest.raises(DataError, match="model 'gpt-9'"):
-        fit_policy(specialist, "synth", "accuracy >= 0.5", baseline="gpt-9")
+        fit_policy(specialist, FitOptions("synth", "accuracy >= 0.5", baseline="gpt-9"))
 
 
 def test_best_of_k_when_repeats_are_recorded(tmp_path: Path) -> None:
@@ -206,7 +219,7 @@ def test_best_of_k_when_repeats_are_recorded(tmp_path: Path) -> None:
         samples=3,
     )
     report = fit_policy(
-        store, "synth", "accuracy >= 95% of baseline", baseline="strong", n_trials=60
+        store, FitOptions("synth", "accuracy >= 95% of baseline", baseline="strong", n_trials=60)
     )
     assert report.family == "best_of_k"
     params = report.artifact.params  # type: ignore[union-attr]
@@ -229,7 +242,8 @@ def test_latency_bound_is_respected(tmp_path: Path) -> None:
         latency=lambda model: 3000.0 if model == "slow" else 200.0,
     )
     report = fit_policy(
-        store, "synth", "p95_latency <= 2s", objective="maximize accuracy", n_trials=TRIALS
+        store,
+        FitOptions("synth", "p95_latency <= 2s", objective="maximize accuracy", n_trials=TRIALS),
     )
     assert report.artifact.params == {"model": "fast"}  # type: ignore[union-attr]
     assert report.metrics["p95_latency_ms"] == 200.0
@@ -242,7 +256,7 @@ def test_a_model_measured_on_few_items_is_left_out_with_a_note(tmp_path: Path) -
             "INSERT INTO outcomes (dataset, item_id, model, score, cost_usd) "
             "SELECT dataset, item_id, 'newcomer', 1.0, 0.0001 FROM items LIMIT 10"
         )
-    report = fit_policy(store, "synth", "accuracy >= 0.5", n_trials=TRIALS)
+    report = fit_policy(store, FitOptions("synth", "accuracy >= 0.5", n_trials=TRIALS))
     assert "newcomer" not in report.singles
     assert any("newcomer has outcomes for only 5%" in note for note in report.notes)
     assert report.metrics["n"] + report.n_fit == 200

@@ -15,6 +15,7 @@ from tradeoff.policies.fit.acceptance import accept
 from tradeoff.policies.fit.candidates import Candidate, FamilyCandidates
 from tradeoff.policies.fit.fitting import fit_policy
 from tradeoff.policies.fit.mix import RECORDED_MIX, declared_mix, held_out_mix, resolve_mixes
+from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.replay.metrics import Bootstrap
 from tradeoff.policies.replay.simulate import replay, single_routes
 from tradeoff.policies.requirement import parse_requirement
@@ -112,10 +113,10 @@ def test_the_fit_keeps_its_promise_on_a_test_split_with_another_mix(tmp_path: Pa
     )
     kwargs = dict(baseline="strong", train_split="train", test_split="test", n_trials=1)
     req = "accuracy >= 90% of baseline"
-    recorded = fit_policy(store, "synth", req, traffic_mix="recorded", **kwargs)  # type: ignore[arg-type]
-    auto = fit_policy(store, "synth", req, **kwargs)  # type: ignore[arg-type]
+    recorded = fit_policy(store, FitOptions("synth", req, traffic_mix="recorded", **kwargs))  # type: ignore[arg-type]
+    auto = fit_policy(store, FitOptions("synth", req, **kwargs))  # type: ignore[arg-type]
     assert recorded.metrics["accuracy_vs_baseline"] < 0.85  # the miss this prevents
     assert auto.metrics["accuracy_vs_baseline"] >= 0.88
     assert auto.acceptance["traffic_mixes"][1].startswith("held-out task mix (B 80%, A 20%)")
-    declared = fit_policy(store, "synth", req, traffic_mix="A=0.2,B=0.8", **kwargs)  # type: ignore[arg-type]
+    declared = fit_policy(store, FitOptions("synth", req, traffic_mix="A=0.2,B=0.8", **kwargs))  # type: ignore[arg-type]
     assert declared.metrics["accuracy_vs_baseline"] >= 0.88

@@ -19,10 +19,12 @@ from tradeoff.policies.families.single import SinglePolicy
 from tradeoff.policies.fit.acceptance import accept
 from tradeoff.policies.fit.candidates import searched_paths
 from tradeoff.policies.fit.crossfit import fold_ids
+from tradeoff.policies.fit.families.learned import LearnedSpace
+from tradeoff.policies.fit.families.task_table import TaskTableSpace
 from tradeoff.policies.fit.mix import RECORDED_MIX
 from tradeoff.policies.fit.objective import PathJudge
 from tradeoff.policies.fit.search import _study, cross_fitted_search
-from tradeoff.policies.fit.spaces import Config, Folds, LearnedSpace, Pieces, Space, TaskTableSpace
+from tradeoff.policies.fit.spaces import Config, Folds, Pieces, Space
 from tradeoff.policies.replay.metrics import Bootstrap
 from tradeoff.policies.replay.simulate import replay, single_routes
 from tradeoff.policies.requirement import parse_requirement

@@ -13,6 +13,7 @@ from tests.policies.synthetic import build_store, specialist_store
 from tradeoff.evals.store import Store
 from tradeoff.policies.errors import DataError
 from tradeoff.policies.fit.fitting import fit_policy
+from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.replay.frontier import compute_frontier
 
 
@@ -61,7 +62,9 @@ def test_replay_of_all_items_never_calls_fitting_items_held_out(
 
 
 def test_fit_defaults_to_the_named_test_split_and_frontier_agrees(named: Store) -> None:
-    report = fit_policy(named, "synth", "accuracy >= 85% of baseline", baseline="strong")
+    report = fit_policy(
+        named, FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong")
+    )
     assert report.split == "test" and report.metrics["n"] == 100
     frontier = compute_frontier(named, "synth")
     assert frontier.split == "test" and frontier.n == 100
@@ -78,7 +81,9 @@ def test_frontier_bad_split_names_an_option_it_has(named: Store) -> None:
 
 
 def test_the_sentence_says_acceptance_rests_on_a_training_bound(named: Store) -> None:
-    report = fit_policy(named, "synth", "accuracy >= 85% of baseline", baseline="strong")
+    report = fit_policy(
+        named, FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong")
+    )
     text = report.sentence()
     assert "(95% CI " in text and "on 100 held-out requests; accepted because on the 300 " in text
     assert "training items, cross-fitted" in text and "accuracy >= 85% of baseline (bound: " in text
@@ -87,7 +92,9 @@ def test_the_sentence_says_acceptance_rests_on_a_training_bound(named: Store) ->
 
 
 def test_the_description_counts_the_models_it_routes_to(named: Store) -> None:
-    report = fit_policy(named, "synth", "accuracy >= 85% of baseline", baseline="strong")
+    report = fit_policy(
+        named, FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong")
+    )
     used = len(report.metrics["models_used"])
     assert f"routing to {used} models on the held-out items" in report.description
 
@@ -104,7 +111,7 @@ def test_keeping_the_baseline_reads_as_such(tmp_path: Path) -> None:
         models={"cheap": 0.001, "dear": 0.01},
         score=score,
     )
-    report = fit_policy(store, "synth", "accuracy >= 95% of baseline")
+    report = fit_policy(store, FitOptions("synth", "accuracy >= 95% of baseline"))
     text = report.sentence()
     assert text.startswith("is the baseline itself, cheap: no cheaper policy meets")
     assert "100.0%" not in text and "same cost" not in text
@@ -113,16 +120,18 @@ def test_keeping_the_baseline_reads_as_such(tmp_path: Path) -> None:
 
 def test_few_held_out_items_get_a_warning(tmp_path: Path) -> None:
     store = specialist_store(tmp_path / "tiny.duckdb", n=40)
-    report = fit_policy(store, "synth", "accuracy >= 0.5", test_fraction=0.2)
+    report = fit_policy(store, FitOptions("synth", "accuracy >= 0.5", test_fraction=0.2))
     assert report.metrics["n"] < 100
     assert f"warning: only {report.metrics['n']} held-out items" in report.render()
-    big = fit_policy(specialist_store(tmp_path / "big.duckdb", n=400), "synth", "accuracy >= 0.5")
+    big = fit_policy(
+        specialist_store(tmp_path / "big.duckdb", n=400), FitOptions("synth", "accuracy >= 0.5")
+    )
     assert "warning: only" not in big.render()
 
 
 def test_minimize_latency_without_latencies_names_the_objective(named: Store) -> None:
     with pytest.raises(DataError) as info:
-        fit_policy(named, "synth", "accuracy >= 0.5", objective="minimize latency")
+        fit_policy(named, FitOptions("synth", "accuracy >= 0.5", objective="minimize latency"))
     message = str(info.value)
     assert "clause" not in message and "objective" in message and "no recorded latencies" in message
 
@@ -140,6 +149,7 @@ def test_a_tiny_dataset_keeps_the_baseline_rather_than_failing(tmp_path: Path) -
         score=score,
     )
     report = fit_policy(
-        store, "synth", "accuracy >= 95% of baseline", baseline="strong", families=("single",)
+        store,
+        FitOptions("synth", "accuracy >= 95% of baseline", baseline="strong", families=("single",)),
     )
     assert report.keeps_baseline and report.sentence().startswith("is the baseline itself")

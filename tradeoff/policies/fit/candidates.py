@@ -27,9 +27,6 @@ from tradeoff.policies.fit.search import Searched
 from tradeoff.policies.fit.spaces import assemble_routes
 from tradeoff.policies.replay.simulate import Routes, single_routes
 
-# Simpler families win ties: they are easier to trust and to serve.
-SIMPLICITY = {"single": 0, "task_table": 1, "cascade": 2, "best_of_k": 3, "learned": 4}
-
 
 @dataclass(frozen=True)
 class Candidate:

@@ -25,10 +25,10 @@ import numpy as np
 
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, store_artifact
-from tradeoff.policies.data import CapabilityLookup, Outcomes, baseline_index, load_outcomes
+from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError, InfeasibleError
 from tradeoff.policies.families.base import Policy
-from tradeoff.policies.families.verifiers import GROUP_ONLY, Verdicts, usable_verifiers
+from tradeoff.policies.families.verifiers import Verdicts, usable_verifiers
 from tradeoff.policies.fit.acceptance import (
     ALPHA,
     Tested,
@@ -37,20 +37,15 @@ from tradeoff.policies.fit.acceptance import (
     objective_value,
     testing_order,
 )
-from tradeoff.policies.fit.candidates import (
-    SIMPLICITY,
-    FamilyCandidates,
-    cost_unit,
-    searched_paths,
-    singles,
-)
-from tradeoff.policies.fit.chain_space import ChainSpace
+from tradeoff.policies.fit.candidates import FamilyCandidates, cost_unit
 from tradeoff.policies.fit.crossfit import FOLDS, fold_ids
-from tradeoff.policies.fit.learned_fit import MIN_ITEMS
-from tradeoff.policies.fit.mix import RECORDED_MIX, Strata, TrafficMix, resolve_mixes
+from tradeoff.policies.fit.families import FAMILY_ORDER, FAMILY_SPECS, SPECS
+from tradeoff.policies.fit.mix import Strata, TrafficMix, resolve_mixes
 from tradeoff.policies.fit.objective import PathJudge
+from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.fit.search import cross_fitted_search
-from tradeoff.policies.fit.spaces import LearnedSpace, Pieces, Space, TaskTableSpace
+from tradeoff.policies.fit.spaces import Pieces, Space
+from tradeoff.policies.fit.spec import FitContext
 from tradeoff.policies.fit.splits import make_splits
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_point, summarize
 from tradeoff.policies.replay.report import FitReport
@@ -58,79 +53,38 @@ from tradeoff.policies.replay.simulate import oracle_routes, replay, replay_poli
 from tradeoff.policies.requirement import Requirement, parse_requirement
 
 SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
-PATH_POINTS = 400  # cost weights per path: every distinct routing up to this many
-FAMILY_ORDER = ("single", "task_table", "learned", "cascade", "best_of_k")
 
 
-def fit_policy(
-    store: Store,
-    dataset: str,
-    requirement: str,
-    baseline: str | None = None,
-    objective: str = "minimize cost",
-    seed: int = 0,
-    train_split: str | None = None,
-    test_split: str | None = None,
-    test_fraction: float | None = None,
-    n_trials: int = 20,
-    families: tuple[str, ...] = FAMILY_ORDER,
-    name: str | None = None,
-    save: bool = True,
-    guarantee: bool = True,
-    per_request_cost: bool = True,
-    embedding_model: str | None = None,
-    capabilities: CapabilityLookup | None = None,
-    traffic_mix: str | None = None,
-) -> FitReport:
-    """Fit a policy meeting `requirement` on `dataset`; see the module docstring.
-
-    `n_trials` is the Optuna budget of each configuration search (`policies.fit.search`; 1 = the
-    default configurations, no search).
-    `guarantee=False` accepts on point estimates and `per_request_cost=False` predicts each
-    model's mean cost for every request: benchmarks use them to measure what each one is worth.
-    `embedding_model` adds sentence-embedding features to the learned router (optional,
-    `policies.families.embeddings`). With `capabilities` (a model's, by name), no accepted policy leaves
-    an item to a model that cannot serve it (the proxy would answer 400). `traffic_mix` names the task mix the promise is for besides the
-    recorded one (`policies.fit.mix`: "auto", "recorded" or "TASK=SHARE,...").
-    """
+def fit_policy(store: Store, options: FitOptions) -> FitReport:
+    """Fit a policy meeting `options.requirement` on `options.dataset`; see the module
+    docstring and `FitOptions`."""
+    o = options
     started = time.perf_counter()
-    req = parse_requirement(requirement, objective)
-    outcomes = load_outcomes(store, dataset, with_responses=True, capabilities=capabilities)
+    req = parse_requirement(o.requirement, o.objective)
+    outcomes = load_outcomes(store, o.dataset, with_responses=True, capabilities=o.capabilities)
     _check_recorded(req, outcomes)
     splits = make_splits(
         outcomes.item_ids,
         outcomes.splits,
-        seed=seed,
-        train_split=train_split,
-        test_split=test_split,
-        test_fraction=test_fraction,
+        seed=o.seed,
+        train_split=o.train_split,
+        test_split=o.test_split,
+        test_fraction=o.test_fraction,
     )
     train = outcomes.subset(splits.train)
-    base_j = baseline_index(train, baseline)
+    base_j = baseline_index(train, o.baseline)
     verdicts = Verdicts(train) if train.responses is not None else None
     # The held-out items' task labels (never their outcomes) may set the target traffic mix.
-    mixes = resolve_mixes(traffic_mix, train.tasks, outcomes.tasks[splits.test])
-    fams, skipped, searched = _families(
-        req,
-        train,
-        base_j,
-        families,
-        n_trials,
-        seed,
-        per_request_cost,
-        verdicts,
-        embedding_model,
-        mixes,
-        guarantee,
-    )
+    mixes = resolve_mixes(o.traffic_mix, train.tasks, outcomes.tasks[splits.test])
+    fams, skipped, searched = _families(req, train, base_j, verdicts, mixes, o)
     base_train = replay(train, single_routes(train.n, base_j))
-    boot = Bootstrap.draw(train.n, seed + 1)
+    boot = Bootstrap.draw(train.n, o.seed + 1)
     accepted, tested = accept(
-        req, fams, train, verdicts, base_train, boot, point_estimate=not guarantee, mixes=mixes
+        req, fams, train, verdicts, base_train, boot, point_estimate=not o.guarantee, mixes=mixes
     )
     if testing_order(req) == "none":  # nothing to guarantee: every candidate qualifies
         accepted = tested
-    elif guarantee and _baseline_meets_by_definition(req):
+    elif o.guarantee and _baseline_meets_by_definition(req):
         # "accuracy >= 95% of baseline" holds for the baseline itself, whatever the noise.
         accepted += [t for t in tested if _is_single(t, base_j) and t not in accepted]
     if not accepted:
@@ -140,7 +94,7 @@ def fit_policy(
     policy = chosen.candidate.build()
     # Only now are the test items looked at.
     test = outcomes.subset(splits.test)
-    report = _report(req, outcomes, policy, chosen, test, base_j, seed)
+    report = _report(req, outcomes, policy, chosen, test, base_j, o.seed)
     report.skipped = skipped
     report.notes += [_uncovered_note(m) for m in mixes if m.uncovered]
     report.seconds = time.perf_counter() - started
@@ -161,23 +115,23 @@ def fit_policy(
         "traffic_mixes": [m.describe() for m in mixes],
         "search": searched,
     }
-    report.policy_name = name or f"{dataset}-{chosen.candidate.family}"
+    report.policy_name = o.name or f"{o.dataset}-{chosen.candidate.family}"
     split_spec = {
         "train_split": splits.train_name,
         "test_split": splits.test_split,
         "test_fraction": splits.test_fraction,
-        "seed": seed,
+        "seed": o.seed,
     }
     report.artifact = PolicyArtifact.from_policy(
         report.policy_name,
         policy,
-        dataset=dataset,
+        dataset=o.dataset,
         data_hash=outcomes.data_hash,
         requirement=str(req),
         baseline=outcomes.models[base_j],
         metrics=report.held_out() | {"split_spec": split_spec, "acceptance": _accepted_at(report)},
     )
-    if save:
+    if o.save:
         store_artifact(store, report.artifact)
     return report
 
@@ -224,74 +178,57 @@ def _families(
     req: Requirement,
     train: Outcomes,
     base_j: int,
-    families: tuple[str, ...],
-    n_trials: int,
-    seed: int,
-    per_request_cost: bool = True,
-    verdicts: Verdicts | None = None,
-    embedding_model: str | None = None,
-    mixes: list[TrafficMix] | None = None,
-    guarantee: bool = True,
+    verdicts: Verdicts | None,
+    mixes: list[TrafficMix],
+    o: FitOptions,
 ) -> tuple[list[FamilyCandidates], dict[str, str], dict[str, list[dict]]]:
     """The candidates of every family this data supports, why the others are skipped, and
     what each family's configuration search found."""
-    skipped: dict[str, str] = {}
-    usable, why_not = usable_verifiers(train)
-    samples = int(np.max(train.n_samples, initial=1))
-    allowed = []
-    for family in families:
-        reason = None
-        if family not in FAMILY_ORDER:
+    names = o.families if o.families is not None else FAMILY_ORDER
+    for family in names:
+        if family not in SPECS:
             raise DataError(f"unknown family {family!r}; use {', '.join(FAMILY_ORDER)}")
-        if family != "single" and len(train.models) < 2:
-            reason = "needs at least two models"
-        elif family == "task_table" and len(set(train.tasks)) < 2:
-            reason = "the dataset has a single task"
-        elif family == "learned" and train.n < MIN_ITEMS:
-            reason = f"needs at least {MIN_ITEMS} training items (has {train.n})"
-        elif family in ("cascade", "best_of_k") and not usable:
-            reason = "; ".join(why_not) or "no reference-free verifier can be replayed"
-        elif family == "best_of_k" and samples < 2:
-            reason = "no repeated samples recorded (best_of_k needs k >= 2 samples per item)"
+    usable, why_not = usable_verifiers(train)
+    folds = fold_ids(train.item_ids, o.seed)
+    ctx = FitContext(
+        train=train,
+        base_j=base_j,
+        folds=folds,
+        pieces=Pieces(train, folds, o.embedding_model),
+        verdicts=verdicts,
+        verifiers=usable,
+        no_verifier=why_not,
+        samples=int(np.max(train.n_samples, initial=1)),
+        per_request_cost=o.per_request_cost,
+        cheap_first=testing_order(req) == "cheap_first",
+    )
+    skipped: dict[str, str] = {}
+    for family in names:
+        reason = SPECS[family].unusable(ctx)
         if reason:
             skipped[family] = reason
-        else:
-            allowed.append(family)
-    folds = fold_ids(train.item_ids, seed)
-    pieces = Pieces(train, folds, embedding_model)
     spaces: dict[str, list[Space]] = {}
-    for family in allowed:
-        if family == "task_table":
-            spaces[family] = [TaskTableSpace(pieces, per_request_cost)]
-        elif family == "learned":
-            spaces[family] = [LearnedSpace(pieces, per_request_cost)]
-        elif family in ("cascade", "best_of_k") and verdicts is not None:
-            best_of = family == "best_of_k"
-            chains = [
-                ChainSpace(pieces, base_j, v, best_of, samples, verdicts, per_request_cost)
-                for v in usable
-                if best_of or v not in GROUP_ONLY  # one answer agrees with itself
-            ]
-            spaces[family] = [c for c in chains if not c.empty]
-            if not spaces[family]:
-                del spaces[family]
-                skipped[family] = "no model is cheaper than the baseline"
-    active = (["single"] if "single" in allowed else []) + list(spaces)
+    for family in [f for f in names if f not in skipped and SPECS[f].searched]:
+        spaces[family] = SPECS[family].spaces(ctx)
+        if not spaces[family]:
+            del spaces[family]
+            skipped[family] = SPECS[family].no_space
+    active = [f for f in names if f not in skipped]
     levels = {f: ALPHA * family_share(f, active) / len(s) for f, s in spaces.items()}
     unit = cost_unit(train.cost[:, :, 0])
-    judge = PathJudge(
-        req, train, base_j, verdicts, mixes or [RECORDED_MIX], unit, levels, not guarantee, seed
-    )
-    cheap_first = testing_order(req) == "cheap_first"
+    judge = PathJudge(req, train, base_j, verdicts, mixes, unit, levels, not o.guarantee, o.seed)
     out: list[FamilyCandidates] = []
     searched: dict[str, list[dict]] = {}
-    for family in FAMILY_ORDER:
-        if family == "single" and "single" in allowed:
-            out.append(singles(train))
-        elif family in spaces:
-            found = [cross_fitted_search(s, judge, folds, n_trials, seed) for s in spaces[family]]
-            out.append(searched_paths(family, found, folds, PATH_POINTS, cheap_first))
-            searched[family] = [f.summary() for f in found]
+    for spec in FAMILY_SPECS:
+        if spec.name not in active:
+            continue
+        found = [
+            cross_fitted_search(s, judge, folds, o.n_trials, o.seed)
+            for s in spaces.get(spec.name, [])
+        ]
+        out.append(spec.candidates(ctx, found))
+        if spec.searched:
+            searched[spec.name] = [f.summary() for f in found]
     return out, skipped, searched
 
 
@@ -312,7 +249,7 @@ def _best(req: Requirement, accepted: list[Tested], unit: float, mix: Strata | N
     scored = [(objective_value(req, t.replay, unit, mix), t) for t in accepted]
     top = min(v for v, _ in scored)
     near = [(v, t) for v, t in scored if v <= top + SIMPLER_WITHIN * abs(top) + 1e-12]
-    return min(near, key=lambda vt: (SIMPLICITY[vt[1].candidate.family], round(vt[0], 12)))[1]
+    return min(near, key=lambda vt: (SPECS[vt[1].candidate.family].simplicity, round(vt[0], 12)))[1]
 
 
 def _closest(req: Requirement, tested: list[Tested], n: int) -> str:
@@ -366,7 +303,7 @@ def _report(
     metrics = summarize(r, base, boot, models)
     used = len(metrics["models_used"])
     description = chosen.candidate.label
-    if chosen.candidate.family in ("task_table", "learned"):
+    if SPECS[chosen.candidate.family].reports_models_used:
         description += f", routing to {used} model{'s' if used != 1 else ''} on the held-out items"
     is_baseline = chosen.candidate.family == "single" and policy.models == (models[base_j],)
     return FitReport(

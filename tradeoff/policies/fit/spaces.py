@@ -7,12 +7,14 @@ folds (`excluded`). The gain-per-dollar rule (`policies.fit.paths`) turns option
 `routes` turns decisions into what replay runs, and `serve` makes the policy to serve from the
 fold pipelines (each fold's configuration fitted without that fold), averaged.
 
+Each family's space lives with its spec in `policies.fit.families`:
+
 - `task_table`: the strength of the empirical-Bayes shrinkage of per-task scores (1/16 to 16
   times the estimated prior) and per-request vs per-model cost.
 - `learned`: the ridge penalty, how much of the prediction comes from the per-prompt ridge vs
   the per-task shrunk means (folded into the served linear model, so serving
   is unchanged), and per-request vs per-model cost.
-- `cascade` / `best_of_k`: the cheap and the strong model and k (`policies.fit.chain_space`).
+- `cascade` / `best_of_k`: the cheap and the strong model and k.
 
 `Pieces` holds what every configuration reuses (features per width, cost models and fits per
 set of excluded folds), so a trial costs a few array operations once its fits are cached.
@@ -29,18 +31,13 @@ import scipy.sparse as sp
 from tradeoff.policies.data import Outcomes
 from tradeoff.policies.families.base import Policy
 from tradeoff.policies.families.costs import CostModel, average_cost_models, fit_cost_model
-from tradeoff.policies.families.features import N_FEATURES, PromptFeatures
-from tradeoff.policies.families.learned import LearnedPolicy
+from tradeoff.policies.families.features import PromptFeatures
 from tradeoff.policies.families.shrink import GroupMeans, group_index, shrunk_means
-from tradeoff.policies.families.task_table import TaskTablePolicy
 from tradeoff.policies.fit.crossfit import mean_costs, mean_scores
-from tradeoff.policies.fit.learned_fit import ridge
 from tradeoff.policies.replay.simulate import Routes
 
 Config = dict[str, Any]
 Folds = frozenset[int]
-ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
-SHRINK = (1 / 16, 16.0)
 
 
 class Pieces:
@@ -168,118 +165,3 @@ def assemble_routes(
         chain[rows, : c.shape[1]], samples[rows] = c[rows], s[rows]
     width = max(1, int((chain >= 0).any(axis=0).sum()))
     return Routes(chain[:, :width], samples, space.verifier)
-
-
-class TaskTableSpace(Space):
-    family = "task_table"
-
-    def default(self, items: np.ndarray) -> Config:
-        return {"shrink": 1.0, "per_request_cost": self.per_request_cost}
-
-    def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
-        return {
-            "shrink": trial.suggest_float("shrink", *SHRINK, log=True),
-            "per_request_cost": self._costs(trial),
-        }
-
-    def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
-        p = self.pieces
-        rows = p.task_means("scores", p.scores, config["shrink"], excluded)[1]
-        return rows, p.cost(config["per_request_cost"], excluded)[1]
-
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
-        p = self.pieces
-        fitted = [
-            p.task_means("scores", p.scores, c["shrink"], frozenset({f}))[0]
-            for f, c in configs.items()
-        ]
-        table = np.mean([m.table for m in fitted], axis=0)
-        scores = {t: [float(x) for x in row] for t, row in zip(p.tasks, table, strict=True)}
-        overall = [float(x) for x in np.mean([m.overall for m in fitted], axis=0)]
-        return TaskTablePolicy.by_request(
-            list(p.train.models), scores, overall, self.served_cost_model(configs), lam, unit
-        )
-
-    def describe(self, config: Config) -> str:
-        return f"shrinkage x{config['shrink']:.2g}{per_request_note(config)}"
-
-
-class LearnedSpace(Space):
-    family = "learned"
-
-    def default(self, items: np.ndarray) -> Config:
-        return {
-            "alpha": 3.0,
-            "width": N_FEATURES,
-            "blend": 1.0,
-            "per_request_cost": self.per_request_cost,
-        }
-
-    def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
-        # The hashing width stays at the default: 2**10 columns predicted as well as 2**12 on
-        # every set measured, and each width doubles the ridge fits.
-        return {
-            "alpha": trial.suggest_categorical("alpha", ALPHAS),
-            "width": N_FEATURES,
-            "blend": trial.suggest_float("blend", 0.0, 1.0),
-            "per_request_cost": self._costs(trial),
-        }
-
-    def _ridge(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
-        p = self.pieces
-
-        def make() -> tuple[np.ndarray, np.ndarray]:
-            x = p.features(config["width"])[1]
-            mask = p.fitted_on(excluded)
-            return ridge(x[mask], p.scores[mask], config["alpha"])
-
-        key = ("ridge", config["alpha"], config["width"], excluded)
-        return p.cached(key, make)
-
-    def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
-        p = self.pieces
-        blend = config["blend"]
-        pred = p.task_means("scores", p.scores, 1.0, excluded)[1] * (1 - blend)
-        if blend > 0:
-            coef, intercept = self._ridge(config, excluded)
-            x = p.features(config["width"])[1]
-            pred = pred + blend * (np.asarray(x @ coef.T) + intercept)
-        return pred, p.cost(config["per_request_cost"], excluded)[1]
-
-    def linear(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
-        """(coef, intercept) of one linear model predicting what `options` predicts: the task
-        means' share is folded into the ridge's task columns and intercept."""
-        p = self.pieces
-        feats = p.features(config["width"])[0]
-        blend, m = config["blend"], len(p.train.models)
-        coef, intercept = np.zeros((m, feats.width)), np.zeros(m)
-        if blend > 0:
-            coef, intercept = self._ridge(config, excluded)
-            coef, intercept = coef * blend, intercept * blend
-        means = p.task_means("scores", p.scores, 1.0, excluded)[0]
-        for g in range(len(p.tasks)):  # feature columns of the tasks follow the hashed ones
-            coef[:, feats.n_features + g] += (1 - blend) * (means.table[g] - means.overall)
-        return coef, intercept + (1 - blend) * means.overall
-
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
-        p = self.pieces
-        linear = [self.linear(c, frozenset({f})) for f, c in configs.items()]
-        return LearnedPolicy(
-            models=list(p.train.models),
-            costs=[float(c) for c in np.nanmean(p.costs, axis=0)],
-            coef=np.mean([c for c, _ in linear], axis=0),
-            intercept=np.mean([b for _, b in linear], axis=0),
-            tasks=list(p.tasks),
-            rule="per_request",
-            lam=lam,
-            n_features=N_FEATURES,
-            cost_model=self.served_cost_model(configs),
-            cost_unit=unit,
-            embedding_model=p.embedding,
-        )
-
-    def describe(self, config: Config) -> str:
-        return (
-            f"ridge alpha {config['alpha']:g}, {config['blend']:.0%} per-prompt"
-            f"{per_request_note(config)}"
-        )

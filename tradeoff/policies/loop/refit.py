@@ -176,6 +176,7 @@ def _refit_policy(
     store: Store, name: str, *, promote_it: bool, seed: int, n_trials: int
 ) -> RefitResult:
     from tradeoff.policies.fit.fitting import fit_policy
+    from tradeoff.policies.fit.options import FitOptions
 
     current = resolve(store, name)
     if current.epoch is None:
@@ -210,13 +211,15 @@ def _refit_policy(
     try:
         report = fit_policy(
             store,
-            dataset,
-            art.requirement,
-            baseline=art.baseline,
-            seed=seed,
-            n_trials=n_trials,
-            name=name,
-            save=False,
+            FitOptions(
+                dataset,
+                art.requirement,
+                baseline=art.baseline,
+                seed=seed,
+                n_trials=n_trials,
+                name=name,
+                save=False,
+            ),
         )
     except TradeoffError as exc:
         result.reason = f"the refit found no candidate: {exc}"

@@ -1,4 +1,5 @@
-"""The configuration space of gated cascades and best-of-k (`policies.families.gate`), for one verifier.
+"""Fitting `cascade` and `best_of_k`: the configuration space of a gated chain
+(`policies.families.gate`) for one verifier, and the two families' specs.
 
 A configuration is a (cheap, strong) pair of models, the cheap one cheaper on average, and for
 best-of-k the number of cheap samples k. Its options per request are the gate's three: the cheap
@@ -20,7 +21,9 @@ from tradeoff.policies.families.best_of_k import BestOfKPolicy
 from tradeoff.policies.families.cascade import CascadePolicy
 from tradeoff.policies.families.gate import CHAIN, STRONG, Gate, option_costs
 from tradeoff.policies.families.shrink import GroupMeans
+from tradeoff.policies.families.verifiers import GROUP_ONLY
 from tradeoff.policies.fit.spaces import Config, Folds, Pieces, Space, per_request_note
+from tradeoff.policies.fit.spec import FamilySpec, FitContext
 from tradeoff.policies.replay.simulate import Routes, VerdictSource, replay
 
 
@@ -134,3 +137,51 @@ class ChainSpace(Space):
 
     def _full(self, config: Config) -> Config:
         return config | {"per_request_cost": self.per_request_cost}
+
+
+class CascadeSpec(FamilySpec):
+    """A cheap model's answer, escalated to a strong one when a verifier rejects it; one
+    space (and path) per usable verifier."""
+
+    name = "cascade"
+    simplicity = 2
+    no_space = "no model is cheaper than the baseline"
+    best_of = False
+
+    def unusable(self, ctx: FitContext) -> str | None:
+        reason = super().unusable(ctx)
+        if reason is None and not ctx.verifiers:
+            reason = "; ".join(ctx.no_verifier) or "no reference-free verifier can be replayed"
+        return reason
+
+    def spaces(self, ctx: FitContext) -> list[Space]:
+        if ctx.verdicts is None:
+            return []
+        chains = [
+            ChainSpace(
+                ctx.pieces,
+                ctx.base_j,
+                v,
+                self.best_of,
+                ctx.samples,
+                ctx.verdicts,
+                ctx.per_request_cost,
+            )
+            for v in ctx.verifiers
+            if self.best_of or v not in GROUP_ONLY  # one answer agrees with itself
+        ]
+        return [c for c in chains if not c.empty]
+
+
+class BestOfKSpec(CascadeSpec):
+    """k samples of a cheap model, kept when the verifier accepts one, else a strong model."""
+
+    name = "best_of_k"
+    simplicity = 3
+    best_of = True
+
+    def unusable(self, ctx: FitContext) -> str | None:
+        reason = super().unusable(ctx)
+        if reason is None and ctx.samples < 2:
+            reason = "no repeated samples recorded (best_of_k needs k >= 2 samples per item)"
+        return reason

@@ -1,0 +1,112 @@
+"""Fitting `learned`: a per-prompt ridge router blended with per-task means, searched over the
+ridge penalty, the blend and per-request vs per-model cost (`policies.fit.spaces`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from tradeoff.policies.families.base import Policy
+from tradeoff.policies.families.features import N_FEATURES
+from tradeoff.policies.families.learned import LearnedPolicy
+from tradeoff.policies.fit.learned_fit import MIN_ITEMS, ridge
+from tradeoff.policies.fit.spaces import Config, Folds, Space, per_request_note
+from tradeoff.policies.fit.spec import FamilySpec, FitContext
+
+ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+class LearnedSpace(Space):
+    family = "learned"
+
+    def default(self, items: np.ndarray) -> Config:
+        return {
+            "alpha": 3.0,
+            "width": N_FEATURES,
+            "blend": 1.0,
+            "per_request_cost": self.per_request_cost,
+        }
+
+    def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
+        # The hashing width stays at the default: 2**10 columns predicted as well as 2**12 on
+        # every set measured, and each width doubles the ridge fits.
+        return {
+            "alpha": trial.suggest_categorical("alpha", ALPHAS),
+            "width": N_FEATURES,
+            "blend": trial.suggest_float("blend", 0.0, 1.0),
+            "per_request_cost": self._costs(trial),
+        }
+
+    def _ridge(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
+        p = self.pieces
+
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            x = p.features(config["width"])[1]
+            mask = p.fitted_on(excluded)
+            return ridge(x[mask], p.scores[mask], config["alpha"])
+
+        key = ("ridge", config["alpha"], config["width"], excluded)
+        return p.cached(key, make)
+
+    def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
+        p = self.pieces
+        blend = config["blend"]
+        pred = p.task_means("scores", p.scores, 1.0, excluded)[1] * (1 - blend)
+        if blend > 0:
+            coef, intercept = self._ridge(config, excluded)
+            x = p.features(config["width"])[1]
+            pred = pred + blend * (np.asarray(x @ coef.T) + intercept)
+        return pred, p.cost(config["per_request_cost"], excluded)[1]
+
+    def linear(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
+        """(coef, intercept) of one linear model predicting what `options` predicts: the task
+        means' share is folded into the ridge's task columns and intercept."""
+        p = self.pieces
+        feats = p.features(config["width"])[0]
+        blend, m = config["blend"], len(p.train.models)
+        coef, intercept = np.zeros((m, feats.width)), np.zeros(m)
+        if blend > 0:
+            coef, intercept = self._ridge(config, excluded)
+            coef, intercept = coef * blend, intercept * blend
+        means = p.task_means("scores", p.scores, 1.0, excluded)[0]
+        for g in range(len(p.tasks)):  # feature columns of the tasks follow the hashed ones
+            coef[:, feats.n_features + g] += (1 - blend) * (means.table[g] - means.overall)
+        return coef, intercept + (1 - blend) * means.overall
+
+    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+        p = self.pieces
+        linear = [self.linear(c, frozenset({f})) for f, c in configs.items()]
+        return LearnedPolicy(
+            models=list(p.train.models),
+            costs=[float(c) for c in np.nanmean(p.costs, axis=0)],
+            coef=np.mean([c for c, _ in linear], axis=0),
+            intercept=np.mean([b for _, b in linear], axis=0),
+            tasks=list(p.tasks),
+            rule="per_request",
+            lam=lam,
+            n_features=N_FEATURES,
+            cost_model=self.served_cost_model(configs),
+            cost_unit=unit,
+            embedding_model=p.embedding,
+        )
+
+    def describe(self, config: Config) -> str:
+        return (
+            f"ridge alpha {config['alpha']:g}, {config['blend']:.0%} per-prompt"
+            f"{per_request_note(config)}"
+        )
+
+
+class LearnedSpec(FamilySpec):
+    name = "learned"
+    simplicity = 4
+    reports_models_used = True
+
+    def unusable(self, ctx: FitContext) -> str | None:
+        reason = super().unusable(ctx)
+        if reason is None and ctx.train.n < MIN_ITEMS:
+            reason = f"needs at least {MIN_ITEMS} training items (has {ctx.train.n})"
+        return reason
+
+    def spaces(self, ctx: FitContext) -> list[Space]:
+        return [LearnedSpace(ctx.pieces, ctx.per_request_cost)]
