@@ -17,6 +17,7 @@ import numpy as np
 from tradeoff.evals.adaptive import Drop, dropped_models
 from tradeoff.evals.capabilities import Capabilities, needs
 from tradeoff.evals.store import Store
+from tradeoff.evals.store.outcomes import dataset_items, dataset_outcomes
 from tradeoff.policies.errors import DataError
 from tradeoff.policies.families.base import flatten_messages
 
@@ -105,30 +106,8 @@ def load_outcomes(
     error if nothing else is left (`capable` records which).
     """
     with store.connect(read_only=False) as con:
-        items = con.execute(
-            "SELECT item_id, task, prompt, messages, coalesce(split, ''), metadata FROM items "
-            "WHERE dataset = ? ORDER BY item_id",
-            [dataset],
-        ).fetchall()
-        cols = "o.response" if with_responses else "NULL"
-        rows = con.execute(
-            f"""
-            WITH ranked AS (
-                SELECT model, params_hash, count(*) AS n,
-                       row_number() OVER (PARTITION BY model ORDER BY count(*) DESC,
-                                          params_hash) AS r
-                FROM outcomes WHERE dataset = ? GROUP BY model, params_hash
-            )
-            SELECT o.item_id, o.model, o.sample, o.score, o.cost_usd, o.latency_ms,
-                   o.error IS NOT NULL AS errored, o.prompt_tokens, o.completion_tokens,
-                   m.input_cost_per_token, m.output_cost_per_token, {cols}
-            FROM outcomes o
-            JOIN ranked k ON k.model = o.model AND k.params_hash = o.params_hash AND k.r = 1
-            LEFT JOIN models m ON m.name = o.model
-            WHERE o.dataset = ?
-            """,
-            [dataset, dataset],
-        ).fetchall()
+        items = dataset_items(con, dataset)
+        rows = dataset_outcomes(con, dataset, with_responses=with_responses)
     dropped = dropped_models(store, dataset)
     if not items:
         raise DataError(

@@ -31,10 +31,15 @@ __all__ = [
     "Serving",
     "StoredPolicy",
     "VersionRow",
+    "alarms",
     "append_event",
+    "event_time",
     "history",
+    "latest_version",
     "load_policy",
     "parse_ref",
+    "promoted_versions",
+    "record_alarm",
     "record_version",
     "resolve",
     "serving",
@@ -136,6 +141,49 @@ def append_event(
     return seq
 
 
+def event_time(store: Store, name: str, seq: int) -> datetime | None:
+    """When event `seq` of `name` happened (a serving version's epoch: its promotion)."""
+    with store.connect() as con:
+        row = con.execute(
+            "SELECT happened_at FROM policy_events WHERE name = ? AND seq = ?", [name, seq]
+        ).fetchone()
+    return row[0] if row else None
+
+
+def alarms(con: Any, name: str, version: int, epoch: int) -> list[dict[str, Any]]:
+    """The details of the `violated` events of `name`'s `version` in its epoch, oldest first."""
+    rows = con.execute(
+        "SELECT detail FROM policy_events WHERE name = ? AND version = ? AND seq > ? "
+        "AND event = 'violated' ORDER BY seq",
+        [name, version, epoch],
+    ).fetchall()
+    return [_json(detail) for (detail,) in rows]
+
+
+def record_alarm(store: Store, name: str, version: int, epoch: int, detail: dict[str, Any]) -> bool:
+    """Append a `violated` event for `version` unless its epoch has one; whether it did."""
+    with store.transaction() as con:
+        if alarms(con, name, version, epoch):
+            return False
+        append_event(con, name, version, "violated", detail)
+    return True
+
+
+def promoted_versions(con: Any, name: str) -> list[int]:
+    """The versions of `name` that were promoted, in the order of their promotions."""
+    rows = con.execute(
+        "SELECT version FROM policy_events WHERE name = ? AND event = 'promoted' ORDER BY seq",
+        [name],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def latest_version(con: Any, name: str) -> int | None:
+    """The highest version stored under `name`, or None."""
+    row = con.execute("SELECT max(version) FROM policy_versions WHERE name = ?", [name]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 _SERVING = """
 SELECT e.name, e.version, e.seq, e.happened_at, v.policy_id
 FROM policy_events e JOIN policy_versions v ON v.name = e.name AND v.version = e.version
@@ -179,10 +227,8 @@ def resolve(store: Store, ref: str) -> StoredPolicy:
     where = f"{store}:{ref}"
     with store.connect() as con:
         current = con.execute(_SERVING + " AND e.name = ?", [name]).fetchone()
-        known = con.execute(
-            "SELECT max(version) FROM policy_versions WHERE name = ?", [name]
-        ).fetchone()
-        if known is None or known[0] is None:
+        known = latest_version(con, name)
+        if known is None:
             raise PolicyFileError(
                 f"no stored policy {name!r} in {store}; fit one with `tradeoff fit --name "
                 f"{name}` or pass a policy file (`tradeoff policies` lists stored ones)"
@@ -194,9 +240,9 @@ def resolve(store: Store, ref: str) -> StoredPolicy:
                     "(`tradeoff policies` lists them)"
                 )
             version = int(current[1])
-        elif version < 1 or version > int(known[0]):
+        elif version < 1 or version > known:
             raise PolicyFileError(
-                f"policy {name!r} has versions 1-{known[0]}, not {version}; "
+                f"policy {name!r} has versions 1-{known}, not {version}; "
                 "`tradeoff policies` lists them"
             )
         artifact = _artifact(con, name, version, where)

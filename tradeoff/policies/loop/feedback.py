@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tradeoff.evals.store import Store
+from tradeoff.evals.store.outcomes import insert_items, item_table, record_score
 from tradeoff.policies.loop.traffic import ensure_names, traffic_dataset
 
 __all__ = ["feedback_of", "record_feedback"]
@@ -44,18 +45,22 @@ def record_feedback(
             return
         dataset = traffic_dataset(policy)
         ensure_names(con, {dataset}, {model})
-        meta = json.dumps({"source": "feedback"})
-        con.execute(
-            "INSERT INTO items (dataset, item_id, task, prompt, metadata) "
-            "VALUES (?, ?, ?, ?, CAST(? AS JSON)) ON CONFLICT (dataset, item_id) DO NOTHING",
-            [dataset, request_id, request.get("task") or "", request.get("prompt"), meta],
-        )
-        con.execute(
-            "INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, score, cost_usd, "
-            "run_id) VALUES (?, ?, ?, '', 0, ?, ?, 'feedback') "
-            "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO UPDATE SET "
-            "score = excluded.score, run_id = excluded.run_id",
-            [dataset, request_id, model, score, request.get("cost_usd")],
+        item = {
+            "dataset": dataset,
+            "item_id": request_id,
+            "task": request.get("task") or "",
+            "prompt": request.get("prompt"),
+            "metadata": json.dumps({"source": "feedback"}),
+        }
+        insert_items(con, item_table([item]))
+        record_score(
+            con,
+            dataset,
+            request_id,
+            model,
+            score,
+            cost_usd=request.get("cost_usd"),
+            run_id="feedback",
         )
 
 

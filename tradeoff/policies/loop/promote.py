@@ -26,7 +26,12 @@ from tradeoff.policies.families.verifiers import Verdicts
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, summarize
 from tradeoff.policies.replay.simulate import replay, replay_policy, single_routes
 from tradeoff.policies.requirement import Requirement
-from tradeoff.policies.versions import append_event, serving_all
+from tradeoff.policies.versions import (
+    append_event,
+    latest_version,
+    promoted_versions,
+    serving_all,
+)
 
 __all__ = ["MIN_PAIRS", "Verdict", "promote", "promotion_test", "rollback"]
 
@@ -131,17 +136,8 @@ def rollback(store: Store, name: str, to: int | None = None) -> tuple[int, int]:
         current = serving_all(con).get(name)
         if current is None:
             raise UsageError(f"no version of policy {name!r} is serving; nothing to roll back")
-        promoted = [
-            int(r[0])
-            for r in con.execute(
-                "SELECT version FROM policy_events WHERE name = ? AND event = 'promoted' "
-                "ORDER BY seq",
-                [name],
-            ).fetchall()
-        ]
-        known = con.execute(
-            "SELECT max(version) FROM policy_versions WHERE name = ?", [name]
-        ).fetchone()
+        promoted = promoted_versions(con, name)
+        known = latest_version(con, name) or 0
         if to is None:
             earlier = [v for v in promoted if v != current.version]
             if not earlier:
@@ -150,7 +146,7 @@ def rollback(store: Store, name: str, to: int | None = None) -> tuple[int, int]:
                     "name one with --to VERSION"
                 )
             to = earlier[-1]
-        elif not 1 <= to <= int(known[0] if known else 0):
+        elif not 1 <= to <= known:
             raise UsageError(
                 f"policy {name!r} has no version {to}; `tradeoff policies` lists its versions"
             )

@@ -23,27 +23,30 @@ not asked for.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from tradeoff.evals.errors import StoreBusyError, TradeoffError, UsageError
 from tradeoff.evals.store import Store
+from tradeoff.evals.store.outcomes import copy_rows, count_items, delete_rows, record_dataset
 from tradeoff.policies.artifact import insert_artifact
 from tradeoff.policies.data import load_outcomes
 from tradeoff.policies.loop.monitor import Monitor
 from tradeoff.policies.loop.promote import Verdict, promote, promotion_test
 from tradeoff.policies.loop.status import required_share
-from tradeoff.policies.loop.traffic import traffic_dataset
+from tradeoff.policies.loop.traffic import epoch_pairs, traffic_dataset
 from tradeoff.policies.requirement import parse_requirement
-from tradeoff.policies.versions import StoredPolicy, append_event, record_version, resolve
+from tradeoff.policies.versions import (
+    StoredPolicy,
+    alarms,
+    append_event,
+    record_version,
+    resolve,
+)
 
 __all__ = ["RefitResult", "refit_policy"]
-
-NAME = "CAST(? AS VARCHAR)"  # a typed placeholder: PostgreSQL cannot infer one in a select list
 
 
 @dataclass
@@ -74,18 +77,11 @@ class RefitResult:
 
 def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], int]:
     """The epoch's traffic pairs since the detected change, if any: (ids, routed models, start)."""
-    name = current.artifact.name
+    name, epoch = current.artifact.name, current.epoch
+    assert epoch is not None  # refit_policy refits only a serving version
     with store.connect() as con:
-        rows = con.execute(
-            "SELECT request_id, routed_score, baseline_score, routed_model FROM loop_pairs "
-            "WHERE policy = ? AND epoch = ? ORDER BY seq NULLS FIRST, graded_at, request_id",
-            [name, current.epoch],
-        ).fetchall()
-        alarms = con.execute(
-            "SELECT detail FROM policy_events WHERE name = ? AND version = ? AND seq > ? "
-            "AND event = 'violated' ORDER BY seq",
-            [name, current.version, current.epoch],
-        ).fetchall()
+        rows = epoch_pairs(con, name, epoch)
+        details = alarms(con, name, current.version, epoch)
     if not rows:
         return [], set(), 0
     monitor = Monitor(required_share(current.artifact))
@@ -94,9 +90,8 @@ def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], i
     # The proxy records its alarm as an event at once, its pairs in batches: a refit soon after
     # an alarm may see the event before the pairs that rang it, and must not refit on the old
     # regime then.
-    for (detail,) in alarms:
-        doc = json.loads(detail) if isinstance(detail, str) else (detail or {})
-        start = max(start, int(doc.get("since_pair") or 0))
+    for detail in details:
+        start = max(start, int(detail.get("since_pair") or 0))
     kept = rows[start:]
     return [r[0] for r in kept], {r[3] for r in kept}, start
 
@@ -105,55 +100,17 @@ def _materialize(
     store: Store, dataset: str, source: str | None, traffic: str, ids: list[str], models: list[str]
 ) -> tuple[int, int]:
     """Write the refit dataset; return (items from the source dataset, traffic items)."""
-    columns = (
-        "item_id, model, params_hash, sample, response, score, prompt_tokens, "
-        "completion_tokens, cost_usd, latency_ms, ttft_ms, error, run_id"
-    )
-    item_columns = "item_id, task, prompt, messages, reference, grader, split, metadata"
     with store.transaction() as con:
-        con.execute("DELETE FROM outcomes WHERE dataset = ?", [dataset])
-        con.execute("DELETE FROM items WHERE dataset = ?", [dataset])
-        con.execute(
-            "INSERT INTO datasets (name, source, description) VALUES (?, 'refit', ?) "
-            "ON CONFLICT (name) DO UPDATE SET source = excluded.source, "
-            "description = excluded.description",
-            [dataset, f"refit data: {source or 'no dataset'} + {traffic}"],
+        delete_rows(con, dataset)
+        record_dataset(
+            con, dataset, "refit", description=f"refit data: {source or 'no dataset'} + {traffic}"
         )
-        con.register("refit_models", pa.table({"model": pa.array(models, pa.string())}))
-        con.register("refit_ids", pa.table({"item_id": pa.array(ids, pa.string())}))
         if source:
-            con.execute(
-                f"INSERT INTO items (dataset, {item_columns}) SELECT {NAME}, {item_columns} FROM items "
-                "WHERE dataset = ?",
-                [dataset, source],
-            )
-            con.execute(
-                f"INSERT INTO outcomes (dataset, {columns}) SELECT {NAME}, {columns} FROM outcomes "
-                "WHERE dataset = ? AND model IN (SELECT model FROM refit_models)",
-                [dataset, source],
-            )
-        from_source = con.execute(
-            "SELECT count(*) FROM items WHERE dataset = ?", [dataset]
-        ).fetchall()[0]
-        prefixed = ", ".join(f"i.{c}" for c in item_columns.split(", "))
-        con.execute(
-            f"INSERT INTO items (dataset, {item_columns}) SELECT {NAME}, {prefixed} FROM items i "
-            "JOIN refit_ids r ON r.item_id = i.item_id WHERE i.dataset = ? "
-            "ON CONFLICT (dataset, item_id) DO NOTHING",
-            [dataset, traffic],
-        )
-        prefixed = ", ".join(f"o.{c}" for c in columns.split(", "))
-        con.execute(
-            f"INSERT INTO outcomes (dataset, {columns}) SELECT {NAME}, {prefixed} FROM outcomes o "
-            "JOIN refit_ids r ON r.item_id = o.item_id WHERE o.dataset = ? "
-            "AND o.model IN (SELECT model FROM refit_models) "
-            "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO NOTHING",
-            [dataset, traffic],
-        )
-        total = con.execute("SELECT count(*) FROM items WHERE dataset = ?", [dataset]).fetchall()[0]
-        con.unregister("refit_models")
-        con.unregister("refit_ids")
-    return int(from_source[0]), int(total[0]) - int(from_source[0])
+            copy_rows(con, dataset, source, models=models)
+        from_source = count_items(con, dataset)
+        copy_rows(con, dataset, traffic, models=models, item_ids=ids)
+        total = count_items(con, dataset)
+    return from_source, total - from_source
 
 
 def refit_policy(

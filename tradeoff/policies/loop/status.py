@@ -36,7 +36,7 @@ import numpy as np
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, artifact_from_dict
 from tradeoff.policies.loop.monitor import Monitor
-from tradeoff.policies.loop.traffic import load_pairs
+from tradeoff.policies.loop.traffic import epoch_pairs, load_pairs
 from tradeoff.policies.requirement import parse_requirement
 from tradeoff.policies.versions import serving_all
 
@@ -210,11 +210,7 @@ def kept_over_time(
     """The monitor's reading after every `step` pairs of one epoch (and after the last), with
     the time of that pair: the series a "live vs promised over time" chart draws."""
     with store.connect() as con:
-        rows = con.execute(
-            "SELECT routed_score, baseline_score, graded_at FROM loop_pairs "
-            "WHERE policy = ? AND epoch = ? ORDER BY seq NULLS FIRST, graded_at, request_id",
-            [name, epoch],
-        ).fetchall()
+        rows = [(r[1], r[2], r[4]) for r in epoch_pairs(con, name, epoch)]
     monitor = Monitor(required)
     series = []
     for start in range(0, len(rows), step):

@@ -34,10 +34,19 @@ import numpy as np
 import pyarrow as pa
 
 from tradeoff.evals.store import Store
+from tradeoff.evals.store.outcomes import (
+    insert_items,
+    insert_outcomes,
+    item_table,
+    outcome_table,
+    record_dataset,
+    record_models,
+)
 
 __all__ = [
     "GradedPair",
     "TrafficWriter",
+    "epoch_pairs",
     "load_pairs",
     "traffic_dataset",
 ]
@@ -92,28 +101,6 @@ _TYPES = {
     "shadow_cost_usd": pa.float64(),
 }
 PAIR_SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in PAIR_COLUMNS])
-OUTCOME_SCHEMA = pa.schema(
-    [
-        ("dataset", pa.string()),
-        ("item_id", pa.string()),
-        ("model", pa.string()),
-        ("response", pa.string()),
-        ("score", pa.float64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("latency_ms", pa.float64()),
-    ]
-)
-ITEM_SCHEMA = pa.schema(
-    [
-        ("dataset", pa.string()),
-        ("item_id", pa.string()),
-        ("task", pa.string()),
-        ("prompt", pa.string()),
-        ("metadata", pa.string()),
-    ]
-)
 # `seq` orders the pairs for every reader: assigned under the store's "loop-pairs" lock, so a
 # batch's numbers follow every number already committed (a reader that has seen seq n never
 # finds a pair below n later).
@@ -124,33 +111,19 @@ INSERT_PAIRS = (
     "FROM pair_batch ON CONFLICT (request_id) DO NOTHING"
 )
 PAIRS_LOCK = "loop-pairs"
-INSERT_ITEMS = (
-    "INSERT INTO items (dataset, item_id, task, prompt, metadata) "
-    "SELECT dataset, item_id, task, prompt, CAST(metadata AS JSON) FROM item_batch "
-    "ON CONFLICT (dataset, item_id) DO NOTHING"
-)
-INSERT_OUTCOMES = (
-    "INSERT INTO outcomes (dataset, item_id, model, params_hash, sample, response, score, "
-    "prompt_tokens, completion_tokens, cost_usd, latency_ms, run_id) "
-    "SELECT dataset, item_id, model, '', 0, response, score, prompt_tokens, completion_tokens, "
-    "cost_usd, latency_ms, 'shadow' FROM outcome_batch "
-    "ON CONFLICT (dataset, item_id, model, params_hash, sample) DO NOTHING"
-)
 _STOP = object()
 
 
 def ensure_names(con: Any, datasets: set[str], models: set[str]) -> None:
     for name in sorted(datasets):
-        con.execute(
-            "INSERT INTO datasets (name, source, description) VALUES (?, 'traffic', ?) "
-            "ON CONFLICT (name) DO NOTHING",
-            [name, "requests the proxy served, graded against the baseline or by feedback"],
+        record_dataset(
+            con,
+            name,
+            "traffic",
+            description="requests the proxy served, graded against the baseline or by feedback",
+            keep=True,
         )
-    for model in sorted(models):
-        con.execute(
-            "INSERT INTO models (name, source) VALUES (?, 'traffic') ON CONFLICT DO NOTHING",
-            [model],
-        )
+    record_models(con, models, "traffic")
 
 
 def _tables(batch: list[GradedPair]) -> tuple[pa.Table, pa.Table, pa.Table]:
@@ -204,13 +177,12 @@ def _tables(batch: list[GradedPair]) -> tuple[pa.Table, pa.Table, pa.Table]:
                     "completion_tokens": tokens[1],
                     "cost_usd": cost,
                     "latency_ms": latency,
+                    "params_hash": "",
+                    "sample": 0,
+                    "run_id": "shadow",
                 }
             )
-    return (
-        pairs,
-        pa.Table.from_pylist(items, schema=ITEM_SCHEMA),
-        pa.Table.from_pylist(outcomes, schema=OUTCOME_SCHEMA),
-    )
+    return pairs, item_table(items), outcome_table(outcomes)
 
 
 def write_pairs(store: Store, batch: list[GradedPair], known: set[str] | None = None) -> None:
@@ -224,14 +196,11 @@ def write_pairs(store: Store, batch: list[GradedPair], known: set[str] | None = 
     seen = known if known is not None else set()
     with store.lock(PAIRS_LOCK), store.transaction() as con:
         ensure_names(con, datasets - seen, models - seen)
-        for name, table, sql in (
-            ("pair_batch", pairs, INSERT_PAIRS),
-            ("item_batch", items, INSERT_ITEMS),
-            ("outcome_batch", outcomes, INSERT_OUTCOMES),
-        ):
-            con.register(name, table)
-            con.execute(sql)
-            con.unregister(name)
+        con.register("pair_batch", pairs)
+        con.execute(INSERT_PAIRS)
+        con.unregister("pair_batch")
+        insert_items(con, items)
+        insert_outcomes(con, outcomes, on_conflict="keep")
     seen |= datasets | models
 
 
@@ -301,6 +270,17 @@ class TrafficWriter:
             self.written += len(batch)
             return True
         return False
+
+
+def epoch_pairs(con: Any, policy: str, epoch: int) -> list[tuple[Any, ...]]:
+    """A policy epoch's pairs in the order every reader shares: (request_id, routed_score,
+    baseline_score, routed_model, graded_at)."""
+    return con.execute(
+        "SELECT request_id, routed_score, baseline_score, routed_model, graded_at "
+        "FROM loop_pairs WHERE policy = ? AND epoch = ? "
+        "ORDER BY seq NULLS FIRST, graded_at, request_id",
+        [policy, epoch],
+    ).fetchall()
 
 
 def load_pairs(

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from tradeoff.evals.store import Store
 from tradeoff.policies.loop.status import Watch, load_watch
 from tradeoff.policies.loop.traffic import GradedPair, TrafficWriter
-from tradeoff.policies.versions import append_event, now
+from tradeoff.policies.versions import event_time, now, record_alarm
 from tradeoff.router.loop.refits import RefitSchedule
 from tradeoff.router.loop.shadow import ShadowJob, ShadowResult, ShadowRunner, prompt_hash
 from tradeoff.router.metrics import labels
@@ -108,14 +108,7 @@ class LiveLoop:
             insert_artifact(con, replace(served.artifact, policy_version=None))
 
     def _since(self, served: ServedPolicy) -> Any:
-        if not served.epoch:
-            return None
-        with self.store.connect() as con:
-            row = con.execute(
-                "SELECT happened_at FROM policy_events WHERE name = ? AND seq = ?",
-                [served.name, served.epoch],
-            ).fetchone()
-        return row[0] if row else None
+        return event_time(self.store, served.name, served.epoch) if served.epoch else None
 
     def _watch(self, served: ServedPolicy | None) -> Watch | None:
         if served is None:
@@ -287,14 +280,7 @@ class LiveLoop:
         """Record the alarm once, whichever replica sees it first (they all do)."""
         assert watch.version is not None
         try:
-            with self.store.transaction() as con:
-                seen = con.execute(
-                    "SELECT count(*) FROM policy_events WHERE name = ? AND version = ? "
-                    "AND seq > ? AND event = 'violated'",
-                    [watch.name, watch.version, watch.epoch],
-                ).fetchone()
-                if not (seen and seen[0]):
-                    append_event(con, watch.name, watch.version, "violated", detail)
+            record_alarm(self.store, watch.name, watch.version, watch.epoch, detail)
         except Exception as exc:  # another replica appended at the same moment: it is recorded
             log.info("loop: the alarm of %s was recorded elsewhere (%s)", watch.name, exc)
 
