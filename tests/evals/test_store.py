@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -682,3 +683,36 @@ def test_a_file_lock_held_past_the_timeout_raises_store_busy(duck: Store, tmp_pa
         holder.communicate(timeout=30)
     with Store(duck.location, timeout_s=5).connect() as con:  # free again once the holder exits
         assert con.execute("SELECT count(*) FROM migrations").fetchone() == (len(MIGRATIONS),)
+
+
+def _torn(duck: Store) -> bytes:
+    """Tear the store's file as a reader may find it while a writer finishes with it; the
+    whole file, to put back."""
+    with duck.transaction() as con:
+        con.execute("CREATE TABLE filler AS SELECT range AS n FROM range(20000)")
+    path = Path(duck.location)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:4096])
+    return whole
+
+
+def test_a_file_read_torn_at_open_is_opened_again(duck: Store) -> None:
+    whole = _torn(duck)
+    mended = threading.Timer(0.5, Path(duck.location).write_bytes, [whole])
+    mended.start()
+    try:
+        with Store(duck.location, timeout_s=20).connect(read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM filler").fetchall() == [(20000,)]
+    finally:
+        mended.join()
+
+
+def test_a_file_that_stays_torn_is_a_store_error_soon(duck: Store) -> None:
+    _torn(duck)
+    started = time.monotonic()
+    with (
+        pytest.raises(StoreError, match=r"cannot open store .*Could not read enough bytes"),
+        Store(duck.location, timeout_s=2).connect(read_only=True),
+    ):
+        pass
+    assert 0.9 <= time.monotonic() - started < 10  # retried for half the timeout, no longer

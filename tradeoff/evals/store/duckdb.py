@@ -4,7 +4,9 @@ Concurrency. DuckDB lets one *process* hold a database file open for writing, an
 opener is refused while a writer holds it. Yet the proxy logs requests while the CLI and the
 dashboard read the same file. The mechanism here: **no process keeps the file open.** Every use
 is a short connection (`connect()`), opened for one transaction or query and closed at once;
-opening retries with backoff while another process holds the lock, up to `timeout_s`. Writers
+opening retries with backoff while another process holds the lock, up to `timeout_s`, and
+while the file reads torn (DuckDB's "Could not read enough bytes": a reader opening it just as
+a writer finishes with it), for a few seconds. Writers
 batch (the proxy's log writer, the eval runner) so a connection is opened at most a few times a
 second. Long operations (a 100k-row import) hold the lock for seconds; others wait.
 """
@@ -38,9 +40,20 @@ T = TypeVar("T")
 _SETUP = "SET TimeZone = 'UTC'; SET enable_progress_bar = false"
 
 
+# How long a torn read at open is retried (at most half the store's timeout): long enough for a
+# writer to finish what it was writing, short enough that a truly truncated file fails fast.
+TORN_READ_S = 5.0
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _is_torn_read(exc: Exception) -> bool:
+    """The file was shorter than what DuckDB read of it said: on a loaded machine a reader
+    opening the file as a writer finishes with it sees this, and the next open does not."""
+    return "Could not read enough bytes" in str(exc)
 
 
 class DuckDBStore(Store):
@@ -155,11 +168,15 @@ class DuckDBStore(Store):
         # `evals.errors`), and `tradeoff --help` should not pay for loading DuckDB.
         import duckdb
 
+        torn_until = time.monotonic() + min(TORN_READ_S, self.timeout_s / 2)
+
         def attempt() -> duckdb.DuckDBPyConnection:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
+                    raise BlockingIOError from exc
+                if _is_torn_read(exc) and time.monotonic() < torn_until:
                     raise BlockingIOError from exc
                 if read_only and not self.exists():
                     raise StoreNotFoundError(missing_store_message(self.location)) from None
