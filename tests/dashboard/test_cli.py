@@ -40,6 +40,50 @@ def test_streamlit_runs_headless_on_the_requested_port() -> None:
     assert flags["--browser.gatherUsageStats"] == "false"
 
 
+def test_streamlit_listens_on_this_machine_only_unless_told() -> None:
+    command = streamlit_command(8600)
+    flags = dict(zip(command[5::2], command[6::2], strict=True))
+    assert flags["--server.address"] == "127.0.0.1"
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its default route (not loopback), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.slow
+def test_the_dashboard_listens_on_localhost_by_default_and_says_so(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    open_store(tmp_path / "s.duckdb")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = tradeoff_argv("dashboard", "--port", str(port), "--db", str(tmp_path / "s.duckdb"))
+    cli = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert cli.stdout is not None
+    assert f"listening on http://127.0.0.1:{port} " in cli.stdout.readline()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).is_success:
+                break
+        except httpx.HTTPError:
+            pass
+        assert cli.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+        time.sleep(0.2)
+    outside = _outside_address()
+    if outside is not None:  # another machine would reach it there: nothing listens
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{outside}:{port}/_stcore/health", timeout=2)
+
+
 def test_a_port_in_use_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -78,6 +122,7 @@ def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert tradeoff.main(["dashboard", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--port" in out and "--db" in out
+    assert "--host" in out and "127.0.0.1" in out
 
 
 def test_a_missing_store_is_one_line_and_starts_nothing(

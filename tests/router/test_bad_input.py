@@ -13,9 +13,10 @@ import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.routing import Route
 
 from tests.router.conftest import NODELAY, sync_client
-from tests.router.support import Proxy, write_models
+from tests.router.support import Proxy, write_models, write_policy
 from tests.support.upstream import Upstream
 from tradeoff.router.settings import KEYS_ENV, Settings, load_api_keys
 
@@ -132,6 +133,125 @@ def test_client_errors_are_logged_once(proxy: Proxy) -> None:
     response = httpx.post(f"{proxy.url}/chat/completions", content=b"{oops", headers=JSON_TYPE)
     (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
     assert row["status"] == 400 and row["requested_model"] == "" and "JSON" in row["error"]
+
+
+# Raw JSON, as a JavaScript client that cut a string mid-emoji sends it: "\ud83d" decodes to a
+# lone surrogate, which json.dumps would never write.
+CUT = '"cut mid-emoji \\ud83d"'
+# Requests whose input tokens the proxy counts; "slow" answers without echoing the prompt (the
+# stand-in upstream cannot encode a lone surrogate back).
+COUNTED = {
+    "chat max_tokens": ("/chat/completions", '{"model": "slow", "max_tokens": 5, '
+                        '"messages": [{"role": "user", "content": CUT}]}'),
+    "chat tools": ("/chat/completions", '{"model": "slow", "tools": [{"type": "function", '
+                   '"function": {"name": "f"}}], "messages": [{"role": "user", "content": CUT}]}'),
+    "messages": ("/messages", '{"model": "slow", "max_tokens": 5, '
+                 '"messages": [{"role": "user", "content": CUT}]}'),
+    "count_tokens": ("/messages/count_tokens", '{"model": "cheap", '
+                     '"messages": [{"role": "user", "content": CUT}]}'),
+}  # fmt: skip
+
+
+def assert_connection_still_serves(http: httpx.Client) -> None:
+    """The client's next request (on its kept-alive connection, or a new one if the proxy said
+    `Connection: close`) is answered."""
+    after = http.post("/chat/completions", json={"model": "cheap", "messages": HI})
+    assert after.status_code == 200, after.text
+
+
+@pytest.mark.parametrize("case", COUNTED)
+def test_a_lone_surrogate_in_a_prompt_is_counted_not_a_500(proxy: Proxy, case: str) -> None:
+    path, body = COUNTED[case]
+    with httpx.Client(base_url=proxy.url, timeout=10) as http:
+        content = body.replace("CUT", CUT).encode()
+        response = http.post(path, content=content, headers=JSON_TYPE)
+        assert response.status_code == 200, response.text
+        if path == "/messages/count_tokens":
+            assert response.json()["input_tokens"] > 0
+        assert_connection_still_serves(http)
+
+
+BAD_FIELDS = [
+    ("/chat/completions", '{"model": "cheap", "messages": [{"role": {}, "content": "x"}]}',
+     "messages[0].role"),
+    ("/responses", '{"model": "cheap", "input": "hi", "include": [{}]}', "include"),
+    ("/feedback", '{"request_id": "ID", "thumbs": []}', "thumbs"),
+    ("/feedback", '{"request_id": "req-\\ud83d", "score": 1}', "request_id"),
+    ("/feedback", '{"request_id": "ID", "score": 1, "comment": "\\ud83d"}', "comment"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "param"), BAD_FIELDS)
+def test_wrong_types_and_lone_surrogates_are_a_400_naming_the_field(
+    proxy: Proxy, path: str, body: str, param: str
+) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=10) as http:
+        if '"ID"' in body:  # a request the proxy answered, so only the field can be wrong
+            answered = http.post("/chat/completions", json={"model": "cheap", "messages": HI})
+            body = body.replace("ID", answered.headers["x-tradeoff-request-id"])
+        response = http.post(path, content=body.encode(), headers=JSON_TYPE)
+        assert assert_error_shape(response, 400)["param"] == param
+        assert_connection_still_serves(http)
+
+
+class _Broken:
+    """A part of the proxy that fails whatever is asked of it (fault injection)."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError("injected failure")
+
+
+def test_an_unexpected_failure_is_json_in_the_routes_shape_on_every_route(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every route but /health checks the caller's key first: broken, each route answers a 500
+    in its protocol's error shape, closing the connection; the client's next request works."""
+    routes = [r for r in proxy.app.routes if isinstance(r, Route) and r.path != "/health"]
+    with httpx.Client(base_url=proxy.base, timeout=10) as http:
+        for route in routes:
+            method = sorted(route.methods or {"GET"})[0]
+            path = route.path_format.replace("{model}", "cheap").replace("{request_id}", "req-x")
+            with monkeypatch.context() as patch:
+                patch.setattr(proxy.state, "keys", _Broken())
+                response = http.request(method, path, json={"model": "cheap", "messages": HI})
+            assert response.status_code == 500, (path, response.text)
+            assert response.headers["connection"] == "close", path
+            if path.startswith("/v1/messages"):
+                assert response.json()["error"]["type"] == "api_error", path
+            else:
+                assert assert_error_shape(response, 500)["code"] == "internal_error", path
+            assert "RuntimeError" in response.text
+            assert_connection_still_serves(http)
+
+
+def test_an_unreachable_store_is_a_json_503(upstream: Upstream, tmp_path: Path) -> None:
+    """Routes reading the store answer a JSON 503 while it cannot be opened."""
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap", "strong"])
+    policy = write_policy(tmp_path / "p.json", "p", "single", {"model": "cheap"}, baseline="strong")
+    db = tmp_path / "db.duckdb"
+    settings = Settings(policy_paths=(policy,), config_path=config, db_path=db, log_flush_s=0.05)
+    with Proxy(settings) as proxy, httpx.Client(base_url=proxy.base, timeout=30) as http:
+        answered = http.post("/v1/chat/completions", json={"model": "p", "messages": HI})
+        proxy.flush()
+        db.rename(tmp_path / "kept.duckdb")
+        db.write_bytes(b"not a database" * 100)
+        try:
+            for method, path, body in [
+                ("GET", "/tradeoff/status", None),
+                ("GET", f"/v1/feedback/{answered.headers['x-tradeoff-request-id']}", None),
+                ("POST", "/v1/feedback", {"request_id": "req-old", "score": 1}),
+            ]:
+                response = http.request(method, path, json=body)
+                assert assert_error_shape(response, 503)["code"] == "store_unavailable", path
+        finally:
+            (tmp_path / "kept.duckdb").replace(db)
+
+
+def test_the_404_names_every_route(proxy: Proxy) -> None:
+    message = assert_error_shape(httpx.get(f"{proxy.url}/assistants"), 404)["message"]
+    for route in proxy.app.routes:
+        assert isinstance(route, Route) and route.path_format in message
+    assert "/v1/messages/count_tokens" in message
 
 
 @pytest.mark.parametrize("path", ROUTES)
@@ -281,7 +401,7 @@ FIELDS = st.fixed_dictionaries(
         | JSON,
         "stream": JSON,
         "temperature": JSON,
-        "max_tokens": JSON,
+        "max_tokens": st.integers(min_value=1, max_value=50) | JSON,
         "n": JSON,
         "stop": JSON,
         "tools": JSON,
@@ -301,7 +421,7 @@ RAW_VALUES = (
 def check_answer(response: httpx.Response, path: str = "/chat/completions") -> None:
     if response.status_code >= 400:
         assert response.status_code < 500 or response.status_code in (502, 504), response.text
-        if path == "/messages":
+        if path.startswith("/messages"):
             assert set(response.json()["error"]) == {"type", "message"}
         else:
             assert set(response.json()["error"]) == {"message", "type", "param", "code"}
@@ -378,7 +498,22 @@ ROUTE_FIELDS = {
     "/completions": st.fixed_dictionaries({}, optional={
         "model": st.sampled_from(["cheap", "by-task"]) | JSON, "prompt": JSON,
         "max_tokens": JSON, "n": JSON, "stream": JSON}),
+    "/messages/count_tokens": st.fixed_dictionaries({}, optional={
+        "model": st.sampled_from(["cheap", "nope", "by-task"]) | JSON,
+        "messages": st.lists(st.fixed_dictionaries({}, optional={
+            "role": st.sampled_from(["user", "assistant"]) | JSON,
+            "content": JSON | BLOCKS}) | JSON, max_size=3) | JSON,
+        "system": JSON, "tools": JSON}),
+    "/feedback": st.fixed_dictionaries({}, optional={
+        "request_id": st.sampled_from(["req-x", ""]) | JSON, "score": JSON,
+        "thumbs": st.sampled_from(["up", "down"]) | JSON, "comment": JSON}),
 }  # fmt: skip
+# A valid body for each fuzzed route, to splice raw values into.
+VALID = {
+    **ROUTES,
+    "/messages/count_tokens": {"model": "cheap", "messages": HI},
+    "/feedback": {"request_id": "req-x", "score": 1},
+}
 
 
 @pytest.mark.slow
@@ -387,7 +522,7 @@ def test_fuzzed_bodies_on_every_route_never_get_a_500(proxy: Proxy, path: str) -
     @settings(max_examples=60, deadline=None)
     @given(body=ROUTE_FIELDS[path] | JSON, raw=st.binary(max_size=40), value=RAW_VALUES)
     def check(body: object, raw: bytes, value: str) -> None:
-        spliced = (json.dumps(ROUTES[path])[:-1] + ', "temperature": ' + value + "}").encode()
+        spliced = (json.dumps(VALID[path])[:-1] + ', "temperature": ' + value + "}").encode()
         transport = httpx.HTTPTransport(socket_options=NODELAY)
         with httpx.Client(base_url=proxy.url, timeout=10, transport=transport) as http:
             for content in (json.dumps(body).encode(), raw, spliced):

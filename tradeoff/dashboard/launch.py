@@ -16,8 +16,12 @@ def app_path() -> Path:
     return Path(__file__).resolve().parent / "app.py"
 
 
-def streamlit_command(port: int, address: str | None = None) -> list[str]:
-    """`streamlit run` on the app, headless, with our settings as flags (no .streamlit/ needed)."""
+LOCAL = "127.0.0.1"  # the dashboard has no login: this machine only, unless --host says so
+
+
+def streamlit_command(port: int, address: str = LOCAL) -> list[str]:
+    """`streamlit run` on the app, headless, with our settings as flags (no .streamlit/ needed);
+    listening on `address` only (Streamlit's own default is every interface)."""
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_path()),
         "--server.port", str(port),
@@ -26,9 +30,8 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
         # The app lives in site-packages when installed: nothing there to watch.
         "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
+        "--server.address", address,
     ]  # fmt: skip
-    if address:
-        command += ["--server.address", address]
     return command
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tradeoff.evals.estimate import count_tokens
 from tradeoff.evals.upstream import UpstreamError
@@ -23,6 +23,13 @@ from tradeoff.router.log.request_log import RequestRow
 from tradeoff.router.request import ChatRequest, input_tokens
 from tradeoff.router.sessions import Pin, price_rank
 from tradeoff.router.state import ProxyState
+
+if TYPE_CHECKING:
+    from tradeoff.router.keys.auth import Caller
+    from tradeoff.router.keys.keyfile import KeySpec
+    from tradeoff.router.keys.limits import Admission
+    from tradeoff.router.loop.shadow import ShadowJob
+    from tradeoff.router.reload import ServedPolicy
 
 T = TypeVar("T")
 log = logging.getLogger("tradeoff.router")
@@ -38,7 +45,7 @@ class Route:
     baseline: str | None = None
     verifier: str | None = None
     samples: int = 1  # best-of-k: samples of the first model before escalating
-    served: Any = None  # the ServedPolicy that planned it (router.reload), None: pass-through
+    served: ServedPolicy | None = None  # the policy that planned it; None: pass-through
     by_baseline: bool = False  # a violated policy's request sent to its baseline
     version: str | None = None  # the policy's fingerprint (router.routing.policy_version)
     session: str | None = None  # the conversation it belongs to (router.sessions), as logged
@@ -70,11 +77,16 @@ class Call:
     keep_answer: bool = False
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
-    shadow_job: Any = None
-    # Per-key limits (router/keys/limits.py): the client's named key, and its admission once
-    # admitted (settled when the request finishes).
-    key: Any = None
-    admission: Any = None
+    shadow_job: ShadowJob | None = None
+    # Who sent it (router/keys/auth.py), and, under per-key limits (router/keys/limits.py), its
+    # admission once admitted (settled when the request finishes).
+    caller: Caller | None = None
+    admission: Admission | None = None
+
+    @property
+    def key(self) -> KeySpec | None:
+        """The named key of `serve --keys` it came with (its limits), if any."""
+        return self.caller.spec if self.caller is not None else None
 
     @property
     def chat_stream(self) -> bool:
@@ -203,7 +215,7 @@ class Call:
                 cache_write_tokens=usage.cache_write if usage else None,
                 reasoning_tokens=usage.reasoning if usage else None,
                 route_reason=route.reason if route else None,
-                key_name=self.key.name if self.key is not None else None,
+                key_name=self.caller.name if self.caller is not None else None,
             )
         )
         if state.loop is not None:

@@ -39,6 +39,14 @@ def register(group: click.Group) -> None:
         type=click.Path(path_type=Path),
         help="File of accepted client keys, one per line.",
     )
+    @click.option(
+        "--admin-key",
+        "admin_keys",
+        multiple=True,
+        help="Admin key (repeatable) [env TRADEOFF_ADMIN_KEYS, comma-separated]: also reads "
+        "/metrics and /tradeoff/status and rates any request. Client keys get 403 there (with "
+        "client keys but no admin key, nobody reads them) and rate only their own requests.",
+    )
     @click.option("--log-prompts", is_flag=True, help="Store prompt text in the request log.")
     @click.option(
         "--timeout",
@@ -140,6 +148,7 @@ def register(group: click.Group) -> None:
         port: int,
         api_keys: tuple[str, ...],
         api_key_file: Path | None,
+        admin_keys: tuple[str, ...],
         log_prompts: bool,
         timeout_s: float,
         max_body_bytes: int,
@@ -168,7 +177,12 @@ def register(group: click.Group) -> None:
 
         from tradeoff.evals.store import Store, resolve_db
         from tradeoff.router.app import create_app
-        from tradeoff.router.settings import LoopSettings, Settings, load_api_keys
+        from tradeoff.router.settings import (
+            LoopSettings,
+            Settings,
+            load_admin_keys,
+            load_api_keys,
+        )
 
         files, stored = split_policies(policies)
         if on_violation == "baseline" and not shadow_rate:
@@ -191,6 +205,7 @@ def register(group: click.Group) -> None:
             config_path=Path(config) if config else None,
             db_path=db,
             api_keys=load_api_keys(api_keys, api_key_file),
+            admin_keys=load_admin_keys(admin_keys),
             log_prompts=log_prompts,
             timeout_s=timeout_s,
             max_body_bytes=max_body_bytes,
@@ -224,7 +239,7 @@ def register(group: click.Group) -> None:
         # backlog until uvicorn accepts, instead of being refused).
         sock.listen(2048)
         bound = sock.getsockname()[1]
-        auth = "on" if settings.api_keys or keys_path else "off"
+        auth = "on" if settings.api_keys or settings.admin_keys or keys_path else "off"
         many = f"; {workers} workers" if workers > 1 else ""
         click.echo(
             f"tradeoff serve: listening on {http_url(host, bound)}/v1 (auth {auth}; store "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 if TYPE_CHECKING:
+    from tradeoff.evals.errors import StoreError
     from tradeoff.router.fallback import AllFailed
     from tradeoff.router.scrub import Scrubber
 
@@ -58,6 +59,26 @@ class ProxyError(Exception):
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ProxyError:
     return ProxyError(400, message, param=param, code=code)
+
+
+def internal_error(exc: BaseException, request_id: str | None = None) -> ProxyError:
+    """A bug's 500 (its traceback is in the proxy's log). The connection is closed after it:
+    the bug may have left the request's body half read."""
+    where = f" under request id {request_id}" if request_id else ""
+    return ProxyError(
+        500,
+        f"internal error ({type(exc).__name__}) in the proxy; its log has the details{where}",
+        type="server_error",
+        code="internal_error",
+        headers={"connection": "close"},
+    )
+
+
+def store_unavailable(exc: StoreError) -> ProxyError:
+    """The store is locked or unreachable: a 503 the client may retry."""
+    return ProxyError(
+        503, f"the store is busy ({exc}); retry", type="server_error", code="store_unavailable"
+    )
 
 
 def upstream_failure(scrubber: Scrubber, failed: AllFailed) -> ProxyError:

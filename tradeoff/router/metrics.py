@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LabelKey = tuple[tuple[str, str], ...]
 
 
-def labels(key: LabelKey, extra: str = "") -> str:
-    """`{k="v",...}` for a label key (escaped), for collectors rendering their own families."""
-    return _labels(key, extra)
-
-
-def _labels(key: LabelKey, extra: str = "") -> str:
+def labels(key: LabelKey) -> str:
+    """`{k="v",...}` for a label key (values escaped); "" for no labels."""
     parts = [f'{k}="{_escape(v)}"' for k, v in key]
-    if extra:
-        parts.append(extra)
     return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def family(
+    name: str, kind: str, help_text: str, samples: Iterable[tuple[LabelKey, float]]
+) -> list[str]:
+    """One metric family in the text format: its HELP and TYPE lines, then a line per sample.
+
+    Every hand-written renderer (the collectors on `Metrics.collectors`) goes through here, so
+    escaping and the line format live in one place.
+    """
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    lines += [f"{name}{labels(key)} {value}" for key, value in samples]
+    return lines
 
 
 def _escape(value: str) -> str:
@@ -80,31 +87,32 @@ class Metrics:
         self.gauges[name] = (help_text, read)
 
     def render(self) -> str:
-        lines: list[str] = []
+        def counter(name: str, help_text: str, values: Mapping[LabelKey, float]) -> list[str]:
+            return family(name, "counter", help_text, sorted(values.items()))
 
-        def counter(name: str, help_text: str, values: Mapping[LabelKey, float]) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} counter")
-            lines.extend(f"{name}{_labels(k)} {v}" for k, v in sorted(values.items()))
+        lines = [
+            *counter("tradeoff_requests_total", "Requests answered, by outcome and API.",
+                     self.requests),
+            *counter("tradeoff_cost_usd_total", "Upstream cost in USD, by model.", self.cost),
+            *counter("tradeoff_upstream_attempts_total", "Calls to upstream models.",
+                     self.attempts),
+            *counter("tradeoff_fallbacks_total", "Fallbacks to a later model.", self.fallbacks),
+        ]  # fmt: skip
+        lines += self._histogram("tradeoff_request_duration_seconds")
+        for gauge_name, (help_text, read) in sorted(self.gauges.items()):
+            lines += family(gauge_name, "gauge", help_text, [((), read())])
+        for collect in self.collectors:
+            lines.extend(collect())
+        return "\n".join(lines) + "\n"
 
-        counter("tradeoff_requests_total", "Requests answered, by outcome and API.", self.requests)
-        counter("tradeoff_cost_usd_total", "Upstream cost in USD, by model.", self.cost)
-        counter("tradeoff_upstream_attempts_total", "Calls to upstream models.", self.attempts)
-        counter("tradeoff_fallbacks_total", "Fallbacks to a later model.", self.fallbacks)
-        name = "tradeoff_request_duration_seconds"
-        lines.append(f"# HELP {name} Time from request to the last byte of the response.")
-        lines.append(f"# TYPE {name} histogram")
+    def _histogram(self, name: str) -> list[str]:
+        """The latency histogram: cumulative buckets (with `le` labels), sum and count."""
+        lines = family(name, "histogram", "Time from request to the last byte of the response.", [])
         running = 0
         for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.bucket_counts, strict=True):
             running += count
             le = "+Inf" if bound == float("inf") else repr(bound)
-            lines.append(f'{name}_bucket{{le="{le}"}} {running}')
+            lines.append(f"{name}_bucket{labels((('le', le),))} {running}")
         lines.append(f"{name}_sum {self.latency_sum}")
         lines.append(f"{name}_count {self.latency_count}")
-        for gauge_name, (help_text, read) in sorted(self.gauges.items()):
-            lines.append(f"# HELP {gauge_name} {help_text}")
-            lines.append(f"# TYPE {gauge_name} gauge")
-            lines.append(f"{gauge_name} {read()}")
-        for collect in self.collectors:
-            lines.extend(collect())
-        return "\n".join(lines) + "\n"
+        return lines

@@ -53,6 +53,22 @@ class ChatRequest:
     session_header: str | None = None  # the client's x-tradeoff-session
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` is valid Unicode: JSON's `"\\ud83d"` (what a client that cut a string
+    mid-emoji sends) decodes to a lone surrogate, which UTF-8, a store or a header cannot take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_size(text: str) -> int:
+    """`text`'s length in UTF-8 bytes, a lone surrogate counted as the 3 bytes of the
+    replacement character a tokenizer reads it as (never an error)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -99,7 +115,7 @@ def _check_messages(messages: Any) -> str:
         if not isinstance(message, dict):
             raise bad_request(f"'{where}' must be an object", where, "invalid_type")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise bad_request(
                 f"'{where}.role' must be one of {', '.join(sorted(ROLES))}",
                 f"{where}.role",

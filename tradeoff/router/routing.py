@@ -21,7 +21,7 @@ from tradeoff.evals.targets import Target
 from tradeoff.policies.families.base import RouteRequest
 from tradeoff.router.call import Route
 from tradeoff.router.errors import ProxyError, bad_request
-from tradeoff.router.request import ChatRequest, input_tokens, unknown_model
+from tradeoff.router.request import ChatRequest, input_tokens, unknown_model, utf8_size
 from tradeoff.router.sessions import continues, price_rank, session_id
 from tradeoff.router.state import ProxyState
 
@@ -142,7 +142,7 @@ class _PromptSize:
         self.tools = json.dumps(tools) if tools else ""
         # Every token is at least one byte: a prompt this many bytes long fits any window
         # at least this large, without tokenizing it.
-        self.bound = len(chat.prompt.encode()) + len(self.tools) + 3 * self.messages + 3
+        self.bound = utf8_size(chat.prompt) + len(self.tools) + 3 * self.messages + 3
         self.counted: dict[str, int] = {}
 
     def tokens(self, target: Target) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from tradeoff.evals.errors import require_file
 
 KEYS_ENV = "TRADEOFF_API_KEYS"
+ADMIN_KEYS_ENV = "TRADEOFF_ADMIN_KEYS"
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Settings:
     stored_policies: tuple[str, ...] = ()  # NAME (follows the serving version) or NAME@VERSION
     config_path: Path | None = None  # models.yaml; None: $TRADEOFF_CONFIG or ./models.yaml
     db_path: str | Path | None = None  # the store (file or URL); None: $TRADEOFF_DB or default
-    api_keys: frozenset[str] = frozenset()  # empty: no authentication
+    api_keys: frozenset[str] = frozenset()  # client keys; none here nor anywhere: no auth
+    admin_keys: frozenset[str] = frozenset()  # also /metrics, /tradeoff/status, any feedback
     log_prompts: bool = False
     timeout_s: float = 120.0  # the whole request, streaming included, never runs longer
     max_body_bytes: int = 1 << 20
@@ -65,11 +67,20 @@ def load_api_keys(
     keys: tuple[str, ...] = (), key_file: str | os.PathLike[str] | None = None
 ) -> frozenset[str]:
     """Keys from `--api-key` options, `$TRADEOFF_API_KEYS` (comma-separated) and a key file."""
-    found = [k.strip() for k in keys]
-    found += [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",")]  # "a, b" is a and b
+    found = _with_env(keys, KEYS_ENV)
     if key_file is not None:
         path = require_file(key_file, "API key file", "pass an existing --api-key-file")
         for line in path.read_text().splitlines():
             if not line.strip().startswith("#"):
                 found.append(line.strip())
     return frozenset(k for k in found if k)
+
+
+def load_admin_keys(keys: tuple[str, ...] = ()) -> frozenset[str]:
+    """Keys from `--admin-key` options and `$TRADEOFF_ADMIN_KEYS` (comma-separated)."""
+    return frozenset(k for k in _with_env(keys, ADMIN_KEYS_ENV) if k)
+
+
+def _with_env(keys: tuple[str, ...], env: str) -> list[str]:
+    found = [k.strip() for k in keys]
+    return found + [k.strip() for k in os.environ.get(env, "").split(",")]  # "a, b": a and b

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradeoff.evals.errors import TradeoffError
 from tradeoff.evals.targets import Target
@@ -14,12 +14,15 @@ from tradeoff.router.fallback import Cooldowns
 from tradeoff.router.keys.auth import KeyCheck
 from tradeoff.router.log.request_log import RequestLog
 from tradeoff.router.metrics import Metrics
-from tradeoff.router.reload import PolicyBook
+from tradeoff.router.reload import PolicyBook, ServedPolicy
 from tradeoff.router.scrub import Scrubber
 from tradeoff.router.sessions import SessionTable
 from tradeoff.router.settings import Settings
 
 if TYPE_CHECKING:
+    from tradeoff.router.keys.limits import Limits
+    from tradeoff.router.loop.live import LiveLoop
+    from tradeoff.router.replicas.shared import Replicated
     from tradeoff.router.request import ChatRequest
 
 log = logging.getLogger("tradeoff.router")
@@ -37,12 +40,15 @@ class ProxyState:
     keys: KeyCheck
     cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
-    adapter: Adapter | Any = None  # created in the lifespan, inside the serving event loop
-    loop: Any = None  # router.loop.live.LiveLoop: watches, shadowing, the violation fallback
+    # Created in the lifespan, inside the serving event loop (unset until then).
+    adapter: Adapter = field(init=False, repr=False)
+    loop: LiveLoop | None = None  # watches, shadowing, the violation fallback
     sessions: SessionTable | None = None  # None: sessions off (--session-ttl 0)
-    policy_versions: dict[int, tuple[Any, str]] = field(default_factory=dict)
-    key_book: Any = None  # router.keys.keyfile.KeyBook of `serve --keys` (None: no named keys)
-    limits: Any = None  # router.keys.limits.Limits: those keys' limits (None: none)
+    policy_versions: dict[int, tuple[ServedPolicy, str]] = field(default_factory=dict)
+    limits: Limits | None = None  # the limits of `serve --keys` (None: no limited keys)
+    # What talks to the other replicas (router/replicas/shared.py), and the limits: started
+    # and stopped in the lifespan, in this order (stopped in reverse), rendered on /metrics.
+    replicated: list[Replicated] = field(default_factory=list)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

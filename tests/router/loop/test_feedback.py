@@ -15,6 +15,7 @@ from tradeoff.router.settings import Settings
 
 KEY = "sk-feedback"
 AUTH = {"authorization": f"Bearer {KEY}"}
+ADMIN = {"authorization": "Bearer sk-admin"}
 JSON = {"content-type": "application/json"}
 
 
@@ -28,6 +29,7 @@ def settings(tmp: Path, up: Upstream, **more: object) -> Settings:
         config_path=config,
         db_path=tmp / "fb.duckdb",
         api_keys=frozenset({KEY}),
+        admin_keys=frozenset({"sk-admin"}),
         **more,  # type: ignore[arg-type]
     )
 
@@ -116,5 +118,6 @@ def test_feedback_and_status_need_a_key(tmp_path: Path, upstream: Upstream) -> N
         assert httpx.post(url, json=body, headers=AUTH).status_code == 200
         status = f"{proxy.base}/tradeoff/status"
         assert httpx.get(status).status_code == 401
-        (entry,) = httpx.get(status, headers=AUTH).json()["policies"]
+        assert httpx.get(status, headers=AUTH).status_code == 403  # a client key
+        (entry,) = httpx.get(status, headers=ADMIN).json()["policies"]
         assert (entry["name"], entry["state"], entry["requests"]) == ("helpdesk", "collecting", 1)

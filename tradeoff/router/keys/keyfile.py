@@ -19,7 +19,6 @@ How limits are enforced is router/keys/limits.py.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import math
 import os
 from collections.abc import Mapping
@@ -110,30 +109,14 @@ class KeySpec:
         return None if self.budget_usd is None else to_nusd(self.budget_usd)
 
 
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
 class KeyBook:
-    """The configured keys, found by the secret a request presents."""
+    """The configured keys, by name (router/keys/auth.py finds them by the secret presented)."""
 
     def __init__(self, keys: list[KeySpec]) -> None:
         self.keys = {k.name: k for k in keys}
-        # By digest: a dict lookup on the secret itself could leak its prefix through timing.
-        self._by_digest = {_digest(k.secret): k for k in keys}
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    def secrets(self) -> frozenset[str]:
-        return frozenset(k.secret for k in self.keys.values())
-
-    def identify(self, headers: Mapping[str, str]) -> KeySpec | None:
-        """The key a request presents (`Authorization: Bearer`, else `x-api-key`), if named."""
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
-        secret = token.strip() if scheme.lower() == "bearer" else ""
-        secret = secret or (headers.get("x-api-key") or "").strip()
-        return self._by_digest.get(_digest(secret)) if secret else None
 
 
 def _number(where: str, name: str, value: Any, *, whole: bool) -> Any:

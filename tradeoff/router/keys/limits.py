@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
@@ -44,11 +45,12 @@ from tradeoff.router.keys.keyfile import (
     to_nusd,
     utcnow,
 )
-from tradeoff.router.metrics import labels
+from tradeoff.router.metrics import family
 from tradeoff.router.request import input_tokens
 
 if TYPE_CHECKING:
     from tradeoff.router.call import Call
+    from tradeoff.router.log.request_log import RequestLog
     from tradeoff.router.state import ProxyState
 
 __all__ = [
@@ -56,8 +58,8 @@ __all__ = [
     "Admission",
     "Limits",
     "MemoryLimits",
+    "PeriodCounts",
     "Refused",
-    "Usage",
     "admit_call",
     "build_limits",
     "reservation_nusd",
@@ -100,7 +102,7 @@ class Refused(Exception):
 
 
 @dataclass
-class Usage:
+class PeriodCounts:
     """One key's counts in one budget period (amounts in nano-USD)."""
 
     spent: int = 0
@@ -110,7 +112,7 @@ class Usage:
 
 
 def verdict(
-    key: KeySpec, usage: Usage, reserve: int, now: datetime, start: datetime
+    key: KeySpec, usage: PeriodCounts, reserve: int, now: datetime, start: datetime
 ) -> Refused | None:
     """Why `usage` cannot take one more request reserving `reserve` now (None: it can)."""
     minute = minute_start(now)
@@ -152,14 +154,17 @@ class Limits(ABC):
 
     def render(self) -> list[str]:
         """Prometheus lines: the 429s each key got, by limit."""
-        name = "tradeoff_key_refusals_total"
-        lines = [
-            f"# HELP {name} Requests refused with 429 by their key's limits.",
-            f"# TYPE {name} counter",
+        refusals = [
+            ((("key", key), ("limit", limit)), count)
+            for (key, limit), count in sorted(self.refusals.items())
         ]
-        for (key, limit), count in sorted(self.refusals.items()):
-            lines.append(f"{name}{labels((('key', key), ('limit', limit)))} {count}")
-        return lines
+        return family("tradeoff_key_refusals_total", "counter",
+                      "Requests refused with 429 by their key's limits.", refusals)  # fmt: skip
+
+    @property
+    def pending(self) -> int:
+        """Settlements not yet in the shared store (0: counted in this process only)."""
+        return 0
 
     async def start(self) -> None:
         """Begin (connect, register, seed); called in the proxy's lifespan."""
@@ -192,7 +197,7 @@ class MemoryLimits(Limits):
         self.keys = {k.name: k for k in keys}
         self.store = store
         self._written = written  # waits until the request log holds the replayed spool rows
-        self._usage: dict[tuple[str, datetime], Usage] = {}
+        self._usage: dict[tuple[str, datetime], PeriodCounts] = {}
 
     async def start(self) -> None:
         if self.store is not None:
@@ -211,13 +216,13 @@ class MemoryLimits(Limits):
             spent, _, _, last_minute = period_counts(store, key.name, key.budget_period, now)
             self.seed(key, to_nusd(spent), last_minute, now)
 
-    def usage(self, key: KeySpec, now: datetime | None = None) -> Usage:
+    def usage(self, key: KeySpec, now: datetime | None = None) -> PeriodCounts:
         start = period_start(key.budget_period, now or utcnow())
         found = self._usage.get((key.name, start))
         if found is None:
             # One period at a time per key: a new period starts from nothing.
             self._usage = {k: u for k, u in self._usage.items() if k[0] != key.name}
-            found = self._usage[(key.name, start)] = Usage()
+            found = self._usage[(key.name, start)] = PeriodCounts()
         return found
 
     def seed(self, key: KeySpec, spent_nusd: int, minute_requests: int, now: datetime) -> None:
@@ -278,7 +283,7 @@ def reservation_nusd(state: ProxyState, call: Call) -> int:
 
 async def admit_call(state: ProxyState, call: Call) -> None:
     """Before a request's first upstream call: admit it under its key's limits or raise 429."""
-    limits = getattr(state, "limits", None)
+    limits = state.limits
     key = call.key
     if limits is None or key is None or not key.limited or call.admission is not None:
         return
@@ -293,7 +298,7 @@ async def admit_call(state: ProxyState, call: Call) -> None:
 def settle_call(state: ProxyState, call: Call) -> None:
     """When a request finishes: its reservation becomes what it cost (never raises)."""
     admission, call.admission = call.admission, None
-    limits = getattr(state, "limits", None)
+    limits = state.limits
     if admission is None or limits is None:
         return
     try:
@@ -303,7 +308,11 @@ def settle_call(state: ProxyState, call: Call) -> None:
 
 
 def build_limits(
-    keys: list[KeySpec], db: Any, request_log: Any = None, *, workers: int = 1
+    keys: list[KeySpec],
+    db: str | os.PathLike[str] | None,
+    request_log: RequestLog | None = None,
+    *,
+    workers: int = 1,
 ) -> Limits | None:
     """The limits of `serve --keys`: shared through a PostgreSQL store, else in memory (one
     process: several processes on a DuckDB file could not share them exactly)."""

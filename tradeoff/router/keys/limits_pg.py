@@ -59,7 +59,14 @@ import psycopg
 
 from tradeoff.evals.store import Store
 from tradeoff.router.keys.keyfile import KeySpec, minute_start, period_start, utcnow
-from tradeoff.router.keys.limits import Admission, Limits, MemoryLimits, Refused, Usage, verdict
+from tradeoff.router.keys.limits import (
+    Admission,
+    Limits,
+    MemoryLimits,
+    PeriodCounts,
+    Refused,
+    verdict,
+)
 from tradeoff.router.keys.usage import publish_keys
 
 __all__ = ["PostgresLimits"]
@@ -299,7 +306,9 @@ class PostgresLimits(Limits):
         budget = key.budget_nusd
         if budget is not None and reserve_nusd > budget:  # never fits: no need to ask
             now = utcnow()
-            refused = verdict(key, Usage(), reserve_nusd, now, period_start(key.budget_period, now))
+            refused = verdict(
+                key, PeriodCounts(), reserve_nusd, now, period_start(key.budget_period, now)
+            )
             assert refused is not None
             raise refused
         if self.down_since is None:
@@ -341,7 +350,7 @@ class PostgresLimits(Limits):
                 row = await cur.fetchone()
                 assert row is not None
                 spent, reserved, minute, count, now, start = row
-                usage = Usage(int(spent or 0), int(reserved or 0), minute, int(count or 0))
+                usage = PeriodCounts(int(spent or 0), int(reserved or 0), minute, int(count or 0))
                 self._seen[key.name] = _Seen(
                     start, usage.spent, usage.reserved, minute, usage.minute_requests
                 )

@@ -41,7 +41,7 @@ from tradeoff.policies.loop.traffic import GradedPair, TrafficWriter
 from tradeoff.policies.versions import event_time, now, record_alarm
 from tradeoff.router.loop.refits import RefitSchedule
 from tradeoff.router.loop.shadow import ShadowJob, ShadowResult, ShadowRunner, prompt_hash
-from tradeoff.router.metrics import labels
+from tradeoff.router.metrics import family
 from tradeoff.router.reload import ServedPolicy
 from tradeoff.router.settings import Settings
 
@@ -299,19 +299,10 @@ class LiveLoop:
         return {"policies": [w.entry() for w in watches]}
 
     def render(self) -> list[str]:
-        lines = [
-            "# HELP tradeoff_policy_state 1 for each served policy's live state.",
-            "# TYPE tradeoff_policy_state gauge",
-        ]
-        kept = [
-            "# HELP tradeoff_policy_kept_accuracy Live kept share of the baseline's "
-            "accuracy (point, 95% lower and upper bounds).",
-            "# TYPE tradeoff_policy_kept_accuracy gauge",
-        ]
+        states, kept = [], []
         for name, watch in sorted(self.watches.items()):
             for state in ("collecting", "ok", "violated"):
-                key = (("policy", name), ("state", state))
-                lines.append(f"tradeoff_policy_state{labels(key)} {int(watch.state == state)}")
+                states.append(((("policy", name), ("state", state)), int(watch.state == state)))
             reading = watch.monitor.reading()
             for bound, value in (
                 ("point", reading.kept_accuracy),
@@ -319,18 +310,17 @@ class LiveLoop:
                 ("upper", reading.upper),
             ):
                 if value is not None:
-                    key = (("policy", name), ("bound", bound))
-                    kept.append(f"tradeoff_policy_kept_accuracy{labels(key)} {value}")
-        lines += kept
-        lines += [
-            "# HELP tradeoff_policy_violations_total Alarms of the live monitor.",
-            "# TYPE tradeoff_policy_violations_total counter",
-        ]
-        lines += [
-            f"tradeoff_policy_violations_total{labels((('policy', n),))} {v}"
-            for n, v in sorted(self.violations.items())
-        ]
-        return lines + (self.shadow.render() if self.shadow else [])
+                    kept.append(((("policy", name), ("bound", bound)), value))
+        violations = [((("policy", n),), v) for n, v in sorted(self.violations.items())]
+        return [
+            *family("tradeoff_policy_state", "gauge",
+                    "1 for each served policy's live state.", states),
+            *family("tradeoff_policy_kept_accuracy", "gauge", "Live kept share of the "
+                    "baseline's accuracy (point, 95% lower and upper bounds).", kept),
+            *family("tradeoff_policy_violations_total", "counter",
+                    "Alarms of the live monitor.", violations),
+            *(self.shadow.render() if self.shadow else []),
+        ]  # fmt: skip
 
     # -- life cycle --------------------------------------------------------------------------
     async def start(self, current: Callable[[], Mapping[str, ServedPolicy]]) -> None:

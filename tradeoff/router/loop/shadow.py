@@ -34,7 +34,7 @@ from tradeoff.evals.graders import GradingError
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import UpstreamError
 from tradeoff.policies.loop.grading import FREE, Pair, PairGrader, PairScore
-from tradeoff.router.metrics import labels
+from tradeoff.router.metrics import family
 from tradeoff.router.settings import LoopSettings
 
 log = logging.getLogger("tradeoff.loop")
@@ -246,31 +246,21 @@ class ShadowRunner:
 
     # -- /metrics --------------------------------------------------------------------------
     def render(self) -> list[str]:
-        name = "tradeoff_shadow_requests_total"
+        outcomes = [
+            ((("policy", p), ("outcome", o)), n) for (p, o), n in sorted(self.outcomes.items())
+        ]
+        spend = [((("policy", p),), v) for p, v in sorted(self.spend_by_policy.items())]
         lines = [
-            f"# HELP {name} Sampled requests by what became of their shadow call.",
-            f"# TYPE {name} counter",
-        ]
-        lines += [
-            f"{name}{labels((('policy', p), ('outcome', o)))} {n}"
-            for (p, o), n in sorted(self.outcomes.items())
-        ]
-        name = "tradeoff_shadow_spend_usd_total"
-        lines += [
-            f"# HELP {name} Spend on shadow calls and grading, USD.",
-            f"# TYPE {name} counter",
-        ]
-        lines += [
-            f"{name}{labels((('policy', p),))} {v}" for p, v in sorted(self.spend_by_policy.items())
-        ]
+            *family("tradeoff_shadow_requests_total", "counter",
+                    "Sampled requests by what became of their shadow call.", outcomes),
+            *family("tradeoff_shadow_spend_usd_total", "counter",
+                    "Spend on shadow calls and grading, USD.", spend),
+        ]  # fmt: skip
         budget = self.settings.shadow_budget_usd
         if budget is not None:
-            name = "tradeoff_shadow_budget_remaining_usd"
-            lines += [
-                f"# HELP {name} Shadow budget left in this run, USD.",
-                f"# TYPE {name} gauge",
-                f"{name} {max(0.0, budget - self.spent_usd)}",
-            ]
+            left = max(0.0, budget - self.spent_usd)
+            lines += family("tradeoff_shadow_budget_remaining_usd", "gauge",
+                            "Shadow budget left in this run, USD.", [((), left)])  # fmt: skip
         return lines
 
 

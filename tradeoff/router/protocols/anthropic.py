@@ -22,7 +22,6 @@ from typing import Any
 
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.errors import ProxyError, bad_request
-from tradeoff.router.keys.auth import KeyCheck
 from tradeoff.router.protocols.anthropic_stream import (
     STOP_REASONS,
     AnthropicStream,
@@ -223,6 +222,7 @@ def _check(body: dict[str, Any]) -> None:
 
 class AnthropicProtocol(Protocol):
     name = "anthropic"
+    key_header = "x-api-key"  # Anthropic's clients send their key there
 
     def __init__(self) -> None:
         self.model = ""
@@ -274,13 +274,6 @@ class AnthropicProtocol(Protocol):
 
     def translator(self) -> StreamTranslator:
         return AnthropicStream(self.model)
-
-    def check_key(self, keys: KeyCheck, headers: Any) -> None:
-        given = headers.get("x-api-key")
-        if given is not None:
-            keys.check(f"Bearer {given}", scheme_hint="x-api-key")
-        else:
-            keys.check(headers.get("authorization"), scheme_hint="x-api-key")
 
     def error_body(self, error: ProxyError, request_id: str) -> dict[str, Any]:
         return anthropic_error(error, request_id)

@@ -10,7 +10,8 @@ A `Protocol` (one instance per request: it keeps what the answer must echo) does
   chat-completions body;
 - `render(reply)`: an upstream's answer, in whichever API it came, as the client's answer;
   `translator()` does the same event by event for streams;
-- errors in the client's shape (`error_body`, `stream_error`), and its authentication.
+- errors in the client's shape (`error_body`, `stream_error`), and where its key may come
+  (`key_header`).
 
 Routing, capability checks, sessions, fallbacks, cascades, the log row and cost live once, in
 router/pipeline.py and router/routing.py, and never see which protocol a request came by.
@@ -29,7 +30,6 @@ from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply
 from tradeoff.evals.usage import Usage
 from tradeoff.router.errors import ProxyError
-from tradeoff.router.keys.auth import KeyCheck
 from tradeoff.router.request import ChatRequest
 
 
@@ -50,6 +50,7 @@ class Protocol(ABC):
 
     name: ClassVar[str]
     routed: ClassVar[bool] = True  # False: `model` must name a configured model (pass-through)
+    key_header: ClassVar[str | None] = None  # a header taking the proxy's key besides Bearer
 
     @abstractmethod
     def parse(self, body: dict[str, Any], headers: Any) -> ChatRequest:
@@ -73,9 +74,6 @@ class Protocol(ABC):
         """The translator for streams from upstreams answering in chat completions; None when
         the stream goes to the client as is."""
         return None
-
-    def check_key(self, keys: KeyCheck, headers: Any) -> None:
-        keys.check(headers.get("authorization"))
 
     def error_body(self, error: ProxyError, request_id: str) -> dict[str, Any]:
         return error.body()

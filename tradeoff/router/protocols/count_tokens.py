@@ -10,14 +10,12 @@ priced; errors come in Anthropic's shape, like `/v1/messages`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tradeoff.router.errors import ProxyError
 from tradeoff.router.protocols import AnthropicProtocol
 from tradeoff.router.request import input_tokens, parse_json_body
 from tradeoff.router.routing import await_pin, resolve_route
@@ -25,28 +23,20 @@ from tradeoff.router.state import ProxyState
 
 __all__ = ["count_tokens_endpoint"]
 
-log = logging.getLogger("tradeoff.router")
-
 
 def count_tokens_endpoint(
     state: ProxyState, read_json: Callable[[Request], Awaitable[bytes]]
 ) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint; its errors are answered in Anthropic's shape by router/boundary.py."""
+
     async def endpoint(request: Request) -> Response:
         protocol = AnthropicProtocol()
-        try:
-            protocol.check_key(state.keys, request.headers)
-            body: dict[str, Any] = parse_json_body(await read_json(request))
-            chat = protocol.parse({**body, "max_tokens": 1}, request.headers)  # none is generated
-            await await_pin(state, chat)
-            model = resolve_route(state, chat).models[0]
-            tokens = input_tokens(chat, state.targets[model].upstream_model)
-        except ProxyError as exc:
-            return protocol.error_response(exc, {})
-        except Exception as exc:  # a bug: logged with its traceback, answered in the shape
-            log.exception("count_tokens failed")
-            error = ProxyError(500, f"internal error ({type(exc).__name__}) in the proxy",
-                               type="api_error", code="internal_error")  # fmt: skip
-            return protocol.error_response(error, {})
+        state.keys.caller(request.headers, protocol.key_header)
+        body: dict[str, Any] = parse_json_body(await read_json(request))
+        chat = protocol.parse({**body, "max_tokens": 1}, request.headers)  # none is generated
+        await await_pin(state, chat)
+        model = resolve_route(state, chat).models[0]
+        tokens = input_tokens(chat, state.targets[model].upstream_model)
         return JSONResponse({"input_tokens": tokens}, headers={"x-tradeoff-model": model})
 
     return endpoint

@@ -50,6 +50,10 @@ DEFAULTS = {"parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "me
             "text": {"format": {"type": "text"}}, "reasoning": {}}  # fmt: skip
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _check_types(body: dict[str, Any]) -> None:
     checks = [
         ("input", isinstance(body.get("input"), str | list), "a string or an array of items"),
@@ -60,7 +64,7 @@ def _check_types(body: dict[str, Any]) -> None:
         ("text", isinstance(body.get("text"), dict), "an object"),
         ("reasoning", isinstance(body.get("reasoning"), dict), "an object"),
         ("metadata", isinstance(body.get("metadata"), dict), "an object"),
-        ("include", isinstance(body.get("include"), list), "an array"),
+        ("include", _strings(body.get("include")), "an array of strings"),
         ("user", isinstance(body.get("user"), str), "a string"),
         ("tool_choice", isinstance(body.get("tool_choice"), str | dict), "a string or object"),
     ]

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from tradeoff.router.fallback import Cooldowns
+from tradeoff.router.metrics import family
 from tradeoff.router.replicas.broadcast import Broadcast
 
 __all__ = ["CHANNEL", "SharedCooldowns"]
@@ -63,16 +64,14 @@ class SharedCooldowns(Cooldowns):
 
     def render(self) -> list[str]:
         """Prometheus lines: messages exchanged with the other replicas."""
-        name = "tradeoff_cooldown_messages_total"
+        sent, heard = self.channel.sent, self.channel.heard
         return [
-            f"# HELP {name} Cooldown changes told to, and heard from, the other replicas.",
-            f"# TYPE {name} counter",
-            f'{name}{{direction="sent"}} {self.channel.sent}',
-            f'{name}{{direction="heard"}} {self.channel.heard}',
-            "# HELP tradeoff_cooldowns_listening 1 while this replica hears the others.",
-            "# TYPE tradeoff_cooldowns_listening gauge",
-            f"tradeoff_cooldowns_listening {int(self.channel.listening)}",
-        ]
+            *family("tradeoff_cooldown_messages_total", "counter",
+                    "Cooldown changes told to, and heard from, the other replicas.",
+                    [((("direction", "sent"),), sent), ((("direction", "heard"),), heard)]),
+            *family("tradeoff_cooldowns_listening", "gauge",
+                    "1 while this replica hears the others.", [((), int(self.channel.listening))]),
+        ]  # fmt: skip
 
     async def start(self) -> None:
         await self.channel.start()

@@ -23,6 +23,7 @@ import asyncio
 import time
 from typing import Any
 
+from tradeoff.router.metrics import family
 from tradeoff.router.replicas.broadcast import Broadcast
 from tradeoff.router.sessions import MemorySessions, Pin
 
@@ -84,23 +85,18 @@ class SharedSessions(MemorySessions):
 
     def render(self) -> list[str]:
         """Prometheus lines: pins exchanged with the other replicas."""
-        name = "tradeoff_session_messages_total"
+        sent, heard = self.channel.sent, self.channel.heard
         return [
-            f"# HELP {name} Session pins told to, and heard from, the other replicas.",
-            f"# TYPE {name} counter",
-            f'{name}{{direction="sent"}} {self.channel.sent}',
-            f'{name}{{direction="heard"}} {self.channel.heard}',
-            "# HELP tradeoff_sessions_listening 1 while this replica hears the others' pins.",
-            "# TYPE tradeoff_sessions_listening gauge",
-            f"tradeoff_sessions_listening {int(self.channel.listening)}",
-            "# HELP tradeoff_session_pin_waits_total Later turns that waited for another "
-            "replica's pin, by outcome.",
-            "# TYPE tradeoff_session_pin_waits_total counter",
-            *(
-                f'tradeoff_session_pin_waits_total{{outcome="{k}"}} {v}'
-                for k, v in self.waits.items()
-            ),
-        ]
+            *family("tradeoff_session_messages_total", "counter",
+                    "Session pins told to, and heard from, the other replicas.",
+                    [((("direction", "sent"),), sent), ((("direction", "heard"),), heard)]),
+            *family("tradeoff_sessions_listening", "gauge",
+                    "1 while this replica hears the others' pins.",
+                    [((), int(self.channel.listening))]),
+            *family("tradeoff_session_pin_waits_total", "counter",
+                    "Later turns that waited for another replica's pin, by outcome.",
+                    [((("outcome", k),), v) for k, v in self.waits.items()]),
+        ]  # fmt: skip
 
     async def start(self) -> None:
         await self.channel.start()

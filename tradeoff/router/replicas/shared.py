@@ -12,52 +12,65 @@ stay in the one process.
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 from tradeoff.evals.store import is_url, resolve_db
 from tradeoff.router.fallback import Cooldowns
 from tradeoff.router.sessions import MemorySessions
 from tradeoff.router.state import ProxyState
 
-__all__ = ["build_cooldowns", "build_sessions", "start_shared", "stop_shared"]
+__all__ = ["Replicated", "build_cooldowns", "build_sessions", "start_shared", "stop_shared"]
 
 
-def build_cooldowns(cooldown_s: float, db: str | os.PathLike[str] | None) -> Cooldowns:
+class Replicated(Protocol):
+    """A part with a life of its own beside the requests: started in the proxy's lifespan
+    (connect, listen, seed), stopped at shutdown, and rendering its own /metrics lines."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def render(self) -> list[str]: ...
+
+
+def build_cooldowns(
+    cooldown_s: float, db: str | os.PathLike[str] | None, replicated: list[Replicated]
+) -> Cooldowns:
+    """The cooldowns; shared ones (a PostgreSQL store) are added to `replicated`."""
     target = resolve_db(db)
     if is_url(target):
         from tradeoff.router.replicas.cooldowns import SharedCooldowns
 
-        return SharedCooldowns(cooldown_s, str(target))
+        shared = SharedCooldowns(cooldown_s, str(target))
+        replicated.append(shared)
+        return shared
     return Cooldowns(cooldown_s)
 
 
-def build_sessions(ttl_s: float, db: str | os.PathLike[str] | None) -> MemorySessions | None:
-    """The session table (None: sessions off, `--session-ttl 0`)."""
+def build_sessions(
+    ttl_s: float, db: str | os.PathLike[str] | None, replicated: list[Replicated]
+) -> MemorySessions | None:
+    """The session table (None: sessions off, `--session-ttl 0`); shared ones (a PostgreSQL
+    store) are added to `replicated`."""
     if ttl_s <= 0:
         return None
     target = resolve_db(db)
     if is_url(target):
         from tradeoff.router.replicas.sessions import SharedSessions
 
-        return SharedSessions(ttl_s, str(target))
+        shared = SharedSessions(ttl_s, str(target))
+        replicated.append(shared)
+        return shared
     return MemorySessions(ttl_s)
 
 
 async def start_shared(state: ProxyState) -> None:
     """In the lifespan, once the request log has started (its replay seeds in-memory limits)."""
-    for shared in (state.cooldowns, state.sessions):
-        start = getattr(shared, "start", None)
-        if start is not None:
-            await start()
-            state.metrics.collectors.append(shared.render)  # type: ignore[union-attr]
-    if state.limits is not None:
-        await state.limits.start()
-        state.metrics.collectors.append(state.limits.render)
+    for part in state.replicated:
+        await part.start()
+        state.metrics.collectors.append(part.render)
 
 
 async def stop_shared(state: ProxyState) -> None:
-    if state.limits is not None:
-        await state.limits.stop()
-    for shared in (state.cooldowns, state.sessions):
-        stop = getattr(shared, "stop", None)
-        if stop is not None:
-            await stop()
+    for part in reversed(state.replicated):
+        await part.stop()
