@@ -52,6 +52,8 @@ class Route:
     session_key: str | None = None  # its key in the session table; None: not pinned
     first_turn: bool = False  # it starts its conversation (routed afresh, then pinned)
     reason: str | None = None  # why these models (the plan's reason), for the request log
+    # Models only a failure reaches (the baseline a policy's plan ends in): never escalated to.
+    fallback_only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,7 +110,11 @@ class Call:
         return out
 
     async def try_models(
-        self, models: Sequence[str], attempt: Callable[[str, float], Awaitable[T]], deadline: float
+        self,
+        models: Sequence[str],
+        attempt: Callable[[str, float], Awaitable[T]],
+        deadline: float,
+        kind: str = "complete",
     ) -> T:
         """`with_fallback` with the proxy's cooldowns and retries, each attempt counted."""
         metrics = self.state.metrics
@@ -131,6 +137,7 @@ class Call:
             retries=self.state.settings.retries,
             trace=self.trace,
             own_timeout=lambda model: self.state.targets[model].timeout_s,
+            kind=kind,
         )
 
     @property

@@ -4,7 +4,8 @@ Each model of the plan is tried once, in order, skipping to the next on a 429/5x
 connection error; the last one is retried up to `retries` more times (after its Retry-After or a
 short backoff, within the deadline). A model that just failed cools down: for `cooldown_s` it
 moves to the back of every plan, so healthy models are tried first, yet a plan whose models all
-cool down is still tried rather than refused.
+cool down is still tried rather than refused. A model with an attempt in flight that has run past
+its usual latency (router/stalls.py) moves back the same way until that attempt ends.
 
 Time. Every attempt has its own limit (`attempt_timeout`): the model's `litellm_params.timeout`
 if set, and, while another model is left to fall back to, never more than half the time left,
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tradeoff.evals.upstream import UpstreamError
+from tradeoff.router.stalls import Stalls
 
 T = TypeVar("T")
 
@@ -31,6 +33,7 @@ class Cooldowns:
     def __init__(self, cooldown_s: float) -> None:
         self.cooldown_s = cooldown_s
         self._until: dict[str, float] = {}
+        self.stalls = Stalls()  # this process's attempts in flight (never shared)
 
     def failed(self, model: str, retry_after: float | None = None) -> None:
         wait = max(self.cooldown_s, retry_after or 0.0)
@@ -49,7 +52,9 @@ class Cooldowns:
         return True
 
     def order(self, models: Sequence[str]) -> list[str]:
-        """The plan's models, cooling ones moved to the back (order otherwise kept)."""
+        """The plan's models, stalled then cooling ones moved to the back (order otherwise
+        kept)."""
+        models = self.stalls.order(models)
         ready = [m for m in models if not self.cooling(m)]
         return ready + [m for m in models if m not in ready]
 
@@ -94,12 +99,16 @@ async def with_fallback(
     retries: int,
     trace: Trace,
     own_timeout: Callable[[str], float | None] = lambda model: None,
+    kind: str = "complete",
 ) -> T:
     """Call `attempt(model, timeout_s)` along `models` until one succeeds or the deadline passes.
 
     `own_timeout(model)` is the model's configured limit per attempt (None: none). `trace`
-    records the attempts; the model that answered is `trace.model`.
+    records the attempts; the model that answered is `trace.model`. `kind` names what an
+    attempt waits for ("complete": the whole answer, "stream": its first event), whose usual
+    latency tells a stalled attempt.
     """
+    stalls = cooldowns.stalls
     order = cooldowns.order(models)
     schedule = order + [order[-1]] * retries
     last: UpstreamError | None = None
@@ -119,9 +128,11 @@ async def with_fallback(
         trace.attempts += 1
         trace.model = model
         limit = attempt_timeout(remaining, own_timeout(model), fallback_left=i < len(order) - 1)
+        flight = stalls.started(model, kind, limit)
         try:
             value = await attempt(model, limit)
         except UpstreamError as exc:
+            stalls.ended(model, kind, flight, ok=False)
             last = exc
             trace.errors.append(f"{model}: {exc.message}")
             if exc.kind != "http" or exc.status == 429 or (exc.status or 0) >= 500:
@@ -131,6 +142,10 @@ async def with_fallback(
             if i >= len(order) - 1 and not exc.retryable:
                 break
             continue
+        except BaseException:  # cancelled (the client left): the attempt is no longer in flight
+            stalls.ended(model, kind, flight, ok=False)
+            raise
+        stalls.ended(model, kind, flight, ok=True)
         cooldowns.succeeded(model)
         return value
     if last is None:

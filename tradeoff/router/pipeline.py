@@ -76,7 +76,8 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
             return reply
         texts = reply_texts(reply)
         many = k > 1 and model == sampled and reply.api == "chat" and len(texts) > 1
-        later = models[models.index(model) + 1 :] if model in models else []
+        after = models[models.index(model) + 1 :] if model in models else []
+        later = [m for m in after if m not in route.fallback_only]  # escalation, not failure
         if not later and not many:
             return reply  # nothing to escalate to: no need to judge
         accepted: int | None = None
@@ -88,7 +89,9 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
         answer = _only_choice(reply, accepted or 0) if many else reply
         if accepted is not None or not later or time.monotonic() >= deadline:
             return answer
-        previous, models = answer, later  # the verifier rejected it: escalate along the plan
+        # The verifier rejected it: escalate along the plan (the baseline stays the last resort).
+        previous = answer
+        models = later + [m for m in after if m in route.fallback_only]
         call.trace.fallbacks += 1
 
 

@@ -80,8 +80,9 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
                 reason=VIOLATION_REASON,
             )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
+        models, last_resort = _ending_in_baseline(state, plan.models, served.baseline)
         return Route(
-            plan.models,
+            models,
             served.name,
             served.baseline,
             plan.verifier,
@@ -89,10 +90,22 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
             served=served,
             version=policy_version(state, served),
             reason=plan.reason or None,
+            fallback_only=last_resort,
         )
     if chat.model in state.targets:
         return Route((chat.model,), reason=PASS_THROUGH_REASON)
     raise unknown_model(chat.model, state.model_names())
+
+
+def _ending_in_baseline(
+    state: ProxyState, models: tuple[str, ...], baseline: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The plan's models, then its baseline if the plan lacks it: a plan is never one model deep
+    while the baseline is configured. The appended baseline is reached only when the plan's
+    models fail, never by a verifier's escalation (that would change what the policy pays)."""
+    if baseline is None or baseline in models or baseline not in state.targets:
+        return models, ()
+    return (*models, baseline), (baseline,)
 
 
 def policy_version(state: ProxyState, served: Any) -> str:
