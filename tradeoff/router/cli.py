@@ -133,6 +133,15 @@ def register(group: click.Group) -> None:
         "rpm and budget_usd per budget_period, enforced across every replica on the store.",
     )
     @click.option(
+        "--drain-timeout",
+        "drain_timeout_s",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(min=0),
+        help="Seconds in-flight requests get to finish after SIGTERM/SIGINT; streams still "
+        "running then end with an error event and are logged as cut.",
+    )
+    @click.option(
         "--workers",
         default=1,
         show_default=True,
@@ -162,6 +171,7 @@ def register(group: click.Group) -> None:
         on_violation: str,
         refit_every: str | None,
         keys_path: Path | None,
+        drain_timeout_s: float,
         workers: int,
     ) -> None:
         """Run the proxy: clients change only base_url and the key.
@@ -214,6 +224,7 @@ def register(group: click.Group) -> None:
             cors_origins=cors_origins,
             session_ttl_s=session_ttl_s,
             keys_path=keys_path,
+            drain_timeout_s=drain_timeout_s,
             workers=workers,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -249,7 +260,7 @@ def register(group: click.Group) -> None:
         options = {
             "log_level": "warning",
             "access_log": False,
-            "timeout_graceful_shutdown": 30,
+            "timeout_graceful_shutdown": settings.drain_timeout_s,
             # Longer than clients' own idle expiry (httpx: 5 s), so a client never reuses a
             # connection at the instant the server closes it (a spurious connection error).
             "timeout_keep_alive": KEEP_ALIVE_S,

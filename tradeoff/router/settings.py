@@ -53,6 +53,7 @@ class Settings:
     reload_interval_s: float = 1.0  # how often policy files' mtimes are polled
     log_flush_s: float = 0.25
     log_batch_rows: int = 500
+    drain_timeout_s: float = 30.0  # at shutdown, in-flight requests get this long, then are cut
     log_drain_s: float = 5.0  # at shutdown, how long to wait for the store before leaving rows
     # in the spool (they are written at the next start)
     spool: bool = True  # False: rows wait in memory only (the benchmark's baseline)

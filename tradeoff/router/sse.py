@@ -2,7 +2,9 @@
 
 Starlette's StreamingResponse cancels its iterator on disconnect, but a generator that never
 started never runs its `finally`; here `finish(disconnected)` always runs exactly once, so the
-upstream call is closed and the request logged whatever happens.
+upstream call is closed and the request logged whatever happens. A stream cancelled from the
+server's side (a shutdown past `--drain-timeout`) is not left truncated: `cut()` gives the
+protocol's error event, which goes out before the response ends.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ class SSEResponse:
         pump: Callable[[Send], Awaitable[None]],
         finish: Callable[[bool], Awaitable[None]],
         headers: dict[str, str],
+        cut: Callable[[], bytes] | None = None,
     ) -> None:
         self.pump = pump
         self.finish = finish
+        self.cut = cut
         self.headers = {
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
@@ -55,7 +59,11 @@ class SSEResponse:
                 }
             )
             sender = asyncio.ensure_future(self.pump(send))
-            await asyncio.wait({watcher, sender}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait({watcher, sender}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                await self._end_cut(sender, send)
+                raise
             if sender.done():
                 sender.result()  # a bug in pump must surface, not vanish
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -68,6 +76,19 @@ class SSEResponse:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await self.finish(disconnected)
+
+    async def _end_cut(self, sender: asyncio.Future[None], send: Send) -> None:
+        """The server cancelled the stream (shutdown): stop relaying, then send the protocol's
+        error event and end the response, so the client sees an error, not a clean end."""
+        if self.cut is None or sender.done():
+            return
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):  # a client that stopped reading gets no more time
+                await send({"type": "http.response.body", "body": self.cut(), "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def first_of(work: asyncio.Future[Any], receive: Receive) -> Any:

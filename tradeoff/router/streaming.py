@@ -6,7 +6,8 @@ translator (router/protocols). Fallback is possible only before the first byte r
 client; after it, a broken or overlong upstream stream ends with an error event in the client
 protocol's shape, never a silent truncated 200. The request's log row is recorded (spooled)
 before the last event goes out (`[DONE]`, `response.completed`, `message_stop`, or the error):
-a client that saw the end of its stream is in the log.
+a client that saw the end of its stream is in the log. A stream still running when a shutdown's
+`--drain-timeout` runs out ends with an error event too, and its row says 503, not 200.
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ async def open_stream(
             target, api, body, timeout_s, keep_usage, headers=headers
         )
 
-    opening = asyncio.ensure_future(call.try_models(call.route.models, attempt, deadline))
+    opening = asyncio.ensure_future(
+        call.try_models(call.route.models, attempt, deadline, kind="stream")
+    )
     try:
         stream = await first_of(opening, request.receive)
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
     relay = StreamRelay(state, call, stream, deadline, protocol)
-    return SSEResponse(relay.pump, relay.finish, call.headers())
+    return SSEResponse(relay.pump, relay.finish, call.headers(), cut=relay.cut)
 
 
 class StreamRelay:
@@ -114,6 +117,17 @@ class StreamRelay:
             raise
         finally:
             await events.aclose()
+
+    def cut(self) -> bytes:
+        """The error event of a stream the proxy cut short (shutdown past --drain-timeout);
+        the log row records it as a 503."""
+        self.error = ProxyError(
+            503,
+            "the proxy shut down before the stream ended; retry the request",
+            type="server_error",
+            code="proxy_shutting_down",
+        )
+        return self.state.scrubber.bytes(self.protocol.stream_error(self.error))
 
     def settle(self, status: int, error: str | None = None) -> None:
         """Count the stream's tokens and log the request, once."""

@@ -11,7 +11,7 @@ holding it, and `--keys` needs PostgreSQL (limits must be counted in one place).
 The supervisor:
 - forwards SIGTERM, SIGINT and SIGHUP to every worker (each then drains like a lone
   `tradeoff serve`), waits for them, and only then exits; a worker still running
-  `STOP_GRACE_S` after the signal is killed;
+  `--drain-timeout` + `STOP_GRACE_S` after the signal is killed;
 - restarts a worker that dies (its unsettled spool rows are replayed by whichever process
   claims them first), unless workers keep dying within `QUICK_DEATH_S` of starting: after
   `MAX_QUICK_DEATHS` in a row it stops them all and exits non-zero;
@@ -40,7 +40,7 @@ from typing import Any
 __all__ = ["run_worker", "supervise"]
 
 log = logging.getLogger("tradeoff.router")
-STOP_GRACE_S = 60.0  # uvicorn's 30 s for in-flight requests, then the request log's drain
+STOP_GRACE_S = 30.0  # after the drain timeout (in-flight requests): the request log's drain
 QUICK_DEATH_S = 5.0
 MAX_QUICK_DEATHS = 5
 _PR_SET_PDEATHSIG = 1
@@ -129,12 +129,13 @@ class Supervisor:
         return 1 if self.failed else 0
 
     def _stop_all(self) -> None:
-        deadline = time.monotonic() + STOP_GRACE_S
+        grace = self.settings.drain_timeout_s + STOP_GRACE_S
+        deadline = time.monotonic() + grace
         for worker in self.workers:
             try:
                 worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.error("worker %d did not stop in %.0fs; killing it", worker.index, STOP_GRACE_S)
+                log.error("worker %d did not stop in %.0fs; killing it", worker.index, grace)
                 worker.process.kill()
                 worker.process.wait()
 
