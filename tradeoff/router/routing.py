@@ -46,12 +46,12 @@ def resolve_route(state: ProxyState, chat: ChatRequest, *, routed: bool = True) 
 async def await_pin(state: ProxyState, chat: ChatRequest) -> None:
     """Before routing a later turn of a conversation: on replicas sharing their sessions, wait
     briefly for a pin another replica may be telling this one of (router/replicas/sessions.py)."""
-    arrival = getattr(state.sessions, "arrival", None)
-    if arrival is None or chat.model not in state.policies.current:
+    sessions = state.sessions
+    if sessions is None or not sessions.hears_others or chat.model not in state.policies.current:
         return
     sid = session_id(chat.body, chat.session_header)
     if sid is not None and continues(chat.body, chat.native):
-        await arrival(_session_key(chat.model, sid))
+        await sessions.arrival(_session_key(chat.model, sid))
 
 
 def _session_key(policy: str, sid: str) -> str:

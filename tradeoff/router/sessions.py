@@ -67,6 +67,14 @@ class SessionTable(ABC):
     called on the event loop: a backend that waits on a server should answer `get` from a
     local cache and write `settle` behind."""
 
+    # Whether pins can arrive from other processes (`arrival` may be worth waiting for).
+    hears_others = False
+
+    async def arrival(self, key: str) -> None:
+        """Return once `key` may have a pin another process is telling this one of; a table
+        that hears no one returns at once."""
+        return None
+
     @abstractmethod
     def get(self, key: str) -> Pin | None:
         """The pin in force for `key` (None: none, or it expired)."""

@@ -45,6 +45,8 @@ class SharedSessions(MemorySessions):
         self._awaited: dict[str, asyncio.Event] = {}  # key -> set when its pin arrives
         self.waits = {"arrived": 0, "timed_out": 0}
 
+    hears_others = True
+
     async def arrival(self, key: str, timeout_s: float = PIN_WAIT_S) -> None:
         """Return once `key` has a pin here, or after `timeout_s` (at once when this replica
         hears no one: nothing can arrive)."""
