@@ -115,6 +115,56 @@ def test_max_cost_stops_with_a_message(
     assert code == 3 and "--max-cost $2e-05" in err and "budget_exhausted" in out
 
 
+def test_max_cost_near_the_limit_waits_for_room_instead_of_stopping(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    # Without --max-tokens a call reserves 1,024 answer tokens (about $0.001 here) while it
+    # costs about $0.000005: 4 reservations fill $0.005, and the 20 calls cost $0.0001.
+    config, db = setup
+    code, out, err = run_cli(
+        "eval", "--dataset", "qa", "--models", "right", "--config", str(config), "--db",
+        str(db), "--max-cost", "0.005", "--repeats", "4", "--concurrency", "16", "--json",
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["status"] == "completed" and report["recorded"] == 20
+    assert 0 < report["spend_usd"] <= 0.005
+
+
+def test_max_cost_stopping_says_what_was_spent_and_what_the_next_call_needs(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    config, db = setup
+    code, out, _ = run_cli(
+        "eval", "--dataset", "qa", "--models", "right", "--config", str(config), "--db",
+        str(db), "--max-cost", "0.00002", "--max-tokens", "10", "--concurrency", "4", "--json",
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == 3 and report["status"] == "budget_exhausted"
+    spent = report["spend_usd"]
+    assert 0 < spent <= 0.00002
+    message = report["message"]
+    assert f"spent ${spent:.6f} of --max-cost $2e-05" in message, message
+    needs = float(message.split("the next call (right) needs up to $")[1].split()[0])
+    left = float(message.split(" is left")[0].rsplit("$", 1)[1])
+    assert left == pytest.approx(0.00002 - spent, abs=1e-6) and needs > left
+
+
+def test_models_counts_the_outcomes_eval_recorded(
+    setup: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    config, db = setup
+    args = ["--config", str(config), "--db", str(db)]
+    code, _, err = run_cli("eval", "--dataset", "qa", "--models", "right,wrong", *args)
+    assert code == 0, err
+    code, out, err = run_cli("models", *args, "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert (rows["right"]["outcomes"], rows["right"]["datasets"]) == (5, 1)
+    assert (rows["right"]["mean_score"], rows["wrong"]["mean_score"]) == (1.0, 0.0)
+    assert rows["slow"]["outcomes"] == 0 and rows["right"]["configured"]
+
+
 def _start(
     spawn: Spawn, config: Path, db: Path, *extra: str, models: str = "slow,right"
 ) -> subprocess.Popen[str]:

@@ -3,8 +3,9 @@
 Each call reserves a conservative estimate before it starts (its prompt tokens at the input
 price plus `max_tokens`, or when unset the larger of 1024 and twice the longest answer seen
 from that model, at the output price) and settles to its real cost when it ends. A call whose
-reservation does not fit is not made, so spend stays within budget as long as no answer is
-longer than its estimate.
+reservation does not fit what is left waits for the calls in flight to settle (near the limit
+fewer calls run at once); one that does not fit with none in flight is not made, and the run
+stops. So spend stays within budget as long as no answer is longer than its estimate.
 """
 
 from __future__ import annotations
@@ -57,9 +58,12 @@ class Budget:
         self.settled += actual
         self.longest_answer[model] = max(self.longest_answer[model], completion_tokens)
 
-    def stop_message(self) -> str:
+    def stop_message(self, model: str, estimate: float) -> str:
+        """Why the run stops: the next call (to `model`, reserving `estimate`) does not fit."""
+        left = max(0.0, self.max_usd - self.spent - self.reserved)
         return (
-            f"stopped before exceeding --max-cost ${self.max_usd:g}: spent ${self.spent:.4f}, "
-            "and the next call could cost more than what is left; rerun with a higher "
-            "--max-cost to continue (recorded outcomes are not called again)"
+            f"stopped before exceeding --max-cost ${self.max_usd:g}: spent ${self.spent:.6f} "
+            f"of --max-cost ${self.max_usd:g}; the next call ({model}) needs up to "
+            f"${estimate:.6f} and ${left:.6f} is left; rerun with a higher --max-cost to "
+            "continue (recorded outcomes are not called again)"
         )

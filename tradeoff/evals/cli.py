@@ -12,13 +12,9 @@ from tradeoff.evals.errors import ConfigError
 from tradeoff.evals.store import Store, open_store
 
 MODELS_IN_STORE = """
-SELECT m.name, m.tier, m.source, m.input_cost_per_token, m.output_cost_per_token,
-       m.gpu_hourly_usd, CAST(m.calibration AS VARCHAR) AS calibration, count(o.model) AS outcomes,
-       count(DISTINCT o.dataset) AS datasets, avg(o.score) AS mean_score
-FROM models m LEFT JOIN outcomes o ON o.model = m.name
-GROUP BY m.name, m.tier, m.source, m.input_cost_per_token, m.output_cost_per_token,
-         m.gpu_hourly_usd, CAST(m.calibration AS VARCHAR)
-ORDER BY m.name
+SELECT name, tier, source, input_cost_per_token, output_cost_per_token, gpu_hourly_usd,
+       CAST(calibration AS VARCHAR) AS calibration
+FROM models ORDER BY name
 """
 
 DATASETS_IN_STORE = """
@@ -154,14 +150,17 @@ def dataset_rows(store: Store) -> list[dict[str, Any]]:
 
 
 def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
-    """Store models (with outcome counts) merged with models.yaml entries, by name."""
+    """Store models merged with models.yaml entries, by name, each with its outcome counts (a
+    model `eval` measured has no row in the store's `models` table, only outcomes)."""
     from tradeoff.evals.local import describe_calibration
     from tradeoff.evals.registry import load_registry
+    from tradeoff.evals.store.outcomes import model_counts
 
     with store.connect(read_only=True) as con:
         result = con.execute(MODELS_IN_STORE)
         names = [d[0] for d in result.description]
         stored = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+        counts = model_counts(con)
     rows: dict[str, dict[str, Any]] = {}
     for s in stored:
         rows[s["name"]] = {
@@ -171,11 +170,23 @@ def model_rows(store: Store, config: str | None) -> list[dict[str, Any]]:
             "input_usd_per_1m": _per_million(s["input_cost_per_token"]),
             "output_usd_per_1m": _per_million(s["output_cost_per_token"]),
             "price_source": "store" if s["input_cost_per_token"] is not None else None,
-            "outcomes": int(s["outcomes"]),
-            "datasets": int(s["datasets"]),
-            "mean_score": round(s["mean_score"], 4) if s["mean_score"] is not None else None,
             "calibration": json.loads(s["calibration"]) if s["calibration"] else None,
         }
+    for name in counts.keys() - rows.keys():  # measured, never registered in the store
+        rows[name] = {
+            "name": name,
+            "tier": None,
+            "configured": False,
+            "input_usd_per_1m": None,
+            "output_usd_per_1m": None,
+            "price_source": None,
+            "calibration": None,
+        }
+    for name, row in rows.items():
+        n, datasets, mean = counts.get(name, (0, 0, None))
+        row.update(
+            outcomes=n, datasets=datasets, mean_score=None if mean is None else round(mean, 4)
+        )
     for entry in load_registry(config, required=config is not None):  # a named one must exist
         row = rows.setdefault(
             entry.name,

@@ -282,9 +282,9 @@ class Runner:
             await slots.acquire()
             writer.check()  # a failed writer stops the calls and surfaces its error
             estimate = self._estimate(job) if self.budget else 0.0
-            if self.budget and not self.budget.reserve(estimate):
+            if self.budget and not await self._reserve(estimate):
                 slots.release()
-                stopped = self.budget.stop_message()
+                stopped = self.budget.stop_message(job.model, estimate)
                 break
             task = asyncio.create_task(self._one(job, estimate, writer, slots))
             self._in_flight.add(task)
@@ -292,6 +292,16 @@ class Runner:
         if self._in_flight:
             await asyncio.gather(*self._in_flight)
         return stopped
+
+    async def _reserve(self, estimate: float) -> bool:
+        """Reserve `estimate` against what is left of --max-cost, waiting while calls in flight
+        hold the room it needs; False when it does not fit with none in flight."""
+        assert self.budget is not None
+        while not self.budget.reserve(estimate):
+            if not self._in_flight:
+                return False
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        return True
 
     async def _one(
         self, job: Job, estimate: float, writer: OutcomeWriter, slots: asyncio.Semaphore

@@ -34,6 +34,7 @@ __all__ = [
     "insert_items",
     "insert_outcomes",
     "item_table",
+    "model_counts",
     "outcome_table",
     "record_dataset",
     "record_models",
@@ -327,6 +328,15 @@ def import_rows(
 
 
 # --- reads --------------------------------------------------------------------------------------
+
+
+def model_counts(con: Connection) -> dict[str, tuple[int, int, float | None]]:
+    """Per model with outcomes (known to the `models` table or not): (outcomes, datasets, mean
+    score)."""
+    rows = con.execute(
+        "SELECT model, count(*), count(DISTINCT dataset), avg(score) FROM outcomes GROUP BY model"
+    ).fetchall()
+    return {r[0]: (int(r[1]), int(r[2]), None if r[3] is None else float(r[3])) for r in rows}
 
 
 def count_items(con: Connection, dataset: str) -> int:
