@@ -26,6 +26,7 @@ from typing import Any
 
 from tradeoff.evals.store import Store
 from tradeoff.router.keys.keyfile import NUSD_PER_USD, KeySpec, minute_start, period_start, utcnow
+from tradeoff.router.log.request_log import key_counts
 
 __all__ = ["key_spend", "period_counts", "publish_keys"]
 
@@ -49,17 +50,7 @@ def period_counts(
     """(spent USD, requests, refused, requests this minute) of key `name` in its current
     period, from the request log."""
     now = now or utcnow()
-    start = period_start(period, now)
-    with store.connect(read_only=True, threads=1) as con:
-        row = con.execute(
-            "SELECT coalesce(sum(cost_usd), 0), count(*), "
-            "coalesce(sum(CASE WHEN status = 429 AND attempts = 0 THEN 1 ELSE 0 END), 0), "
-            "coalesce(sum(CASE WHEN created_at >= ? AND attempts > 0 THEN 1 ELSE 0 END), 0) "
-            "FROM requests WHERE key_name = ? AND created_at >= ?",
-            [minute_start(now), name, start],
-        ).fetchone()
-    assert row is not None
-    return float(row[0]), int(row[1]), int(row[2]), int(row[3])
+    return key_counts(store, name, period_start(period, now), minute_start(now))
 
 
 def key_spend(store: Store, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -1,5 +1,8 @@
 """The request log: every proxied request, exactly once, in the store's `requests` table.
 
+This module is the table's owner in the router: the writer below, `RequestLog.find` and
+`key_counts` (a client key's spend and counts) are the router's SQL on it.
+
 `record(row)` is the whole contract for callers: when it returns, the row is durable (on disk in
 this process's spool, `router.log.spool`) and queued; it never touches the store and never blocks on
 it. A writer thread drains the queue in batches, every `flush_s` or `batch_rows` rows, each batch
@@ -23,6 +26,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tradeoff.evals.errors import StoreError
@@ -39,7 +43,7 @@ from tradeoff.router.log.row import (
 )
 from tradeoff.router.log.spool import Segment, Spool
 
-__all__ = ["COLUMNS", "SCHEMA", "RequestLog", "RequestRow"]
+__all__ = ["COLUMNS", "SCHEMA", "RequestLog", "RequestRow", "key_counts"]
 
 log = logging.getLogger("tradeoff.router")
 # One Arrow batch per flush: DuckDB's executemany costs ~3 ms a row, holding the GIL (and so
@@ -325,3 +329,21 @@ class RequestLog:
         if self.spool is not None:
             for segment, rows in per_segment.items():
                 self.spool.settle(segment, rows)
+
+
+def key_counts(
+    store: Store, key_name: str, since: datetime, minute: datetime
+) -> tuple[float, int, int, int]:
+    """Of the requests logged under client key `key_name` since `since`: (their cost in USD,
+    how many, how many its limits refused (429, no upstream tried), how many reached an upstream
+    since `minute`)."""
+    with store.connect(read_only=True, threads=1) as con:
+        row = con.execute(
+            "SELECT coalesce(sum(cost_usd), 0), count(*), "
+            "coalesce(sum(CASE WHEN status = 429 AND attempts = 0 THEN 1 ELSE 0 END), 0), "
+            "coalesce(sum(CASE WHEN created_at >= ? AND attempts > 0 THEN 1 ELSE 0 END), 0) "
+            "FROM requests WHERE key_name = ? AND created_at >= ?",
+            [minute, key_name, since],
+        ).fetchone()
+    assert row is not None
+    return float(row[0]), int(row[1]), int(row[2]), int(row[3])
