@@ -489,6 +489,14 @@ def test_counters_are_exact_across_processes(store: Store) -> None:
     assert store.increment("test", "shared", -20) == 100.0
 
 
+def test_a_counter_says_when_it_last_changed(store: Store) -> None:
+    assert store.counter_updated_at("test", "never") is None
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    store.increment("test", "ticks", 1)
+    changed = store.counter_updated_at("test", "ticks")
+    assert changed is not None and before <= changed <= before + dt.timedelta(seconds=60)
+
+
 HOLD_LOCK = """
 import pathlib, sys, time
 from tradeoff.evals.store import Store

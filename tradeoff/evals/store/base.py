@@ -25,7 +25,8 @@ Life cycle. A `Store` is a cheap handle that holds no connection between uses.
   `name` for the following statements (`INSERT INTO t SELECT ... FROM name ON CONFLICT ...`);
   `con.unregister(name)` drops it.
 - Shared state across processes: `lock(name)` is an exclusive advisory lock; `increment(scope,
-  key, delta)` adds to a counter atomically and returns its new value.
+  key, delta)` adds to a counter atomically and returns its new value (`counter` reads it,
+  `counter_updated_at` says when it last changed).
 
 Errors: `StoreNotFoundError` (no store there), `StoreBusyError` (a lock held past `timeout_s`),
 `StoreError` (cannot open it, or it is in an unexpected state).
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -186,3 +188,11 @@ class Store:
                 "SELECT value FROM counters WHERE scope = ? AND key = ?", [scope, key]
             ).fetchone()
         return float(row[0]) if row else 0.0
+
+    def counter_updated_at(self, scope: str, key: str) -> datetime | None:
+        """When the counter was last incremented (naive UTC); None when it never was."""
+        with self.connect(read_only=True, threads=1) as con:
+            row = con.execute(
+                "SELECT updated_at FROM counters WHERE scope = ? AND key = ?", [scope, key]
+            ).fetchone()
+        return row[0] if row else None

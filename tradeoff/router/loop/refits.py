@@ -53,13 +53,9 @@ class RefitSchedule:
         own lock (the second one stops at once)."""
         store = Store(self.db)
         try:
-            with store.connect() as con:
-                row = con.execute(
-                    "SELECT updated_at FROM counters WHERE scope = 'refit-started' AND key = ?",
-                    [name],
-                ).fetchone()
+            started = store.counter_updated_at("refit-started", name)
             recent = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=self.every_s / 2)
-            if row is not None and row[0] > recent:
+            if started is not None and started > recent:
                 return False
             store.increment("refit-started", name, 1)
         except Exception as exc:  # the store is away: the refit could not run either
