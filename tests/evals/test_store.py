@@ -218,6 +218,7 @@ EXPECTED_SCHEMA = {
         "reasoning_tokens BIGINT",
         "route_reason VARCHAR",
         "key_name VARCHAR",
+        "dropped VARCHAR",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",

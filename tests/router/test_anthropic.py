@@ -293,3 +293,82 @@ def test_count_tokens_counts_for_the_model_the_request_routes_to(
         anthropic.Anthropic(
             base_url=proxy.base, api_key="wrong", max_retries=0
         ).messages.count_tokens(model="a-policy", messages=[{"role": "user", "content": "x"}])
+
+
+def _post(proxy: Proxy, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{proxy.base}/v1/messages", json=body, headers={"x-api-key": KEY})
+
+
+def test_system_messages_inside_messages_are_accepted(proxy: Proxy, upstream: Upstream) -> None:
+    """The anthropic SDK has `role: "system"` as a message (Claude Code sends one): leading
+    ones join the system prompt, later ones stay system turns; a native model gets them as is."""
+    messages = [
+        {"role": "system", "content": "first rule"},
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "the environment"}]},
+    ]
+    body = {"model": "a-policy", "max_tokens": 20, "system": "be brief", "messages": messages}
+    response = _post(proxy, body)
+    assert response.status_code == 200, response.text
+    assert upstream.requests[-1]["messages"] == [
+        {"role": "system", "content": "be brief\nfirst rule"},
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "the environment"},
+    ]
+    native = _post(proxy, {**body, "model": "a-native"})
+    assert native.status_code == 200, native.text
+    assert upstream.native_requests["messages"][-1]["messages"] == messages
+
+
+def test_claude_codes_hints_are_mapped_or_dropped_and_named(
+    proxy: Proxy, upstream: Upstream
+) -> None:
+    """What Claude Code sends for a model it does not know: adaptive thinking and context
+    management are dropped (named in the row), effort becomes `reasoning_effort`, and its
+    session id in `metadata.user_id` names the session. A native model sees it all."""
+    user_id = json.dumps({"device_id": "d1", "account_uuid": "", "session_id": "cc-session-1"})
+    body = {
+        "model": "a-mixed",
+        "max_tokens": 32000,
+        "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+        "metadata": {"user_id": user_id},
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "output_config": {"effort": "high"},
+        "stream": False,
+    }
+    response = _post(proxy, body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-tradeoff-model"] == "a-cheap"  # not skipped for a-native
+    sent = upstream.requests[-1]
+    assert sent["reasoning_effort"] == "high"
+    assert not {"thinking", "context_management", "output_config"} & set(sent)
+    request_id = response.headers["x-tradeoff-request-id"]
+    (row,) = proxy.rows_eventually("request_id = ?", [request_id])
+    assert row["dropped"] == "thinking, context_management"
+    assert row["session"] == "cc-session-1"
+    native = _post(proxy, {**body, "model": "a-native"})
+    assert native.status_code == 200, native.text
+    assert upstream.native_requests["messages"][-1]["thinking"] == body["thinking"]
+    (row,) = proxy.rows_eventually("request_id = ?", [native.headers["x-tradeoff-request-id"]])
+    assert row["dropped"] is None  # nothing was left out for a model that speaks Messages
+
+
+def test_offered_server_tools_are_removed_forced_ones_stay_a_400(
+    proxy: Proxy, upstream: Upstream
+) -> None:
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    deferred = {"name": "Later", "input_schema": {"type": "object"}, "defer_loading": True}
+    body = {
+        "model": "a-policy",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [*TOOLS, search, deferred],
+    }
+    response = _post(proxy, body)
+    assert response.status_code == 200, response.text
+    assert [t["function"]["name"] for t in upstream.requests[-1]["tools"]] == ["get_weather"]
+    (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
+    assert row["dropped"] == "tool web_search_20250305, tool Later (deferred)"
+    forced = _post(proxy, {**body, "tool_choice": {"type": "tool", "name": "web_search"}})
+    assert forced.status_code == 400 and "web_search" in forced.json()["error"]["message"]

@@ -4,6 +4,7 @@ speak it, and a clear 400 for what cannot be translated."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -219,7 +220,7 @@ def test_what_cannot_be_translated_is_a_400_or_goes_native(
     chats = len(upstream.requests)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
-        ({"tools": [{"type": "web_search"}]}, "web_search"),
+        ({"tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}}, "web_search"),
         ({"store": True}, "store: true"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "item_reference"),
     ]
@@ -287,3 +288,62 @@ print("litellm" in sys.modules)
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "False"
+
+
+CODEX_TOOLS: Any = [
+    *TOOLS,
+    {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": []},
+    {"type": "web_search", "external_web_access": False},
+]
+
+
+def _codex_body(**more: Any) -> dict[str, Any]:
+    """What Codex sends (the fields that matter here): hints, and built-in tools it offers."""
+    return {
+        "model": "r-mixed",
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "What is 2 + 3?"}]}],
+        "tools": CODEX_TOOLS, "tool_choice": "auto", "parallel_tool_calls": True,
+        "reasoning": {"summary": "auto"}, "store": False,
+        "include": ["reasoning.encrypted_content"], "prompt_cache_key": "thread-1",
+        "client_metadata": {"thread_id": "thread-1", "turn_id": "t1"}, **more,
+    }  # fmt: skip
+
+
+def test_codexs_hints_are_dropped_and_offered_tools_removed(
+    proxy: Proxy, upstream: Upstream
+) -> None:
+    """Codex's body goes to the plan's cheap chat model (not to the native one it used to be
+    forced to): `client_metadata` and `reasoning.summary` dropped, `namespace` and
+    `web_search` removed, each named in the row; `prompt_cache_key` names the session."""
+    response = httpx.post(f"{proxy.url}/responses", json=_codex_body())
+    assert response.status_code == 200, response.text
+    assert response.headers["x-tradeoff-model"] == "r-cheap"
+    sent = upstream.requests[-1]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
+    assert "client_metadata" not in sent and sent["prompt_cache_key"] == "thread-1"
+    (row,) = proxy.rows_eventually("request_id = ?", [response.headers["x-tradeoff-request-id"]])
+    assert row["dropped"] == (
+        "tool namespace multi_agent_v1, tool web_search, reasoning.summary, client_metadata"
+    )
+    assert row["session"] == "thread-1"
+    other = httpx.post(f"{proxy.url}/responses", json=_codex_body(prompt_cache_key="thread-2"))
+    (row,) = proxy.rows_eventually("request_id = ?", [other.headers["x-tradeoff-request-id"]])
+    assert row["session"] == "thread-2"  # another run of Codex: another session
+
+
+def test_strict_translation_refuses_offered_built_in_tools(
+    upstream: Upstream, proxy: Proxy, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        proxy.settings, db_path=tmp_path / "strict.duckdb", strict_translation=True
+    )
+    with Proxy(settings) as strict:
+        body = _codex_body(model="r-policy")
+        refused = httpx.post(f"{strict.url}/responses", json=body)
+        assert refused.status_code == 400, refused.text
+        assert "namespace multi_agent_v1" in refused.json()["error"]["message"]
+        native = httpx.post(f"{strict.url}/responses", json=_codex_body())
+        assert native.headers["x-tradeoff-model"] == "r-native"  # a plan's native model serves
+        plain = httpx.post(f"{strict.url}/responses", json={**body, "tools": TOOLS})
+        assert plain.status_code == 200  # hints alone are still dropped

@@ -86,8 +86,8 @@ def test_responses_translation_agrees_with_litellm(body: dict[str, Any]) -> None
             model="m", input=body["input"], responses_api_request=params
         )
     )
-    ours, untranslatable = ours_responses(body)
-    assert untranslatable is None
+    ours, translation = ours_responses(body)
+    assert translation.untranslatable is None
     assert normal(ours["messages"]) == normal(theirs["messages"])
     assert normal(ours.get("tools")) == normal(theirs.get("tools"))
 
@@ -100,7 +100,7 @@ def test_messages_translation_agrees_with_litellm(body: dict[str, Any]) -> None:
     )
 
     theirs, _ = LiteLLMAnthropicMessagesAdapter().translate_anthropic_to_openai(body)  # type: ignore[arg-type]
-    ours, untranslatable = ours_anthropic(body)
-    assert untranslatable is None
+    ours, translation = ours_anthropic(body)
+    assert translation.untranslatable is None
     assert normal(ours["messages"]) == normal(theirs["messages"])
     assert normal(ours.get("tools")) == normal(theirs.get("tools"))

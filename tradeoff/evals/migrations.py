@@ -283,4 +283,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Issue 23: what a translation for a chat-completions model left out of an agent's
+        # request (hints such as thinking modes, offered built-in tools), by name.
+        "0090_requests_dropped",
+        "ALTER TABLE requests ADD COLUMN dropped VARCHAR",
+    ),
 ]

@@ -223,6 +223,7 @@ class Call:
                 reasoning_tokens=usage.reasoning if usage else None,
                 route_reason=route.reason if route else None,
                 key_name=self.caller.name if self.caller is not None else None,
+                dropped=self._dropped(),
             )
         )
         if state.loop is not None:
@@ -230,6 +231,13 @@ class Call:
                 state.loop.on_finish(self, status)
             except Exception:  # the loop must never fail a request
                 log.exception("loop: on_finish failed for %s", self.request_id)
+
+    def _dropped(self) -> str | None:
+        """What the answering model did not see of the client's request (a translation's)."""
+        model = self.trace.model
+        if self.chat is None or model not in self.state.targets:
+            return None
+        return self.chat.dropped_for(self.state.targets[model])
 
     def _settle_session(self, route: Route, model: str) -> None:
         """The session moves to the model that answered if it is dearer (router.sessions)."""

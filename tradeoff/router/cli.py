@@ -149,6 +149,13 @@ def register(group: click.Group) -> None:
         help="Proxy processes on this host sharing the port (each with its own spool); a "
         "supervisor forwards signals and restarts a worker that dies.",
     )
+    @click.option(
+        "--strict-translation",
+        is_flag=True,
+        help="Refuse (400) a Messages or Responses request offering built-in tools (web_search, "
+        "namespace, server tools) to a model that cannot take its API as is, instead of "
+        "removing them from what that model sees.",
+    )
     def serve(
         policies: tuple[str, ...],
         config: str | None,
@@ -173,6 +180,7 @@ def register(group: click.Group) -> None:
         keys_path: Path | None,
         drain_timeout_s: float,
         workers: int,
+        strict_translation: bool,
     ) -> None:
         """Run the proxy: clients change only base_url and the key.
 
@@ -226,6 +234,7 @@ def register(group: click.Group) -> None:
             keys_path=keys_path,
             drain_timeout_s=drain_timeout_s,
             workers=workers,
+            strict_translation=strict_translation,
         )
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         if workers > 1:

@@ -112,6 +112,8 @@ async def handle(
 ) -> Any:
     """Answer one parsed-or-not request; the caller turns ProxyError into a response."""
     chat = protocol.parse(parse_json_body(raw), request.headers)
+    if state.settings.strict_translation:
+        chat = chat.strict()
     call.chat = chat
     await await_pin(state, chat)
     call.route = resolve_route(state, chat, routed=protocol.routed)

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from tradeoff.evals.capabilities import Needs, needs
 from tradeoff.evals.estimate import count_prompt, count_tokens
 from tradeoff.policies.families.base import flatten_messages
 from tradeoff.router.errors import ProxyError, bad_request
 from tradeoff.router.sessions import SESSION_HEADER
+
+if TYPE_CHECKING:
+    from tradeoff.evals.targets import Target
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TASK_HEADER = "x-tradeoff-task"
@@ -50,7 +53,25 @@ class ChatRequest:
     native: dict[str, Any] | None = None
     native_only: str | None = None
     needs: Needs = field(default_factory=Needs)
-    session_header: str | None = None  # the client's x-tradeoff-session
+    # The session the client names: its x-tradeoff-session header, else one its protocol's
+    # body carries (Codex's `prompt_cache_key`, Claude Code's `metadata.user_id`).
+    client_session: str | None = None
+    # What a translation to `body` left out (hints, offered built-in tools: protocols/
+    # translation.py), named in the log row when a model took `body`, not `native`.
+    dropped: tuple[str, ...] = ()
+    removed_tool: str | None = None  # the first built-in tool removed (--strict-translation)
+
+    def dropped_for(self, target: Target) -> str | None:
+        """What `target` did not see of the client's request, for the log row; None: nothing."""
+        if not self.dropped or (self.native is not None and target.speaks(self.protocol)):
+            return None
+        return ", ".join(self.dropped)
+
+    def strict(self) -> ChatRequest:
+        """The request under --strict-translation: a removed built-in tool is a requirement."""
+        if self.removed_tool is None or self.native_only is not None:
+            return self
+        return replace(self, native_only=self.removed_tool)
 
 
 def is_text(value: str) -> bool:
@@ -201,9 +222,12 @@ def parse_chat_request(raw: bytes, headers: dict[str, str] | Any) -> ChatRequest
     return chat_request(parse_json_body(raw), headers)
 
 
-def chat_request(body: dict[str, Any], headers: Any, **more: Any) -> ChatRequest:
+def chat_request(
+    body: dict[str, Any], headers: Any, session: str | None = None, **more: Any
+) -> ChatRequest:
     """The internal request for a chat-completions body (a client's, or one a protocol
-    translated to), checked; `more` sets the other `ChatRequest` fields."""
+    translated to), checked; `session` is a session id the client's body names, `more` sets
+    the other `ChatRequest` fields."""
     model = require_model(body)
     _check_optional(body)
     prompt = _check_messages(body.get("messages"))
@@ -226,7 +250,7 @@ def chat_request(body: dict[str, Any], headers: Any, **more: Any) -> ChatRequest
         task=task,
         prompt=prompt,
         needs=needs(body),
-        session_header=headers.get(SESSION_HEADER) or None,
+        client_session=(headers.get(SESSION_HEADER) or session or None),
         **more,
     )
 

@@ -49,7 +49,7 @@ async def await_pin(state: ProxyState, chat: ChatRequest) -> None:
     sessions = state.sessions
     if sessions is None or not sessions.hears_others or chat.model not in state.policies.current:
         return
-    sid = session_id(chat.body, chat.session_header)
+    sid = session_id(chat.body, chat.client_session)
     if sid is not None and continues(chat.body, chat.native):
         await sessions.arrival(_session_key(chat.model, sid))
 
@@ -126,7 +126,7 @@ def policy_version(state: ProxyState, served: Any) -> str:
 def _pinned(state: ProxyState, chat: ChatRequest, route: Route) -> Route:
     if route.policy is None or route.by_baseline or state.sessions is None:
         return route
-    sid = session_id(chat.body, chat.session_header)
+    sid = session_id(chat.body, chat.client_session)
     if sid is None:
         return route
     key = _session_key(route.policy, sid)

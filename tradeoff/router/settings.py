@@ -60,6 +60,9 @@ class Settings:
     session_ttl_s: float = 3600.0  # a conversation's model is kept this long after its last
     # turn (router/sessions.py); 0 turns sessions off
     keys_path: Path | None = None  # `--keys keys.yaml`: named client keys and their limits
+    # Offered built-in tools make a request native-only instead of being removed
+    # (router/protocols/translation.py).
+    strict_translation: bool = False
     workers: int = 1  # processes serving (router/replicas/workers.py); each builds its own state
     loop: LoopSettings = field(default_factory=LoopSettings)
 

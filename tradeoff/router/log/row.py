@@ -53,6 +53,9 @@ class RequestRow:
     reasoning_tokens: int | None = None  # of completion_tokens: spent reasoning
     route_reason: str | None = None  # why the route's models: the plan's reason, pass-through
     key_name: str | None = None  # the client key's name in `serve --keys` (router/keys/keyfile.py)
+    # What a translation left out of the answering model's request: hints and offered built-in
+    # tools (router/protocols/translation.py), comma-separated; None: nothing.
+    dropped: str | None = None
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -84,6 +87,7 @@ SCHEMA = pa.schema(
         ("reasoning_tokens", pa.int64()),
         ("route_reason", pa.string()),
         ("key_name", pa.string()),
+        ("dropped", pa.string()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).

@@ -2,13 +2,17 @@
 
 An upstream that speaks it (Anthropic's API, or a model entry with `api: anthropic`) gets the
 client's body as is, with the client's `anthropic-beta` header. Any other gets it translated to
-chat completions, and its answer (or stream) translated back: `system`, text and image content
-blocks, `tools` and `tool_choice`, `tool_use` / `tool_result` round trips, `stop_sequences`,
-`metadata.user_id`. Prompt-cache markers (`cache_control`) are hints, not content: they reach
-Anthropic upstreams and are left out of a translation (OpenAI-compatible servers cache on their
-own). Extended `thinking`, server tools (web search, code execution, ...), `top_k`, documents
-and other blocks or fields chat completions cannot carry make the request one only a native
-upstream can serve; with none in the plan the client gets a 400 naming the feature.
+chat completions, and its answer (or stream) translated back: `system` (with the `role:
+"system"` messages that open `messages`; later ones stay system turns in place), text and image
+content blocks, `tools` and `tool_choice`, `tool_use` / `tool_result` round trips,
+`stop_sequences`, `metadata.user_id`, `output_config.effort` as `reasoning_effort`. Prompt-cache
+markers (`cache_control`) reach Anthropic upstreams and are left out of a translation
+(OpenAI-compatible servers cache on their own). What else chat completions cannot carry follows
+protocols/translation.py's rule: adaptive `thinking`, `context_management`, earlier thinking
+blocks and deferred tools are dropped, offered server tools removed (each named in the log row);
+extended `thinking`, `top_k`, documents and other blocks or fields chat completions cannot
+carry make the request one only a native upstream can serve, and with none in the plan the
+client gets a 400 naming the feature. Claude Code's `metadata.user_id` names the session.
 
 Errors on this route are Anthropic's: `{"type": "error", "error": {"type", "message"}}`, and
 the proxy's key may come as `x-api-key` (Anthropic's clients) or `Authorization: Bearer`.
@@ -28,11 +32,14 @@ from tradeoff.router.protocols.anthropic_stream import (
     anthropic_usage,
 )
 from tradeoff.router.protocols.base import Protocol, StreamTranslator
-from tradeoff.router.request import ChatRequest, chat_request, require_model
+from tradeoff.router.protocols.translation import Translation, translated_request
+from tradeoff.router.request import ChatRequest, require_model
 
 HANDLED = frozenset({"model", "messages", "system", "max_tokens", "tools", "tool_choice",
                      "stop_sequences", "temperature", "top_p", "stream", "metadata",
-                     "thinking"})  # fmt: skip
+                     "thinking", "output_config", "context_management"})  # fmt: skip
+# Anthropic's effort levels as chat completions' `reasoning_effort`.
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                403: "permission_error", 404: "not_found_error", 408: "timeout_error",
                413: "request_too_large", 415: "invalid_request_error", 429: "rate_limit_error",
@@ -40,14 +47,7 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
 OUR_METADATA = ("task", "session_id")  # hints for the proxy; Anthropic accepts only user_id
 
 
-class _Translation:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.untranslatable: str | None = None
-
-    def cannot(self, what: str) -> None:
-        self.untranslatable = self.untranslatable or what
-
+class _Translation(Translation):
     def _image(self, block: dict[str, Any], where: str) -> dict[str, Any] | None:
         source = block.get("source")
         if isinstance(source, dict) and source.get("type") == "base64":
@@ -79,9 +79,13 @@ class _Translation:
         if not isinstance(message, dict):
             raise bad_request(f"{where}: must be an object", where, "invalid_type")
         role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise bad_request(f"{where}.role: must be user or assistant", f"{where}.role")
+        if role not in ("user", "assistant", "system"):
+            raise bad_request(f"{where}.role: must be user, assistant or system", f"{where}.role")
         content = message.get("content")
+        if role == "system":  # a system turn where it stands (leading ones joined `system`)
+            instructions = _system(content, f"{where}.content") or ""
+            self.messages.append({"role": "system", "content": instructions})
+            return
         if isinstance(content, str):
             self.messages.append({"role": role, "content": content})
             return
@@ -110,6 +114,8 @@ class _Translation:
                                            "arguments": arguments}})  # fmt: skip
             elif kind == "tool_result" and role == "user":
                 results.append(self._tool_result(block, at))
+            elif kind in ("thinking", "redacted_thinking") and role == "assistant":
+                self.drop("thinking blocks")  # an earlier turn's; a chat model cannot read them
             else:
                 self.cannot(f"the content block {kind!r} ({at})")
         self.messages += results  # tool results answer the previous turn's calls: first
@@ -124,7 +130,7 @@ class _Translation:
             self.messages.append({"role": role, "content": value})
 
 
-def _system(system: Any) -> str | None:
+def _system(system: Any, where: str = "system") -> str | None:
     if system is None or isinstance(system, str):
         return system
     if isinstance(system, list):
@@ -133,18 +139,33 @@ def _system(system: Any) -> str | None:
             for b in system
             if isinstance(b, dict) and b.get("type") == "text"
         )
-    raise bad_request("system: must be a string or an array of text blocks", "system")
+    raise bad_request(f"{where}: must be a string or an array of text blocks", where)
+
+
+def _leading_system(body: dict[str, Any]) -> tuple[str | None, list[Any]]:
+    """`system` joined with the `role: "system"` messages that open `messages` (what the
+    anthropic SDK sends as messages), and the messages after them."""
+    parts = [_system(body.get("system"))]
+    messages = list(body["messages"])
+    while messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+        parts.append(_system(messages.pop(0).get("content"), "messages.0.content"))
+    return "\n".join(p for p in parts if p) or None, messages
 
 
 def _tools(body: dict[str, Any], t: _Translation) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    tools = []
+    tools: list[dict[str, Any]] = []
+    names = set()
     for i, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise bad_request(f"tools.{i}: must be an object with a name", f"tools.{i}")
         if tool.get("type") not in (None, "custom"):
-            t.cannot(f"the server tool {tool.get('type')!r}")
+            t.remove_tool(str(tool.get("type")))  # offered: what the model sees without it
             continue
+        if tool.get("defer_loading"):
+            t.drop(f"tool {tool['name']} (deferred)")  # not loaded until the client asks
+            continue
+        names.add(tool["name"])
         function = {"name": tool["name"], "parameters": tool.get("input_schema") or {}}
         if tool.get("description"):
             function["description"] = tool["description"]
@@ -155,7 +176,9 @@ def _tools(body: dict[str, Any], t: _Translation) -> dict[str, Any]:
     if isinstance(choice, dict):
         kind = choice.get("type")
         mapped = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
-        if kind == "tool":
+        if kind == "tool" and choice.get("name") not in names:
+            t.cannot(f"tool_choice naming {choice.get('name')!r}, a tool left out")
+        elif kind == "tool":
             out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
         elif mapped is not None:
             out["tool_choice"] = mapped
@@ -168,13 +191,39 @@ def _tools(body: dict[str, Any], t: _Translation) -> dict[str, Any]:
     return out
 
 
-def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(The chat-completions body for a Messages body, what could not be translated)."""
+def _hints(body: dict[str, Any], chat: dict[str, Any], t: _Translation) -> None:
+    """Thinking, effort and context management: mapped or dropped (a hint), or a requirement."""
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "adaptive":
+        t.drop("thinking")  # "think if useful": a chat model decides for itself
+    elif kind == "enabled":
+        t.cannot("extended thinking")  # the answer must carry thinking blocks
+    elif thinking is not None and kind != "disabled":
+        t.cannot(f"thinking of type {kind!r}")
+    config = body.get("output_config")
+    for key, value in config.items() if isinstance(config, dict) else ():
+        if key == "effort" and value in EFFORTS:
+            chat["reasoning_effort"] = EFFORTS[value]
+        elif key == "effort":
+            t.drop("output_config.effort")
+        elif key == "format" and isinstance(value, dict) and value.get("type") == "json_schema":
+            schema = {"name": "output", "schema": value.get("schema") or {}}
+            chat["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif value is not None:
+            t.cannot(f"output_config.{key}")
+    if body.get("context_management") is not None:
+        t.drop("context_management")  # clears thinking or old tool results: nothing to clear
+
+
+def translate(body: dict[str, Any]) -> tuple[dict[str, Any], _Translation]:
+    """The chat-completions body for a Messages body, and what the translation met."""
     t = _Translation()
-    system = _system(body.get("system"))
+    system, messages = _leading_system(body)
     if system:
         t.messages.append({"role": "system", "content": system})
-    for i, message in enumerate(body["messages"]):
+    skipped = len(body["messages"]) - len(messages)
+    for i, message in enumerate(messages, skipped):
         t.message(message, f"messages.{i}")
     chat: dict[str, Any] = {"model": body["model"], "max_completion_tokens": body["max_tokens"]}
     for key in ("temperature", "top_p", "stream"):
@@ -191,14 +240,24 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     chat.update(_tools(body, t))
     if "tools" not in chat:  # chat APIs refuse tool settings without tools
         chat.pop("tool_choice", None)
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        t.cannot("extended thinking")
+    _hints(body, chat, t)
     for key in sorted(set(body) - HANDLED):
         if body[key] is not None:
             t.cannot(f"the field {key!r}")
     chat["messages"] = t.messages
-    return chat, t.untranslatable
+    return chat, t
+
+
+def client_session(metadata: Any) -> str | None:
+    """The session Claude Code names: its `metadata.user_id` is a JSON object with a
+    `session_id` (one per run of the agent)."""
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    try:
+        found = json.loads(user) if isinstance(user, str) and user.startswith("{") else None
+    except ValueError:
+        return None
+    session = found.get("session_id") if isinstance(found, dict) else None
+    return session if isinstance(session, str) and session else None
 
 
 def _check(body: dict[str, Any]) -> None:
@@ -232,11 +291,11 @@ class AnthropicProtocol(Protocol):
         self.model = require_model(body)
         _check(body)
         self.beta = headers.get("anthropic-beta")
-        chat, untranslatable = translate(body)
-        if not chat["messages"]:
-            if untranslatable is None:
+        chat, t = translate(body)
+        if not t.messages:
+            if t.untranslatable is None:
                 raise bad_request("messages: no content to answer", "messages")
-            chat["messages"] = [{"role": "user", "content": ""}]  # only a native call is made
+            t.messages.append({"role": "user", "content": ""})  # only a native call is made
         native = body
         metadata = body.get("metadata")
         if isinstance(metadata, dict) and any(k in metadata for k in OUR_METADATA):
@@ -244,8 +303,8 @@ class AnthropicProtocol(Protocol):
             native = {k: v for k, v in body.items() if k != "metadata"}
             if kept:
                 native["metadata"] = kept
-        return chat_request(
-            chat, headers, protocol=self.name, native=native, native_only=untranslatable
+        return translated_request(
+            chat, headers, t, protocol=self.name, native=native, session=client_session(metadata)
         )
 
     def native_headers(self) -> dict[str, str]:

@@ -7,10 +7,12 @@ chat completions, and its answer (or stream) translated back: `input` as a strin
 `instructions` as a system message, function tools and `tool_choice`, `text.format` (JSON
 object or JSON schema) as `response_format`, `max_output_tokens`, `reasoning.effort`.
 
-What chat completions cannot carry is never dropped silently: a stored `previous_response_id`,
-`store: true`, built-in tools (web search, file search, ...), reasoning items and other
-fields this module does not translate make the request one only a native upstream can serve.
-Routing skips the others; with none left the client gets a 400 naming the feature.
+What chat completions cannot carry follows protocols/translation.py's rule: hints
+(`client_metadata`, `reasoning.summary`, earlier reasoning items) are dropped and offered
+built-in tools (`web_search`, Codex's `namespace`) removed, each named in the log row; a stored
+`previous_response_id`, `store: true`, a forced built-in tool and fields this module does not
+know make the request one only a native upstream can serve (routing skips the others; with none
+left the client gets a 400 naming the feature). `prompt_cache_key` names the session.
 
 litellm has a translator too (`litellm.responses.litellm_completion_transformation`); it works
 on litellm's pydantic types, turns built-in tools into other options silently, and costs far
@@ -32,7 +34,8 @@ from tradeoff.router.protocols.responses_stream import (
     finish_status,
     responses_usage,
 )
-from tradeoff.router.request import ChatRequest, chat_request, require_model
+from tradeoff.router.protocols.translation import Translation, translated_request
+from tradeoff.router.request import ChatRequest, require_model
 
 # Fields translated to chat completions (others need an upstream that speaks Responses).
 SAME_NAME = ("temperature", "top_p", "user", "parallel_tool_calls", "metadata", "service_tier",
@@ -40,7 +43,7 @@ SAME_NAME = ("temperature", "top_p", "user", "parallel_tool_calls", "metadata", 
 HANDLED = frozenset(
     {*SAME_NAME, "model", "input", "instructions", "tools", "tool_choice", "text",
      "max_output_tokens", "reasoning", "store", "include", "stream_options", "truncation",
-     "background"}
+     "background", "client_metadata"}
 )  # fmt: skip
 # `include` values a translated answer satisfies by having nothing to include.
 HARMLESS_INCLUDES = frozenset({"reasoning.encrypted_content", "message.output_text.logprobs"})
@@ -80,15 +83,8 @@ def _check_types(body: dict[str, Any]) -> None:
             raise bad_request(f"'{name}' must be a number", param=name, code="invalid_type")
 
 
-class _Translation:
-    """A Responses body as chat-completions fields, and the first thing that did not fit."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.untranslatable: str | None = None
-
-    def cannot(self, what: str) -> None:
-        self.untranslatable = self.untranslatable or what
+class _Translation(Translation):
+    """A Responses body as chat-completions fields (see protocols/translation.py)."""
 
     def content(self, parts: Any, where: str) -> str | list[dict[str, Any]]:
         if isinstance(parts, str):
@@ -141,6 +137,8 @@ class _Translation:
                 last.setdefault("tool_calls", []).append(call)  # the same turn's calls
             else:
                 self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "reasoning":
+            self.drop("reasoning items")  # an earlier turn's; a chat model cannot read them
         elif kind == "function_call_output":
             output = item.get("output")
             if not isinstance(output, str):
@@ -160,7 +158,8 @@ def _tools(body: dict[str, Any], t: _Translation) -> dict[str, Any]:
         if not isinstance(tool, dict):
             raise bad_request(f"'tools[{i}]' must be an object", f"tools[{i}]", "invalid_type")
         if tool.get("type") != "function":
-            t.cannot(f"the built-in tool {tool.get('type')!r}")
+            kind = str(tool.get("type"))  # offered, not forced: the model works without it
+            t.remove_tool(f"{kind} {tool['name']}" if isinstance(tool.get("name"), str) else kind)
             continue
         function = {k: tool[k] for k in ("name", "description", "parameters", "strict")
                     if tool.get(k) is not None}  # fmt: skip
@@ -196,8 +195,8 @@ def _text_format(body: dict[str, Any], t: _Translation) -> dict[str, Any]:
     return out
 
 
-def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(The chat-completions body for a Responses body, what could not be translated)."""
+def translate(body: dict[str, Any]) -> tuple[dict[str, Any], _Translation]:
+    """The chat-completions body for a Responses body, and what the translation met."""
     t = _Translation()
     if body.get("instructions"):
         t.messages.append({"role": "system", "content": body["instructions"]})
@@ -212,9 +211,13 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     chat.update(_text_format(body, t))
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
-    effort = (body.get("reasoning") or {}).get("effort")
-    if effort is not None:
-        chat["reasoning_effort"] = effort
+    reasoning = body.get("reasoning") or {}
+    if reasoning.get("effort") is not None:
+        chat["reasoning_effort"] = reasoning["effort"]
+    if reasoning.get("summary") is not None:
+        t.drop("reasoning.summary")  # a chat answer has no reasoning to summarise
+    if body.get("client_metadata") is not None:
+        t.drop("client_metadata")  # the client's own bookkeeping, for OpenAI's logs
     for key in sorted(set(body) - HANDLED):
         if body[key] is not None:
             t.cannot(f"the field {key!r}")
@@ -233,7 +236,7 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         chat.pop("tool_choice", None)
         chat.pop("parallel_tool_calls", None)
     chat["messages"] = t.messages
-    return chat, t.untranslatable
+    return chat, t
 
 
 class ResponsesProtocol(Protocol):
@@ -248,18 +251,21 @@ class ResponsesProtocol(Protocol):
         stored = body.get("previous_response_id") or body.get("conversation")
         if body.get("input") is None and not stored and not body.get("prompt"):
             raise bad_request("'input' is required: a string or an array of items", "input")
-        chat, untranslatable = translate(body)
-        if not chat["messages"]:
-            if untranslatable is None:
+        chat, t = translate(body)
+        if not t.messages:
+            if t.untranslatable is None:
                 raise bad_request("'input' must not be empty", "input", "empty_array")
-            chat["messages"] = [{"role": "user", "content": ""}]  # only a native call is made
+            t.messages.append({"role": "user", "content": ""})  # only a native call is made
         metadata = body.get("metadata")
         native = body
         if isinstance(metadata, dict) and "task" in metadata:  # our hint, not the upstream's
             native = {**body, "metadata": {k: v for k, v in metadata.items() if k != "task"}}
         self.request = body
-        return chat_request(
-            chat, headers, protocol=self.name, native=native, native_only=untranslatable
+        # Codex names its conversation by its prompt cache key (one per thread).
+        key = body.get("prompt_cache_key")
+        session = key if isinstance(key, str) and key else None
+        return translated_request(
+            chat, headers, t, protocol=self.name, native=native, session=session
         )
 
     def skeleton(self, model: Any, status: str) -> dict[str, Any]:
