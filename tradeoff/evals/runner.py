@@ -43,6 +43,7 @@ from tradeoff.evals.stopping import run_async
 from tradeoff.evals.store import Store
 from tradeoff.evals.summary import summarize
 from tradeoff.evals.targets import Target, build_target
+from tradeoff.evals.telemetry import CallSpan, Tracing, tracing
 from tradeoff.evals.upstream import Adapter
 from tradeoff.evals.variants import identity_params
 
@@ -188,6 +189,7 @@ class Runner:
         self.planned = len(self.items) * len(spec.models) * spec.repeats
         self.limiters: dict[str, ModelLimiter] = {}
         self.adapter: Adapter | None = None
+        self.tracing: Tracing | None = None
         self.run_id = f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.budget: Budget | None = None
         self.progress = Progress(0, enabled=False)
@@ -234,6 +236,7 @@ class Runner:
         writer = OutcomeWriter(self.store, self.run_id)
         writer.start()
         self.adapter = Adapter()  # one connection pool for the run
+        self.tracing = tracing()  # a span per call when OTEL_EXPORTER_OTLP_ENDPOINT is set
         self.progress = Progress(len(self.jobs), enabled=self.spec.progress)
         status, message = "failed", ""
         try:
@@ -254,6 +257,8 @@ class Runner:
             self.progress.finish()
             await self.adapter.aclose()
             await writer.close()
+            if self.tracing is not None:
+                await asyncio.to_thread(self.tracing.shutdown)
             closing = asyncio.to_thread(
                 close_run, self.store, self.run_id, status, self._judge_spend()
             )
@@ -308,6 +313,15 @@ class Runner:
     ) -> None:
         try:
             entry = self.entries[job.model]
+            span = CallSpan(
+                self.tracing,
+                self.targets[job.model],
+                run_id=self.run_id,
+                dataset=self.spec.dataset,
+                item_id=job.item.item_id,
+                task=job.item.task,
+                sample=job.sample,
+            )
             result = await call_with_retries(
                 lambda: acomplete(
                     entry,
@@ -322,6 +336,7 @@ class Runner:
                 max_retries=self.spec.max_retries,
             )
             score, error = await self._grade(job.item, result)
+            span.end(result, score)
             row = self._row(job, result, score, error)
             writer.add(row)
             if self.on_outcome is not None:

@@ -27,6 +27,7 @@ from tradeoff.evals import estimate
 from tradeoff.evals.registry import load_registry
 from tradeoff.evals.store import Store, open_store, resolve_db
 from tradeoff.evals.targets import build_targets
+from tradeoff.evals.telemetry import tracing
 from tradeoff.evals.upstream import Adapter
 from tradeoff.router.body import json_reader
 from tradeoff.router.boundary import ErrorBoundary
@@ -39,6 +40,7 @@ from tradeoff.router.log.request_log import RequestLog
 from tradeoff.router.log.spool import spool_dir
 from tradeoff.router.loop.feedback import Feedback
 from tradeoff.router.loop.live import build_loop
+from tradeoff.router.metrics import family
 from tradeoff.router.reload import PolicyBook
 from tradeoff.router.replicas.shared import (
     Replicated,
@@ -136,6 +138,18 @@ def _gauges(state: ProxyState, feedback: Feedback) -> None:
     if state.loop is not None:
         state.metrics.collectors.append(state.loop.render)
     state.metrics.collectors.append(feedback.render)
+    telemetry = state.telemetry
+    if telemetry is not None:
+        spans = telemetry.queue
+        state.metrics.collectors.append(
+            lambda: [
+                *family("tradeoff_otel_spans_exported_total", "counter",
+                        "Trace spans the collector took.", [((), spans.exported)]),
+                *family("tradeoff_otel_spans_dropped_total", "counter",
+                        "Trace spans dropped: the export queue was full or the collector "
+                        "did not take them.", [((), spans.dropped)]),
+            ]
+        )  # fmt: skip
 
 
 def _lifespan(
@@ -146,6 +160,7 @@ def _lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.adapter = Adapter()
+        state.telemetry = tracing()  # per serving process: a worker exports its own spans
         state.request_log.start()
         threading.Thread(target=estimate.warm, name="tradeoff-tokenizer", daemon=True).start()
         _gauges(state, feedback)
@@ -179,6 +194,8 @@ def _lifespan(
             await stop_shared(state)
             await state.adapter.aclose()
             await asyncio.to_thread(state.request_log.close)
+            if state.telemetry is not None:
+                await asyncio.to_thread(state.telemetry.shutdown)
 
     return lifespan
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tradeoff.evals.estimate import count_tokens
 from tradeoff.evals.upstream import UpstreamError
@@ -23,6 +23,7 @@ from tradeoff.router.log.request_log import RequestRow
 from tradeoff.router.request import ChatRequest, input_tokens
 from tradeoff.router.sessions import Pin, price_rank
 from tradeoff.router.state import ProxyState
+from tradeoff.router.telemetry import end_request, start_attempt
 
 if TYPE_CHECKING:
     from tradeoff.router.keys.auth import Caller
@@ -84,6 +85,9 @@ class Call:
     # admission once admitted (settled when the request finishes).
     caller: Caller | None = None
     admission: Admission | None = None
+    # Its trace span (router/telemetry.py; None: tracing off) and its upstream attempts' time.
+    span: Any = None
+    upstream_s: float = 0.0
 
     @property
     def key(self) -> KeySpec | None:
@@ -121,12 +125,20 @@ class Call:
         await admit_call(self.state, self)  # a key over its limits gets its 429 here
 
         async def counted(model: str, timeout_s: float) -> T:
+            span = start_attempt(self, model)
             try:
                 value = await attempt(model, timeout_s)
-            except UpstreamError:
-                metrics.observe_attempt(model, ok=False)
+            except UpstreamError as exc:
+                seconds = span.end(exc)
+                self.upstream_s += seconds
+                metrics.observe_attempt(model, ok=False, seconds=seconds)
                 raise
-            metrics.observe_attempt(model, ok=True)
+            except BaseException as exc:  # cancelled: the client left, or a shutdown
+                self.upstream_s += span.end(exc)
+                raise
+            seconds = span.end()
+            self.upstream_s += seconds
+            metrics.observe_attempt(model, ok=True, seconds=seconds)
             return value
 
         return await with_fallback(
@@ -191,6 +203,15 @@ class Call:
             protocol=self.protocol,
         )
         state.metrics.observe_fallback(policy, self.trace.fallbacks)
+        if status == 200 and self.trace.attempts:
+            ttft_s = self.ttft_ms / 1000 if self.ttft_ms is not None else None
+            answered_s = ttft_s if (chat and chat.stream) else latency_s
+            state.metrics.observe_timing(
+                model=self.trace.model,
+                protocol=self.protocol,
+                ttft_s=ttft_s,
+                overhead_s=None if answered_s is None else answered_s - self.upstream_s,
+            )
         if status == 200 and route is not None and route.session_key and self.trace.model:
             self._settle_session(route, self.trace.model)
         settle_call(state, self)
@@ -226,6 +247,7 @@ class Call:
                 dropped=self._dropped(),
             )
         )
+        end_request(self, status, error)
         if state.loop is not None:
             try:
                 state.loop.on_finish(self, status)

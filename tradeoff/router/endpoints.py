@@ -37,6 +37,7 @@ from tradeoff.router.protocols.count_tokens import count_tokens_endpoint
 from tradeoff.router.request import unknown_model
 from tradeoff.router.sse import ClientGone
 from tradeoff.router.state import ProxyState
+from tradeoff.router.telemetry import start_request
 
 __all__ = ["proxy_routes"]
 
@@ -78,6 +79,8 @@ def protocol_endpoint(
     async def endpoint(request: Request) -> Response:
         protocol = make()
         call = Call(state, protocol=protocol.name)
+        if state.telemetry is not None:
+            start_request(state.telemetry, call, request.method, request.url.path, request.headers)
         try:
             call.caller = state.keys.caller(request.headers, protocol.key_header)
             raw = await read_json(request)

@@ -36,8 +36,38 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+class Histograms:
+    """Latency histograms of one family, one per label set (cumulative buckets when rendered)."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help_text = name, help_text
+        self.counts: dict[LabelKey, list[int]] = {}
+        self.sums: dict[LabelKey, float] = {}
+
+    def observe(self, key: LabelKey, seconds: float) -> None:
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.sums[key] = 0.0
+        counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sums[key] += seconds
+
+    def render(self) -> list[str]:
+        lines = family(self.name, "histogram", self.help_text, [])
+        bounds = (*LATENCY_BUCKETS, float("inf"))
+        for key in sorted(self.counts):
+            running = 0
+            for bound, count in zip(bounds, self.counts[key], strict=True):
+                running += count
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                lines.append(f"{self.name}_bucket{labels((*key, ('le', le)))} {running}")
+            lines.append(f"{self.name}_sum{labels(key)} {self.sums[key]}")
+            lines.append(f"{self.name}_count{labels(key)} {running}")
+        return lines
+
+
 class Metrics:
-    """The proxy's counters and its latency histogram."""
+    """The proxy's counters and its latency histograms."""
 
     def __init__(self) -> None:
         self.requests: Counter[LabelKey] = Counter()
@@ -47,6 +77,19 @@ class Metrics:
         self.bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.latency_count = 0
+        self.upstream = Histograms(
+            "tradeoff_upstream_duration_seconds",
+            "Time of one upstream attempt (a stream's: until its first event), by model.",
+        )
+        self.first_token = Histograms(
+            "tradeoff_time_to_first_token_seconds",
+            "Time from request to the first streamed event, by model and API.",
+        )
+        self.overhead = Histograms(
+            "tradeoff_proxy_overhead_seconds",
+            "Time the proxy itself added: to the answer (or a stream's first event) beyond "
+            "the upstream attempts' time, by API.",
+        )
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self.collectors: list[Callable[[], list[str]]] = []  # more families, already rendered
 
@@ -76,8 +119,19 @@ class Metrics:
             key_cost = (("model", model),)
             self.cost[key_cost] = self.cost.get(key_cost, 0.0) + cost_usd
 
-    def observe_attempt(self, model: str, ok: bool) -> None:
+    def observe_attempt(self, model: str, ok: bool, seconds: float | None = None) -> None:
         self.attempts[(("model", model), ("outcome", "ok" if ok else "error"))] += 1
+        if seconds is not None:
+            self.upstream.observe((("model", model),), seconds)
+
+    def observe_timing(
+        self, *, model: str | None, protocol: str, ttft_s: float | None, overhead_s: float | None
+    ) -> None:
+        """A finished request's time to first token (streams) and the proxy's own share."""
+        if ttft_s is not None and model:
+            self.first_token.observe((("model", model), ("protocol", protocol)), ttft_s)
+        if overhead_s is not None:
+            self.overhead.observe((("protocol", protocol),), max(0.0, overhead_s))
 
     def observe_fallback(self, policy: str | None, count: int) -> None:
         if count:
@@ -99,6 +153,8 @@ class Metrics:
             *counter("tradeoff_fallbacks_total", "Fallbacks to a later model.", self.fallbacks),
         ]  # fmt: skip
         lines += self._histogram("tradeoff_request_duration_seconds")
+        for histograms in (self.upstream, self.first_token, self.overhead):
+            lines += histograms.render()
         for gauge_name, (help_text, read) in sorted(self.gauges.items()):
             lines += family(gauge_name, "gauge", help_text, [((), read())])
         for collect in self.collectors:

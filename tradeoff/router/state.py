@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from tradeoff.evals.errors import TradeoffError
 from tradeoff.evals.targets import Target
+from tradeoff.evals.telemetry import Tracing
 from tradeoff.evals.upstream import Adapter
 from tradeoff.router.fallback import Cooldowns
 from tradeoff.router.keys.auth import KeyCheck
@@ -40,6 +41,7 @@ class ProxyState:
     keys: KeyCheck
     cooldowns: Cooldowns
     metrics: Metrics = field(default_factory=Metrics)
+    telemetry: Tracing | None = None  # traces over OTLP (router/telemetry.py); None: off
     # Created in the lifespan, inside the serving event loop (unset until then).
     adapter: Adapter = field(init=False, repr=False)
     loop: LiveLoop | None = None  # watches, shadowing, the violation fallback
