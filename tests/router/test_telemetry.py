@@ -123,3 +123,41 @@ def test_an_unreachable_collector_never_fails_a_request_and_drops_are_counted(
         assert 'tradeoff_proxy_overhead_seconds_count{protocol="chat"} 5' in text
     finally:
         stop(process)
+
+
+def test_a_shadow_call_is_a_span_of_its_own_linked_to_the_request(
+    tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_models(tmp_path / "models.yaml", upstream.url, ["cheap", "strong"])
+    write_policy(tmp_path / "p.json", "live", "single", {"model": "cheap"}, baseline="strong")
+    with Receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        process, url, _ = serve_process(
+            ["--policy", str(tmp_path / "p.json"), "--config", str(config),
+             "--db", str(tmp_path / "db.duckdb"), "--shadow", "1"]
+        )  # fmt: skip
+        try:
+            raw = sync_client(url).chat.completions.with_raw_response.create(
+                model="live", messages=HI
+            )
+            request_id = raw.headers["x-tradeoff-request-id"]
+            deadline = time.monotonic() + 30
+            base = url.removesuffix("/v1")
+            while time.monotonic() < deadline:  # the shadow call runs after the answer
+                metrics = httpx.get(f"{base}/metrics", timeout=10).text
+                if 'tradeoff_shadow_requests_total{policy="live",outcome="graded"}' in metrics:
+                    break
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        finally:
+            stop(process)
+    request = next(
+        s for s in receiver.spans if s["attributes"].get("tradeoff.request_id") == request_id
+        and not s["attributes"].get("tradeoff.shadow")
+    )  # fmt: skip
+    (shadow,) = [s for s in receiver.spans if s["attributes"].get("tradeoff.shadow")]
+    assert shadow["name"] == "chat strong"
+    assert shadow["parent"] == ""  # not on the client's time
+    assert shadow["trace_id"] != request["trace_id"]
+    assert shadow["links"] == [(request["trace_id"], request["span_id"])]

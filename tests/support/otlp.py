@@ -34,6 +34,10 @@ class Receiver:
                                     "parent": span.parent_span_id.hex(),
                                     "kind": span.kind,
                                     "attributes": _attributes(span.attributes),
+                                    "links": [
+                                        (link.trace_id.hex(), link.span_id.hex())
+                                        for link in span.links
+                                    ],
                                 }
                             )
                 self.send_response(200)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tradeoff.evals.targets import Target
     from tradeoff.router.call import Call
 
-__all__ = ["Attempt", "end_request", "start_attempt", "start_request"]
+__all__ = ["Attempt", "ShadowSpan", "end_request", "start_attempt", "start_request", "start_shadow"]
 
 # The GenAI operation each client protocol performs.
 OPERATIONS = {
@@ -100,8 +100,7 @@ def end_request(call: Call, status: int, error: str | None) -> None:
     if status >= 500 or (error and status >= 400):
         span.set_attribute("error.type", str(status))
         span.set_status(Status(StatusCode.ERROR, error))
-    span.end()
-    call.span = None
+    span.end()  # kept on the call: a shadow call links to it afterwards
 
 
 class Attempt:
@@ -145,6 +144,55 @@ class Attempt:
                 self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
             self.span.end()
         return elapsed
+
+
+def start_shadow(call: Call) -> Any:
+    """The trace of a shadow call of `call`, for `ShadowJob.trace`: (tracing, the request span's
+    context to link to), or None when tracing is off."""
+    tracing = call.state.telemetry
+    if tracing is None or call.span is None:
+        return None
+    return tracing, call.span.get_span_context()
+
+
+class ShadowSpan:
+    """A shadow call's span: a root of its own (never on the client's time), linked to the
+    request it shadows."""
+
+    def __init__(self, trace: Any, target: Target, policy: str, request_id: str) -> None:
+        self.span: Any = None
+        if trace is None:
+            return
+        from opentelemetry.trace import Link, SpanKind
+
+        tracing, context = trace
+        provider = provider_name(target)
+        self.span = tracing.tracer.start_span(
+            f"chat {target.name}",
+            kind=SpanKind.CLIENT,
+            links=[Link(context)],
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider,
+                "gen_ai.system": provider,
+                "gen_ai.request.model": target.provider_model,
+                "tradeoff.model": target.name,
+                "tradeoff.shadow": True,
+                "tradeoff.policy": policy,
+                "tradeoff.request_id": request_id,
+            },
+        )
+
+    def end(self, error: str | None = None, **attributes: Any) -> None:
+        if self.span is None:
+            return
+        self.span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        if error is not None:
+            from opentelemetry.trace import Status, StatusCode
+
+            self.span.set_attribute("error.type", "shadow_failed")
+            self.span.set_status(Status(StatusCode.ERROR, error[:200]))
+        self.span.end()
 
 
 def start_attempt(call: Call, model: str) -> Attempt:

@@ -44,6 +44,7 @@ from tradeoff.router.loop.shadow import ShadowJob, ShadowResult, ShadowRunner, p
 from tradeoff.router.metrics import family
 from tradeoff.router.reload import ServedPolicy
 from tradeoff.router.settings import Settings
+from tradeoff.router.telemetry import start_shadow
 
 if TYPE_CHECKING:
     from tradeoff.router.call import Call
@@ -161,6 +162,7 @@ class LiveLoop:
             routed_tokens=(call.prompt_tokens, call.completion_tokens),
             routed_latency_ms=call.latency_ms,
             served=route.served,
+            trace=start_shadow(call),
         )
         if call.chat.stream:  # the stream has ended: the client has everything
             self.shadow.submit(call.shadow_job)

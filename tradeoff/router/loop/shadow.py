@@ -36,6 +36,7 @@ from tradeoff.evals.upstream import UpstreamError
 from tradeoff.policies.loop.grading import FREE, Pair, PairGrader, PairScore
 from tradeoff.router.metrics import family
 from tradeoff.router.settings import LoopSettings
+from tradeoff.router.telemetry import ShadowSpan
 
 log = logging.getLogger("tradeoff.loop")
 
@@ -58,6 +59,7 @@ class ShadowJob:
     estimate_usd: float = 0.0
     served: Any = None  # the ServedPolicy that routed it
     enqueued: float = field(default_factory=time.monotonic)
+    trace: Any = None  # (tracing, the request span's context): its span links there
 
 
 @dataclass
@@ -215,14 +217,24 @@ class ShadowRunner:
         target = self.targets[job.baseline]
         body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options", "n")}
         started = time.perf_counter()
+        span = ShadowSpan(job.trace, target, job.policy, job.request_id)
         try:
             reply = await self._adapter().complete(target, body, self.settings.shadow_timeout_s)
         except UpstreamError as exc:
+            span.end(exc.message)
             raise ShadowFailed(
                 "timeout" if exc.kind == "timeout" else "upstream_error", exc.message
             ) from None
         latency_ms = (time.perf_counter() - started) * 1000
         cost = target.cost(reply.prompt_tokens, reply.completion_tokens)
+        span.end(
+            None,
+            **{
+                "gen_ai.usage.input_tokens": reply.prompt_tokens,
+                "gen_ai.usage.output_tokens": reply.completion_tokens,
+                "tradeoff.cost_usd": cost,
+            },
+        )
         baseline = answer_text(reply.content)
         if baseline is None:
             raise ShadowFailed("skipped", "the baseline's answer has no text", cost or 0.0)
