@@ -300,20 +300,31 @@ def register(group: click.Group) -> None:
     @json_option
     def demo(seed: int, db: str | None, as_json: bool) -> None:
         """Import the bundled data, fit a policy, print the answer (no keys, no network)."""
-        from tradeoff.policies.demo import DEMO_REQUIREMENT, next_steps, run_demo
+        from tradeoff.policies.demo import DEMO_REQUIREMENT, next_steps, policy_name, run_demo
 
         store = _store(db)
-        result = run_demo(store, seed=seed)
+        started = time.monotonic()
+
+        def stage(text: str) -> None:  # progress on stderr, so --json stays clean
+            click.echo(f"[{time.monotonic() - started:5.1f}s] {text}", err=True)
+
+        def report(dataset: str, fitted: Any) -> None:  # a FitReport
+            if not as_json:
+                click.echo(fitted.render())
+                click.echo("")
+
+        if not as_json:
+            click.echo(
+                f'Requirement: "{DEMO_REQUIREMENT}" (baseline: the best single model), '
+                "minimize cost.\n"
+            )
+        result = run_demo(store, seed=seed, on_stage=stage, on_report=report)
+        stage("done")
         if as_json:
             _echo_json({name: r.to_dict() for name, r in result.reports.items()})
             return
-        click.echo(f"Imported the bundled outcome data into {store}.")
-        click.echo(
-            f'Requirement: "{DEMO_REQUIREMENT}" (baseline: the best single model), minimize cost.\n'
-        )
-        for report in result.reports.values():
-            click.echo(report.render())
-            click.echo("")
+        names = ", ".join(policy_name(dataset) for dataset in result.reports)
+        click.echo(f"Stored in {store} as policies {names} (`--policy NAME` uses one).")
         db_flag = f" --db {db}" if db else ""
         click.echo("Next:")
         for line in next_steps(db_flag):
