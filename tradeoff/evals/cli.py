@@ -43,11 +43,13 @@ def register(group: click.Group) -> None:
     @click.option(
         "--format",
         "fmt",
-        type=click.Choice(["long", "routerbench", "items"]),
-        default="long",
+        type=click.Choice(["auto", "long", "routerbench", "items"]),
+        default="auto",
         show_default=True,
         help="long: one row per outcome (CSV/JSONL/Parquet); routerbench: RouterBench's wide "
-        "CSV; items: eval items without outcomes (JSONL).",
+        "CSV; items: eval items without outcomes (JSONL); auto: told from the columns (ids "
+        "and prompts without model or score: items; sample_id and eval_name: routerbench; "
+        "else long).",
     )
     @click.option("--split", default=None, help="Split for rows that do not name one.")
     @db_option

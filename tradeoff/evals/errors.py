@@ -52,6 +52,13 @@ class ConfigError(TradeoffError):
     """models.yaml or an environment variable is missing or wrong."""
 
 
+class UnknownModelError(ConfigError):
+    """A model name that models.yaml does not configure: a name that does not exist, so a
+    usage mistake (exit 2), like a missing file."""
+
+    exit_code = 2
+
+
 class ImportFormatError(TradeoffError):
     """An input file is malformed; the message is `file:line: column: what is wrong`."""
 

@@ -20,8 +20,18 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Call `update()` as outcomes complete and `finish()` at the end."""
 
-    def __init__(self, total: int, *, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        warmup: int = 1,
+    ) -> None:
         self.total = total
+        # No ETA before this many outcomes: with N calls in flight, the first answers arrive
+        # together after one call's latency, and a rate from the first alone is N times low.
+        self.warmup = max(1, min(warmup, total))
         self.stream = stream or sys.stderr
         self.enabled = enabled and total > 0
         self.tty = self.stream.isatty()
@@ -38,7 +48,7 @@ class Progress:
         share = self.done / self.total if self.total else 1.0
         filled = int(share * 24)
         bar = "#" * filled + "-" * (24 - filled)
-        eta_text = _clock(eta) if eta == eta else "?"
+        eta_text = _clock(eta) if eta == eta and self.done >= self.warmup else "?"
         return (
             f"[{bar}] {self.done}/{self.total} {rate:.1f}/s ETA {eta_text} "
             f"spend ${self.spend_usd:.4f} errors {self.errors}"

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from tradeoff.evals.capabilities import check_capabilities
-from tradeoff.evals.errors import ConfigError, require_file
+from tradeoff.evals.errors import ConfigError, UnknownModelError, require_file
 from tradeoff.evals.variants import expand
 
 CONFIG_ENV = "TRADEOFF_CONFIG"
@@ -204,7 +204,7 @@ class Registry:
             return self.entries[name]
         except KeyError:
             known = ", ".join(self.entries) or "none"
-            raise ConfigError(
+            raise UnknownModelError(
                 f"model {name!r} is not in {self.path or 'the registry'} (configured: {known})"
             ) from None
 

@@ -26,7 +26,7 @@ ALIASES = {"latency": "p95_latency", "p95": "p95_latency", "latency_p95": "p95_l
 OPS = (">=", "<=")
 _TOKEN = re.compile(
     r"\s*(?:(?P<op>>=|<=|=>|=<|>|<)"
-    r"|(?P<num>\$?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?P<unit>%|ms|s|x)?(?![A-Za-z0-9_])"
+    r"|(?P<num>\$?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?P<unit>\s*%|ms|s|x)?(?![A-Za-z0-9_])"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)|(?P<sep>[,;])|(?P<bad>\S+))"
 )
 
@@ -99,7 +99,8 @@ def _tokens(text: str) -> list[_Tok]:
         if kind is None:  # only whitespace left
             break
         if kind == "num":
-            out.append(_Tok("num", m.group("num"), m.start("num"), m.group("unit") or ""))
+            unit = (m.group("unit") or "").strip()  # "95 %" is "95%"
+            out.append(_Tok("num", m.group("num"), m.start("num"), unit))
         else:
             out.append(_Tok(kind, m.group(kind), m.start(kind)))
         pos = m.end()
@@ -209,7 +210,10 @@ class _Parser:
         if num.unit in ("s", "ms"):
             raise self.fail(f"{metric} takes no time unit", num)
         if metric in ("accuracy", "reliability") and not 0 <= value <= 1:
-            raise self.fail(f"{metric} is a fraction between 0 and 1 (or a percentage)", num)
+            hint = ""
+            if 1 < value <= 100 and num.unit == "":
+                hint = f": write {value / 100:g}, {num.text}% or {num.text}% of baseline"
+            raise self.fail(f"{metric} is a fraction between 0 and 1 (or a percentage){hint}", num)
         return value
 
 

@@ -237,7 +237,9 @@ class Runner:
         writer.start()
         self.adapter = Adapter()  # one connection pool for the run
         self.tracing = tracing()  # a span per call when OTEL_EXPORTER_OTLP_ENDPOINT is set
-        self.progress = Progress(len(self.jobs), enabled=self.spec.progress)
+        self.progress = Progress(
+            len(self.jobs), enabled=self.spec.progress, warmup=self.spec.concurrency
+        )
         status, message = "failed", ""
         try:
             stopped = None

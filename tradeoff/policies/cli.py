@@ -31,6 +31,11 @@ def _echo_json(doc: Any) -> None:
 SHOWN = 25  # Pareto-optimal policy points `frontier` lists without --all
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 point', '3 points'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _evenly(points: list[Any], limit: int) -> list[Any]:
     """At most `limit` of `points`, evenly spread, the first and last included."""
     if len(points) <= limit:
@@ -192,7 +197,7 @@ def register(group: click.Group) -> None:
         )
         if traced and not show_all:
             click.echo(
-                f"policy paths traced at every decision boundary: {traced} points, "
+                f"policy paths traced at every decision boundary: {plural(traced, 'point')}, "
                 f"{len(pareto)} Pareto-optimal, {len(keep)} of them shown evenly along the "
                 "frontier (--all for every point, --json for the data)"
             )

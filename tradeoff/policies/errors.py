@@ -11,6 +11,7 @@ __all__ = [
     "PolicyParamsError",
     "RequirementError",  # defined in evals, beside the requirement language
     "UnknownFamilyError",
+    "UnknownPolicyError",
 ]
 
 
@@ -24,6 +25,13 @@ class PolicyParamsError(ConfigError):
 
 class PolicyFileError(ConfigError):
     """A policy artifact cannot be read (missing, not JSON, wrong version)."""
+
+
+class UnknownPolicyError(PolicyFileError):
+    """No stored policy (or version) by that name: like a file that does not exist, a usage
+    mistake (exit 2)."""
+
+    exit_code = 2
 
 
 class DataError(UsageError):

@@ -25,7 +25,7 @@ from typing import Any
 
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, artifact_from_dict, load_artifact
-from tradeoff.policies.errors import PolicyFileError
+from tradeoff.policies.errors import PolicyFileError, UnknownPolicyError
 
 __all__ = [
     "Serving",
@@ -229,7 +229,7 @@ def resolve(store: Store, ref: str) -> StoredPolicy:
         current = con.execute(_SERVING + " AND e.name = ?", [name]).fetchone()
         known = latest_version(con, name)
         if known is None:
-            raise PolicyFileError(
+            raise UnknownPolicyError(
                 f"no stored policy {name!r} in {store}; fit one with `tradeoff fit --name "
                 f"{name}` or pass a policy file (`tradeoff policies` lists stored ones)"
             )
@@ -241,7 +241,7 @@ def resolve(store: Store, ref: str) -> StoredPolicy:
                 )
             version = int(current[1])
         elif version < 1 or version > known:
-            raise PolicyFileError(
+            raise UnknownPolicyError(
                 f"policy {name!r} has versions 1-{known}, not {version}; "
                 "`tradeoff policies` lists them"
             )

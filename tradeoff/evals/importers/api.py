@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tradeoff.evals.errors import UsageError
+from tradeoff.evals.errors import ImportFormatError, UsageError
 from tradeoff.evals.importers import items, long, routerbench
 from tradeoff.evals.importers.prepared import Prepared
-from tradeoff.evals.importers.table import Table, read_table
+from tradeoff.evals.importers.table import Table, file_kind, read_table
 from tradeoff.evals.importers.write import ImportSummary, write_prepared
 from tradeoff.evals.store import Store
 
@@ -37,17 +37,32 @@ def import_file(
     license: str | None = None,
     description: str | None = None,
 ) -> ImportSummary:
-    """Import one file into `dataset`. `split` fills rows whose own split is blank."""
+    """Import one file into `dataset`. `split` fills rows whose own split is blank; `fmt`
+    "auto" tells the format from the file's columns (`detect_format`)."""
     started = time.perf_counter()
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt != "auto":
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} or auto")
     if not NAME.match(dataset):
         raise UsageError(
             f"dataset name {dataset!r} is not allowed; use letters, digits, '.', '_' or '-'"
         )
-    parse, kinds = FORMATS[fmt]
     file = Path(path)
-    prepared = parse(read_table(file, kinds), split)
+    if fmt == "auto":
+        table = read_table(file)
+        fmt = detect_format(table)
+        parse, kinds = FORMATS[fmt]
+        file_kind(file, kinds)  # e.g. items come only as JSONL
+    else:
+        parse, kinds = FORMATS[fmt]
+        table = read_table(file, kinds)
+    try:
+        prepared = parse(table, split)
+    except ImportFormatError as exc:
+        looks = detect_format(table)
+        if exc.problem.startswith("required column is missing") and looks != fmt:
+            hint = f"; the file looks like {looks}: pass --format {looks}"
+            raise ImportFormatError(exc.path, exc.line, exc.column, exc.problem + hint) from None
+        raise
     return write_prepared(
         store,
         prepared,
@@ -59,3 +74,16 @@ def import_file(
         description=description,
         started=started,
     )
+
+
+def detect_format(table: Table) -> str:
+    """The format a file's columns say it is in: "items" (ids and prompts, no model or score),
+    "routerbench" (RouterBench's sample_id and eval_name, no model column), else "long"
+    (whose parser names any column that is missing)."""
+    columns = set(table.frame.columns)
+    outcomes = bool(columns & {"model", "score"})
+    if not outcomes and columns & {"id", "item_id"} and columns & {"prompt", "messages"}:
+        return "items"
+    if not outcomes and {"sample_id", "eval_name"} <= columns:
+        return "routerbench"
+    return "long"

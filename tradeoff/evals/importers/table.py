@@ -97,7 +97,7 @@ def _read_jsonl(path: Path) -> Table:
             if not text.strip():
                 continue
             try:
-                record = json.loads(text)
+                record = json.loads(text.rstrip("\r\n"))  # an error at its end is on this line
             except json.JSONDecodeError as exc:
                 raise ImportFormatError(
                     str(path), number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
