@@ -61,7 +61,8 @@ class Rule:
     cut_stream_after: int | None = None  # streaming: drop the connection after N chunks
     usage: bool = True  # include `usage`
     tool_call: dict[str, Any] | None = None  # answer with this tool call {name, arguments}
-    after_tool: str | None = None  # the reply once the conversation holds a tool's result
+    # The reply once the conversation holds a tool's result (a function: of the request body).
+    after_tool: str | Callable[[dict[str, Any]], str] | None = None
     prompt_tokens: int | None = None  # default: words in the prompt
     cached_tokens: int = 0  # of the prompt tokens, reported as read from a prompt cache
     reasoning_tokens: int = 0  # reported as spent reasoning (added to the completion tokens)
@@ -92,6 +93,17 @@ def has_tool_result(body: dict[str, Any]) -> bool:
     return isinstance(given, list) and any(
         isinstance(i, dict) and i.get("type") == "function_call_output" for i in given
     )
+
+
+def tool_result_text(body: dict[str, Any]) -> str:
+    """The last tool result's text in a chat body ("" if none)."""
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "tool":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -323,7 +335,8 @@ class Upstream:
             reply = f"echo: {prompt}"
         tool = rule.tool_call
         if rule.after_tool is not None and has_tool_result(body):
-            reply, tool = rule.after_tool, None
+            after = rule.after_tool
+            reply, tool = (after(body) if callable(after) else after), None
         usage = {
             "prompt": rule.prompt_tokens or max(1, len(prompt.split())),
             "completion": max(1, len(reply.split())) + rule.reasoning_tokens,

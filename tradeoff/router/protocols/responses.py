@@ -214,8 +214,8 @@ def translate(body: dict[str, Any]) -> tuple[dict[str, Any], _Translation]:
     reasoning = body.get("reasoning") or {}
     if reasoning.get("effort") is not None:
         chat["reasoning_effort"] = reasoning["effort"]
-    if reasoning.get("summary") is not None:
-        t.drop("reasoning.summary")  # a chat answer has no reasoning to summarise
+    for key in sorted(k for k in reasoning if k != "effort" and reasoning[k] is not None):
+        t.drop(f"reasoning.{key}")  # summaries, what context to reason over: a chat model's own
     if body.get("client_metadata") is not None:
         t.drop("client_metadata")  # the client's own bookkeeping, for OpenAI's logs
     for key in sorted(set(body) - HANDLED):
