@@ -92,12 +92,16 @@ class _Interval:
         self.sum_r = 0.0
         self.sum_s = 0.0
         self.n = 0
+        # Every baseline score so far was 1 (the baseline's answer is the reference, as with
+        # agreement): K is then the mean of r, a share that cannot exceed 1.
+        self.reference = True
 
     def extend(self, r: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Feed pairs; the first crossing of each lower and upper test here (-1: none)."""
         self.sum_r += float(r.sum())
         self.sum_s += float(s.sum())
         self.n += len(r)
+        self.reference = self.reference and bool((s == 1.0).all())
         return self.lower.extend(r, s), self.upper.extend(r, s)
 
     def bounds(self) -> tuple[float | None, float | None]:
@@ -111,6 +115,9 @@ class _Interval:
         above = _run_length(self.upper.rejected[::-1])
         lower = float(self.grid[below - 1]) if below else 0.0
         upper = float(self.grid[len(self.grid) - above]) if above else None
+        if self.reference:  # a share of a perfect reference: never above 100%
+            upper = 1.0 if upper is None else min(upper, 1.0)
+            lower = min(lower, 1.0)
         return lower, upper
 
     def point(self) -> float | None:
