@@ -97,8 +97,15 @@ def load_outcomes(
     *,
     with_responses: bool = False,
     capabilities: CapabilityLookup | None = None,
+    not_measured: bool = False,
 ) -> Outcomes:
     """Pivot a dataset's outcomes to arrays; items lacking sample 0 of any model are dropped.
+
+    With `not_measured`, they are kept instead (traffic, where each request measures only the
+    models it was routed or shadowed to): a model without an outcome on an item is *not
+    measured* there, as adaptive evaluation's items are, never a failure, and no policy may
+    route there (`capable` is False: recorded as a free error, the way an item a model cannot
+    serve is). Models are then never left out for covering few items.
 
     With `capabilities` (a model's, by name), an item that needs what a model lacks (tools,
     vision, JSON-schema output: its messages, and its metadata's `tools` and
@@ -119,7 +126,7 @@ def load_outcomes(
             f"dataset {dataset!r} has no outcomes in {store}; run `tradeoff eval` or import "
             "outcomes first"
         )
-    out = _pivot(dataset, items, rows, with_responses, dropped)
+    out = _pivot(dataset, items, rows, with_responses, dropped, not_measured)
     return out if capabilities is None else _restrict(out, items, capabilities)
 
 
@@ -133,7 +140,8 @@ def _json(value: object) -> object:
 def _restrict(out: Outcomes, items: list[tuple], lookup: CapabilityLookup) -> Outcomes:
     """`out` with each model's outcomes on items it cannot serve made free errors."""
     by_id = {row[0]: row for row in items}
-    capable = np.ones((out.n, len(out.models)), dtype=bool)
+    known = out.capable
+    capable = np.ones((out.n, len(out.models)), dtype=bool) if known is None else known.copy()
     caps = {}
     for i, item_id in enumerate(out.item_ids):
         _, _, prompt, messages, _, metadata = by_id[item_id]
@@ -152,7 +160,7 @@ def _restrict(out: Outcomes, items: list[tuple], lookup: CapabilityLookup) -> Ou
             if model not in caps:
                 caps[model] = lookup(model) or Capabilities()
             capable[i, j] = not caps[model].missing(need)
-    if capable.all():
+    if capable.all() or (known is not None and (capable == known).all()):
         return out
     gone = ~capable[:, :, None] & ~np.isnan(out.score)
     return replace(
@@ -174,6 +182,7 @@ def _pivot(
     rows: list[tuple],
     with_responses: bool,
     dropped: dict[str, Drop] | None = None,
+    not_measured: bool = False,
 ) -> Outcomes:
     item_pos = {row[0]: i for i, row in enumerate(items)}
     models = tuple(sorted({row[1] for row in rows}))
@@ -217,7 +226,9 @@ def _pivot(
             f"items ({drop.reason}) and is left out"
         )
     sparse_models = [
-        c for c in range(len(models)) if coverage[c] < MIN_COVERAGE and c not in stopped
+        c
+        for c in range(len(models))
+        if coverage[c] < MIN_COVERAGE and c not in stopped and not not_measured
     ]
     if len(sparse_models) + len(stopped) == len(models):
         sparse_models = []  # all the others are sparse alike: keep them
@@ -233,8 +244,23 @@ def _pivot(
         score, cost, latency, error = (a[:, keep_models] for a in (score, cost, latency, error))
         if responses is not None:
             responses = responses[:, keep_models]
-    complete = ~np.isnan(score[:, :, 0]).any(axis=1)
-    if not complete.all():
+    capable = None
+    if not_measured:
+        measured = ~np.isnan(score[:, :, 0])
+        capable = measured if not measured.all() else None
+        if capable is not None:
+            notes.append(
+                f"{int((~measured[measured.any(axis=1)]).sum())} item x model pairs were not "
+                "measured (no outcome): no policy routes there"
+            )
+        gone = ~measured
+        score[:, :, 0] = np.where(gone, 0.0, score[:, :, 0])
+        cost[:, :, 0] = np.where(gone, 0.0, cost[:, :, 0])
+        error[:, :, 0] |= gone
+        complete = measured.any(axis=1)  # an item nothing measured says nothing
+    else:
+        complete = ~np.isnan(score[:, :, 0]).any(axis=1)
+    if not complete.all() and not not_measured:
         notes.append(
             f"{int((~complete).sum())} items lack an outcome for some model and are left out"
         )
@@ -258,6 +284,7 @@ def _pivot(
         error=error,
         responses=responses,
         notes=tuple(notes),
+        capable=capable,
     ).subset(keep)
     return replace(out, data_hash=_hash(out))
 

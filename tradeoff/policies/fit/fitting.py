@@ -61,7 +61,13 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
     o = options
     started = time.perf_counter()
     req = parse_requirement(o.requirement, o.objective)
-    outcomes = load_outcomes(store, o.dataset, with_responses=True, capabilities=o.capabilities)
+    outcomes = load_outcomes(
+        store,
+        o.dataset,
+        with_responses=True,
+        capabilities=o.capabilities,
+        not_measured=o.not_measured,
+    )
     _check_recorded(req, outcomes)
     splits = make_splits(
         outcomes.item_ids,

@@ -22,6 +22,8 @@ class FitOptions:
     model's, by name), no accepted policy leaves an item to a model that cannot serve it (the
     proxy would answer 400). `traffic_mix` names the task mix the promise is for besides the
     recorded one (`policies.fit.mix`: "auto", "recorded" or "TASK=SHARE,...").
+    `not_measured` keeps items some model has no outcome on, that model not measured there
+    (`policies.data.load_outcomes`): refits on traffic, where each request measured only some.
     """
 
     dataset: str
@@ -41,3 +43,4 @@ class FitOptions:
     embedding_model: str | None = None
     capabilities: CapabilityLookup | None = None
     traffic_mix: str | None = None
+    not_measured: bool = False

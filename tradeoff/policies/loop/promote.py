@@ -4,8 +4,11 @@
 fit` applies on its validation items, applied to traffic: the candidate is replayed on graded
 traffic pairs it was not fitted on, against the baseline on the same pairs, and passes when
 every constraint of the requirement holds at its one-sided 95% paired-bootstrap lower bound
-(policies/replay/metrics.py), on at least `MIN_PAIRS` pairs. A candidate that fails is recorded as a
-`rejected` version with the reason; the serving version stays.
+(policies/replay/metrics.py), on at least `MIN_PAIRS` pairs. A candidate that would ask a
+model on a held-out request where that model was not measured (traffic measures only the models
+a request was routed or shadowed to) fails: nothing says how that answer would have scored. A
+candidate that fails is recorded as a `rejected` version with the reason; the serving version
+stays.
 
 `promote` and `rollback` only append events (policies/versions.py); a proxy serving the name
 picks the new serving version up on its next poll.
@@ -24,7 +27,13 @@ from tradeoff.policies.data import Outcomes
 from tradeoff.policies.families.base import Policy
 from tradeoff.policies.families.verifiers import Verdicts
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, summarize
-from tradeoff.policies.replay.simulate import replay, replay_policy, single_routes
+from tradeoff.policies.replay.simulate import (
+    Replay,
+    Routes,
+    policy_routes,
+    replay,
+    single_routes,
+)
 from tradeoff.policies.requirement import Requirement
 from tradeoff.policies.versions import (
     append_event,
@@ -83,7 +92,16 @@ def promotion_test(
         return Verdict(False, 0, _too_few(0))
     verdicts = Verdicts(held_out) if held_out.responses is not None else None
     base_j = held_out.model_index(baseline)
-    mine = replay_policy(candidate, held_out, verdicts)
+    routes = policy_routes(candidate, held_out)
+    mine = replay(held_out, routes, verdicts)
+    blind = unmeasured(held_out, routes, mine)
+    if blind.any():
+        return Verdict(
+            False,
+            held_out.n,
+            f"it asks a model on {int(blind.sum())} of the {held_out.n} held-out traffic pairs "
+            "where that model was not measured; shadow the models it routes to first",
+        )
     base = replay(held_out, single_routes(held_out.n, base_j))
     boot = Bootstrap.draw(held_out.n, seed)
     margins = {str(c): constraint_margin(c, mine, base, boot) for c in requirement.constraints}
@@ -113,6 +131,19 @@ def promotion_test(
         margins,
         metrics,
     )
+
+
+def unmeasured(outcomes: Outcomes, routes: Routes, done: Replay) -> np.ndarray:
+    """(n,) whether the replayed plan asked, up to the answer it kept, a model with no outcome on
+    the item (`Outcomes.capable` False)."""
+    if outcomes.capable is None:
+        return np.zeros(outcomes.n, dtype=bool)
+    chain = routes.chain
+    kept_at = np.argmax(chain == done.final[:, None], axis=1)
+    asked = (np.arange(chain.shape[1])[None, :] <= kept_at[:, None]) & (chain >= 0)
+    rows = np.arange(outcomes.n)[:, None]
+    blind = ~outcomes.capable[rows, np.where(chain >= 0, chain, 0)]
+    return (asked & blind).any(axis=1)
 
 
 def _too_few(n: int) -> str:

@@ -13,6 +13,11 @@ replay --dataset refit-<name>` shows what the refit saw):
 On traffic items the baseline's answer is the reference (policies/loop/grading.py), on the
 dataset's items the recorded reference: both are "accuracy against a reference".
 
+A traffic item holds outcomes of the models its request was routed and shadowed to, not of every
+model: a model without one is *not measured* there (`load_outcomes(not_measured=True)`, as
+adaptive evaluation's unmeasured items), so the item stays in the data and no candidate may route
+it to that model (the fit's acceptance and the promotion test both refuse one that would).
+
 The fit is `policies.fit.fitting.fit_policy` unchanged (its own train/validation/test split and
 acceptance at the lower bound). The promotion test (policies/loop/promote.py) then replays the
 candidate on the traffic items outside the fit's train split. Either way the candidate is a new
@@ -176,6 +181,7 @@ def _refit_policy(
                 n_trials=n_trials,
                 name=name,
                 save=False,
+                not_measured=True,
             ),
         )
     except TradeoffError as exc:
@@ -189,7 +195,7 @@ def _refit_policy(
         "sentence": report.sentence(),
         "n_fit": report.n_fit,
     }
-    outcomes = load_outcomes(store, dataset, with_responses=True)
+    outcomes = load_outcomes(store, dataset, with_responses=True, not_measured=True)
     fitted, traffic = set(report.fit_item_ids), set(ids)
     held = np.flatnonzero([i in traffic and i not in fitted for i in outcomes.item_ids])
     verdict = promotion_test(
