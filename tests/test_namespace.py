@@ -56,8 +56,10 @@ def _probe(python: Path, extra: str, names: tuple[str, ...]) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.slow
-def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The wheel installed into a plain venv: its python and its site-packages folder."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "-w", str(tmp_path / "dist"), str(REPO)],
@@ -86,7 +88,12 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     assert sorted(p.name for p in site.iterdir() if not p.name.endswith(".dist-info")) == [
         "tradeoff"
     ]
+    return python, site
 
+
+@pytest.mark.slow
+def test_the_wheel_installs_one_top_level_name(installed: tuple[Path, Path]) -> None:
+    python, site = installed
     # Alone, the venv holds the wheel and the standard library only: the four names are free,
     # and `tradeoff` is the installed copy (its subpackages need the dependencies, below).
     alone = _probe(python, "", (*FREE, "tradeoff"))
@@ -103,3 +110,25 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
         assert str(found[name]).startswith(f"{site}/"), (name, found[name])
     for name in FREE:  # whatever else may provide these names, the wheel does not
         assert str(site) not in json.dumps(found[name]), (name, found[name])
+
+
+@pytest.mark.slow
+def test_the_readmes_first_command_runs_the_demo_with_an_empty_home(
+    installed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`pip install . && tradeoff demo` as the README's first command has it: the console
+    script of the installed wheel, an empty HOME, run from an empty folder. The dependencies
+    come from the dev venv (its site-packages folder alone, through a .pth line)."""
+    python, site = installed
+    (site / "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    done = subprocess.run(
+        [str(python.parent / "tradeoff"), "demo"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "as policies demo-llmrouter, demo-routerarena" in done.stdout
+    assert (home / ".local" / "share" / "tradeoff" / "tradeoff.duckdb").is_file()
+    assert "[" in done.stderr and "done" in done.stderr  # progress while it worked
