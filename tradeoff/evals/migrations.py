@@ -1,6 +1,8 @@
 """Named, append-only schema migrations.
 
-Never edit or reorder an entry that has shipped: add a new one at the end. Each is applied once,
+Never edit or reorder an entry that has shipped: add a new one at the end, numbered above the
+last (the numbers follow the order they apply in; `RENAMED` keeps two renumbered entries
+applied in older stores). Each is applied once,
 inside a transaction, and recorded in the `migrations` table (the pattern of simonw/llm), on
 DuckDB and PostgreSQL alike (`evals.store.migrations`): use only the portable types VARCHAR,
 TEXT, BIGINT, INTEGER, BOOLEAN, DOUBLE PRECISION, TIMESTAMP and JSON.
@@ -216,7 +218,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # embeddings, completions), its conversation (router/sessions.py), and the token kinds
         # priced apart: input read from or written to a prompt cache, and output spent reasoning
         # (part of completion_tokens).
-        "0020_requests_protocol_session_tokens",
+        "0060_requests_protocol_session_tokens",
         """
         ALTER TABLE requests ADD COLUMN protocol VARCHAR;
         ALTER TABLE requests ADD COLUMN session VARCHAR;
@@ -239,7 +241,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # replica's become spent), the replicas' heartbeats, and an order in which every
         # replica reads the graded pairs (assigned under a lock by the writer, so a reader
         # never sees a later pair before an earlier one).
-        "0045_replicas_keys",
+        "0085_replicas_keys",
         """
         ALTER TABLE requests ADD COLUMN key_name VARCHAR;
         ALTER TABLE loop_pairs ADD COLUMN seq BIGINT;
@@ -290,3 +292,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         "ALTER TABLE requests ADD COLUMN dropped VARCHAR",
     ),
 ]
+
+# Migrations renumbered so that the numbers follow the order they apply in: new name -> the
+# name stores migrated before the renumbering recorded (such a store counts it as applied).
+RENAMED = {
+    "0060_requests_protocol_session_tokens": "0020_requests_protocol_session_tokens",
+    "0085_replicas_keys": "0045_replicas_keys",
+}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from tradeoff.evals.migrations import MIGRATIONS
+from tradeoff.evals.migrations import MIGRATIONS, RENAMED
 
 __all__ = ["CREATE_TABLE", "MIGRATIONS", "for_postgres", "pending"]
 
@@ -23,8 +23,13 @@ _BARE_DOUBLE = re.compile(r"\bDOUBLE\b(?!\s+PRECISION)", re.IGNORECASE)
 
 
 def pending(done: set[str]) -> list[tuple[str, str]]:
-    """The migrations not in `done`, in order."""
-    return [(name, sql) for name, sql in MIGRATIONS if name not in done]
+    """The migrations not in `done` (under their name or the one before a renumbering), in
+    order."""
+    return [
+        (name, sql)
+        for name, sql in MIGRATIONS
+        if name not in done and RENAMED.get(name) not in done
+    ]
 
 
 def for_postgres(sql: str) -> str:

@@ -21,7 +21,7 @@ import psycopg
 
 from tradeoff.evals.errors import StoreBusyError, StoreError
 from tradeoff.evals.store.base import Store
-from tradeoff.evals.store.migrations import CREATE_TABLE, MIGRATIONS, for_postgres, pending
+from tradeoff.evals.store.migrations import CREATE_TABLE, for_postgres, pending
 from tradeoff.evals.store.pg_connection import PgConnection, configure
 
 __all__ = ["PostgresStore"]
@@ -62,7 +62,7 @@ class PostgresStore(Store):
 
     def migrate(self) -> list[str]:
         with self._raw(read_only=False) as raw:
-            if self._done(raw) >= {name for name, _ in MIGRATIONS}:
+            if not pending(self._done(raw)):
                 self._migrated = True
                 return []
             applied: list[str] = []
