@@ -61,6 +61,7 @@ class Rule:
     cut_stream_after: int | None = None  # streaming: drop the connection after N chunks
     usage: bool = True  # include `usage`
     tool_call: dict[str, Any] | None = None  # answer with this tool call {name, arguments}
+    refusal: str | None = None  # chat: refuse (`content: null, refusal: ...`) with this text
     # The reply once the conversation holds a tool's result (a function: of the request body).
     after_tool: str | Callable[[dict[str, Any]], str] | None = None
     prompt_tokens: int | None = None  # default: words in the prompt
@@ -371,6 +372,8 @@ class Upstream:
         if tool:
             message = {"role": "assistant", "content": None, "tool_calls": [self._tool(tool)]}
             finish = "tool_calls"
+        elif rule.refusal is not None:
+            message = {"role": "assistant", "content": None, "refusal": rule.refusal}
         n = int(body.get("n") or 1)
         payload: dict[str, Any] = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -464,6 +467,7 @@ class Upstream:
             }
             return f"data: {json.dumps(data)}\n\n".encode()
 
+        reply = rule.refusal if rule.refusal is not None else reply
         pieces = [w + " " for w in reply.split(" ")] if reply else [""]
         sent = 0
         try:
@@ -482,7 +486,7 @@ class Upstream:
                     raise ConnectionResetError("scripted stream cut")
                 if rule.chunk_delay_s:
                     await asyncio.sleep(rule.chunk_delay_s)
-                yield chunk({"content": piece})
+                yield chunk({"refusal" if rule.refusal is not None else "content": piece})
                 sent += 1
             yield chunk({}, "tool_calls" if tool else "stop")
             include_usage = (body.get("stream_options") or {}).get("include_usage")

@@ -162,7 +162,8 @@ class Call:
 
     def add_usage(self, model: str, usage: Usage | None, answer: Callable[[], str]) -> None:
         """Count one answer's tokens (a cascade pays for every answer it asked for), each kind
-        at its price (`Target.cost_of`: cached input at the cached rate).
+        at its price (`Target.cost_of`: cached input at the cached rate); the served answer is
+        counted last.
 
         Without the upstream's usage, both counts are estimated from the request's messages and
         `answer()` (the text generated, or streamed before a cut) and the row says so.
@@ -179,10 +180,10 @@ class Call:
             self.cost_usd = (self.cost_usd or 0.0) + cost
         baseline = self.route.baseline if self.route else None
         if baseline in self.state.targets:
-            # What the baseline model would have charged for the same tokens.
+            # What the baseline model alone would have charged for the answer served (the last
+            # one counted): once per request, however many answers a cascade paid for.
             assert baseline is not None
-            base = self.state.targets[baseline].cost_of(usage)
-            self.baseline_cost_usd = None if base is None else (self.baseline_cost_usd or 0) + base
+            self.baseline_cost_usd = self.state.targets[baseline].cost_of(usage)
 
     def finish(self, status: int, error: str | None = None) -> None:
         if self.finished:

@@ -21,12 +21,14 @@ from tradeoff.evals.upstream import Reply
 from tradeoff.router.call import Call
 from tradeoff.router.errors import ProxyError, upstream_failure
 from tradeoff.router.fallback import AllFailed
-from tradeoff.router.protocols.base import Protocol, chat_answer, generated_text, reply_texts
+from tradeoff.router.protocols.answer import answers
+from tradeoff.router.protocols.base import Protocol, chat_answer, generated_text
 from tradeoff.router.request import parse_json_body
 from tradeoff.router.routing import await_pin, resolve_route
 from tradeoff.router.sse import first_of
 from tradeoff.router.state import ProxyState
 from tradeoff.router.streaming import open_stream
+from tradeoff.router.verify import verdict
 
 
 def _only_choice(reply: Reply, index: int) -> Reply:
@@ -60,22 +62,24 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
         return await state.adapter.call(target, api, body, timeout_s, headers=headers)
 
     models = list(route.models)
-    previous: Reply | None = None
+    previous: tuple[str, Reply] | None = None
     while True:
         try:
             reply = await call.try_models(models, attempt, deadline)
         except AllFailed:
             if previous is None:
                 raise
-            return previous  # escalation failed: the rejected answer beats no answer
+            # Escalation failed: the rejected answer beats no answer (and is what the row names).
+            call.trace.model, reply = previous
+            return reply
         model = call.trace.model
         assert model is not None
         # The generated text is counted only when the upstream sent no usage.
         call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
         if verify is None:
             return reply
-        texts = reply_texts(reply)
-        many = k > 1 and model == sampled and reply.api == "chat" and len(texts) > 1
+        found = answers(reply)
+        many = k > 1 and model == sampled and reply.api == "chat" and len(found) > 1
         after = models[models.index(model) + 1 :] if model in models else []
         later = [m for m in after if m not in route.fallback_only]  # escalation, not failure
         if not later and not many:
@@ -83,14 +87,14 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
         accepted: int | None = None
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                accepted = await verify(texts if many else texts[:1], chat)
+                accepted = await verdict(verify, found if many else found[:1], chat)
         except TimeoutError:
             pass  # no time left to judge: keep the answer we have
         answer = _only_choice(reply, accepted or 0) if many else reply
         if accepted is not None or not later or time.monotonic() >= deadline:
             return answer
         # The verifier rejected it: escalate along the plan (the baseline stays the last resort).
-        previous = answer
+        previous = (model, answer)
         models = later + [m for m in after if m in route.fallback_only]
         call.trace.fallbacks += 1
 

@@ -8,6 +8,7 @@ protocol's shape, never a silent truncated 200. The request's log row is recorde
 before the last event goes out (`[DONE]`, `response.completed`, `message_stop`, or the error):
 a client that saw the end of its stream is in the log. A stream still running when a shutdown's
 `--drain-timeout` runs out ends with an error event too, and its row says 503, not 200.
+A cascade's answers are verified before they are relayed (router/stream_cascade.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tradeoff.router.fallback import AllFailed
 from tradeoff.router.protocols.base import Protocol, chat_event
 from tradeoff.router.sse import Send, SSEResponse, first_of
 from tradeoff.router.state import ProxyState
+from tradeoff.router.stream_cascade import Recorded, escalates, verified_stream
 
 
 async def open_stream(
@@ -43,13 +45,34 @@ async def open_stream(
             target, api, body, timeout_s, keep_usage, headers=headers
         )
 
-    opening = asyncio.ensure_future(
-        call.try_models(call.route.models, attempt, deadline, kind="stream")
-    )
+    route = call.route
+    verify = state.verifier(route.verifier) if route.verifier else None
+    models = list(route.models)
+    if verify is not None and escalates(models, route.fallback_only):
+        # A cascade: what the client sees is verified first (router/stream_cascade.py).
+        verifying = asyncio.ensure_future(verified_stream(call, attempt, verify, deadline))
+        try:
+            verified = await first_of(verifying, request.receive)
+        except AllFailed as failed:
+            raise upstream_failure(state.scrubber, failed) from None
+        if verified.recorded is not None:
+            return _relay(state, call, verified.recorded, deadline, protocol)
+        models = verified.live
+        if not models:  # escalation failed: the rejected answer it buffered is served
+            assert verified.rejected is not None
+            call.trace.model = verified.rejected.model
+            return _relay(state, call, verified.rejected, deadline, protocol)
+    opening = asyncio.ensure_future(call.try_models(models, attempt, deadline, kind="stream"))
     try:
         stream = await first_of(opening, request.receive)
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
+    return _relay(state, call, stream, deadline, protocol)
+
+
+def _relay(
+    state: ProxyState, call: Call, stream: Stream | Recorded, deadline: float, protocol: Protocol
+) -> SSEResponse:
     relay = StreamRelay(state, call, stream, deadline, protocol)
     return SSEResponse(relay.pump, relay.finish, call.headers(), cut=relay.cut)
 
@@ -58,7 +81,12 @@ class StreamRelay:
     """Relays an open upstream stream; a failure midway ends it with an error event."""
 
     def __init__(
-        self, state: ProxyState, call: Call, stream: Stream, deadline: float, protocol: Protocol
+        self,
+        state: ProxyState,
+        call: Call,
+        stream: Stream | Recorded,
+        deadline: float,
+        protocol: Protocol,
     ) -> None:
         self.state, self.call, self.stream, self.deadline = state, call, stream, deadline
         self.protocol = protocol
@@ -136,7 +164,8 @@ class StreamRelay:
         model = self.call.trace.model
         assert model is not None
         stream = self.stream
-        self.call.add_usage(model, stream.usage, lambda: stream.text)
+        if not (isinstance(stream, Recorded) and stream.counted):
+            self.call.add_usage(model, stream.usage, lambda: stream.text)
         self.call.finish(status, error)
 
     async def finish(self, disconnected: bool) -> None:

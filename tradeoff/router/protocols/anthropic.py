@@ -26,10 +26,11 @@ from typing import Any
 
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.errors import ProxyError, bad_request
+from tradeoff.router.protocols.answer import from_chat
 from tradeoff.router.protocols.anthropic_stream import (
-    STOP_REASONS,
     AnthropicStream,
     anthropic_usage,
+    stop_reason,
 )
 from tradeoff.router.protocols.base import Protocol, StreamTranslator
 from tradeoff.router.protocols.translation import Translation, translated_request
@@ -315,20 +316,18 @@ class AnthropicProtocol(Protocol):
             return reply.content
         data = json.loads(reply.content)
         choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
+        answer = from_chat(choice.get("message") or {}, choice.get("finish_reason"))
         content: list[dict[str, Any]] = []
-        if message.get("content"):
-            content.append({"type": "text", "text": message["content"]})
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            content.append({"type": "tool_use", "id": call.get("id") or "",
-                            "name": function.get("name") or "",
-                            "input": tool_input(function.get("arguments"))})  # fmt: skip
+        if answer.text or answer.refusal:  # a refusal is Anthropic's text with its stop reason
+            content.append({"type": "text", "text": answer.text + answer.refusal})
+        for call in answer.calls:
+            content.append({"type": "tool_use", "id": call.id, "name": call.name,
+                            "input": tool_input(call.arguments)})  # fmt: skip
         return json.dumps({
             "id": f"msg_{uuid.uuid4().hex}", "type": "message", "role": "assistant",
             "model": data.get("model") or self.model, "content": content,
-            "stop_reason": STOP_REASONS.get(str(choice.get("finish_reason")), "end_turn"),
-            "stop_sequence": None, "usage": anthropic_usage(reply.usage),
+            "stop_reason": stop_reason(answer.finish, bool(answer.refusal)), "stop_sequence": None,
+            "usage": anthropic_usage(reply.usage),
         }).encode()  # fmt: skip
 
     def translator(self) -> StreamTranslator:

@@ -18,6 +18,12 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_
                 "function_call": "tool_use", "content_filter": "refusal"}  # fmt: skip
 
 
+def stop_reason(finish: Any, refused: bool = False) -> str:
+    """Anthropic's stop reason for a chat finish reason (a refusal is `refusal`, whatever it
+    finished by)."""
+    return "refusal" if refused else STOP_REASONS.get(str(finish), "end_turn")
+
+
 def anthropic_usage(usage: Usage | None) -> dict[str, int]:
     """Anthropic's usage: `input_tokens` leaves out cache reads and writes."""
     if usage is None:
@@ -38,6 +44,7 @@ class AnthropicStream(StreamTranslator):
         self.open: str | None = None  # "text" or "tool_use": the block being streamed
         self.calls: dict[int, int] = {}  # chat tool-call index -> its block index
         self.finish_reason: Any = None
+        self.refused = False  # a refusal streamed: the stop reason says so
 
     def _start(self, model: Any) -> list[bytes]:
         if self.started:
@@ -74,7 +81,9 @@ class AnthropicStream(StreamTranslator):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            text = delta.get("content")
+            refusal = delta.get("refusal")
+            self.refused = self.refused or bool(refusal)
+            text = delta.get("content") or refusal  # a refusal is text with its stop reason
             if isinstance(text, str) and text:
                 if self.open != "text":
                     out += self._open("text", {"type": "text", "text": ""})
@@ -99,7 +108,7 @@ class AnthropicStream(StreamTranslator):
 
     def finish(self, usage: Usage | None) -> list[bytes]:
         out = self._start(None) + self._close()
-        stop = STOP_REASONS.get(str(self.finish_reason), "end_turn")
+        stop = stop_reason(self.finish_reason, self.refused)
         out.append(sse("message_delta", {"type": "message_delta",
                                          "delta": {"stop_reason": stop, "stop_sequence": None},
                                          "usage": anthropic_usage(usage)}))  # fmt: skip

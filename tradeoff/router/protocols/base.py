@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 
 from starlette.responses import Response
 
-from tradeoff.evals.estimate import reply_text
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply
 from tradeoff.evals.usage import Usage
 from tradeoff.router.errors import ProxyError
+from tradeoff.router.protocols.answer import answers
 from tradeoff.router.request import ChatRequest
 
 
@@ -97,51 +97,13 @@ def sse(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + json.dumps(data).encode() + b"\n\n"
 
 
-def reply_texts(reply: Reply) -> list[str]:
-    """Each answer's text in a reply (chat: one per choice), for verifiers; [] if unreadable."""
-    try:
-        data = json.loads(reply.content)
-    except ValueError:
-        return []
-    if not isinstance(data, dict):
-        return []
-    if reply.api == "chat":
-        choices = data.get("choices")
-        return [
-            str((c.get("message") or {}).get("content") or "")
-            for c in (choices if isinstance(choices, list) else [])
-            if isinstance(c, dict)
-        ]
-    if reply.api == "responses":
-        return ["".join(_responses_text(data.get("output"), calls=False))]
-    if reply.api == "anthropic":
-        content = data.get("content")
-        blocks = content if isinstance(content, list) else []
-        return ["".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict))]
-    return []
-
-
-def _responses_text(output: Any, calls: bool = True) -> list[str]:
-    pieces = []
-    for item in output if isinstance(output, list) else []:
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == "function_call" and calls:
-            pieces += [str(item.get("name") or ""), str(item.get("arguments") or "")]
-        parts = item.get("content") if item.get("type") == "message" else None
-        for part in parts if isinstance(parts, list) else []:
-            if isinstance(part, dict):
-                pieces.append(str(part.get("text") or part.get("refusal") or ""))
-    return pieces
-
-
 def chat_answer(reply: Reply) -> bytes:
     """A reply as a chat completion (its first answer's text, for native replies): what the
     loop's shadow grading reads, whatever protocol the client spoke."""
     if reply.api == "chat":
         return reply.content
-    texts = reply_texts(reply)
-    message = {"role": "assistant", "content": texts[0] if texts else None}
+    found = answers(reply)
+    message = {"role": "assistant", "content": found[0].text if found else None}
     return json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
 
 
@@ -153,28 +115,10 @@ def chat_event(text: str) -> bytes:
 
 def generated_text(reply: Reply) -> str:
     """Everything a reply generated (text and tool calls), to count when usage is missing."""
-    if reply.api in ("chat", "completions"):
-        text = reply_text(reply.content)
-        if text or reply.api == "chat":
-            return text
+    if reply.api == "completions":
         try:
             choices = json.loads(reply.content).get("choices") or []
             return "".join(str(c.get("text") or "") for c in choices if isinstance(c, dict))
         except (ValueError, AttributeError):
             return ""
-    if reply.api == "anthropic":
-        try:
-            blocks = json.loads(reply.content).get("content") or []
-        except (ValueError, AttributeError):
-            return ""
-        return "".join(
-            str(b.get("text") or "") + (json.dumps(b["input"]) if "input" in b else "")
-            for b in blocks
-            if isinstance(b, dict)
-        )
-    if reply.api == "responses":
-        try:
-            return "".join(_responses_text(json.loads(reply.content).get("output")))
-        except (ValueError, AttributeError):
-            return ""
-    return ""
+    return "".join(answer.generated for answer in answers(reply))

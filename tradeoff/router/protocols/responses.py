@@ -28,6 +28,7 @@ from typing import Any
 
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.errors import bad_request
+from tradeoff.router.protocols.answer import Answer, from_chat
 from tradeoff.router.protocols.base import Protocol, StreamTranslator
 from tradeoff.router.protocols.responses_stream import (
     ResponsesStream,
@@ -293,9 +294,9 @@ class ResponsesProtocol(Protocol):
             return reply.content
         data = json.loads(reply.content)
         choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
+        answer = from_chat(choice.get("message") or {}, choice.get("finish_reason"))
         response = self.skeleton(data.get("model"), "completed")
-        response["output"] = output_items(message)
+        response["output"] = output_items(answer)
         finish_status(response, choice.get("finish_reason"))
         response["usage"] = responses_usage(reply.usage)
         return json.dumps(response).encode()
@@ -307,23 +308,19 @@ class ResponsesProtocol(Protocol):
         return ResponsesStream.error_event(error)
 
 
-def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """A chat answer's message as Responses output items: the text, then each tool call."""
+def output_items(answer: Answer) -> list[dict[str, Any]]:
+    """A chat answer as Responses output items: the text (or the refusal), then each tool
+    call."""
     items: list[dict[str, Any]] = []
-    text, calls = message.get("content"), message.get("tool_calls") or []
-    if text or message.get("refusal") or not calls:
-        parts: list[dict[str, Any]] = [
-            {"type": "output_text", "text": text or "", "annotations": []}
-        ]
-        if message.get("refusal"):
-            parts = [{"type": "refusal", "refusal": message["refusal"]}]
+    if answer.text or answer.refusal or not answer.calls:
+        part: dict[str, Any] = {"type": "output_text", "text": answer.text, "annotations": []}
+        if answer.refusal:
+            part = {"type": "refusal", "refusal": answer.refusal}
         items.append({"type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "completed",
-                      "role": "assistant", "content": parts})  # fmt: skip
-    for call in calls:
-        function = call.get("function") or {}
+                      "role": "assistant", "content": [part]})  # fmt: skip
+    for call in answer.calls:
         items.append({"type": "function_call", "id": f"fc_{uuid.uuid4().hex}",
-                      "call_id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
-                      "name": function.get("name") or "",
-                      "arguments": function.get("arguments") or "",
+                      "call_id": call.id or f"call_{uuid.uuid4().hex[:24]}",
+                      "name": call.name, "arguments": call.arguments,
                       "status": "completed"})  # fmt: skip
     return items

@@ -58,8 +58,12 @@ class ResponsesStream(StreamTranslator):
         if item["type"] == "message":
             part = item["content"][0]
             common = {"item_id": item["id"], "output_index": index, "content_index": 0}
-            out.append(self._event("response.output_text.done", text=part["text"],
-                                   logprobs=[], **common))  # fmt: skip
+            if part["type"] == "refusal":
+                out.append(self._event("response.refusal.done", refusal=part["refusal"],
+                                       **common))  # fmt: skip
+            else:
+                out.append(self._event("response.output_text.done", text=part["text"],
+                                       logprobs=[], **common))  # fmt: skip
             out.append(self._event("response.content_part.done", part=part, **common))
         else:
             out.append(self._event("response.function_call_arguments.done",
@@ -78,22 +82,28 @@ class ResponsesStream(StreamTranslator):
         if item["type"] == "message":
             out.append(self._event("response.content_part.added", item_id=item["id"],
                                    output_index=index, content_index=0,
-                                   part={"type": "output_text", "text": "",
-                                         "annotations": []}))  # fmt: skip
+                                   part=dict(item["content"][0])))  # fmt: skip
         return out
 
-    def _text(self, text: str) -> list[bytes]:
+    def _text(self, text: str, kind: str = "output_text") -> list[bytes]:
+        """A text (or, `kind="refusal"`, a refusal) delta, in the message being streamed or a
+        new one."""
+        key = "refusal" if kind == "refusal" else "text"
         out: list[bytes] = []
-        if self.open is None or self.open["type"] != "message":
+        open_ = self.open
+        if open_ is None or open_["type"] != "message" or open_["content"][0]["type"] != kind:
+            part: dict[str, Any] = {"type": kind, key: ""}
+            if kind != "refusal":
+                part["annotations"] = []
             item = {"type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "in_progress",
-                    "role": "assistant",
-                    "content": [{"type": "output_text", "text": "", "annotations": []}]}  # fmt: skip
+                    "role": "assistant", "content": [part]}  # fmt: skip
             out += self._open(item)
         assert self.open is not None
-        self.open["content"][0]["text"] += text
-        out.append(self._event("response.output_text.delta", item_id=self.open["id"],
+        self.open["content"][0][key] += text
+        extra: dict[str, Any] = {} if kind == "refusal" else {"logprobs": []}
+        out.append(self._event(f"response.{kind}.delta", item_id=self.open["id"],
                                output_index=self.items.index(self.open), content_index=0,
-                               delta=text, logprobs=[]))  # fmt: skip
+                               delta=text, **extra))  # fmt: skip
         return out
 
     def _tool(self, delta: dict[str, Any]) -> list[bytes]:
@@ -124,9 +134,11 @@ class ResponsesStream(StreamTranslator):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
+            text, refusal = delta.get("content"), delta.get("refusal")
             if isinstance(text, str) and text:
                 out += self._text(text)
+            if isinstance(refusal, str) and refusal:
+                out += self._text(refusal, "refusal")
             for call in delta.get("tool_calls") or []:
                 if isinstance(call, dict):
                     out += self._tool(call)
