@@ -26,6 +26,8 @@ from tests.support.processes import spawn, stop
 from tests.support.upstream import Rule, Upstream, tool_result_text
 from tradeoff.evals.store import Store
 
+pytestmark = pytest.mark.slow  # a real proxy process, and node CLIs that take seconds to start
+
 AGENTS_ENV = "TRADEOFF_AGENT_CLIS"
 KEY = "agent-key"
 NOTE = "the secret word is banana-42"
