@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from tradeoff.policies.data import Outcomes
-from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, summarize
+from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_samples, summarize
 from tradeoff.policies.replay.simulate import Routes, replay, single_routes
 from tradeoff.policies.requirement import Constraint
 
@@ -119,3 +121,24 @@ def test_summary_reports_savings_and_model_shares() -> None:
     assert doc["savings_vs_baseline"] == pytest.approx(1 - 7 / 16)
     assert doc["models_used"] == {"m0": 0.75, "m1": 0.25}
     assert doc["reliability"] == 1.0 and doc["p95_latency_ms"] is None
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 150, 3000])
+def test_resampled_p95_latency_is_numpys_nanquantile_of_the_resamples(n: int) -> None:
+    """`Bootstrap.quantiles` counts draws instead of sorting each resample: the same numbers,
+    to the last bit, with ties and unrecorded (NaN) latencies."""
+    rng = np.random.default_rng(n)
+    latency = np.round(rng.lognormal(6, 1, size=n), -1)  # rounded: many ties
+    latency[rng.random(n) < 0.2] = np.nan
+    if np.isnan(latency).all():
+        latency[0] = 250.0
+    out = outcomes(np.ones((n, 1, 1)), np.ones((n, 1, 1)), latency.reshape(n, 1, 1))
+    r = replay(out, single_routes(n, 0))
+    boot = Bootstrap.draw(n, 4)
+    with warnings.catch_warnings():  # a resample of NaNs only: numpy warns, both say NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanquantile(r.latency[boot.indices], 0.95, axis=1)
+        wants = {q: np.nanquantile(latency[boot.indices], q, axis=1) for q in (0.0, 0.5, 1.0)}
+    assert np.array_equal(metric_samples("p95_latency", r, boot), want, equal_nan=True)
+    for q, want in wants.items():
+        assert np.array_equal(boot.quantiles(latency, q), want, equal_nan=True)

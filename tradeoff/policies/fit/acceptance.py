@@ -34,11 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from tradeoff.policies.data import Outcomes
 from tradeoff.policies.fit.candidates import Candidate, FamilyCandidates
-from tradeoff.policies.fit.mix import RECORDED_MIX, Strata, TrafficMix
+from tradeoff.policies.fit.mix import RECORDED_MIX, Strata, TrafficMix, z_quantile
 from tradeoff.policies.replay.metrics import Bootstrap, metric_point, metric_samples
 from tradeoff.policies.replay.simulate import Replay, VerdictSource, replay
 from tradeoff.policies.requirement import Constraint, Requirement
@@ -121,7 +120,7 @@ def constraint_bound(
             return float("nan"), float("nan")
         point = metric_point(c.metric, r) - required
         point = point if c.lower_bound else -point
-        margin = point - float(stats.norm.ppf(1 - level)) * float(np.nanstd(diff_s, ddof=1))
+        margin = point - z_quantile(1 - level) * float(np.nanstd(diff_s, ddof=1))
     value = required + (margin if c.lower_bound else -margin)
     return margin, value / ref_point if c.relative and ref_point else value
 

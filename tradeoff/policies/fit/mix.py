@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -148,7 +149,7 @@ class Strata:
         if self.group is None:
             n = len(d)
             spread = float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else np.inf
-            return float(d.mean()) - float(stats.t.ppf(1 - level, max(n - 1, 1))) * spread
+            return float(d.mean()) - t_quantile(1 - level, max(n - 1, 1)) * spread
         inside = self.group >= 0
         if not inside.any():
             return float("nan")
@@ -164,7 +165,7 @@ class Strata:
         share, counts, means, var = self.share[has], counts[has], means[has], var[has]
         spread = float(np.sqrt((share**2 * var / counts).sum()))
         n_eff = 1.0 / float((share**2 / counts).sum())
-        quantile = float(stats.t.ppf(1 - level, max(n_eff - 1, 1)))
+        quantile = t_quantile(1 - level, max(n_eff - 1, 1))
         return float((share * means).sum()) - quantile * spread
 
     def mean(self, values: np.ndarray) -> float:
@@ -178,3 +179,16 @@ class Strata:
         sums = np.bincount(self.group[inside], weights=v[inside], minlength=k)
         has = counts > 0
         return float((self.share[has] * sums[has] / counts[has]).sum())
+
+
+@lru_cache(maxsize=4096)
+def t_quantile(p: float, dof: float) -> float:
+    """Student's t quantile, remembered: acceptance asks for the same few thousands of times, and
+    each scipy call costs more than the bound around it."""
+    return float(stats.t.ppf(p, dof))
+
+
+@lru_cache(maxsize=4096)
+def z_quantile(p: float) -> float:
+    """The standard normal quantile, remembered (as `t_quantile`)."""
+    return float(stats.norm.ppf(p))

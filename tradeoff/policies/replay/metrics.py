@@ -12,6 +12,7 @@ without repeats consistency is 1 and reliability reduces to 1 - that error rate.
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
@@ -52,9 +53,62 @@ class Bootstrap:
         rng = np.random.default_rng([self.seed, 1])
         return rng.integers(0, self.n, size=(self.quantile_resamples, self.n), dtype=np.int32)
 
+    @cached_property
+    def _draws(self) -> np.ndarray:
+        """(n, quantile_resamples): how often each item is drawn in each of `indices`' rows."""
+        b = self.quantile_resamples
+        flat = self.indices.astype(np.int64) * b + np.arange(b)[:, None]
+        return np.bincount(flat.ravel(), minlength=self.n * b).reshape(self.n, b).astype(np.int32)
+
     def means(self, x: np.ndarray) -> np.ndarray:
         """Resampled means of a per-item array (NaN-free)."""
         return self.weights @ x.astype(np.float64)
+
+    def quantiles(self, x: np.ndarray, q: float) -> np.ndarray:
+        """Resampled `q` quantiles of a per-item array, NaNs left out: exactly
+        `np.nanquantile(x[self.indices], q, axis=1)` (linear interpolation), at a fraction of
+        its cost, which a row-by-row loop dominates.
+
+        A resample's sorted values are the items in sorted order, each repeated as often as it
+        was drawn, so its k-th smallest value is the item where the cumulative draw count passes
+        k. A high quantile needs only the top of that order: the count runs from the largest
+        value down over as many items as the deepest resample needs."""
+        valid = ~np.isnan(x)
+        if not valid.any():
+            return np.full(self.quantile_resamples, np.nan)
+        draws = self._draws
+        total = self.n - draws[~valid].sum(axis=0)
+        # numpy's linear method: virtual index (m - 1) q between its floor and the next; at or
+        # past the last index, the largest value drawn.
+        virtual = (total - 1) * q
+        below = np.floor(virtual)
+        top = virtual >= total - 1
+        # the floor's rank counted down from the largest value drawn
+        depth = np.where(top, 0, total - 1 - below).astype(np.int64)
+        items = np.flatnonzero(valid)
+        deepest = int(depth.max())
+        # The top r items are drawn about r times per resample, give or take sqrt(r).
+        rows = min(len(items), deepest + 4 * math.isqrt(deepest) + 32)
+        while True:
+            part = items
+            if rows < len(items):  # the `rows` largest values, then sorted
+                part = items[np.argpartition(x[items], len(items) - rows)[len(items) - rows :]]
+            order = part[np.argsort(x[part])[::-1]]
+            seen = np.cumsum(draws[order], axis=0)
+            if rows == len(items) or (seen[-1] > depth).all():
+                break
+            rows = min(len(items), 2 * rows)
+        # (the minimum: a resample that drew only NaNs, made NaN below)
+        lo = x[order[np.minimum((seen <= depth).sum(axis=0), len(order) - 1)]]
+        hi = x[order[(seen <= depth - 1).sum(axis=0)]]
+        gamma = virtual - below
+        diff = hi - lo
+        out = lo + diff * gamma  # numpy's _lerp, to the last bit
+        upper = gamma >= 0.5
+        out[upper] = (hi - diff * (1 - gamma))[upper]
+        out[top] = lo[top]
+        out[total == 0] = np.nan
+        return out
 
 
 def ci(samples: np.ndarray) -> list[float]:
@@ -92,9 +146,7 @@ def metric_samples(metric: str, r: Replay, boot: Bootstrap) -> np.ndarray:
     if metric == "reliability":
         return _reliability_boot(r, boot)
     if metric == "p95_latency":
-        if np.isnan(r.latency).all():
-            return np.full(len(boot.indices), np.nan)
-        return np.nanquantile(r.latency[boot.indices], 0.95, axis=1)
+        return boot.quantiles(r.latency, 0.95)
     raise ValueError(metric)
 
 
