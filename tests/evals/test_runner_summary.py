@@ -72,6 +72,24 @@ def test_summary_counts_errors_as_wrong_and_reports_per_task() -> None:
     assert "accuracy [95% CI]" in table and "0.750 [" in table and "code" in table
 
 
+def test_the_interval_counts_items_not_repeated_samples() -> None:
+    """60 items, half right, asked once or three times (the same answer each time): the same
+    items, so the same interval (Wilson at 60, 0.377-0.623), not one narrowed by repeats."""
+
+    def asked(repeats: int) -> pd.DataFrame:
+        rows = [
+            ("m", "qa", str(i), s, float(i % 2), None, 0.01, 100.0)
+            for i in range(60)
+            for s in range(repeats)
+        ]
+        columns = ["model", "task", "item_id", "sample", "score", "error", "cost_usd"]
+        return pd.DataFrame(rows, columns=[*columns, "latency_ms"])
+
+    once, thrice = (summarize(asked(k))["models"][0]["accuracy_ci"] for k in (1, 3))
+    assert thrice == once == list(wilson(0.5, 60))
+    assert (round(once[0], 3), round(once[1], 3)) == (0.377, 0.623)
+
+
 def test_params_hash_is_stable_and_empty_for_defaults() -> None:
     assert params_hash({}) == "" and params_hash({"temperature": None}) == ""
     assert params_hash({"temperature": 0, "max_tokens": 5}) == params_hash(

@@ -2,8 +2,10 @@
 per request, p50/p95 latency, consistency and errors.
 
 Accuracy counts an errored outcome as a wrong answer (score 0): a router pays for errors too.
-The interval is Wilson's score interval at the outcome count, exact for pass/fail graders and
-a close approximation for graded [0, 1] scores. Latency percentiles use successful calls only.
+The interval is Wilson's score interval at the item count (repeated samples of one item are
+not independent items: counting them would narrow the interval with every repeat), exact for
+pass/fail graders and conservative for graded [0, 1] scores and item means over repeats.
+Latency percentiles use successful calls only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _row(group: pd.DataFrame, reliability: float | None) -> dict[str, Any]:
     scores = group["score"].where(~errored, 0.0).fillna(0.0)
     n = len(group)
     accuracy = float(scores.mean()) if n else 0.0
-    low, high = wilson(accuracy, n)
+    low, high = wilson(accuracy, int(group["item_id"].nunique()))
     ok = group.loc[~errored, "latency_ms"].dropna()
     return {
         "n": n,

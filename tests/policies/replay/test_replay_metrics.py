@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from tradeoff.evals.summary import wilson
 from tradeoff.policies.data import Outcomes
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_samples, summarize
 from tradeoff.policies.replay.simulate import Routes, replay, single_routes
@@ -121,6 +122,29 @@ def test_summary_reports_savings_and_model_shares() -> None:
     assert doc["savings_vs_baseline"] == pytest.approx(1 - 7 / 16)
     assert doc["models_used"] == {"m0": 0.75, "m1": 0.25}
     assert doc["reliability"] == 1.0 and doc["p95_latency_ms"] is None
+
+
+def test_small_sample_accuracy_intervals_are_never_zero_width() -> None:
+    """19 held-out items, every one right: the bootstrap's interval is "1.000-1.000"; the score
+    interval says what 19 items can show."""
+    out = outcomes(np.ones((19, 1, 1)), np.ones((19, 1, 1)))
+    r = replay(out, single_routes(19, 0))
+    lo, hi = summarize(r, r, Bootstrap.draw(19, 0), out.models)["accuracy_ci"]
+    assert hi == 1.0 and lo < 0.9
+    assert [lo, hi] == list(wilson(1.0, 19))
+
+
+def test_small_sample_accuracy_intervals_are_wilsons_and_large_ones_the_bootstraps() -> None:
+    rng = np.random.default_rng(3)
+    for n in (40, 400):
+        out = outcomes((rng.random((n, 1, 1)) < 0.75).astype(float), np.ones((n, 1, 1)))
+        r = replay(out, single_routes(n, 0))
+        boot = Bootstrap.draw(n, 0)
+        got = summarize(r, r, boot, out.models)["accuracy_ci"]
+        if n < 100:
+            assert got == list(wilson(float(r.score.mean()), n))
+        else:
+            assert got == list(np.quantile(boot.means(r.score), [0.025, 0.975]))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 150, 3000])

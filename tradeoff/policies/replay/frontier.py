@@ -24,7 +24,7 @@ from tradeoff.policies.fit.crossfit import crossfit_tables
 from tradeoff.policies.fit.learned_fit import MIN_ITEMS, fit_learned
 from tradeoff.policies.fit.paths import Breakpoints, breakpoints, inside
 from tradeoff.policies.fit.splits import make_splits
-from tradeoff.policies.replay.metrics import Bootstrap, ci
+from tradeoff.policies.replay.metrics import Bootstrap, accuracy_ci
 from tradeoff.policies.replay.simulate import oracle_routes, replay, single_routes
 
 
@@ -77,7 +77,7 @@ def compute_frontier(
     points: list[FrontierPoint] = []
     for j, name in enumerate(outcomes.models):
         r = replay(test, single_routes(test.n, j))
-        lo, hi = ci(boot.means(r.score))
+        lo, hi = accuracy_ci(float(r.score.mean()), test.n, boot.means(r.score))
         points.append(
             FrontierPoint(name, "single", float(r.score.mean()), (lo, hi), float(r.cost.mean()))
         )
@@ -85,7 +85,7 @@ def compute_frontier(
         for name, pred, cost in _predictions(train, test, seed):
             points += _traced(name, breakpoints(pred, cost, cost_unit(cost)), test, boot)
     oracle = replay(test, oracle_routes(test))
-    lo, hi = ci(boot.means(oracle.score))
+    lo, hi = accuracy_ci(float(oracle.score.mean()), test.n, boot.means(oracle.score))
     points.append(
         FrontierPoint(
             "oracle", "oracle", float(oracle.score.mean()), (lo, hi), float(oracle.cost.mean())
@@ -134,7 +134,7 @@ def _traced(
         if name in names:
             name = f"{family} lambda={lam:.6g}"
         names.add(name)
-        lo, hi = ci(resampled)
+        lo, hi = accuracy_ci(float(acc / test.n), test.n, resampled)
         out.append(
             FrontierPoint(name, "policy", float(acc / test.n), (lo, hi), float(spend / test.n))
         )

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from tradeoff.evals.summary import wilson
 from tradeoff.policies.replay.simulate import Replay
 from tradeoff.policies.requirement import Constraint
 
 CONFIDENCE = 0.95
+SMALL_SAMPLE = 100  # fewer items than this: accuracy intervals are Wilson's, not the bootstrap's
 
 
 class Bootstrap:
@@ -117,6 +119,18 @@ def ci(samples: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def accuracy_ci(mean: float, n: int, resampled: np.ndarray) -> list[float]:
+    """The CONFIDENCE interval of an accuracy (a mean of item scores in [0, 1] over `n` items):
+    the bootstrap's of the `resampled` means, or Wilson's score interval at n items where the
+    bootstrap's cannot be trusted: under SMALL_SAMPLE items its percentiles come out too
+    narrow, and where every item scores alike it has zero width ("1.000-1.000")."""
+    lo, hi = ci(resampled)
+    if n >= SMALL_SAMPLE and hi - lo > 1e-12:
+        return [lo, hi]
+    low, high = wilson(mean, n)
+    return [low, high]
+
+
 def reliability_point(r: Replay) -> float:
     cons = r.consistency[~np.isnan(r.consistency)]
     consistency = float(cons.mean()) if cons.size else 1.0
@@ -193,7 +207,7 @@ def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...])
     return {
         "n": len(r.score),
         "accuracy": float(r.score.mean()),
-        "accuracy_ci": ci(acc_p),
+        "accuracy_ci": accuracy_ci(float(r.score.mean()), len(r.score), acc_p),
         "cost_per_request_usd": float(r.cost.mean()),
         "cost_ci": ci(cost_p),
         "savings_vs_baseline": (1.0 - float(r.cost.mean()) / base_cost) if base_cost > 0 else None,

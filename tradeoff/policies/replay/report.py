@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradeoff.policies.artifact import PolicyArtifact
+from tradeoff.policies.replay.metrics import SMALL_SAMPLE
 
 HELD_OUT = "held-out requests"
-SMALL_SAMPLE = 100  # fewer held-out items than this get a warning: their intervals are wide
 
 
 def sentence(
