@@ -37,6 +37,7 @@ from tradeoff.evals.outcome_writer import OutcomeWriter
 from tradeoff.evals.params import params_hash
 from tradeoff.evals.progress import Progress
 from tradeoff.evals.registry import ModelEntry, Registry
+from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
 from tradeoff.evals.run_log import close_run, open_run
 from tradeoff.evals.stopping import run_async
@@ -328,7 +329,7 @@ class Runner:
                 lambda: acomplete(
                     entry,
                     job.item.chat(),
-                    self.spec.params,
+                    {**self.spec.params, **request_settings(job.item.metadata)},
                     timeout_s=self.spec.timeout_s,
                     prices=self.prices[job.model],
                     adapter=self.adapter,

@@ -108,6 +108,25 @@ def messages(table: Table, values: pd.Series, column: str) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=object)
 
 
+def json_object(table: Table, values: pd.Series, column: str) -> pd.Series:
+    """A JSON object per cell (a dict, or its JSON text in CSV) as JSON text, None where blank."""
+    out: list[str | None] = []
+    for pos, cell in enumerate(values.tolist()):
+        if _is_blank(cell):
+            out.append(None)
+            continue
+        parsed: Any = cell
+        if isinstance(cell, str):
+            try:
+                parsed = json.loads(cell)
+            except json.JSONDecodeError:
+                raise table.fail(pos, column, "is not valid JSON") from None
+        if not isinstance(parsed, dict):
+            raise table.fail(pos, column, "must be a JSON object")
+        out.append(json.dumps(parsed, ensure_ascii=False))
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def _is_blank(cell: Any) -> bool:
     if cell is None:
         return True

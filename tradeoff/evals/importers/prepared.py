@@ -12,7 +12,16 @@ import pandas as pd
 
 from tradeoff.evals.importers.table import Table
 
-ITEM_COLUMNS = ["item_id", "task", "prompt", "messages", "reference", "grader", "split"]
+ITEM_COLUMNS = [
+    "item_id",
+    "task",
+    "prompt",
+    "messages",
+    "reference",
+    "grader",
+    "split",
+    "metadata",
+]
 OUTCOME_COLUMNS = [
     "item_id",
     "model",
@@ -86,6 +95,8 @@ def split_different_prompts(table: Table, items: pd.DataFrame) -> tuple[pd.DataF
 
 def unique_items(table: Table, items: pd.DataFrame) -> pd.DataFrame:
     """One row per item_id; an item whose task or split differs between rows fails."""
+    if "metadata" not in items.columns:  # only the `items` format carries it
+        items = items.assign(metadata=pd.Series(None, index=items.index, dtype=object))
     for column in ("task", "split"):
         values = items[column].fillna("")
         first = values.groupby(items["item_id"], sort=False).transform("first")

@@ -234,8 +234,9 @@ def copy_rows(
 # --- imports ------------------------------------------------------------------------------------
 
 _UPSERT_ITEMS = """
-INSERT INTO items (dataset, item_id, task, prompt, messages, reference, grader, split)
-SELECT $dataset, item_id, task, prompt, CAST(messages AS JSON), reference, grader, split
+INSERT INTO items (dataset, item_id, task, prompt, messages, reference, grader, split, metadata)
+SELECT $dataset, item_id, task, prompt, CAST(messages AS JSON), reference, grader, split,
+    CAST(metadata AS JSON)
 FROM new_items
 ON CONFLICT (dataset, item_id) DO UPDATE SET
     task = excluded.task,
@@ -243,7 +244,8 @@ ON CONFLICT (dataset, item_id) DO UPDATE SET
     messages = COALESCE(excluded.messages, items.messages),
     reference = COALESCE(excluded.reference, items.reference),
     grader = COALESCE(excluded.grader, items.grader),
-    split = COALESCE(excluded.split, items.split)
+    split = COALESCE(excluded.split, items.split),
+    metadata = COALESCE(excluded.metadata, items.metadata)
 """
 
 # Re-importing an identical row changes nothing (not even run_id): imports are idempotent.
