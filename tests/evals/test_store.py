@@ -161,6 +161,7 @@ EXPECTED_SCHEMA = {
         "error VARCHAR",
         "run_id VARCHAR",
         "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp",
+        "rounds INTEGER",
     ],
     "policies": [
         "policy_id VARCHAR NOT NULL",

@@ -291,6 +291,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0090_requests_dropped",
         "ALTER TABLE requests ADD COLUMN dropped VARCHAR",
     ),
+    (
+        # Issue 26: how many rounds a refine candidate's answer took (NULL: answered once).
+        "0100_outcomes_rounds",
+        "ALTER TABLE outcomes ADD COLUMN rounds INTEGER",
+    ),
 ]
 
 # Migrations renumbered so that the numbers follow the order they apply in: new name -> the

@@ -20,7 +20,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from tradeoff.evals.llm import call_kwargs, count_prompt_tokens, token_prices, w
 from tradeoff.evals.outcome_writer import OutcomeWriter
 from tradeoff.evals.params import params_hash
 from tradeoff.evals.progress import Progress
+from tradeoff.evals.refine import refine, refine_spec, verifier_for
 from tradeoff.evals.registry import ModelEntry, Registry
 from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
@@ -325,22 +326,34 @@ class Runner:
                 task=job.item.task,
                 sample=job.sample,
             )
-            result = await call_with_retries(
-                lambda: acomplete(
-                    entry,
-                    job.item.chat(),
-                    {**self.spec.params, **request_settings(job.item.metadata)},
-                    timeout_s=self.spec.timeout_s,
-                    prices=self.prices[job.model],
-                    adapter=self.adapter,
-                    target=self.targets[job.model],
-                ),
-                self.limiters[job.model],
-                max_retries=self.spec.max_retries,
-            )
+            settings = {**self.spec.params, **request_settings(job.item.metadata)}
+
+            def call(messages: list[dict[str, Any]]) -> Awaitable[CallResult]:
+                return call_with_retries(
+                    lambda: acomplete(
+                        entry,
+                        messages,
+                        settings,
+                        timeout_s=self.spec.timeout_s,
+                        prices=self.prices[job.model],
+                        adapter=self.adapter,
+                        target=self.targets[job.model],
+                    ),
+                    self.limiters[job.model],
+                    max_retries=self.spec.max_retries,
+                )
+
+            spec = refine_spec(entry)
+            rounds = None
+            if spec is None:
+                result = await call(job.item.chat())
+            else:  # a refine candidate: its outcome is the loop's (evals/refine.py)
+                verifier = verifier_for(spec, settings)
+                refined = await refine(call, job.item.chat(), spec.rounds, verifier, job.item)
+                result, rounds = refined.result, refined.count
             score, error = await self._grade(job.item, result)
             span.end(result, score)
-            row = self._row(job, result, score, error)
+            row = {**self._row(job, result, score, error), "rounds": rounds}
             writer.add(row)
             if self.on_outcome is not None:
                 self.on_outcome(job, row)

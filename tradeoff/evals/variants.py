@@ -32,7 +32,16 @@ from tradeoff.evals.errors import ConfigError
 if TYPE_CHECKING:
     from tradeoff.evals.registry import ModelEntry
 
-VARIANT_KEYS = ("name", "params", "system_prompt", "litellm_params", "tier", "capabilities")
+VARIANT_KEYS = (
+    "name",
+    "params",
+    "system_prompt",
+    "litellm_params",
+    "tier",
+    "capabilities",
+    "refine",
+    "verifier",
+)
 # Request fields the call itself owns: a variant may not set them.
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
 SEPARATOR = ":"
@@ -56,7 +65,39 @@ def identity_params(entry: ModelEntry) -> dict[str, Any]:
         out["entry_params"] = request_params(entry)
     if system_prompt(entry):
         out["system_prompt"] = system_prompt(entry)
+    if entry.extra.get("refine"):
+        out["refine"] = entry.extra["refine"]
     return out
+
+
+def check_refine(variant: dict[str, Any], at: str) -> dict[str, Any] | None:
+    """A variant's `refine: {rounds: N}` (N >= 1) and `verifier: NAME` (a reference-free
+    grader), as one mapping (evals/refine.py), or None for a variant that answers once."""
+    refine, verifier = variant.get("refine"), variant.get("verifier")
+    if refine is None:
+        if verifier is not None:
+            raise ConfigError(f"{at}: verifier is a refine option; add refine: {{rounds: 1}}")
+        return None
+    if not isinstance(refine, dict) or set(refine) - {"rounds"}:
+        raise ConfigError(f"{at}: refine must be a mapping {{rounds: N}}")
+    rounds = refine.get("rounds", 1)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
+        raise ConfigError(f"{at}: refine.rounds must be a whole number from 1 to 10")
+    if verifier is not None:
+        from tradeoff.evals.graders import get_grader
+
+        if not isinstance(verifier, str):
+            raise ConfigError(f"{at}: verifier must be a grader name")
+        try:
+            grader = get_grader(verifier)
+        except Exception as exc:
+            raise ConfigError(f"{at}: verifier: {exc}") from None
+        if grader.needs_reference:
+            raise ConfigError(
+                f"{at}: verifier {verifier!r} needs a reference answer; name a reference-free "
+                "grader (json_valid, json_schema, prompt_tests, ...) or module:function"
+            )
+    return {"rounds": rounds, "verifier": verifier}
 
 
 def check_call_fields(raw: dict[str, Any], where: str) -> None:
@@ -125,6 +166,9 @@ def expand(raw: dict[str, Any], where: str) -> list[dict[str, Any]]:
         derived["params"] = {**(base.get("params") or {}), **own_params}
         if "system_prompt" in variant:
             derived["system_prompt"] = variant["system_prompt"]
+        refine = check_refine(variant, at)
+        if refine is not None:
+            derived["refine"] = refine
         derived["variant_of"] = name
         check_call_fields(derived, at)
         out.append(derived)

@@ -58,6 +58,7 @@ SCHEMA = pa.schema(
         ("ttft_ms", pa.float64()),
         ("error", pa.string()),
         ("run_id", pa.string()),
+        ("rounds", pa.int32()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)

@@ -1,0 +1,125 @@
+"""Generate, verify, refine (issue 26): `sloppy` breaks JSON on its first try and fixes it when
+shown the error; `sloppy:fix` (a refine variant) is measured as a candidate of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.evals.runner_fixtures import PRICE, model_entry, write_models
+from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.importers import import_file
+from tradeoff.evals.registry import load_registry
+from tradeoff.evals.runner import EvalSpec, run_eval
+from tradeoff.evals.store import Store
+
+BROKEN = '{"answer": 4,'
+FIXED = '{"answer": 4}'
+
+
+def sloppy_rules() -> list[Rule]:
+    """Broken JSON, unless the last user turn is a verifier's failure message."""
+    return [
+        Rule(model="sloppy", contains="Your answer failed", reply=FIXED),
+        Rule(model="sloppy", reply=BROKEN),
+    ]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    with Upstream(rules=sloppy_rules()) as up:
+        yield up
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEOFF_TEST_KEY", "sk-refine")
+
+
+def sloppy_models(path: Path, url: str, **variant: Any) -> Path:
+    entry = model_entry("sloppy", url)
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 2}, **variant}]
+    return write_models(path, [entry])
+
+
+def json_items(path: Path, n: int) -> Path:
+    rows = [
+        {"id": f"j{k}", "task": "json", "prompt": f"return json {k}", "grader": "json_valid",
+         "metadata": {"response_format": {"type": "json_object"}}}
+        for k in range(n)
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_a_refine_variant_repairs_its_answer_and_pays_for_every_round(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    import_file(store, json_items(tmp_path / "items.jsonl", 4), "d", fmt="items")
+    config = sloppy_models(tmp_path / "models.yaml", upstream.url)
+    before = len(upstream.requests)
+    spec = EvalSpec(dataset="d", models=["sloppy", "sloppy:fix"], progress=False)
+    report = run_eval(store, load_registry(config), spec)
+    assert report.recorded == 8
+    assert len(upstream.requests) - before == 4 + 8  # the variant called twice per item
+    with store.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT model, avg(score), avg(cost_usd), avg(prompt_tokens + completion_tokens), "
+            "min(rounds), max(rounds), min(response) FROM outcomes GROUP BY model"
+        ).fetchall()
+    by_model = {r[0]: r[1:] for r in rows}
+    plain, fixed = by_model["sloppy"], by_model["sloppy:fix"]
+    assert plain[0] == 0.0 and fixed[0] == 1.0
+    assert plain[3:5] == (None, None) and fixed[3:5] == (2, 2)
+    assert fixed[5].strip() == FIXED and plain[5].strip() == BROKEN
+    # The variant's cost covers both rounds: its tokens are the first round's plus the second's
+    # (which resends the conversation with the broken answer and the failure message).
+    assert fixed[1] == pytest.approx(PRICE * fixed[2]) and plain[1] == pytest.approx(
+        PRICE * plain[2]
+    )
+    assert fixed[2] > 2 * plain[2] and fixed[1] > 2 * plain[1]
+    repair = upstream.requests[-1]
+    assert repair["response_format"] == {"type": "json_object"}
+    assert repair["messages"][-2]["content"].strip() == BROKEN
+    assert repair["messages"][-1]["content"].startswith("Your answer failed: not JSON")
+    assert repair["messages"][-1]["content"].endswith("Fix it.")
+
+
+def test_an_answer_that_passes_is_not_sent_back(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    import_file(store, json_items(tmp_path / "items.jsonl", 2), "d", fmt="items")
+    entry = model_entry("tidy", upstream.url)
+    upstream.set_rule(Rule(model="tidy", reply=FIXED))
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 3}}]
+    config = write_models(tmp_path / "models.yaml", [entry])
+    before = len(upstream.requests)
+    spec = EvalSpec(dataset="d", models=["tidy:fix"], progress=False)
+    run_eval(store, load_registry(config), spec)
+    assert len(upstream.requests) - before == 2
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT DISTINCT rounds, score FROM outcomes").fetchall() == [(1, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("variant", "says"),
+    [
+        ({"refine": {"rounds": 0}}, "refine.rounds must be a whole number from 1 to 10"),
+        ({"refine": {"tries": 2}}, "refine must be a mapping"),
+        ({"refine": {"rounds": 1}, "verifier": "exact"}, "needs a reference answer"),
+        ({"refine": {"rounds": 1}, "verifier": "nope"}, "verifier"),
+        ({"verifier": "json_valid"}, "verifier is a refine option"),
+    ],
+)
+def test_bad_refine_settings_are_one_line_errors(
+    tmp_path: Path, variant: dict[str, Any], says: str
+) -> None:
+    entry = model_entry("sloppy", "http://127.0.0.1:9/v1")
+    entry["variants"] = [{"name": "fix", **variant}]
+    with pytest.raises(ConfigError, match=says):
+        load_registry(write_models(tmp_path / "models.yaml", [entry]))
