@@ -285,7 +285,7 @@ def test_policy_detail_shows_what_it_promised_on_the_items_it_replays(
     body = texts(at)
     assert "On 60 held-out items (test)" in body
     assert "Replayed on all 60 items of the test split" in body  # the same items
-    assert "Accepted for `accuracy >= " in body and "lower bound meets" in body
+    assert "Accepted for `accuracy >= " in body and "% confident it keeps at least " in body
     assert "Where a cheaper model lost accuracy" in [s.value for s in at.subheader]
     assert len(charts(at)) == 2  # routing mix per task, cost per model
 

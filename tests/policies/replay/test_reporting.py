@@ -15,6 +15,7 @@ from tradeoff.policies.errors import DataError
 from tradeoff.policies.fit.fitting import fit_policy
 from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.replay.frontier import compute_frontier
+from tradeoff.policies.replay.report import acceptance_clause
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -85,10 +86,39 @@ def test_the_sentence_says_acceptance_rests_on_a_training_bound(named: Store) ->
         named, FitOptions("synth", "accuracy >= 85% of baseline", baseline="strong")
     )
     text = report.sentence()
-    assert "(95% CI " in text and "on 100 held-out requests; accepted because on the 300 " in text
-    assert "training items, cross-fitted" in text and "accuracy >= 85% of baseline (bound: " in text
+    assert "(95% CI " in text and "on 100 held-out requests; accepted because, on the 300 " in text
+    assert "training items (cross-fitted), we are " in text
     bound = report.acceptance["bounds"]["accuracy >= 85% of baseline"]
     assert bound >= 0.85
+    confidence = 1 - report.acceptance["level"]
+    assert (
+        f"{confidence:.1%} confident it keeps at least {bound:.1%} of strong's accuracy "
+        "(the requirement: 85%)"
+    ) in text
+    assert "confidence bound" not in text  # no unexplained level next to accuracy figures
+    if confidence > 0.9505:
+        assert "above 95% because the search tried several candidates" in text
+
+
+def test_the_acceptance_clause_says_each_bound_in_plain_words() -> None:
+    clause = acceptance_clause(
+        {
+            "items": 5489,
+            "level": 0.022,
+            "bounds": {"accuracy >= 95% of baseline": 0.9504, "p95_latency <= 2s": 1830.0},
+        },
+        "gpt-4o",
+    )
+    assert clause == (
+        "accepted because, on the 5,489 training items (cross-fitted), we are 97.8% confident "
+        "it keeps at least 95.0% of gpt-4o's accuracy (the requirement: 95%) and its p95 "
+        "latency is at most 1.83s (the requirement: 2s); the confidence is above 95% because "
+        "the search tried several candidates"
+    )
+    single = acceptance_clause(
+        {"items": 41, "level": 0.05, "bounds": {"cost <= $0.002": 0.0011}}, "x"
+    )
+    assert single.endswith("its cost per request is at most $0.0011 (the requirement: $0.002)")
 
 
 def test_the_description_counts_the_models_it_routes_to(named: Store) -> None:

@@ -16,6 +16,7 @@ from tradeoff.dashboard.charts import show
 from tradeoff.dashboard.itemsets import of_policy
 from tradeoff.dashboard.serving import serve_panel
 from tradeoff.dashboard.tables import human, pct_range
+from tradeoff.policies.replay.report import acceptance_clause
 from tradeoff.policies.versions import history
 
 
@@ -76,13 +77,7 @@ def show_acceptance(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     bounds = accepted.get("bounds") or {}
     text = f"Accepted for `{row['requirement']}` against baseline `{row['baseline']}`"
     if bounds:
-        parts = ", ".join(
-            f"{c} at its bound {b:.1%}" for c, b in bounds.items() if "of baseline" in c
-        )
-        text += (
-            f": on {accepted.get('items', '?'):,} training items, cross-fitted, its one-sided "
-            f"{1 - float(accepted.get('level') or 0.05):.1%} lower bound meets {parts or 'it'}."
-        )
+        text += ": " + acceptance_clause(accepted, str(row["baseline"])) + "."
     elif row["requirement"]:
         text += " (the bound it was accepted at was not recorded: a fit from before it was)."
     st.markdown(text)

@@ -115,6 +115,7 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
         f"{sum(1 for f in fams if f.candidates)} families (weighted Bonferroni), fixed-sequence "
         "tests along each cost-weight path, on every traffic mix",
         "level": chosen.level,
+        "alpha": ALPHA,
         "lower_bound_margins": chosen.margins,
         "bounds": chosen.bounds,
         "accepted": len(accepted),
@@ -149,6 +150,7 @@ def _accepted_at(report: FitReport) -> dict[str, object]:
     return {
         "items": report.acceptance.get("items"),
         "level": report.acceptance.get("level"),
+        "alpha": report.acceptance.get("alpha"),
         "bounds": {c: float(b) for c, b in bounds.items() if np.isfinite(b)},
         "keeps_baseline": report.keeps_baseline,
     }

@@ -6,8 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tradeoff.evals.errors import RequirementError
 from tradeoff.policies.artifact import PolicyArtifact
 from tradeoff.policies.replay.metrics import SMALL_SAMPLE
+from tradeoff.policies.requirement import parse_requirement
 
 HELD_OUT = "held-out requests"
 
@@ -44,25 +46,58 @@ def sentence(
     return f"{head} {tail}, on {n:,} {scope}"
 
 
+def bound_words(constraint: str, bound: float, baseline: str) -> str:
+    """What a constraint's confidence bound promises, in plain words with the requirement
+    beside it: "it keeps at least 95.0% of gpt-4o's accuracy (the requirement: 95%)"."""
+    try:
+        parsed = parse_requirement(constraint).constraints
+    except RequirementError:
+        parsed = ()
+    if len(parsed) != 1:
+        return f"{constraint} holds (bound: {bound:.3g})"
+    c = parsed[0]
+    side = "at least" if c.lower_bound else "at most"
+    if c.relative:
+        value, required = f"{bound:.1%} of {baseline}'s", f"{c.value * 100:g}%"
+    elif c.metric == "cost":
+        value, required = f"${bound:.3g}", f"${c.value:g}"
+    elif c.metric == "p95_latency":
+        value, required = f"{bound / 1000:.3g}s", f"{c.value / 1000:g}s"
+    else:
+        value, required = f"{bound:.1%}", f"{c.value * 100:g}%"
+    if c.relative and c.metric == "accuracy" and c.lower_bound:
+        said = f"it keeps {side} {value} accuracy"
+    else:
+        name = {"cost": "cost per request", "p95_latency": "p95 latency"}.get(c.metric, c.metric)
+        said = f"its {name} is {side} {value}"
+    return f"{said} (the requirement: {required})"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def acceptance_clause(acceptance: dict[str, Any], baseline: str) -> str:
-    """Why the policy was accepted, in the constraints' own units: the bound is a lower
-    confidence bound from the (cross-fitted) training items, not from the held-out ones."""
+    """Why the policy was accepted, in plain words: how confident the (cross-fitted) training
+    items make us that each constraint holds; the held-out items play no part in it. The
+    confidence is above the promised 95% when the search tested several candidates, each at a
+    stricter level, so that the promise survives the search (see `policies.fit.acceptance`)."""
     bounds = acceptance.get("bounds") or {}
     if not bounds:
         return ""
-    parts = []
-    for constraint, bound in bounds.items():
-        if "of baseline" in constraint:
-            value = f"{bound:.1%} of {baseline}'s"
-        elif "latency" in constraint:
-            value = f"{bound / 1000:.3g}s"
-        else:
-            value = f"{bound:.3g}"
-        parts.append(f"{constraint} (bound: {value})")
-    return (
-        f"accepted because on the {acceptance['items']:,} training items, cross-fitted, its "
-        f"{1 - acceptance['level']:.1%} confidence bound meets " + " and ".join(parts)
+    confidence = 1 - float(acceptance.get("level") or 0.05)
+    items = acceptance.get("items")
+    on = f"the {items:,} training items" if isinstance(items, int) else "the training items"
+    promised = 1 - float(acceptance.get("alpha") or 0.05)
+    parts = [bound_words(c, b, baseline) for c, b in bounds.items()]
+    text = f"accepted because, on {on} (cross-fitted), we are {confidence:.1%} confident " + _and(
+        parts
     )
+    if confidence > promised + 5e-4:
+        text += (
+            f"; the confidence is above {promised:.0%} because the search tried several candidates"
+        )
+    return text
 
 
 def json_metrics(
