@@ -4,6 +4,8 @@ shown the error; `sloppy:fix` (a refine variant) is measured as a candidate of i
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.evals.runner_fixtures import PRICE, model_entry, write_models
+from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
 from tradeoff.evals.errors import ConfigError
 from tradeoff.evals.importers import import_file
@@ -123,3 +126,19 @@ def test_bad_refine_settings_are_one_line_errors(
     entry["variants"] = [{"name": "fix", **variant}]
     with pytest.raises(ConfigError, match=says):
         load_registry(write_models(tmp_path / "models.yaml", [entry]))
+
+
+def test_eval_prints_pass_at_round_for_refine_candidates(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    import_file(store, json_items(tmp_path / "items.jsonl", 3), "d", fmt="items")
+    config = sloppy_models(tmp_path / "models.yaml", upstream.url)
+    command = tradeoff_argv("eval", "--dataset", "d", "--models", "sloppy,sloppy:fix",
+                            "--config", str(config), "--db", str(store), "--no-progress")  # fmt: skip
+    env = {**os.environ, "TRADEOFF_TEST_KEY": "sk-refine"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index("refine candidates") :].splitlines()
+    assert table[1].split()[:6] == ["model", "n", "pass@1", "pass@2", "rounds", "$/solved"]
+    assert table[2].split()[:5] == ["sloppy:fix", "3", "0.0%", "100.0%", "2.00"]
+    assert len(table) == 3 or not table[3].startswith("sloppy ")  # the plain model has no row

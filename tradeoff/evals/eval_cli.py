@@ -146,6 +146,7 @@ def register(group: click.Group) -> None:
         as not measured (never as failures).
         """
         from tradeoff.evals.registry import load_registry
+        from tradeoff.evals.rounds import render_rounds
         from tradeoff.evals.runner import EvalSpec, run_eval
         from tradeoff.evals.store import open_store
         from tradeoff.evals.summary import render
@@ -194,6 +195,8 @@ def register(group: click.Group) -> None:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
             click.echo(render(report.summary))
+            if report.summary.get("refine"):
+                click.echo(render_rounds(report.summary["refine"]))
             click.echo(
                 f"run {report.run_id}: {report.status}; {report.recorded} new outcomes, "
                 f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"

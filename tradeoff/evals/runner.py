@@ -40,6 +40,7 @@ from tradeoff.evals.refine import refine, refine_spec, verifier_for
 from tradeoff.evals.registry import ModelEntry, Registry
 from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
+from tradeoff.evals.rounds import pass_at_round
 from tradeoff.evals.run_log import close_run, open_run
 from tradeoff.evals.stopping import run_async
 from tradeoff.evals.store import Store
@@ -417,13 +418,17 @@ class Runner:
             con.register("measured", hashes)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
-                "o.latency_ms FROM outcomes o JOIN items i USING (dataset, item_id) "
+                "o.latency_ms, o.rounds FROM outcomes o JOIN items i USING (dataset, item_id) "
                 "JOIN wanted w ON w.item_id = o.item_id "
                 "JOIN measured m ON m.model = o.model AND m.params_hash = o.params_hash "
                 "WHERE o.dataset = ? AND o.sample < ?",
                 [self.spec.dataset, self.spec.repeats],
             ).df()
-        return summarize(frame)
+        out = summarize(frame.drop(columns=["rounds"]))
+        refined = pass_at_round(frame)
+        if refined:
+            out["refine"] = refined
+        return out
 
 
 def run_eval(
