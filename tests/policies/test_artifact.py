@@ -73,3 +73,16 @@ def test_store_round_trip(tmp_path: Path) -> None:
     assert stored_artifact(store, a.policy_id) == a
     with pytest.raises(PolicyFileError, match="no policy 'q'"):
         stored_artifact(store, "q")
+
+
+def test_fit_options_is_exported_with_the_package_without_fitting_imports() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tradeoff.policies as p; "
+        "from tradeoff.policies.fit.options import FitOptions; "
+        "assert p.FitOptions is FitOptions and 'FitOptions' in p.__all__; "
+        "assert 'sklearn' not in sys.modules and 'scipy' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,9 +13,11 @@ from tradeoff.policies.families.base import (
     flatten_messages,
     register_family,
 )
+from tradeoff.policies.fit.options import FitOptions
 
 __all__ = [
     "FAMILIES",
+    "FitOptions",
     "Plan",
     "Policy",
     "PolicyArtifact",
