@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from tests.support.upstream import Rule
 from tradeoff.evals.store import Store
 
 # $1 per million tokens each way: costs are easy to predict from the stand-in's word counts.
@@ -59,3 +60,22 @@ def model_entry(name: str, url: str, **extra: Any) -> dict[str, Any]:
 def write_models(path: Path, entries: list[dict[str, Any]]) -> Path:
     path.write_text(yaml.safe_dump({"model_list": entries}, sort_keys=False))
     return path
+
+
+# A model that breaks JSON on its first try and fixes it when shown the error (issue 26).
+BROKEN = '{"answer": 4,'
+FIXED = '{"answer": 4}'
+
+
+def sloppy_rules() -> list[Rule]:
+    """Broken JSON, unless the last user turn is a verifier's failure message."""
+    return [
+        Rule(model="sloppy", contains="Your answer failed", reply=FIXED),
+        Rule(model="sloppy", reply=BROKEN),
+    ]
+
+
+def sloppy_models(path: Path, url: str, **variant: Any) -> Path:
+    entry = model_entry("sloppy", url)
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 2}, **variant}]
+    return write_models(path, [entry])

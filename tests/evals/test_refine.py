@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.evals.runner_fixtures import PRICE, model_entry, write_models
+from tests.evals.runner_fixtures import (
+    BROKEN,
+    FIXED,
+    PRICE,
+    model_entry,
+    sloppy_models,
+    sloppy_rules,
+    write_models,
+)
 from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
 from tradeoff.evals.errors import ConfigError
@@ -20,17 +28,6 @@ from tradeoff.evals.importers import import_file
 from tradeoff.evals.registry import load_registry
 from tradeoff.evals.runner import EvalSpec, run_eval
 from tradeoff.evals.store import Store
-
-BROKEN = '{"answer": 4,'
-FIXED = '{"answer": 4}'
-
-
-def sloppy_rules() -> list[Rule]:
-    """Broken JSON, unless the last user turn is a verifier's failure message."""
-    return [
-        Rule(model="sloppy", contains="Your answer failed", reply=FIXED),
-        Rule(model="sloppy", reply=BROKEN),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +39,6 @@ def upstream() -> Iterator[Upstream]:
 @pytest.fixture(autouse=True)
 def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADEOFF_TEST_KEY", "sk-refine")
-
-
-def sloppy_models(path: Path, url: str, **variant: Any) -> Path:
-    entry = model_entry("sloppy", url)
-    entry["variants"] = [{"name": "fix", "refine": {"rounds": 2}, **variant}]
-    return write_models(path, [entry])
 
 
 def json_items(path: Path, n: int) -> Path:

@@ -17,12 +17,14 @@ from typing import Any
 
 from starlette.responses import Response
 
+from tradeoff.evals.refine import refine_spec
 from tradeoff.evals.upstream import Reply
 from tradeoff.router.call import Call
 from tradeoff.router.errors import ProxyError, upstream_failure
 from tradeoff.router.fallback import AllFailed
 from tradeoff.router.protocols.answer import answers
 from tradeoff.router.protocols.base import Protocol, chat_answer, generated_text
+from tradeoff.router.refine import complete_refined
 from tradeoff.router.request import parse_json_body
 from tradeoff.router.routing import await_pin, resolve_route
 from tradeoff.router.sse import first_of
@@ -58,6 +60,9 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
         api, body = protocol.upstream(target, chat)
         if api == "chat":
             body = {**body, "n": k} if k > 1 and model == sampled else body
+            refine = refine_spec(target.entry)
+            if refine is not None and body.get("n") in (None, 1):
+                return await complete_refined(call, model, target, body, refine, timeout_s)
             return await state.adapter.complete(target, body, timeout_s)
         return await state.adapter.call(target, api, body, timeout_s, headers=headers)
 

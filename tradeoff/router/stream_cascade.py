@@ -25,7 +25,7 @@ from tradeoff.router.protocols.answer import Answer, Collector
 from tradeoff.router.state import Verifier
 from tradeoff.router.verify import verdict
 
-OpenStream = Callable[[str, float], Awaitable[Stream]]
+OpenStream = Callable[[str, float], Awaitable["Stream | Recorded"]]
 
 
 @dataclass
@@ -56,8 +56,9 @@ class Recorded:
         pass
 
 
-async def record(model: str, stream: Stream) -> Recorded:
-    """Read `stream` to its end (an UpstreamError if it breaks off)."""
+async def record(model: str, stream: Stream | Recorded) -> Recorded:
+    """Read `stream` to its end (an UpstreamError if it breaks off); a recorded one (a refine
+    variant's last round, router/refine.py) is replayed."""
     recorded: list[tuple[bytes, Any, bool]] = []
     collector = Collector(stream.api)
     events = stream.events()

@@ -17,11 +17,13 @@ import asyncio
 import time
 from typing import Any
 
+from tradeoff.evals.refine import refine_spec
 from tradeoff.evals.upstream import Stream, UpstreamError
 from tradeoff.router.call import CLIENT_CLOSED, Call
 from tradeoff.router.errors import ProxyError, upstream_failure
 from tradeoff.router.fallback import AllFailed
 from tradeoff.router.protocols.base import Protocol, chat_event
+from tradeoff.router.refine import open_refined_stream
 from tradeoff.router.sse import Send, SSEResponse, first_of
 from tradeoff.router.state import ProxyState
 from tradeoff.router.stream_cascade import Recorded, escalates, verified_stream
@@ -38,9 +40,14 @@ async def open_stream(
     keep_usage = bool(isinstance(options, dict) and options.get("include_usage"))
     headers = protocol.native_headers()
 
-    async def attempt(model: str, timeout_s: float) -> Stream:
+    async def attempt(model: str, timeout_s: float) -> Stream | Recorded:
         target = state.targets[model]
         api, body = protocol.upstream(target, chat)
+        refine = refine_spec(target.entry) if api == "chat" else None
+        if refine is not None:  # a refine variant: the loop, buffered (router/refine.py)
+            return await open_refined_stream(
+                call, model, target, body, refine, timeout_s, keep_usage, headers
+            )
         return await state.adapter.open_api_stream(
             target, api, body, timeout_s, keep_usage, headers=headers
         )

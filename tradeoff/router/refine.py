@@ -1,0 +1,111 @@
+"""A refine variant served: the proxy runs the generate-verify-refine loop inside the request.
+
+For a request naming `<model>:fix` (a variant with `refine:`, evals/refine.py) the proxy asks
+the model, checks the answer with the same verifier the eval runner uses (the variant's
+`verifier:`, else the request's own `response_format`), and on failure sends the check's message
+back as a new user turn, up to `rounds` more times. The client gets the last answer; every
+round is paid for and counted on the request's log row (`Call.add_usage`; the served answer, the
+last, is counted by the caller as for any model). A tool-call answer is passed on as it is.
+A streamed request's rounds are read whole (buffered) and checked; the last is relayed from the
+buffer, so its first token reaches the client only once the loop is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from tradeoff.evals.graders import Item
+from tradeoff.evals.refine import FAILED, RefineSpec, failure, verifier_for
+from tradeoff.evals.targets import Target
+from tradeoff.evals.upstream import Reply, Stream, UpstreamError
+from tradeoff.router.call import Call
+from tradeoff.router.protocols.answer import answers
+from tradeoff.router.protocols.base import generated_text
+from tradeoff.router.stream_cascade import Recorded, record
+
+
+async def complete_refined(
+    call: Call,
+    model: str,
+    target: Target,
+    body: dict[str, Any],
+    spec: RefineSpec,
+    timeout_s: float,
+) -> Reply:
+    """The loop's last reply; the rounds before it are added to `call`'s usage and cost."""
+    adapter = call.state.adapter
+    verifier = verifier_for(spec, body)
+    reply = await adapter.complete(target, body, timeout_s)
+    if verifier is None:
+        return reply
+    item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
+    for _ in range(spec.rounds):
+        found = answers(reply)
+        if not found or found[0].calls:
+            return reply
+        why = await failure(verifier, found[0].text, item)
+        if why is None:
+            return reply
+        call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
+        call.refine_rounds += 1
+        messages = [
+            *body.get("messages", []),
+            {"role": "assistant", "content": found[0].text},
+            {"role": "user", "content": FAILED.format(why=why)},
+        ]
+        body = {**body, "messages": messages}
+        reply = await adapter.complete(target, body, timeout_s)
+    return reply
+
+
+async def open_refined_stream(
+    call: Call,
+    model: str,
+    target: Target,
+    body: dict[str, Any],
+    spec: RefineSpec,
+    timeout_s: float,
+    keep_usage: bool,
+    headers: dict[str, str] | None = None,
+) -> Stream | Recorded:
+    """A streamed request's loop: each round's answer read whole (buffered) and checked; the
+    last is relayed from the buffer, so the client's first token waits for the whole loop."""
+    adapter = call.state.adapter
+    verifier = verifier_for(spec, body)
+
+    async def round_(body: dict[str, Any]) -> Recorded:
+        try:
+            async with asyncio.timeout(timeout_s):
+                stream = await adapter.open_api_stream(
+                    target, "chat", body, timeout_s, keep_usage, headers=headers
+                )
+                return await record(model, stream)
+        except TimeoutError:
+            raise UpstreamError(
+                f"no whole answer within {timeout_s:.1f} s", kind="timeout"
+            ) from None
+
+    if verifier is None:
+        return await adapter.open_api_stream(
+            target, "chat", body, timeout_s, keep_usage, headers=headers
+        )
+    item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
+    found = await round_(body)
+    for _ in range(spec.rounds):
+        if found.answer.calls:
+            return found
+        why = await failure(verifier, found.answer.text, item)
+        if why is None:
+            return found
+        call.add_usage(model, found.usage, found.generated)
+        call.refine_rounds += 1
+        messages = [
+            *body.get("messages", []),
+            {"role": "assistant", "content": found.answer.text},
+            {"role": "user", "content": FAILED.format(why=why)},
+        ]
+        body = {**body, "messages": messages}
+        found = await round_(body)
+    return found
