@@ -10,15 +10,45 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from tests.evals.runner_fixtures import BROKEN, FIXED, PRICE, sloppy_models, sloppy_rules
+from tests.evals.runner_fixtures import (
+    BROKEN,
+    FIXED,
+    PRICE,
+    model_entry,
+    sloppy_models,
+    sloppy_rules,
+    write_models,
+)
 from tests.router.support import Proxy
-from tests.support.upstream import Upstream
+from tests.support.upstream import Rule, Upstream
 from tradeoff.router.settings import Settings
+
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def clumsy_rules() -> list[Rule]:
+    """A tool call with arguments its schema refuses, fixed when shown the error."""
+    return [
+        Rule(model="clumsy", contains="Your answer failed",
+             tool_call={"name": "lookup", "arguments": {"city": "Paris"}}),
+        Rule(model="clumsy", tool_call={"name": "lookup", "arguments": {"town": 3}}),
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
-    with Upstream(rules=sloppy_rules()) as up:
+    with Upstream(rules=[*clumsy_rules(), *sloppy_rules()]) as up:
         yield up
 
 
@@ -91,3 +121,39 @@ def test_a_streamed_refine_request_gets_the_repaired_answer(
         row = proxy.rows_eventually("model = 'sloppy:fix'")[0]
     usage = next(c.usage for c in chunks if c.usage)
     assert row["prompt_tokens"] > usage.prompt_tokens  # the log pays for both rounds
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tool_call_that_does_not_fit_its_schema_is_sent_back(
+    upstream: Upstream, tmp_path: Path, stream: bool
+) -> None:
+    entry = model_entry("clumsy", upstream.url)
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 1}}]
+    config = write_models(tmp_path / "models.yaml", [entry])
+    settings = Settings(config_path=config, db_path=tmp_path / "proxy.duckdb", retries=0)
+    ask = [{"role": "user", "content": "weather in Paris?"}]
+    with Proxy(settings) as proxy:
+        client = OpenAI(base_url=proxy.url, api_key="x", max_retries=0)
+        before = len(upstream.requests)
+        plain = client.chat.completions.create(model="clumsy", messages=ask, tools=[LOOKUP])
+        calls = plain.choices[0].message.tool_calls or []
+        assert json.loads(calls[0].function.arguments) == {"town": 3}  # untouched
+        if stream:
+            chunks = client.chat.completions.create(
+                model="clumsy:fix", messages=ask, tools=[LOOKUP], stream=True
+            )
+            arguments = "".join(
+                (c.choices[0].delta.tool_calls or [None])[0].function.arguments or ""  # type: ignore[union-attr]
+                for c in chunks
+                if c.choices and c.choices[0].delta.tool_calls
+            )
+        else:
+            fixed = client.chat.completions.create(model="clumsy:fix", messages=ask, tools=[LOOKUP])
+            arguments = (fixed.choices[0].message.tool_calls or [])[0].function.arguments
+        assert json.loads(arguments) == {"city": "Paris"}
+        assert len(upstream.requests) - before == 3
+        repair = upstream.requests[-1]["messages"]
+        assert repair[-2] == {"role": "assistant", "content": 'lookup({"town": 3})'}
+        assert repair[-1]["content"].startswith(
+            "Your answer failed: the arguments of 'lookup' do not fit its schema"
+        )

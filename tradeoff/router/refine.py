@@ -5,7 +5,8 @@ the model, checks the answer with the same verifier the eval runner uses (the va
 `verifier:`, else the request's own `response_format`), and on failure sends the check's message
 back as a new user turn, up to `rounds` more times. The client gets the last answer; every
 round is paid for and counted on the request's log row (`Call.add_usage`; the served answer, the
-last, is counted by the caller as for any model). A tool-call answer is passed on as it is.
+last, is counted by the caller as for any model). A tool-call answer is checked against the
+offered tools' schemas (router/verify.py), its failure sent back the same way.
 A streamed request's rounds are read whole (buffered) and checked; the last is relayed from the
 buffer, so its first token reaches the client only once the loop is done.
 """
@@ -16,14 +17,36 @@ import asyncio
 import functools
 from typing import Any
 
-from tradeoff.evals.graders import Item
+from tradeoff.evals.graders import Grader, Item
 from tradeoff.evals.refine import FAILED, RefineSpec, failure, verifier_for
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply, Stream, UpstreamError
 from tradeoff.router.call import Call
-from tradeoff.router.protocols.answer import answers
+from tradeoff.router.protocols.answer import Answer, answers
 from tradeoff.router.protocols.base import generated_text
 from tradeoff.router.stream_cascade import Recorded, record
+from tradeoff.router.verify import calls_problem
+
+
+async def _why(
+    verifier: Grader | None, answer: Answer, body: dict[str, Any], item: Item
+) -> str | None:
+    """Why the answer fails its check: tool calls against the offered tools' schemas, text
+    against the verifier; None when it passes or nothing checks it."""
+    if answer.calls:
+        return calls_problem(answer.calls, body.get("tools"))
+    return await failure(verifier, answer.text, item) if verifier is not None else None
+
+
+def _repair(body: dict[str, Any], answer: Answer, why: str) -> dict[str, Any]:
+    """The next round's request: the failed answer (a tool call as text) and the failure."""
+    said = answer.text or "\n".join(f"{c.name}({c.arguments})" for c in answer.calls)
+    messages = [
+        *body.get("messages", []),
+        {"role": "assistant", "content": said},
+        {"role": "user", "content": FAILED.format(why=why)},
+    ]
+    return {**body, "messages": messages}
 
 
 async def complete_refined(
@@ -38,24 +61,15 @@ async def complete_refined(
     adapter = call.state.adapter
     verifier = verifier_for(spec, body)
     reply = await adapter.complete(target, body, timeout_s)
-    if verifier is None:
-        return reply
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
     for _ in range(spec.rounds):
         found = answers(reply)
-        if not found or found[0].calls:
-            return reply
-        why = await failure(verifier, found[0].text, item)
+        why = await _why(verifier, found[0], body, item) if found else None
         if why is None:
             return reply
         call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
         call.refine_rounds += 1
-        messages = [
-            *body.get("messages", []),
-            {"role": "assistant", "content": found[0].text},
-            {"role": "user", "content": FAILED.format(why=why)},
-        ]
-        body = {**body, "messages": messages}
+        body = _repair(body, found[0], why)
         reply = await adapter.complete(target, body, timeout_s)
     return reply
 
@@ -87,25 +101,18 @@ async def open_refined_stream(
                 f"no whole answer within {timeout_s:.1f} s", kind="timeout"
             ) from None
 
-    if verifier is None:
+    if verifier is None and not body.get("tools"):  # nothing to check: stream it live
         return await adapter.open_api_stream(
             target, "chat", body, timeout_s, keep_usage, headers=headers
         )
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
     found = await round_(body)
     for _ in range(spec.rounds):
-        if found.answer.calls:
-            return found
-        why = await failure(verifier, found.answer.text, item)
+        why = await _why(verifier, found.answer, body, item)
         if why is None:
             return found
         call.add_usage(model, found.usage, found.generated)
         call.refine_rounds += 1
-        messages = [
-            *body.get("messages", []),
-            {"role": "assistant", "content": found.answer.text},
-            {"role": "user", "content": FAILED.format(why=why)},
-        ]
-        body = {**body, "messages": messages}
+        body = _repair(body, found.answer, why)
         found = await round_(body)
     return found

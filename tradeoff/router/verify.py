@@ -30,26 +30,33 @@ def _schemas(tools: Any) -> dict[str, Any]:
 
 def calls_fit(calls: list[ToolCall], tools: Any) -> bool:
     """Whether every call names an offered tool with arguments its schema accepts."""
+    return calls_problem(calls, tools) is None
+
+
+def calls_problem(calls: list[ToolCall], tools: Any) -> str | None:
+    """Why a call does not fit the offered tools (one line, for a refine round), or None."""
     schemas = _schemas(tools)
     for call in calls:
         if call.name not in schemas:
-            return False
+            return f"{call.name!r} is not one of the tools offered ({', '.join(schemas)})"
         try:
             arguments = json.loads(call.arguments or "{}")
-        except ValueError:
-            return False
+        except ValueError as exc:
+            return f"the arguments of {call.name!r} are not JSON ({exc})"
         if not isinstance(arguments, dict):
-            return False
+            return f"the arguments of {call.name!r} are not a JSON object"
         schema = schemas[call.name]
         if not isinstance(schema, dict) or not schema:
             continue
         try:
-            valid = jsonschema.validators.validator_for(schema)(schema).is_valid(arguments)
+            errors = list(
+                jsonschema.validators.validator_for(schema)(schema).iter_errors(arguments)
+            )
         except Exception:  # a schema that cannot be applied (malformed, unresolvable $ref)
-            valid = True  # judges nothing: the arguments parsed, which is all we can check
-        if not valid:
-            return False
-    return True
+            continue  # judges nothing: the arguments parsed, which is all we can check
+        if errors:
+            return f"the arguments of {call.name!r} do not fit its schema: {errors[0].message}"
+    return None
 
 
 async def verdict(verify: Verifier, found: list[Answer], chat: ChatRequest) -> int | None:
