@@ -176,6 +176,32 @@ def test_the_loop_page_without_a_serving_policy(tmp_path: Path, open_page: OpenP
     assert "No policy is serving yet" in texts(at)
 
 
+def test_the_loop_page_shows_an_explored_policys_candidates(
+    tmp_path: Path, open_page: OpenPage
+) -> None:
+    from tests.policies.loop.test_explore import explored, shadowed
+    from tradeoff.policies.loop.explore import Explorer, explorations
+
+    store = explored(tmp_path)  # `tradeoff explore desk --baseline big --candidates right,wrong`
+    shadowed(store, 0, 40, ("right", "wrong"))
+    with store.connect() as con:
+        Explorer(explorations(con)["desk"]).refresh(store)  # a proxy's race drops `wrong`
+    shadowed(store, 40, 80, ("right",))
+    at = open_page(tmp_path / "s.duckdb", "views/loop.py")
+    assert_clean(at)
+    body = texts(at)
+    assert "is proven on 120 of your requests" in body
+    assert "exploring right, wrong in shadow against big" in body
+    table = at.dataframe[1].value.set_index("Candidate")
+    assert (
+        table.loc["right", "State"] == "proven" and table.loc["right", "Requests measured"] == 120
+    )
+    assert table.loc["wrong", "State"] == "dropped"
+    assert str(table.loc["wrong", "Why dropped"]).startswith(
+        "after 40 requests: dominated by right"
+    )
+
+
 def test_every_page_reads_a_postgres_store(seeded_pg: str, open_page: OpenPage) -> None:
     """The same pages on the seeded rows copied into PostgreSQL give the same answers."""
     at = open_page(seeded_pg)

@@ -56,6 +56,8 @@ def _why(event: dict[str, Any], version: dict[str, Any] | None) -> str:
         test = detail.get("test") or ((version or {}).get("detail") or {}).get("test") or {}
         if by == "refit":
             return f"refit passed its test: {test.get('reason', 'passed')}"
+        if by == "explore":
+            return "tradeoff explore: the baseline alone serves while candidates are explored"
         return "fitted and accepted by tradeoff fit" if by == "fit" else f"promoted ({by or '?'})"
     if event["event"] == "rejected":
         return f"refit candidate rejected: {detail.get('reason', '?')}"
@@ -63,6 +65,9 @@ def _why(event: dict[str, Any], version: dict[str, Any] | None) -> str:
         return f"rolled back to version {detail.get('to')}"
     if event["event"] == "violated":
         return "the live monitor found it breaking its requirement"
+    if event["event"] == "explored":
+        names = ", ".join(detail.get("candidates") or [])
+        return f"exploring {names} in shadow against {detail.get('baseline')}"
     return event["event"]
 
 

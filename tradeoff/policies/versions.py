@@ -35,6 +35,7 @@ __all__ = [
     "append_event",
     "event_time",
     "history",
+    "latest_events",
     "latest_version",
     "load_policy",
     "parse_ref",
@@ -167,6 +168,17 @@ def record_alarm(store: Store, name: str, version: int, epoch: int, detail: dict
             return False
         append_event(con, name, version, "violated", detail)
     return True
+
+
+def latest_events(con: Any, event: str, name: str | None = None) -> dict[str, tuple[int, dict]]:
+    """Per name (or of `name` only), the version and detail of its latest `event` event."""
+    rows = con.execute(
+        "SELECT name, version, detail FROM policy_events WHERE event = ?"
+        + (" AND name = ?" if name else "")
+        + " ORDER BY name, seq",
+        [event, name] if name else [event],
+    ).fetchall()
+    return {str(r[0]): (int(r[1]), _json(r[2])) for r in rows}
 
 
 def promoted_versions(con: Any, name: str) -> list[int]:

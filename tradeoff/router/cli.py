@@ -93,7 +93,8 @@ def register(group: click.Group) -> None:
         default=0.0,
         type=click.FloatRange(0, 1),
         help="Share of policy-routed requests re-sent to the policy's baseline after the "
-        "client has its answer, and graded as a pair (0: off).",
+        "client has its answer, and graded as a pair (0: off); an explored policy's open "
+        "candidates (`tradeoff explore`) are asked too.",
     )
     @click.option(
         "--shadow-grader",

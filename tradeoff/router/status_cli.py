@@ -1,7 +1,8 @@
 """`tradeoff status`: what is served, live against promised, and each client key's spend.
 
 The router's command, not the loop's: it shows the proxy's client keys (`serve --keys`) beside
-each served policy's live state (`policies.loop.loop_status`).
+each served policy's live state (`policies.loop.loop_status`), and for an explored policy its
+candidates and what is proven so far.
 """
 
 from __future__ import annotations
@@ -95,3 +96,23 @@ def register(group: click.Group) -> None:
                     f"{c['pairs_since']} pairs since pair {c['since_pair']}"
                 )
             click.echo(f"  shadow spend   ${p['shadow_spend_usd']:.4f}")
+            if p.get("explore"):
+                _echo_explore(p["explore"])
+
+
+def _echo_explore(e: dict[str, Any]) -> None:
+    """An explored policy's candidates (open or dropped, and why) and what is proven."""
+    click.echo(f"  exploring      {e['requests']} requests measured against {e['baseline']}")
+    for c in e["candidates"]:
+        if c["state"] == "dropped":
+            click.echo(
+                f"    {c['model']}: dropped after {c['dropped_after']} requests: {c['reason']}"
+            )
+            continue
+        lower = c["kept_accuracy_lower"]
+        click.echo(
+            f"    {c['model']}: open, {c['requests']} requests, kept {_pct(c['kept_accuracy'])} "
+            f"(bound {_pct(lower)}), savings {_pct(c['savings'])}"
+            + ("  PROVEN" if c["proven"] else "")
+        )
+    click.echo(f"  {e['summary']}")

@@ -1,5 +1,6 @@
 """Loop: each served policy's promise against what live traffic shows — kept accuracy and
-savings over time, shadow spend, its state, and its versions with what each promotion changed.
+savings over time, shadow spend, its state, and its versions with what each promotion changed;
+for a policy `tradeoff explore` started, its candidates: open, proven or dropped (and why).
 
 The figures are the loop's own (`policies.loop.loop_status`, `kept_over_time`, the same JSON
 `tradeoff status` prints); this page draws them over time.
@@ -63,6 +64,45 @@ def summary_table(entries: list[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def explore_table(explore: dict[str, Any]) -> pd.DataFrame:
+    """One row per explored candidate: what the race and the traffic say of it."""
+    rows = []
+    for c in explore["candidates"]:
+        dropped = c["state"] == "dropped"
+        rows.append(
+            {
+                "Candidate": c["model"],
+                "State": "proven" if c.get("proven") else c["state"],
+                "Requests measured": c["requests"],
+                "Share of baseline's accuracy": pct(c.get("kept_accuracy")),
+                "95% lower bound": pct(c.get("kept_accuracy_lower")),
+                "Savings": pct(c.get("savings")),
+                "Savings 95% CI": pct_range(*(c.get("savings_ci") or [None, None])),
+                "Shadow spend (USD)": usd(c.get("shadow_spend_usd")),
+                "Why dropped": f"after {c['dropped_after']} requests: {c['reason']}"
+                if dropped
+                else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def explore_section(entry: dict[str, Any]) -> None:
+    explore = entry.get("explore")
+    if not explore:
+        return
+    st.subheader(f"Exploring candidates against {explore['baseline']}")
+    proven = any(c.get("proven") for c in explore["candidates"])
+    (st.success if proven else st.info)(explore["summary"])
+    st.dataframe(explore_table(explore), hide_index=True, width="stretch")
+    st.caption(
+        "Each sampled request is also asked of the open candidates, after the client has its "
+        "answer; a candidate is dropped once it is, with 95% confidence, of no use for the "
+        "requirement. Bounds are anytime-valid (split over the open candidates), on the "
+        f"requests both it and {explore['baseline']} answered."
+    )
 
 
 def kept_chart(name: str, entry: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -252,8 +292,10 @@ def render() -> None:
     if not entries:
         st.info(
             "No policy is serving yet. Fit one (`tradeoff fit`, or the Fit button on the "
-            "Tradeoffs page), then serve it by name with `tradeoff serve --policy NAME --shadow "
-            "0.05`: this page then follows its promise on live traffic."
+            "Tradeoffs page), or start from the model your app calls today (`tradeoff explore "
+            "NAME --baseline MODEL --candidates A,B --require ...`), then serve it by name with "
+            "`tradeoff serve --policy NAME --shadow 0.05`: this page then follows it on live "
+            "traffic."
         )
         st.stop()
     st.dataframe(summary_table(entries), hide_index=True, width="stretch")
@@ -271,6 +313,7 @@ def render() -> None:
         f"{entry.get('requests', 0):,} requests and {entry.get('shadow_pairs', 0):,} graded "
         f"pairs since {_since(entry.get('since'))}."
     )
+    explore_section(entry)
     events = data.query(loop_queries.events, name)
     kept_chart(name, entry, events)
     left, right = st.columns(2)

@@ -96,14 +96,18 @@ class Race:
         confidence: float = 0.95,
         seed: int = 0,
         min_group: int = MIN_GROUP,
+        order: np.ndarray | None = None,
     ) -> None:
+        """`order`: the items' positions in the order they are measured (default: seeded and
+        stratified by task); a stream of items arriving one by one (the loop's shadowed
+        requests, `policies.loop.explore`) gives its arrival order, as the tests must see it."""
         if baseline is not None and baseline not in models:
             raise ValueError("the baseline must be one of the models")
         self.item_ids, self.models = list(item_ids), list(models)
         self.position = {item: i for i, item in enumerate(self.item_ids)}
         self.baseline, self.floors = baseline, floors
         self.dominance, self.by_task = dominance, by_task
-        self.order = stratified_order(tasks, seed)
+        self.order = stratified_order(tasks, seed) if order is None else np.asarray(order)
         sizes = Counter(tasks)
         self.groups = np.array([t if sizes[t] >= min_group else SMALL_TASKS for t in tasks])
         self.group_sizes = Counter(self.groups.tolist())
@@ -224,9 +228,12 @@ class Race:
 
     def _dominated_by(self, model: str, score: np.ndarray, cost: np.ndarray) -> str | None:
         c = self.models.index(model)
+        with warnings.catch_warnings():  # a candidate not measured yet (a stream's newcomer)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            price = np.nanmean(cost, axis=0)
         for other in self.active:
             d = self.models.index(other)
-            if other == model or not np.nanmean(cost[:, d]) <= np.nanmean(cost[:, c]):
+            if other == model or not price[d] <= price[c]:
                 continue
             if _rejects(score[:, d] - score[:, c], self.alpha):
                 return other

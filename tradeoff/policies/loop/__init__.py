@@ -2,8 +2,8 @@
 
 One module per step, each with a one-method contract: `grading` (PairGrader.grade),
 `monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
-`status` (Watch, loop_status), `refit` (refit_policy) and `promote` (promotion_test,
-rollback). The proxy drives the first ones (router/loop/shadow.py, router/loop/feedback.py,
+`status` (Watch, loop_status), `explore` (Explorer.refresh: cold start's race of candidates),
+`refit` (refit_policy) and `promote` (promotion_test, rollback). The proxy drives the first ones (router/loop/shadow.py, router/loop/feedback.py,
 router/loop/live.py, router/loop/refits.py); the CLI (`cli.py`) the rest.
 
 Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
@@ -19,6 +19,9 @@ _WHERE = {
     "build_pair_grader": "grading",
     "Monitor": "monitor",
     "Reading": "monitor",
+    "Exploration": "explore",
+    "Explorer": "explore",
+    "explorations": "explore",
     "Watch": "status",
     "load_watch": "status",
     "loop_status": "status",

@@ -1,5 +1,5 @@
-"""`tradeoff policies|rollback|refit`: the loop from the command line (`tradeoff status`, which
-also shows the proxy's client keys, is the router's: `router/status_cli.py`)."""
+"""`tradeoff policies|rollback|refit|explore`: the loop from the command line (`tradeoff status`,
+which also shows the proxy's client keys, is the router's: `router/status_cli.py`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from tradeoff.evals.cli_options import db_option, json_option
+from tradeoff.evals.cli_options import config_option, db_option, json_option
 from tradeoff.evals.errors import UsageError
 
 
@@ -119,3 +119,66 @@ def register(group: click.Group) -> None:
                 click.echo(f"not promoted: {result.reason}; version {result.serving} keeps serving")
         if promote_it and not result.promoted:
             sys.exit(1)
+
+    @group.command("explore")
+    @click.argument("name")
+    @click.option("--baseline", required=True, help="The model the app calls today.")
+    @click.option(
+        "--candidates",
+        required=True,
+        help="Comma-separated models (from models.yaml) that might take over its requests.",
+    )
+    @click.option(
+        "--require",
+        "requirement",
+        required=True,
+        help='What a cheaper policy must keep, e.g. "accuracy >= 95% of baseline".',
+    )
+    @config_option
+    @db_option
+    @json_option
+    def explore(
+        name: str,
+        baseline: str,
+        candidates: str,
+        requirement: str,
+        config: str | None,
+        db: str | None,
+        as_json: bool,
+    ) -> None:
+        """Start from the model the app calls today: store version 1 of policy NAME (the baseline
+        alone) with candidates to explore. `tradeoff serve --policy NAME --shadow RATE` then asks
+        the candidates in shadow, drops the ones that cannot help, and `tradeoff status` says what
+        is proven; `tradeoff refit --policy NAME --promote` promotes what passes. Again on an
+        explored NAME: adds candidates."""
+        from tradeoff.evals.registry import load_registry
+        from tradeoff.policies.loop.explore import explore as start
+
+        names = [c.strip() for c in candidates.split(",") if c.strip()]
+        registry = load_registry(config, required=config is not None)
+        missing = [m for m in [baseline, *names] if len(registry) and m not in registry]
+        if missing:
+            raise UsageError(
+                f"{', '.join(missing)} not in {registry.path}; add them to models.yaml or pass "
+                "--config PATH"
+            )
+        found, new = start(_store(db), name, baseline, names, requirement)
+        if as_json:
+            doc = {
+                "name": found.name,
+                "version": found.version,
+                "baseline": found.baseline,
+                "candidates": list(found.candidates),
+                "requirement": found.requirement,
+                "created": new,
+            }
+            click.echo(json.dumps(doc, indent=2))
+            return
+        what = "stored version 1 of" if new else "now exploring"
+        click.echo(
+            f"{what} {name}: {found.baseline} serves; exploring {', '.join(found.candidates)} "
+            f'against "{found.requirement}"'
+        )
+        click.echo(
+            f"next: tradeoff serve --policy {name} --shadow 0.2 (and `tradeoff status {name}`)"
+        )

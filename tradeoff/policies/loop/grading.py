@@ -17,6 +17,12 @@ every grader (policies/loop/monitor.py):
   on its own; r and s are those scores.
 - a pair whose routed model *is* the baseline is never graded: r = s = 1 (free, kept).
 
+Explored candidates (policies/loop/explore.py) are graded the same way, each against the
+baseline's answer; the baseline's own score on such a request is `PairGrader.reference`, one
+value for every candidate: 1 for a reference-based grader, its own score for a reference-free
+one, 1/2 for the judge (a tie with itself, so a candidate's win share over 1/2 is its kept
+accuracy).
+
 Graders come from `evals.graders`; the judge's calls go through `ask`, which the proxy builds on
 its own upstream adapter.
 """
@@ -78,6 +84,10 @@ class PairGrader(ABC):
     async def grade(self, pair: Pair) -> PairScore:
         """(r, s) for the routed and the baseline answer of `pair`."""
 
+    def reference(self, scores: list[PairScore]) -> float:
+        """The baseline answer's score beside several answers graded against it (`scores`)."""
+        return scores[0].baseline
+
 
 class MatchGrader(PairGrader):
     """A reference-based grader with the baseline's answer as the reference (s = 1)."""
@@ -125,6 +135,9 @@ class PairwiseJudge(PairGrader):
 
     def __init__(self, model: str, ask: Ask) -> None:
         self.name, self.model, self.ask = f"judge:{model}", model, ask
+
+    def reference(self, scores: list[PairScore]) -> float:
+        return 0.5
 
     async def _verdict(self, question: str, first: str, second: str) -> tuple[str, float]:
         prompt = JUDGE_PROMPT.format(question=question, first=first, second=second)

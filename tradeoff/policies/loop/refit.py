@@ -8,8 +8,10 @@ replay --dataset refit-<name>` shows what the refit saw):
   only the pairs since the detected change (the pairs before describe a regime the monitor has
   rejected);
 - the items of the dataset the serving version was fitted on, restricted to the models the
-  traffic has evidence on: the models the policy routed those requests to, and the baseline.
-  A refit chooses among models with live evidence; a model never served has none.
+  traffic has evidence on: the models the policy routed those requests to, the baseline, and
+  the candidates `tradeoff explore` named that the race has not dropped (their shadow answers,
+  policies/loop/explore.py). A refit chooses among models with live evidence; a model never
+  served or shadowed has none.
 On traffic items the baseline's answer is the reference (policies/loop/grading.py), on the
 dataset's items the recorded reference: both are "accuracy against a reference".
 
@@ -33,11 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from tradeoff.evals.adaptive.drops import dropped_models
 from tradeoff.evals.errors import StoreBusyError, TradeoffError, UsageError
 from tradeoff.evals.store import Store
 from tradeoff.evals.store.outcomes import copy_rows, count_items, delete_rows, record_dataset
 from tradeoff.policies.artifact import insert_artifact
 from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.loop.explore import explorations
 from tradeoff.policies.loop.monitor import Monitor
 from tradeoff.policies.loop.promote import Verdict, promote, promotion_test
 from tradeoff.policies.loop.status import required_share
@@ -101,6 +105,16 @@ def _regime(store: Store, current: StoredPolicy) -> tuple[list[str], set[str], i
     return [r[0] for r in kept], {r[3] for r in kept}, start
 
 
+def _explored(store: Store, name: str) -> set[str]:
+    """The candidates `tradeoff explore` named for `name` and the race has not dropped."""
+    with store.connect() as con:
+        found = explorations(con, name).get(name)
+    if found is None:
+        return set()
+    dropped = dropped_models(store, traffic_dataset(name))
+    return {c for c in found.candidates if c not in dropped}
+
+
 def _materialize(
     store: Store, dataset: str, source: str | None, traffic: str, ids: list[str], models: list[str]
 ) -> tuple[int, int]:
@@ -151,7 +165,7 @@ def _refit_policy(
         )
     result = RefitResult(name, current.version)
     ids, routed, since = _regime(store, current)
-    models = sorted(routed | {art.baseline})
+    models = sorted(routed | {art.baseline} | _explored(store, name))
     dataset = f"refit-{name}"
     n_source, n_traffic = _materialize(
         store, dataset, art.dataset, traffic_dataset(name), ids, models

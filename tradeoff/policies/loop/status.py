@@ -22,6 +22,11 @@ would have charged for the same tokens, over the
 version's answered requests with both prices known; a request served by the baseline saves
 nothing) count from the version's promotion (`since`); policies served from a file that was
 never promoted count every logged request of their name.
+
+A policy `tradeoff explore` named candidates for has an `explore` object besides
+(policies/loop/explore.py, `Explorer.entry`): the open and dropped candidates (with why), each
+candidate's kept accuracy, bound and savings on the requests both answered, and `summary`, the
+sentence saying what is proven so far or what is missing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import numpy as np
 
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, artifact_from_dict
+from tradeoff.policies.loop.explore import Explorer, explorations
 from tradeoff.policies.loop.monitor import Monitor
 from tradeoff.policies.loop.traffic import epoch_pairs, load_pairs
 from tradeoff.policies.requirement import parse_requirement
@@ -201,7 +207,15 @@ def loop_status(store: Store, names: list[str] | None = None) -> dict[str, Any]:
     for name, artifact in _unversioned(store, set(current)):
         watches.append(load_watch(store, name, artifact.policy_version, 0, artifact, None))
     wanted = [w for w in watches if names is None or w.name in names]
-    return {"policies": [w.entry() for w in sorted(wanted, key=lambda w: w.name)]}
+    entries = [w.entry() for w in sorted(wanted, key=lambda w: w.name)]
+    with store.connect() as con:
+        found = explorations(con)
+    for entry in entries:
+        if entry["name"] in found:
+            explorer = Explorer(found[entry["name"]])
+            explorer.refresh(store, decide=False)  # a reader shows the drops recorded
+            entry["explore"] = explorer.entry()
+    return {"policies": entries}
 
 
 def kept_over_time(

@@ -6,6 +6,12 @@ with `--log-prompts`, a SHA-256 of it always), the routed model and the baseline
 scored as the pair grader scored them (policies/loop/grading.py) and costed as they were billed.
 So `tradeoff fit`, `replay`, `frontier` and the dashboard work on traffic as on imported data.
 
+A pair may carry *explored* answers too: the candidates `tradeoff explore` named, asked the same
+request in shadow (policies/loop/explore.py) and graded against the baseline's answer. Each is
+one more outcome of the request's item (`run_id` "explore"), so the race, the status and the
+refit read candidates as they read the routed model. A pair whose routed model is the baseline
+(free: the client's answer is the baseline's) records that answer's cost as the baseline's.
+
 A pair's outcomes never overwrite what is there: feedback on the same answer
 (policies/loop/feedback.py) wins over a grader's score, whichever arrives first.
 
@@ -44,9 +50,11 @@ from tradeoff.evals.store.outcomes import (
 )
 
 __all__ = [
+    "Answer",
     "GradedPair",
     "TrafficWriter",
     "epoch_pairs",
+    "explored_rows",
     "load_pairs",
     "traffic_dataset",
 ]
@@ -56,6 +64,18 @@ log = logging.getLogger("tradeoff.loop")
 
 def traffic_dataset(policy: str) -> str:
     return f"traffic-{policy}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A candidate's shadow answer to a request, graded against the baseline's."""
+
+    model: str
+    score: float
+    cost_usd: float | None
+    latency_ms: float | None = None
+    tokens: tuple[int | None, int | None] = (None, None)
+    text: str | None = None  # kept only with --log-prompts
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,10 @@ class GradedPair:
     baseline_latency_ms: float | None = None
     routed_tokens: tuple[int | None, int | None] = (None, None)
     baseline_tokens: tuple[int | None, int | None] = (None, None)
+    explored: tuple[Answer, ...] = ()
+    # The baseline outcome's score when answers were explored (grading.PairGrader.reference;
+    # differs from baseline_score only with the judge); None: baseline_score.
+    reference_score: float | None = None
 
 
 PAIR_COLUMNS = [f.name for f in fields(GradedPair)][:17]
@@ -144,17 +168,31 @@ def _tables(batch: list[GradedPair]) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "metadata": json.dumps(meta),
             }
         )
+        reference = p.baseline_score if p.reference_score is None else p.reference_score
         sides = [
             (
                 p.baseline_model,
-                p.baseline_score,
+                reference,
                 p.baseline_answer,
                 p.baseline_tokens,
                 p.baseline_cost_usd,
                 p.baseline_latency_ms,
+                "shadow",
             )
         ]
-        if not p.is_free:
+        if p.is_free:  # the client's answer is the baseline's: so are its tokens and cost
+            sides = [
+                (
+                    p.baseline_model,
+                    reference,
+                    p.routed_answer,
+                    p.routed_tokens,
+                    p.routed_cost_usd,
+                    p.routed_latency_ms,
+                    "shadow",
+                )
+            ]
+        else:
             sides.append(
                 (
                     p.routed_model,
@@ -163,9 +201,12 @@ def _tables(batch: list[GradedPair]) -> tuple[pa.Table, pa.Table, pa.Table]:
                     p.routed_tokens,
                     p.routed_cost_usd,
                     p.routed_latency_ms,
+                    "shadow",
                 )
             )
-        for model, score, answer, tokens, cost, latency in sides:
+        for a in p.explored:
+            sides.append((a.model, a.score, a.text, a.tokens, a.cost_usd, a.latency_ms, "explore"))
+        for model, score, answer, tokens, cost, latency, run in sides:
             outcomes.append(
                 {
                     "dataset": dataset,
@@ -179,7 +220,7 @@ def _tables(batch: list[GradedPair]) -> tuple[pa.Table, pa.Table, pa.Table]:
                     "latency_ms": latency,
                     "params_hash": "",
                     "sample": 0,
-                    "run_id": "shadow",
+                    "run_id": run,
                 }
             )
     return pairs, item_table(items), outcome_table(outcomes)
@@ -193,6 +234,7 @@ def write_pairs(store: Store, batch: list[GradedPair], known: set[str] | None = 
     pairs, items, outcomes = _tables(batch)
     datasets = {traffic_dataset(p.policy) for p in batch}
     models = {m for p in batch for m in (p.routed_model, p.baseline_model)}
+    models |= {a.model for p in batch for a in p.explored}
     seen = known if known is not None else set()
     with store.lock(PAIRS_LOCK), store.transaction() as con:
         ensure_names(con, datasets - seen, models - seen)
@@ -306,3 +348,21 @@ def load_pairs(
         return np.zeros(0), np.zeros(0), 0.0, last
     data = np.array(rows, dtype=float)
     return data[:, 0], data[:, 1], float(data[:, 2].sum()), max(last, int(data[:, 3].max()))
+
+
+def explored_rows(
+    con: Any, policy: str, models: list[str], after: int = 0
+) -> list[tuple[Any, ...]]:
+    """The outcomes of `models` on a policy's graded pairs (every epoch) after pair `seq`
+    number `after`, in the pairs' shared order: (seq, request_id, task, model, score, cost)."""
+    con.register("explored_models", pa.table({"model": pa.array(models, pa.string())}))
+    try:
+        return con.execute(
+            "SELECT p.seq, p.request_id, coalesce(p.task, ''), o.model, o.score, o.cost_usd "
+            "FROM loop_pairs p JOIN outcomes o ON o.dataset = ? AND o.item_id = p.request_id "
+            "WHERE p.policy = ? AND p.seq > ? AND o.sample = 0 "
+            "AND o.model IN (SELECT model FROM explored_models) ORDER BY p.seq, o.model",
+            [traffic_dataset(policy), policy, after],
+        ).fetchall()
+    finally:
+        con.unregister("explored_models")

@@ -19,6 +19,12 @@ so it is as fresh as the store.
 `sync(current)` (in a thread: it reads the store) gives every newly served policy version its
 watch, rebuilt from the store's pairs and requests of that version's epoch, so a restart or a
 promotion picks up exactly where the store is. `--refit-every` is router/loop/refits.py.
+
+**Exploring** (policies/loop/explore.py): a served policy that `tradeoff explore` named
+candidates for gets an `Explorer`, read from the store with the watches (every replica's pairs,
+in the store's order; the first replica to decide a drop records it, all read it). A sampled
+request's shadow job also asks the open candidates (all of them while the serving version routes
+only to the baseline, `LATER_SHARE` of the sampled requests once a promoted one routes beyond it).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from tradeoff.evals.store import Store
+from tradeoff.policies.loop.explore import EXPLORE_AHEAD, LATER_SHARE, Explorer, explorations
 from tradeoff.policies.loop.status import Watch, load_watch
 from tradeoff.policies.loop.traffic import GradedPair, TrafficWriter
 from tradeoff.policies.versions import event_time, now, record_alarm
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tradeoff.loop")
 FIRST_SYNC_S = 2.0  # how long serving waits for the policies' first watches
+EXPLORE_EVERY = 10  # reads of the pairs between looks for new or changed explorations
 
 
 class LiveLoop:
@@ -62,6 +70,8 @@ class LiveLoop:
         self.shadow = shadow
         self.writer = TrafficWriter(store, flush_s=settings.loop.write_every_s)
         self.watches: dict[str, Watch] = {}
+        self.explorers: dict[str, Explorer] = {}
+        self._calls: Counter[tuple[str, str]] = Counter()  # (policy, candidate): calls made
         self.violations: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         every = settings.loop.refit_every_s
@@ -99,6 +109,37 @@ class LiveLoop:
             )
             log.info("loop: watching %s (version %s)", name, served.version)
         self.watches = watches
+        self._sync_explorers(current)
+
+    def sync_explorers(self, current: Mapping[str, ServedPolicy]) -> None:
+        """Pick up explorations recorded since (blocking: reads the store)."""
+        with self._syncing:
+            self._sync_explorers(current)
+
+    def _sync_explorers(self, current: Mapping[str, ServedPolicy]) -> None:
+        """An explorer per served name with an exploration (one added while serving included)."""
+        with self.store.connect() as con:
+            found = explorations(con)
+        explorers = {}
+        for name, exploration in found.items():
+            served = current.get(name)
+            if served is None or served.epoch == 0:
+                continue  # a pinned version or a file: not the name's exploring
+            old = self.explorers.get(name)
+            if old is not None and old.exploration == exploration:
+                explorers[name] = old
+                continue
+            explorers[name] = Explorer(exploration)
+            explorers[name].refresh(self.store, decide=False)
+            missing = [
+                m for m in exploration.candidates if self.shadow and m not in self.shadow.targets
+            ]
+            log.info(
+                "loop: exploring %s against %s: %s%s", name, exploration.baseline,
+                ", ".join(exploration.candidates),
+                f" ({', '.join(missing)} not in models.yaml: not asked)" if missing else "",
+            )  # fmt: skip
+        self.explorers = explorers
 
     def _remember(self, served: ServedPolicy) -> None:
         """A file policy's artifact goes to the store, so `tradeoff status` can read it."""
@@ -163,9 +204,44 @@ class LiveLoop:
             routed_latency_ms=call.latency_ms,
             served=route.served,
             trace=start_shadow(call),
+            explore=self._asked(route.served, call.trace.model),
         )
         if call.chat.stream:  # the stream has ended: the client has everything
             self.shadow.submit(call.shadow_job)
+
+    def _asked(self, served: ServedPolicy, routed: str) -> tuple[str, ...]:
+        """The candidates a sampled request of `served` also asks (see the module docstring)."""
+        explorer = self.explorers.get(served.name)
+        if explorer is None or self.shadow is None:
+            return ()
+        models = tuple(m for m in explorer.open if m != routed and m in self.shadow.targets)
+        promoted = any(m != served.baseline for m in served.policy.models)
+        if models and promoted and not self.shadow.sample(LATER_SHARE):
+            return ()
+        return models
+
+    def take(self, job: ShadowJob) -> tuple[str, ...]:
+        """The job's candidates to ask now: those the race has not dropped since it was queued,
+        and not `EXPLORE_AHEAD` answers ahead of what the race has read (a slow store must not
+        let a candidate it is about to drop take many more calls)."""
+        explorer = self.explorers.get(job.policy)
+        if explorer is None:
+            return ()
+        taken = []
+        for model in job.explore:
+            key = (job.policy, model)
+            if model not in explorer.open:
+                continue
+            if self._calls[key] - explorer.answered(model) >= EXPLORE_AHEAD:
+                if self.shadow is not None:
+                    self.shadow.outcomes[(job.policy, "explore_waiting")] += 1
+                continue
+            self._calls[key] += 1
+            taken.append(model)
+        return tuple(taken)
+
+    def missed(self, policy: str, model: str) -> None:
+        self._calls[(policy, model)] -= 1
 
     def after(self, call: Call, response: Response) -> Response:
         """Start a non-streaming request's shadow job once its response is sent."""
@@ -210,14 +286,49 @@ class LiveLoop:
                 baseline_latency_ms=result.baseline_latency_ms,
                 routed_tokens=job.routed_tokens,
                 baseline_tokens=result.baseline_tokens,
+                explored=tuple(
+                    a if log_prompts else replace(a, text=None) for a in result.explored
+                ),
+                reference_score=result.reference,
             )
         )
+        explorer = self.explorers.get(job.policy)
+        if explorer is not None and result.explored:
+            self._explored(explorer, result)
+
+    def _explored(self, explorer: Explorer, result: ShadowResult) -> None:
+        """This proxy's answers feed its race at once; the race runs in a thread (it records
+        what it drops in the store), one run at a time."""
+        job = result.job
+        base_cost = job.routed_cost_usd if result.free else result.baseline_cost_usd
+        base_score = result.score.baseline if result.reference is None else result.reference
+        answers = {job.baseline: (base_score, base_cost)}
+        if not result.free:
+            answers[job.routed_model] = (result.score.routed, job.routed_cost_usd)
+        answers |= {a.model: (a.score, a.cost_usd) for a in result.explored}
+        explorer.record(job.request_id, job.task or "", answers)
+        self._spawn(asyncio.to_thread(self._decide, explorer))
+
+    def _decide(self, explorer: Explorer) -> None:
+        try:
+            drops = explorer.decide(self.store)
+        except Exception as exc:  # the store is away: the next read decides again
+            log.info("loop: the race of %s could not record its drops (%s)", explorer.name, exc)
+            return
+        for drop in drops:
+            log.info(
+                "loop: %s stops exploring %s after %d requests: %s",
+                explorer.name, drop.model, drop.after_items, drop.reason,
+            )  # fmt: skip
 
     def refresh(self) -> None:
         """Read every watch's new pairs from the store (blocking)."""
         with self._reading:
             for watch in list(self.watches.values()):
                 watch.refresh(self.store)
+            for explorer in list(self.explorers.values()):
+                explorer.refresh(self.store, decide=False)
+                self._decide(explorer)
 
     def _act_on_alarms(self) -> None:
         """Act once on each watch found violated (by whichever read found it)."""
@@ -230,7 +341,7 @@ class LiveLoop:
     async def _refresh_forever(
         self, current: Callable[[], Mapping[str, ServedPolicy]], first: asyncio.Future[None]
     ) -> None:
-        synced, failing = False, False
+        synced, failing, reads = False, False, 0
         while True:
             try:
                 if not synced:
@@ -239,6 +350,9 @@ class LiveLoop:
                     await first
                     synced = True
                 await asyncio.sleep(self.loop_settings.refresh_s)
+                if reads % EXPLORE_EVERY == 0:  # an exploration added or changed?
+                    await asyncio.to_thread(self.sync_explorers, current())
+                reads += 1
                 await asyncio.to_thread(self.refresh)
                 self._act_on_alarms()
                 failing = False
@@ -298,7 +412,12 @@ class LiveLoop:
         watches = [self.watches[n] for n in sorted(self.watches)]
         for watch in watches:
             watch.count_requests(self.store)
-        return {"policies": [w.entry() for w in watches]}
+        entries = [w.entry() for w in watches]
+        for entry in entries:
+            explorer = self.explorers.get(entry["name"])
+            if explorer is not None:
+                entry["explore"] = explorer.entry()
+        return {"policies": entries}
 
     def render(self) -> list[str]:
         states, kept = [], []
@@ -387,4 +506,5 @@ def build_loop(state: Any, store: Store) -> LiveLoop:
     loop.shadow = ShadowRunner(
         options, grader, state.targets, lambda: state.adapter, loop.record, judge
     )
+    loop.shadow.candidates = loop
     return loop

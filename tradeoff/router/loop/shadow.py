@@ -1,5 +1,8 @@
 """Shadow calls: a sampled share of policy-routed requests is re-sent to the policy's baseline
-after the client has its answer, and the two answers are graded as a pair.
+after the client has its answer, and the two answers are graded as a pair. For a policy
+`tradeoff explore` named candidates for, the job also asks the candidates still in the race
+(`ShadowJob.explore`, policies/loop/explore.py), each graded against the baseline's answer; a
+candidate whose call fails is not measured on that request.
 
 Off the critical path by construction: a job is queued only once the answer is out (a
 non-streaming response's background task, a stream's end), a bounded queue drops what it cannot
@@ -12,7 +15,8 @@ the baseline becomes a free pair (kept, no call), so free and paid pairs are sam
 rate and the monitor's estimate is not tilted towards either.
 
 Budget (`--shadow-budget USD`, per proxy run): a job reserves its estimated cost (the baseline's
-price for the routed call's tokens, plus the judge's for its two verdicts) and is skipped when
+and each asked candidate's price for the routed call's tokens, plus the judge's for two verdicts
+per graded answer) and is skipped when
 spent + reserved + estimate would pass the budget; the actual cost replaces the estimate when
 the call returns. Without a budget nothing is skipped.
 """
@@ -27,13 +31,14 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from tradeoff.evals.graders import GradingError
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import UpstreamError
 from tradeoff.policies.loop.grading import FREE, Pair, PairGrader, PairScore
+from tradeoff.policies.loop.traffic import Answer
 from tradeoff.router.metrics import family
 from tradeoff.router.settings import LoopSettings
 from tradeoff.router.telemetry import ShadowSpan
@@ -60,6 +65,7 @@ class ShadowJob:
     served: Any = None  # the ServedPolicy that routed it
     enqueued: float = field(default_factory=time.monotonic)
     trace: Any = None  # (tracing, the request span's context): its span links there
+    explore: tuple[str, ...] = ()  # candidates to ask too (policies/loop/explore.py)
 
 
 @dataclass
@@ -74,6 +80,9 @@ class ShadowResult:
     baseline_tokens: tuple[int | None, int | None]
     baseline_latency_ms: float | None
     spend_usd: float
+    explored: tuple[Answer, ...] = ()
+    # The baseline answer's score beside the explored ones (grading.PairGrader.reference)
+    reference: float | None = None
 
     @property
     def free(self) -> bool:
@@ -109,6 +118,19 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()
 
 
+class Candidates(Protocol):
+    """Which of a job's candidates are asked, decided as its baseline answer is in (the loop's
+    explorers, router/loop/live.py: a drop decided while the job waited counts)."""
+
+    def take(self, job: ShadowJob) -> tuple[str, ...]:
+        """The candidates of `job` to ask now."""
+        ...
+
+    def missed(self, policy: str, model: str) -> None:
+        """An asked candidate gave no graded answer (its call or its grading failed)."""
+        ...
+
+
 class ShadowRunner:
     """Samples, budgets and runs shadow jobs; `record(result)` receives each graded pair."""
 
@@ -130,16 +152,18 @@ class ShadowRunner:
         self.reserved_usd = 0.0
         self.outcomes: Counter[tuple[str, str]] = Counter()  # (policy, outcome)
         self.spend_by_policy: dict[str, float] = {}
+        self.candidates: Candidates | None = None  # what decides a job's candidates at last
 
     # -- on the request path: O(1), never raises into it ----------------------------------
-    def sample(self) -> bool:
-        return self._rng.random() < self.settings.shadow_rate
+    def sample(self, rate: float | None = None) -> bool:
+        """A draw at `rate` (default: the shadow rate)."""
+        return self._rng.random() < (self.settings.shadow_rate if rate is None else rate)
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a job (after the client has its answer), unless the budget or queue says no."""
         if self._queue is None:
             return
-        if job.routed_model != job.baseline:
+        if job.routed_model != job.baseline or job.explore:
             job.estimate_usd = self._estimate(job)
             budget = self.settings.shadow_budget_usd
             if (
@@ -156,14 +180,18 @@ class ShadowRunner:
         self.reserved_usd += job.estimate_usd
 
     def _estimate(self, job: ShadowJob) -> float:
-        target = self.targets.get(job.baseline)
         prompt, completion = job.routed_tokens
-        call = target.cost(prompt, completion) if target else None
+        asked = [*([job.baseline] if job.routed_model != job.baseline else []), *job.explore]
+        calls = 0.0
+        for model in asked:
+            target = self.targets.get(model)
+            calls += (target.cost(prompt, completion) if target else None) or 0.0
         judged = 0.0
         if self.judge is not None:
             text_tokens = (len(job.prompt) + 2 * len(json.dumps(job.body))) // 4 + 200
-            judged = 2 * (self.judge.cost(text_tokens, 200) or 0.0)
-        return (call or 0.0) + judged
+            graded = (job.routed_model != job.baseline) + len(job.explore)
+            judged = 2 * graded * (self.judge.cost(text_tokens, 200) or 0.0)
+        return calls + judged
 
     # -- the workers -----------------------------------------------------------------------
     def start(self) -> None:
@@ -213,8 +241,33 @@ class ShadowRunner:
         if routed is None:
             raise ShadowFailed("skipped", "the answer has no text to grade (a tool call?)")
         if job.routed_model == job.baseline:
-            return ShadowResult(job, FREE, routed, routed, None, (None, None), None, 0.0)
-        target = self.targets[job.baseline]
+            free = ShadowResult(job, FREE, routed, routed, None, (None, None), None, 0.0)
+            return await self._explore(free) if job.explore else free
+        base = await self._ask(job, job.baseline)
+        if base.text is None:
+            raise ShadowFailed("skipped", "the baseline's answer has no text", base.cost_usd or 0.0)
+        pair = Pair(
+            job.request_id, job.prompt, routed, base.text, job.task, job.body.get("messages")
+        )
+        try:
+            score = await self.grader.grade(pair)
+        except (GradingError, UpstreamError) as exc:
+            raise ShadowFailed("grading_error", str(exc), base.cost_usd or 0.0) from None
+        result = ShadowResult(
+            job,
+            score,
+            routed,
+            base.text,
+            base.cost_usd,
+            base.tokens,
+            base.latency_ms,
+            (base.cost_usd or 0.0) + score.cost_usd,
+        )
+        return await self._explore(result) if job.explore else result
+
+    async def _ask(self, job: ShadowJob, model: str) -> Answer:
+        """One shadow call of `model` with the client's request (unscored)."""
+        target = self.targets[model]
         body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options", "n")}
         started = time.perf_counter()
         span = ShadowSpan(job.trace, target, job.policy, job.request_id)
@@ -235,26 +288,64 @@ class ShadowRunner:
                 "tradeoff.cost_usd": cost,
             },
         )
-        baseline = answer_text(reply.content)
-        if baseline is None:
-            raise ShadowFailed("skipped", "the baseline's answer has no text", cost or 0.0)
+        tokens = (reply.prompt_tokens, reply.completion_tokens)
+        return Answer(model, 0.0, cost, latency_ms, tokens, answer_text(reply.content))
+
+    async def _explore(self, result: ShadowResult) -> ShadowResult:
+        """Ask the job's candidates and grade each against the baseline's answer."""
+        job = result.job
+        assert result.baseline_text is not None
+        if self.candidates is not None:
+            job = replace(job, explore=self.candidates.take(job))
+            if not job.explore:
+                return result
+        found = await asyncio.gather(
+            *(self._candidate(job, model, result.baseline_text) for model in job.explore)
+        )
+        answers = tuple(a for a, _, _ in found if a is not None)
+        spend = sum(cost for _, cost, _ in found)
+        scores = [s for _, _, s in found if s is not None]
+        reference = self.grader.reference(scores) if scores else None
+        score = result.score
+        if result.free and reference is not None:
+            score = PairScore(reference, reference)  # the baseline's answer, graded as one
+        return replace(
+            result,
+            score=score,
+            explored=answers,
+            reference=reference,
+            spend_usd=result.spend_usd + spend,
+        )
+
+    async def _candidate(
+        self, job: ShadowJob, model: str, baseline: str
+    ) -> tuple[Answer | None, float, PairScore | None]:
+        """(the graded answer or None when it failed, what it spent, its pair score)."""
+        try:
+            answer = await self._ask(job, model)
+        except ShadowFailed as exc:
+            self._missed(job, model, f"explore_{exc.kind}")
+            return None, 0.0, None
+        spend = answer.cost_usd or 0.0
+        if answer.text is None:
+            self._missed(job, model, "explore_skipped")
+            return None, spend, None
         pair = Pair(
-            job.request_id, job.prompt, routed, baseline, job.task, job.body.get("messages")
+            job.request_id, job.prompt, answer.text, baseline, job.task, job.body.get("messages")
         )
         try:
             score = await self.grader.grade(pair)
         except (GradingError, UpstreamError) as exc:
-            raise ShadowFailed("grading_error", str(exc), cost or 0.0) from None
-        return ShadowResult(
-            job,
-            score,
-            routed,
-            baseline,
-            cost,
-            (reply.prompt_tokens, reply.completion_tokens),
-            latency_ms,
-            (cost or 0.0) + score.cost_usd,
-        )
+            log.info("shadow %s: grading %s failed: %s", job.request_id, model, exc)
+            self._missed(job, model, "explore_grading_error")
+            return None, spend, None
+        self.outcomes[(job.policy, "explored")] += 1
+        return replace(answer, score=score.routed), spend + score.cost_usd, score
+
+    def _missed(self, job: ShadowJob, model: str, outcome: str) -> None:
+        self.outcomes[(job.policy, outcome)] += 1
+        if self.candidates is not None:
+            self.candidates.missed(job.policy, model)
 
     # -- /metrics --------------------------------------------------------------------------
     def render(self) -> list[str]:
