@@ -133,3 +133,28 @@ def test_eval_prints_pass_at_round_for_refine_candidates(
     assert table[1].split()[:6] == ["model", "n", "pass@1", "pass@2", "rounds", "$/solved"]
     assert table[2].split()[:5] == ["sloppy:fix", "3", "0.0%", "100.0%", "2.00"]
     assert len(table) == 3 or not table[3].startswith("sloppy ")  # the plain model has no row
+
+
+def test_code_that_fails_the_prompts_tests_is_repaired_with_a_named_verifier(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    upstream.set_rule(Rule(model="coder", reply="def add(a, b):\n    return a - b"))
+    upstream.rules.insert(
+        0,
+        Rule(
+            model="coder", contains="Your answer failed", reply="def add(a, b):\n    return a + b"
+        ),
+    )
+    prompt = "Write add(a, b). Your code should pass these tests:\nassert add(1, 2) == 3"
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"id": "c1", "task": "code", "prompt": prompt,
+                                 "grader": "prompt_tests"}) + "\n")  # fmt: skip
+    import_file(store, items, "d", fmt="items")
+    entry = model_entry("coder", upstream.url)
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 2}, "verifier": "prompt_tests"}]
+    config = write_models(tmp_path / "models.yaml", [entry])
+    spec = EvalSpec(dataset="d", models=["coder", "coder:fix"], progress=False)
+    run_eval(store, load_registry(config), spec)
+    with store.connect(read_only=True) as con:
+        rows = con.execute("SELECT model, score, rounds FROM outcomes ORDER BY model").fetchall()
+    assert rows == [("coder", 0.0, None), ("coder:fix", 1.0, 2)]
