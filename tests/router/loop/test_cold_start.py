@@ -20,6 +20,7 @@ from tests.router.conftest import sync_client
 from tests.router.loop.test_loop import status_of, wait_for
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.store import open_store
 from tradeoff.router.settings import LoopSettings, Settings
 
 DEAR = {"input_cost_per_token": 1e-5, "output_cost_per_token": 2e-5}
@@ -125,3 +126,58 @@ def test_from_the_expensive_model_alone_to_a_proven_cheaper_policy(
             later = up.model_counts["later"]
             assert set(more) == {"cheap"} and sampled > 50
             assert 0 < later < 0.6 * sampled, (later, sampled)
+
+
+@pytest.mark.slow
+def test_two_replicas_on_postgres_make_one_decision(
+    tmp_path: Path, pg_url: str, replicas: Any
+) -> None:
+    """Two `tradeoff serve` processes explore one policy on one PostgreSQL store: each races on
+    its own answers and the other's; the drop is recorded once and both report that one; the
+    refit promotes on their pooled traffic and both replicas serve the new version."""
+    rules = [Rule(model="big", reply="42"), Rule(model="cheap", reply="42"),
+             Rule(model="wrong", reply="41"), Rule(model="later", reply="42")]  # fmt: skip
+    with Upstream(rules) as up:
+        config = cold_start_models(tmp_path, up.url)
+        code = tradeoff.main(
+            ["explore", "desk", "--baseline", "big", "--candidates", "cheap,wrong",
+             "--require", REQUIRE, "--config", str(config), "--db", pg_url]
+        )  # fmt: skip
+        assert code == 0
+        args = ["--config", str(config), "--db", pg_url, "--policy", "desk",
+                "--shadow", "0.5", "--shadow-grader", "agreement"]  # fmt: skip
+        both = [replicas(args), replicas(args)]
+        clients = [sync_client(r.url) for r in both]
+        served = [ask(clients[i % 2], i) for i in range(400)]
+        assert set(served) == {"big"}
+
+        def explored() -> list[dict[str, Any]] | None:
+            docs = [r.get("/tradeoff/status")["policies"][0].get("explore") for r in both]
+            done = all(d and d["open"] == ["cheap"] and d["requests"] >= 150 for d in docs)
+            return docs if done else None
+
+        first, second = wait_for(explored, 60, "both replicas to drop wrong and read the pairs")
+        drops = [{c["model"]: c for c in d["candidates"]}["wrong"] for d in (first, second)]
+        assert drops[0]["state"] == "dropped" and drops[0]["dropped_after"] > 0
+        assert (drops[0]["dropped_after"], drops[0]["reason"]) == (
+            drops[1]["dropped_after"],
+            drops[1]["reason"],
+        )  # one decision: the one recorded first
+        with open_store(pg_url).connect() as con:
+            rows = con.execute(
+                "SELECT model, after_items FROM adaptive_drops WHERE dataset = 'traffic-desk'"
+            ).fetchall()
+        assert rows == [("wrong", drops[0]["dropped_after"])]
+        assert up.model_counts["wrong"] * 4 < up.model_counts["cheap"], dict(up.model_counts)
+
+        code = tradeoff.main(
+            ["refit", "--policy", "desk", "--promote", "--trials", "5", "--db", pg_url]
+        )
+        assert code == 0
+        wait_for(
+            lambda: all(r.get("/tradeoff/status")["policies"][0]["version"] == 2 for r in both),
+            30,
+            "both replicas to serve version 2",
+        )
+        after = [ask(clients[i % 2], 1000 + i) for i in range(40)]
+        assert set(after) == {"cheap"}
