@@ -73,7 +73,10 @@ def test_cascade_on_the_prompts_own_tests(tmp_path: Path) -> None:
         store,
         FitOptions(
             "synth",
-            "accuracy >= 98% of baseline",
+            # ~63 training items, all right: an exact binomial bound vouches for about 95% of
+            # them at 95% confidence, so 90% can be promised and 98% (as this test once asked,
+            # on a zero-variance t bound) cannot
+            "accuracy >= 90% of baseline",
             baseline="strong",
             families=("single", "cascade"),
         ),

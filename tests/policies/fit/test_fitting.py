@@ -165,7 +165,9 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
     )
     report = fit_policy(
         store,
-        FitOptions("synth", "accuracy >= 98% of baseline", baseline="strong", n_trials=TRIALS),
+        # ~105 training items, the cascade right on all: an exact binomial bound vouches for
+        # about 97% at 95% confidence, so 95% can be promised, 98% (once asked here) cannot
+        FitOptions("synth", "accuracy >= 95% of baseline", baseline="strong", n_trials=TRIALS),
     )
     assert report.family == "cascade"
     params = report.artifact.params  # type: ignore[union-attr]

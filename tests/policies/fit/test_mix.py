@@ -56,7 +56,8 @@ def acceptance_rate(target_a: float, with_mix: bool, runs: int = 300, n: int = 8
 
 def test_a_policy_missing_on_the_target_mix_is_rarely_accepted() -> None:
     # On a 40% A mix model 1 keeps 93.5%: a miss. The recorded mix alone accepts it nearly always.
-    assert acceptance_rate(0.40, with_mix=False) > 0.9
+    # (0.897 at this seed: the bound's worst-case pseudo-item costs 800 items about 0.1 point)
+    assert acceptance_rate(0.40, with_mix=False) > 0.85
     assert acceptance_rate(0.40, with_mix=True) <= 0.03
     # On a 70% A mix it keeps 99.9%: the target's bound lets it through most of the time.
     assert acceptance_rate(0.70, with_mix=True) > 0.4
@@ -120,3 +121,44 @@ def test_the_fit_keeps_its_promise_on_a_test_split_with_another_mix(tmp_path: Pa
     assert auto.acceptance["traffic_mixes"][1].startswith("held-out task mix (B 80%, A 20%)")
     declared = fit_policy(store, FitOptions("synth", req, traffic_mix="A=0.2,B=0.8", **kwargs))  # type: ignore[arg-type]
     assert declared.metrics["accuracy_vs_baseline"] >= 0.88
+
+
+def perfect_pair(n: int) -> tuple[Outcomes, list[FamilyCandidates], object]:
+    """n items on which a cheaper model and the baseline are both right: zero variance."""
+    out = Outcomes(
+        dataset="sim", item_ids=np.arange(n).astype(str).astype(object),
+        tasks=np.where(np.arange(n) % 2, "A", "B").astype(object),
+        prompts=np.full(n, "p", dtype=object), splits=np.full(n, "", dtype=object),
+        models=("m0", "m1"), score=np.ones((n, 2, 1)), cost=np.ones((n, 2, 1)),
+        latency=np.full((n, 2, 1), np.nan), error=np.zeros((n, 2, 1), dtype=bool),
+    )  # fmt: skip
+    cand = Candidate("learned", "m1", single_routes(n, 1), lambda: SinglePolicy("m1"))
+    return (
+        out,
+        [FamilyCandidates("learned", [[cand]], ordered=False)],
+        replay(out, single_routes(n, 0)),
+    )
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_small_perfect_sample_is_not_certainty(mixed: bool) -> None:
+    """19 items, all right for both: the plain t bound was the mean itself ("95% of baseline"
+    accepted at a bound of 100%); an exact binomial bound on 19/19 only reaches 85%."""
+    out, fams, base = perfect_pair(19)
+    mixes = [RECORDED_MIX, declared_mix("A=0.5,B=0.5", ["A", "B"])] if mixed else [RECORDED_MIX]
+    accepted, tested = accept(REQ, fams, out, None, base, Bootstrap.draw(19, 0), mixes=mixes)
+    assert not accepted and tested[0].bounds["accuracy >= 95% of baseline"] < 0.95
+    relaxed = parse_requirement("accuracy >= 75% of baseline")
+    accepted, tested = accept(relaxed, fams, out, None, base, Bootstrap.draw(19, 0), mixes=mixes)
+    assert accepted and 0.75 <= tested[0].bounds["accuracy >= 75% of baseline"] < 1.0
+    # Many perfect items do vouch for 95%.
+    out, fams, base = perfect_pair(400)
+    accepted, tested = accept(REQ, fams, out, None, base, Bootstrap.draw(400, 0), mixes=mixes)
+    assert accepted and 0.95 <= tested[0].bounds["accuracy >= 95% of baseline"] < 1.0
+
+
+def test_the_worst_case_item_costs_large_samples_little() -> None:
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.05, 0.3, 5000)
+    strata = RECORDED_MIX.on(np.zeros(0))
+    assert 0 < strata.bound(d, 0.05) - strata.bound(d, 0.05, -0.95) < 2 / 5000

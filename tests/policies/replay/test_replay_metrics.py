@@ -166,3 +166,29 @@ def test_resampled_p95_latency_is_numpys_nanquantile_of_the_resamples(n: int) ->
     assert np.array_equal(metric_samples("p95_latency", r, boot), want, equal_nan=True)
     for q, want in wants.items():
         assert np.array_equal(boot.quantiles(latency, q), want, equal_nan=True)
+
+
+def test_kept_accuracy_and_savings_intervals_are_never_zero_width() -> None:
+    """19 items, both right on each, the policy at half the baseline's cost: the bootstrap's
+    intervals were "100.0-100.0%" and "50-50%"."""
+    score = np.ones((19, 2, 1))
+    cost = np.stack([np.full(19, 1.0), np.full(19, 2.0)], axis=1)[:, :, None]
+    out = outcomes(score, cost)
+    r, base = replay(out, single_routes(19, 0)), replay(out, single_routes(19, 1))
+    doc = summarize(r, base, Bootstrap.draw(19, 0), out.models)
+    lo, hi = doc["accuracy_vs_baseline_ci"]
+    assert lo < 0.96 and hi > 1.04 and lo <= doc["accuracy_vs_baseline"] <= hi
+    lo, hi = doc["savings_ci"]
+    assert lo < 0.48 and hi > 0.52 and lo <= doc["savings_vs_baseline"] <= hi
+
+
+def test_kept_accuracy_intervals_of_large_samples_are_the_bootstraps() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    score = (rng.random((n, 2, 1)) < 0.8).astype(float)
+    out = outcomes(score, np.ones((n, 2, 1)))
+    r, base = replay(out, single_routes(n, 0)), replay(out, single_routes(n, 1))
+    boot = Bootstrap.draw(n, 0)
+    got = summarize(r, base, boot, out.models)["accuracy_vs_baseline_ci"]
+    want = np.quantile(boot.means(r.score) / boot.means(base.score), [0.025, 0.975])
+    assert got == pytest.approx(list(want))

@@ -102,9 +102,10 @@ def constraint_bound(
         ref = (base.score if c.metric == "accuracy" else base.cost) if c.relative else 0.0
         diff = mine - c.value * ref if c.relative else mine - c.value
         diff = diff if c.lower_bound else -diff
+        worst = _worst_accuracy_diff(c) if c.metric == "accuracy" else None
         margin = np.inf
         for mix in strata or (RECORDED_MIX.on(np.zeros(0)),):
-            low = mix.bound(diff, level)
+            low = mix.bound(diff, level, worst)
             if not low >= margin:  # the binding mix reports the baseline's value under it
                 margin = low
                 ref_point = mix.mean(np.asarray(ref)) if c.relative else 1.0
@@ -123,6 +124,14 @@ def constraint_bound(
         margin = point - z_quantile(1 - level) * float(np.nanstd(diff_s, ddof=1))
     value = required + (margin if c.lower_bound else -margin)
     return margin, value / ref_point if c.relative and ref_point else value
+
+
+def _worst_accuracy_diff(c: Constraint) -> float:
+    """The lowest value of an accuracy constraint's paired difference, item scores in [0, 1]:
+    the pseudo-item of `TrafficMix.bound` (see `policies.fit.mix`)."""
+    corners = [(mine, ref) for mine in (0.0, 1.0) for ref in (0.0, 1.0)]
+    values = [mine - c.value * (ref if c.relative else 1.0) for mine, ref in corners]
+    return min(values) if c.lower_bound else min(-v for v in values)
 
 
 def accept(

@@ -14,6 +14,18 @@ toward the overall within-task variance so a small task's lucky zero variance do
 certainty), and a t quantile at the mix's effective sample size. Tasks of the mix that no
 training item has cannot be vouched for: they are left out, and the fit says so.
 
+No bound claims certainty from a sample that merely looks certain. The t bound of 19 items on
+which a policy and its baseline are both right is the mean itself (zero sample variance), so
+"accuracy >= 95% of baseline" would be accepted "at 100%" from 19 items, where an exact binomial
+(Clopper-Pearson) bound on the share of items the policy gets wrong only reaches 85%. Where the
+range of a paired difference is known (accuracy: item scores lie in [0, 1], so score_policy -
+c x score_baseline >= -c) the bound therefore adds one pseudo-item at the worst value the
+difference can take before the t bound (to each task of a reweighted mix): 19 perfect items
+then bound "95% of baseline" at about -9 points, not +5, while n items move a bound by about
+(mean - worst) / n, under 2/n. It is conservative by construction (a worst case is never better than the item it stands
+for), smooth in n (no threshold), and costs large samples almost nothing. Cost carries no
+known range, so its bound is the plain t bound.
+
 Where the mix comes from (`fit_policy(traffic_mix=...)`, `tradeoff fit --traffic-mix`):
 
 - `auto` (default): the recorded mix *and* the held-out items' task mix, both must hold. Only
@@ -142,10 +154,19 @@ class Strata:
     group: np.ndarray | None
     share: np.ndarray
 
-    def bound(self, diff: np.ndarray, level: float) -> float:
+    def bound(self, diff: np.ndarray, level: float, worst: float | None = None) -> float:
         """One-sided `level` lower confidence bound of the mean of `diff` (n,) under the mix
-        (the recorded mix: the plain i.i.d. t bound); NaN when no item is in the mix."""
+        (the recorded mix: the plain i.i.d. t bound); NaN when no item is in the mix. With
+        `worst`, the lowest value `diff` can take, one pseudo-item at it joins the sample (each
+        task's, under a reweighted mix) first: see the module docstring."""
         d = np.asarray(diff, dtype=float)
+        if worst is not None and len(d):
+            d = np.append(d, worst)
+            if self.group is not None:
+                present = np.unique(self.group[self.group >= 0])
+                group = np.concatenate([self.group, present])
+                d = np.concatenate([d[:-1], np.full(len(present), worst)])
+                return Strata(self.mix, group, self.share).bound(d, level)
         if self.group is None:
             n = len(d)
             spread = float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else np.inf

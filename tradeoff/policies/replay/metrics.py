@@ -131,6 +131,34 @@ def accuracy_ci(mean: float, n: int, resampled: np.ndarray) -> list[float]:
     return [low, high]
 
 
+def ratio_ci(
+    num: np.ndarray, den: np.ndarray, n: int, top: float, minus_from: float | None = None
+) -> list[float] | None:
+    """The CONFIDENCE interval of mean(num) / mean(den) from their paired resampled means
+    (`minus_from - ratio` with `minus_from`, as savings are 1 - cost ratio). Under SMALL_SAMPLE
+    items, or where the bootstrap's interval has zero width (every item alike), each end is
+    taken with one more, worst-for-that-end item at the per-item range [0, top]: the low end
+    over resamples where the numerator also drew 0 and the denominator `top`, the high end the
+    other way round. So 19 items on which a policy and its baseline are both right keep "95%
+    to 105% of its accuracy", never "100.0-100.0%"; at large n the extra item moves an end by
+    about 1/n, and the bootstrap's interval is kept as is."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        plain = num / den
+        ok = np.isfinite(plain)
+        if not ok.any():
+            return None
+        lo, hi = ci(plain[ok])
+        if (n >= SMALL_SAMPLE and hi - lo > 1e-12) or not top > 0:
+            return [minus_from - hi, minus_from - lo] if minus_from is not None else [lo, hi]
+        low = (n * num) / (n * den + top)
+        high = (n * num + top) / (n * den)
+    lows, highs = low[np.isfinite(low)], high[np.isfinite(high)]
+    if lows.size:
+        lo = min(lo, float(np.quantile(lows, (1 - CONFIDENCE) / 2)))
+    hi = max(hi, float(np.quantile(highs, (1 + CONFIDENCE) / 2))) if highs.size else np.inf
+    return [minus_from - hi, minus_from - lo] if minus_from is not None else [lo, hi]
+
+
 def reliability_point(r: Replay) -> float:
     cons = r.consistency[~np.isnan(r.consistency)]
     consistency = float(cons.mean()) if cons.size else 1.0
@@ -198,9 +226,8 @@ def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...])
     acc_p, cost_b = boot.means(r.score), boot.means(base.cost)
     cost_p = boot.means(r.cost)
     acc_base = boot.means(base.score)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        savings = 1.0 - cost_p / cost_b
-        kept = acc_p / acc_base
+    n = len(r.score)
+    top_cost = float(max(r.cost.max(initial=0.0), base.cost.max(initial=0.0)))
     base_cost = float(base.cost.mean())
     base_acc = float(base.score.mean())
     shares = np.bincount(r.final, minlength=len(models)) / max(len(r.final), 1)
@@ -211,9 +238,9 @@ def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...])
         "cost_per_request_usd": float(r.cost.mean()),
         "cost_ci": ci(cost_p),
         "savings_vs_baseline": (1.0 - float(r.cost.mean()) / base_cost) if base_cost > 0 else None,
-        "savings_ci": ci(savings[np.isfinite(savings)]) if np.isfinite(savings).any() else None,
+        "savings_ci": ratio_ci(cost_p, cost_b, n, top_cost, minus_from=1.0),
         "accuracy_vs_baseline": (float(r.score.mean()) / base_acc) if base_acc > 0 else None,
-        "accuracy_vs_baseline_ci": ci(kept[np.isfinite(kept)]) if np.isfinite(kept).any() else None,
+        "accuracy_vs_baseline_ci": ratio_ci(acc_p, acc_base, n, 1.0),
         "reliability": reliability_point(r),
         "error_rate": float(r.error.mean()),
         "p95_latency_ms": p95(r.latency),
