@@ -220,6 +220,7 @@ EXPECTED_SCHEMA = {
         "route_reason VARCHAR",
         "key_name VARCHAR",
         "dropped VARCHAR",
+        "rounds INTEGER",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",

@@ -95,6 +95,8 @@ def test_the_proxy_serves_the_refine_loop_and_logs_every_round(
         PRICE * (both["prompt_tokens"] + both["completion_tokens"])
     )
     assert float(fixed.headers["x-tradeoff-cost-usd"]) == pytest.approx(both["cost_usd"])
+    assert (first["rounds"], both["rounds"]) == (None, 2)
+    assert by_id[once.headers["x-tradeoff-request-id"]]["rounds"] == 1
 
 
 def test_a_streamed_refine_request_gets_the_repaired_answer(
@@ -119,6 +121,7 @@ def test_a_streamed_refine_request_gets_the_repaired_answer(
         assert json.loads(text) == json.loads(FIXED)
         assert len(upstream.requests) - before == 2
         row = proxy.rows_eventually("model = 'sloppy:fix'")[0]
+    assert row["rounds"] == 2
     usage = next(c.usage for c in chunks if c.usage)
     assert row["prompt_tokens"] > usage.prompt_tokens  # the log pays for both rounds
 

@@ -296,6 +296,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0100_outcomes_rounds",
         "ALTER TABLE outcomes ADD COLUMN rounds INTEGER",
     ),
+    (
+        # Issue 26: how many rounds a served refine variant ran (NULL: one call).
+        "0110_requests_rounds",
+        "ALTER TABLE requests ADD COLUMN rounds INTEGER",
+    ),
 ]
 
 # Migrations renumbered so that the numbers follow the order they apply in: new name -> the

@@ -78,7 +78,7 @@ class Call:
     finished: bool = False
     # The loop (router/loop/live.py): a request sampled for shadowing keeps its answer.
     keep_answer: bool = False
-    refine_rounds: int = 0  # repair rounds a refine variant ran (router/refine.py)
+    rounds: int | None = None  # the rounds a refine variant ran (router/refine.py)
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
     shadow_job: ShadowJob | None = None
@@ -108,8 +108,8 @@ class Call:
         session = self.route.session if self.route is not None else None
         if session and session.isascii() and session.isprintable():  # a client's own id may
             out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
-        if self.refine_rounds:
-            out["x-tradeoff-rounds"] = str(1 + self.refine_rounds)
+        if self.rounds is not None:
+            out["x-tradeoff-rounds"] = str(self.rounds)
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -249,6 +249,7 @@ class Call:
                 route_reason=route.reason if route else None,
                 key_name=self.caller.name if self.caller is not None else None,
                 dropped=self._dropped(),
+                rounds=self.rounds,
             )
         )
         end_request(self, status, error)

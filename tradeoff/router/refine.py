@@ -61,6 +61,7 @@ async def complete_refined(
     adapter = call.state.adapter
     verifier = verifier_for(spec, body)
     reply = await adapter.complete(target, body, timeout_s)
+    call.rounds = 1
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
     for _ in range(spec.rounds):
         found = answers(reply)
@@ -68,7 +69,7 @@ async def complete_refined(
         if why is None:
             return reply
         call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
-        call.refine_rounds += 1
+        call.rounds = (call.rounds or 1) + 1
         body = _repair(body, found[0], why)
         reply = await adapter.complete(target, body, timeout_s)
     return reply
@@ -107,12 +108,13 @@ async def open_refined_stream(
         )
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
     found = await round_(body)
+    call.rounds = 1
     for _ in range(spec.rounds):
         why = await _why(verifier, found.answer, body, item)
         if why is None:
             return found
         call.add_usage(model, found.usage, found.generated)
-        call.refine_rounds += 1
+        call.rounds = (call.rounds or 1) + 1
         body = _repair(body, found.answer, why)
         found = await round_(body)
     return found

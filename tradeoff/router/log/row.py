@@ -56,6 +56,7 @@ class RequestRow:
     # What a translation left out of the answering model's request: hints and offered built-in
     # tools (router/protocols/translation.py), comma-separated; None: nothing.
     dropped: str | None = None
+    rounds: int | None = None  # the rounds a refine variant ran (router/refine.py); None: one call
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -88,6 +89,7 @@ SCHEMA = pa.schema(
         ("route_reason", pa.string()),
         ("key_name", pa.string()),
         ("dropped", pa.string()),
+        ("rounds", pa.int32()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).
