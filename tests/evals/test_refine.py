@@ -23,10 +23,11 @@ from tests.evals.runner_fixtures import (
 )
 from tests.support.processes import tradeoff_argv
 from tests.support.upstream import Rule, Upstream
+from tradeoff.evals.budget import Budget
 from tradeoff.evals.errors import ConfigError
 from tradeoff.evals.importers import import_file
 from tradeoff.evals.registry import load_registry
-from tradeoff.evals.runner import EvalSpec, run_eval
+from tradeoff.evals.runner import EvalSpec, Runner, run_eval
 from tradeoff.evals.store import Store
 
 
@@ -158,3 +159,21 @@ def test_code_that_fails_the_prompts_tests_is_repaired_with_a_named_verifier(
     with store.connect(read_only=True) as con:
         rows = con.execute("SELECT model, score, rounds FROM outcomes ORDER BY model").fetchall()
     assert rows == [("coder", 0.0, None), ("coder:fix", 1.0, 2)]
+
+
+def test_max_cost_reserves_every_round_of_a_refine_candidate(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    import_file(store, json_items(tmp_path / "items.jsonl", 2), "d", fmt="items")
+    config = sloppy_models(tmp_path / "models.yaml", upstream.url)
+    registry = load_registry(config)
+    runner = Runner(store, registry, EvalSpec(dataset="d", models=["sloppy"], max_cost_usd=1.0))
+    runner.budget = Budget(1.0)
+    one_call = runner._estimate(runner.jobs[0])
+    # Room for one call of the plain model but not for the variant's three possible rounds.
+    budget = 2 * one_call
+    spec = EvalSpec(dataset="d", models=["sloppy:fix"], progress=False, max_cost_usd=budget)
+    before = len(upstream.requests)
+    report = run_eval(store, registry, spec)
+    assert report.status == "budget_exhausted" and report.recorded == 0
+    assert len(upstream.requests) == before

@@ -217,12 +217,15 @@ class Runner:
                 messages = [{"role": "system", "content": target.system_prompt}, *messages]
             self._prompt_tokens[key] = count_prompt_tokens(self.entries[job.model], messages)
         max_tokens = {**self.spec.params, **target.params}.get("max_tokens")
-        return self.budget.estimate(
+        one = self.budget.estimate(
             job.model,
             self.prices[job.model],
             self._prompt_tokens[key],
             int(max_tokens) if max_tokens else None,
         )
+        # A refine candidate may call its model once per round: reserve for every round.
+        refine = refine_spec(self.entries[job.model])
+        return one * (1 + refine.rounds) if refine is not None else one
 
     async def run(self, rounds: Iterable[list[Job]] | None = None) -> EvalReport:
         """Call every job, or with `rounds` each batch it yields once the previous one is done
