@@ -32,8 +32,9 @@ def test_fit_replay_route(db: str, tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert code == 0
     assert (
-        out.count("keeps ") == 1
-        and "less cost, on " in out
+        out.count("less cost, on ") == 1  # the sentence once (its acceptance says "keeps" too)
+        and "we are " in out
+        and "% confident it keeps at least " in out
         and "held-out requests; accepted" in out
     )
     assert "promise tested on: recorded task mix" in out and "held-out task mix" in out
