@@ -180,7 +180,8 @@ def test_the_loop_page_shows_an_explored_policys_candidates(
     tmp_path: Path, open_page: OpenPage
 ) -> None:
     from tests.policies.loop.test_explore import explored, shadowed
-    from tradeoff.policies.loop.explore import Explorer, explorations
+    from tradeoff.policies.loop.explore import explorations
+    from tradeoff.policies.loop.explorer import Explorer
 
     store = explored(tmp_path)  # `tradeoff explore desk --baseline big --candidates right,wrong`
     shadowed(store, 0, 40, ("right", "wrong"))

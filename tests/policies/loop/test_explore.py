@@ -12,7 +12,8 @@ import tradeoff
 from tradeoff.evals.adaptive import dropped_models
 from tradeoff.evals.errors import UsageError
 from tradeoff.evals.store import Store, open_store
-from tradeoff.policies.loop.explore import Explorer, explorations, explore
+from tradeoff.policies.loop.explore import explorations, explore
+from tradeoff.policies.loop.explorer import Explorer
 from tradeoff.policies.loop.refit import refit_policy
 from tradeoff.policies.loop.status import loop_status
 from tradeoff.policies.loop.traffic import Answer, GradedPair, traffic_dataset, write_pairs

@@ -79,8 +79,8 @@ def test_from_the_expensive_model_alone_to_a_proven_cheaper_policy(
             wait_for(lambda: shadow.pending == 0, what="the shadow queue to empty")
             assert loop.writer.wait_written()
             shadow_calls = dict(up.model_counts)
-            assert shadow_calls["wrong"] * 4 < shadow_calls["cheap"], shadow_calls
-            assert shadow_calls["cheap"] >= 200  # every sampled request asked the open one
+            assert shadow_calls["wrong"] * 4 < shadow_calls["cheap"], (shadow_calls, shadow.outcomes)
+            assert shadow_calls["cheap"] >= 200, shadow.outcomes  # every sampled request asked it
 
             explore = wait_for(
                 lambda: status_of(proxy, "desk").get("explore"), what="the explore status"
@@ -116,7 +116,7 @@ def test_from_the_expensive_model_alone_to_a_proven_cheaper_policy(
             )  # fmt: skip
             assert code == 0
             wait_for(
-                lambda: "later" in getattr(loop.explorers.get("desk"), "open", ()),
+                lambda: "later" in getattr(loop.exploring.explorers.get("desk"), "open", ()),
                 what="the proxy to explore the candidate added",
             )
             before = dict(up.model_counts)

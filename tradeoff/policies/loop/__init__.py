@@ -1,10 +1,13 @@
-"""The loop: traffic -> graded pairs -> live guarantee monitor -> refit -> guarded promotion.
+"""The loop: traffic -> graded pairs -> live guarantee monitor -> refit -> guarded promotion;
+and cold start: candidates explored in shadow -> a race -> what is proven -> refit.
 
 One module per step, each with a one-method contract: `grading` (PairGrader.grade),
 `monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
-`status` (Watch, loop_status), `explore` (Explorer.refresh: cold start's race of candidates),
-`refit` (refit_policy) and `promote` (promotion_test, rollback). The proxy drives the first ones (router/loop/shadow.py, router/loop/feedback.py,
-router/loop/live.py, router/loop/refits.py); the CLI (`cli.py`) the rest.
+`status` (Watch, loop_status), `explore` (explore: what `tradeoff explore` records),
+`explorer` (Explorer.decide: the race of the candidates), `proven` (proven: what the traffic
+proves so far), `refit` (refit_policy) and `promote` (promotion_test, rollback). The proxy
+drives the first ones (router/loop/shadow.py, router/loop/feedback.py, router/loop/live.py,
+router/loop/explore.py, router/loop/refits.py); the CLI (`cli.py`) the rest.
 
 Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
 """
@@ -20,8 +23,9 @@ _WHERE = {
     "Monitor": "monitor",
     "Reading": "monitor",
     "Exploration": "explore",
-    "Explorer": "explore",
+    "Explorer": "explorer",
     "explorations": "explore",
+    "proven": "proven",
     "Watch": "status",
     "load_watch": "status",
     "loop_status": "status",

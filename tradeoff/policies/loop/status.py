@@ -24,7 +24,7 @@ nothing) count from the version's promotion (`since`); policies served from a fi
 never promoted count every logged request of their name.
 
 A policy `tradeoff explore` named candidates for has an `explore` object besides
-(policies/loop/explore.py, `Explorer.entry`): the open and dropped candidates (with why), each
+(policies/loop/proven.py): the open and dropped candidates (with why), each
 candidate's kept accuracy, bound and savings on the requests both answered, and `summary`, the
 sentence saying what is proven so far or what is missing.
 """
@@ -40,8 +40,10 @@ import numpy as np
 
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, artifact_from_dict
-from tradeoff.policies.loop.explore import Explorer, explorations
+from tradeoff.policies.loop.explore import explorations
+from tradeoff.policies.loop.explorer import Explorer
 from tradeoff.policies.loop.monitor import Monitor
+from tradeoff.policies.loop.proven import proven
 from tradeoff.policies.loop.traffic import epoch_pairs, load_pairs
 from tradeoff.policies.requirement import parse_requirement
 from tradeoff.policies.versions import serving_all
@@ -214,7 +216,7 @@ def loop_status(store: Store, names: list[str] | None = None) -> dict[str, Any]:
         if entry["name"] in found:
             explorer = Explorer(found[entry["name"]])
             explorer.refresh(store, decide=False)  # a reader shows the drops recorded
-            entry["explore"] = explorer.entry()
+            entry["explore"] = proven(explorer)
     return {"policies": entries}
 
 

@@ -20,11 +20,8 @@ so it is as fresh as the store.
 watch, rebuilt from the store's pairs and requests of that version's epoch, so a restart or a
 promotion picks up exactly where the store is. `--refit-every` is router/loop/refits.py.
 
-**Exploring** (policies/loop/explore.py): a served policy that `tradeoff explore` named
-candidates for gets an `Explorer`, read from the store with the watches (every replica's pairs,
-in the store's order; the first replica to decide a drop records it, all read it). A sampled
-request's shadow job also asks the open candidates (all of them while the serving version routes
-only to the baseline, `LATER_SHARE` of the sampled requests once a promoted one routes beyond it).
+**Exploring** (cold start): a served policy that `tradeoff explore` named candidates for also
+asks them on sampled requests (router/loop/explore.py, `Exploring`).
 """
 
 from __future__ import annotations
@@ -42,10 +39,10 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from tradeoff.evals.store import Store
-from tradeoff.policies.loop.explore import EXPLORE_AHEAD, LATER_SHARE, Explorer, explorations
 from tradeoff.policies.loop.status import Watch, load_watch
 from tradeoff.policies.loop.traffic import GradedPair, TrafficWriter
 from tradeoff.policies.versions import event_time, now, record_alarm
+from tradeoff.router.loop.explore import EXPLORE_EVERY, Exploring
 from tradeoff.router.loop.refits import RefitSchedule
 from tradeoff.router.loop.shadow import ShadowJob, ShadowResult, ShadowRunner, prompt_hash
 from tradeoff.router.metrics import family
@@ -58,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tradeoff.loop")
 FIRST_SYNC_S = 2.0  # how long serving waits for the policies' first watches
-EXPLORE_EVERY = 10  # reads of the pairs between looks for new or changed explorations
 
 
 class LiveLoop:
@@ -70,8 +66,6 @@ class LiveLoop:
         self.shadow = shadow
         self.writer = TrafficWriter(store, flush_s=settings.loop.write_every_s)
         self.watches: dict[str, Watch] = {}
-        self.explorers: dict[str, Explorer] = {}
-        self._calls: Counter[tuple[str, str]] = Counter()  # (policy, candidate): calls made
         self.violations: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         every = settings.loop.refit_every_s
@@ -81,6 +75,7 @@ class LiveLoop:
         self._reading = threading.Lock()  # one reader of the store's pairs at a time
         self._syncing = threading.Lock()  # the first sync and a reload's never interleave
         self._alarmed: set[tuple[str, int, str]] = set()  # watches whose alarm was acted on
+        self.exploring = Exploring(store, self._spawn)
 
     # -- the served policies' watches --------------------------------------------------------
     @staticmethod
@@ -109,37 +104,11 @@ class LiveLoop:
             )
             log.info("loop: watching %s (version %s)", name, served.version)
         self.watches = watches
-        self._sync_explorers(current)
+        self.exploring.sync(current)
 
-    def sync_explorers(self, current: Mapping[str, ServedPolicy]) -> None:
-        """Pick up explorations recorded since (blocking: reads the store)."""
-        with self._syncing:
-            self._sync_explorers(current)
-
-    def _sync_explorers(self, current: Mapping[str, ServedPolicy]) -> None:
-        """An explorer per served name with an exploration (one added while serving included)."""
-        with self.store.connect() as con:
-            found = explorations(con)
-        explorers = {}
-        for name, exploration in found.items():
-            served = current.get(name)
-            if served is None or served.epoch == 0:
-                continue  # a pinned version or a file: not the name's exploring
-            old = self.explorers.get(name)
-            if old is not None and old.exploration == exploration:
-                explorers[name] = old
-                continue
-            explorers[name] = Explorer(exploration)
-            explorers[name].refresh(self.store, decide=False)
-            missing = [
-                m for m in exploration.candidates if self.shadow and m not in self.shadow.targets
-            ]
-            log.info(
-                "loop: exploring %s against %s: %s%s", name, exploration.baseline,
-                ", ".join(exploration.candidates),
-                f" ({', '.join(missing)} not in models.yaml: not asked)" if missing else "",
-            )  # fmt: skip
-        self.explorers = explorers
+    def _sync_exploring(self, current: Mapping[str, ServedPolicy]) -> None:
+        with self._syncing:  # never beside a sync of the watches
+            self.exploring.sync(current)
 
     def _remember(self, served: ServedPolicy) -> None:
         """A file policy's artifact goes to the store, so `tradeoff status` can read it."""
@@ -204,44 +173,10 @@ class LiveLoop:
             routed_latency_ms=call.latency_ms,
             served=route.served,
             trace=start_shadow(call),
-            explore=self._asked(route.served, call.trace.model),
+            explore=self.exploring.asked(route.served, call.trace.model),
         )
         if call.chat.stream:  # the stream has ended: the client has everything
             self.shadow.submit(call.shadow_job)
-
-    def _asked(self, served: ServedPolicy, routed: str) -> tuple[str, ...]:
-        """The candidates a sampled request of `served` also asks (see the module docstring)."""
-        explorer = self.explorers.get(served.name)
-        if explorer is None or self.shadow is None:
-            return ()
-        models = tuple(m for m in explorer.open if m != routed and m in self.shadow.targets)
-        promoted = any(m != served.baseline for m in served.policy.models)
-        if models and promoted and not self.shadow.sample(LATER_SHARE):
-            return ()
-        return models
-
-    def take(self, job: ShadowJob) -> tuple[str, ...]:
-        """The job's candidates to ask now: those the race has not dropped since it was queued,
-        and not `EXPLORE_AHEAD` answers ahead of what the race has read (a slow store must not
-        let a candidate it is about to drop take many more calls)."""
-        explorer = self.explorers.get(job.policy)
-        if explorer is None:
-            return ()
-        taken = []
-        for model in job.explore:
-            key = (job.policy, model)
-            if model not in explorer.open:
-                continue
-            if self._calls[key] - explorer.answered(model) >= EXPLORE_AHEAD:
-                if self.shadow is not None:
-                    self.shadow.outcomes[(job.policy, "explore_waiting")] += 1
-                continue
-            self._calls[key] += 1
-            taken.append(model)
-        return tuple(taken)
-
-    def missed(self, policy: str, model: str) -> None:
-        self._calls[(policy, model)] -= 1
 
     def after(self, call: Call, response: Response) -> Response:
         """Start a non-streaming request's shadow job once its response is sent."""
@@ -257,7 +192,8 @@ class LiveLoop:
 
     # -- graded pairs ------------------------------------------------------------------------
     def record(self, result: ShadowResult) -> None:
-        """One graded pair: to the store (in the background), which every watch reads."""
+        """One graded pair: to the store (in the background), which every watch (and every
+        replica's race) reads."""
         job, served = result.job, result.job.served
         log_prompts = self.settings.log_prompts
         self.writer.record(
@@ -292,43 +228,14 @@ class LiveLoop:
                 reference_score=result.reference,
             )
         )
-        explorer = self.explorers.get(job.policy)
-        if explorer is not None and result.explored:
-            self._explored(explorer, result)
-
-    def _explored(self, explorer: Explorer, result: ShadowResult) -> None:
-        """This proxy's answers feed its race at once; the race runs in a thread (it records
-        what it drops in the store), one run at a time."""
-        job = result.job
-        base_cost = job.routed_cost_usd if result.free else result.baseline_cost_usd
-        base_score = result.score.baseline if result.reference is None else result.reference
-        answers = {job.baseline: (base_score, base_cost)}
-        if not result.free:
-            answers[job.routed_model] = (result.score.routed, job.routed_cost_usd)
-        answers |= {a.model: (a.score, a.cost_usd) for a in result.explored}
-        explorer.record(job.request_id, job.task or "", answers)
-        self._spawn(asyncio.to_thread(self._decide, explorer))
-
-    def _decide(self, explorer: Explorer) -> None:
-        try:
-            drops = explorer.decide(self.store)
-        except Exception as exc:  # the store is away: the next read decides again
-            log.info("loop: the race of %s could not record its drops (%s)", explorer.name, exc)
-            return
-        for drop in drops:
-            log.info(
-                "loop: %s stops exploring %s after %d requests: %s",
-                explorer.name, drop.model, drop.after_items, drop.reason,
-            )  # fmt: skip
+        self.exploring.record(result)  # this proxy's race sees its answers at once
 
     def refresh(self) -> None:
         """Read every watch's new pairs from the store (blocking)."""
         with self._reading:
             for watch in list(self.watches.values()):
                 watch.refresh(self.store)
-            for explorer in list(self.explorers.values()):
-                explorer.refresh(self.store, decide=False)
-                self._decide(explorer)
+            self.exploring.refresh()
 
     def _act_on_alarms(self) -> None:
         """Act once on each watch found violated (by whichever read found it)."""
@@ -351,7 +258,7 @@ class LiveLoop:
                     synced = True
                 await asyncio.sleep(self.loop_settings.refresh_s)
                 if reads % EXPLORE_EVERY == 0:  # an exploration added or changed?
-                    await asyncio.to_thread(self.sync_explorers, current())
+                    await asyncio.to_thread(self._sync_exploring, current())
                 reads += 1
                 await asyncio.to_thread(self.refresh)
                 self._act_on_alarms()
@@ -414,9 +321,9 @@ class LiveLoop:
             watch.count_requests(self.store)
         entries = [w.entry() for w in watches]
         for entry in entries:
-            explorer = self.explorers.get(entry["name"])
-            if explorer is not None:
-                entry["explore"] = explorer.entry()
+            explored = self.exploring.entry(entry["name"])
+            if explored is not None:
+                entry["explore"] = explored
         return {"policies": entries}
 
     def render(self) -> list[str]:
@@ -506,5 +413,6 @@ def build_loop(state: Any, store: Store) -> LiveLoop:
     loop.shadow = ShadowRunner(
         options, grader, state.targets, lambda: state.adapter, loop.record, judge
     )
-    loop.shadow.candidates = loop
+    loop.exploring.shadow = loop.shadow
+    loop.shadow.candidates = loop.exploring
     return loop

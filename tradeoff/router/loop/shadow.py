@@ -120,7 +120,7 @@ def prompt_hash(prompt: str) -> str:
 
 class Candidates(Protocol):
     """Which of a job's candidates are asked, decided as its baseline answer is in (the loop's
-    explorers, router/loop/live.py: a drop decided while the job waited counts)."""
+    explorers, router/loop/explore.py: a drop decided while the job waited counts)."""
 
     def take(self, job: ShadowJob) -> tuple[str, ...]:
         """The candidates of `job` to ask now."""
