@@ -132,3 +132,21 @@ def test_status_says_what_is_missing(tmp_path: Path) -> None:
     assert "more graded requests" in entry["summary"]
     doc = json.loads(json.dumps(entry))  # JSON as `tradeoff status --json` prints it
     assert doc["open"] == ["right", "wrong"]
+
+
+def test_explore_refuses_models_missing_from_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "models.yaml"
+    entry = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    models = [
+        {"model_name": m, "litellm_params": {"model": f"openai/{m}", **entry}}
+        for m in ("big", "right")
+    ]
+    config.write_text(json.dumps({"model_list": models}))  # YAML reads JSON
+    code = tradeoff.main(
+        ["explore", "desk", "--baseline", "big", "--candidates", "right,ghost",
+         "--require", REQUIRE, "--config", str(config), "--db", str(tmp_path / "s.duckdb")]
+    )  # fmt: skip
+    assert code != 0 and "ghost not in" in capsys.readouterr().err
+    assert not (tmp_path / "s.duckdb").exists() or not history(open_store(tmp_path / "s.duckdb"))
