@@ -115,6 +115,7 @@ def test_the_race_drops_the_wrong_candidate_once_and_the_refit_promotes_the_righ
     assert by_model["right"]["kept_accuracy_lower"] >= 0.95
     assert by_model["right"]["savings"] == pytest.approx(0.9)
     assert "is proven on 140 of your requests" in entry["summary"]
+    assert entry["refit_ready"] and "tradeoff refit --policy desk --promote" in entry["summary"]
 
     result = refit_policy(store, "desk", promote_it=True, n_trials=5)
     assert result.promoted, result.reason
@@ -129,6 +130,7 @@ def test_status_says_what_is_missing(tmp_path: Path) -> None:
     shadowed(store, 0, 12, ("right",))
     entry = loop_status(store)["policies"][0]["explore"]
     assert entry["summary"].startswith("nothing proven yet: right keeps 100.0% of big on 12")
+    assert not entry["refit_ready"]
     assert "more graded requests" in entry["summary"]
     doc = json.loads(json.dumps(entry))  # JSON as `tradeoff status --json` prints it
     assert doc["open"] == ["right", "wrong"]

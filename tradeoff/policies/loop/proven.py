@@ -6,8 +6,9 @@ measured: its kept accuracy (sum of its scores over the baseline's) with the liv
 anytime-valid lower bound (policies/loop/monitor.py, at 95% split over the open candidates, so
 looking after every request and picking the best of them keeps the 95%), and its savings with a
 95% interval (the delta method on the ratio of mean costs). A candidate is proven when the bound
-meets the required share and it costs less. `summary` says it in a sentence, or what is missing:
-pairs (about how many more, from how fast the bound has been closing) and their cost.
+meets the required share and it costs less; `refit_ready` once a proven one also has the requests
+a refit's test needs (`REFIT_READY`). `summary` says it in a sentence, or what is missing: pairs
+(about how many more, from how fast the bound has been closing) and their cost.
 
 What promotes is not this but the refit's own test (`tradeoff refit --promote`): a policy fitted
 and tested on traffic it was not fitted on.
@@ -21,12 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from tradeoff.policies.fit.splits import DEFAULT_TEST_FRACTION
 from tradeoff.policies.loop.explorer import Explorer
 from tradeoff.policies.loop.monitor import ALPHA, Monitor
+from tradeoff.policies.loop.promote import MIN_PAIRS
 
-__all__ = ["proven"]
+__all__ = ["REFIT_READY", "proven"]
 
 Z95 = 1.959964
+# Graded requests a refit needs for its promotion test to see MIN_PAIRS it did not fit on (the
+# fit holds out DEFAULT_TEST_FRACTION of them).
+REFIT_READY = math.ceil(MIN_PAIRS / DEFAULT_TEST_FRACTION)
 
 
 def proven(explorer: Explorer) -> dict[str, Any]:
@@ -48,7 +54,9 @@ def proven(explorer: Explorer) -> dict[str, Any]:
         row["shadow_spend_usd"] = float(np.nansum(c))
         row["proven"] = bool(meets and model in open_ and (row["savings"] or 0) > 0)
         measured.append(row)
+    ready = [r for r in measured if r["proven"] and r["requests"] >= REFIT_READY]
     return {
+        "refit_ready": bool(ready),
         "baseline": e.baseline,
         "requirement": e.requirement,
         "required_share": explorer.required,
@@ -64,12 +72,18 @@ def _summary(explorer: Explorer, rows: list[dict[str, Any]]) -> str:
     shown = [r for r in rows if r["proven"]]
     if shown:
         best = max(shown, key=lambda r: r["savings"])
-        return (
+        said = (
             f"a policy keeping >= {explorer.required:.0%} of {e.baseline} at "
             f"{best['savings']:.0%} less cost is proven on {best['requests']:,} of your "
             f"requests (bound {best['kept_accuracy_lower']:.1%}): serve {best['model']} "
-            f"in its place; `tradeoff refit --policy {e.name} --promote` tests and promotes"
+            "in its place; "
         )
+        if best["requests"] < REFIT_READY:
+            return said + (
+                f"a refit tests it on the requests it does not fit on, at least {MIN_PAIRS}: "
+                f"about {REFIT_READY - best['requests']:,} more graded requests first"
+            )
+        return said + f"`tradeoff refit --policy {e.name} --promote` tests and promotes"
     if not explorer.open:
         return (
             f"every candidate was dropped: nothing cheaper than {e.baseline} meets "
