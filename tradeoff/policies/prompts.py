@@ -24,7 +24,9 @@ def read_requests(path: Path) -> tuple[list[str], list[RouteRequest]]:
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
+            raise DataError(
+                f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         if not isinstance(doc, dict):
             raise DataError(f"{path}:{number}: expected a JSON object with prompt or messages")
         if isinstance(doc.get("prompt"), str):

@@ -79,7 +79,10 @@ def test_from_the_expensive_model_alone_to_a_proven_cheaper_policy(
             wait_for(lambda: shadow.pending == 0, what="the shadow queue to empty")
             assert loop.writer.wait_written()
             shadow_calls = dict(up.model_counts)
-            assert shadow_calls["wrong"] * 4 < shadow_calls["cheap"], (shadow_calls, shadow.outcomes)
+            assert shadow_calls["wrong"] * 4 < shadow_calls["cheap"], (
+                shadow_calls,
+                shadow.outcomes,
+            )
             assert shadow_calls["cheap"] >= 200, shadow.outcomes  # every sampled request asked it
 
             explore = wait_for(
