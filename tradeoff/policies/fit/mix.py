@@ -20,7 +20,9 @@ which a policy and its baseline are both right is the mean itself (zero sample v
 (Clopper-Pearson) bound on the share of items the policy gets wrong only reaches 85%. Where the
 range of a paired difference is known (accuracy: item scores lie in [0, 1], so score_policy -
 c x score_baseline >= -c) the bound therefore adds one pseudo-item at the worst value the
-difference can take before the t bound (to each task of a reweighted mix): 19 perfect items
+difference can take before the t bound (under a reweighted mix, one pseudo-item for the whole
+sample: its deviation joins the pooled within-task variance and the mean moves by one item's
+weight, so many small tasks do not cost many items' worth): 19 perfect items
 then bound "95% of baseline" at about -9 points, not +5, while n items move a bound by about
 (mean - worst) / n, under 2/n. It is conservative by construction (a worst case is never better than the item it stands
 for), smooth in n (no threshold), and costs large samples almost nothing. Cost carries no
@@ -157,16 +159,11 @@ class Strata:
     def bound(self, diff: np.ndarray, level: float, worst: float | None = None) -> float:
         """One-sided `level` lower confidence bound of the mean of `diff` (n,) under the mix
         (the recorded mix: the plain i.i.d. t bound); NaN when no item is in the mix. With
-        `worst`, the lowest value `diff` can take, one pseudo-item at it joins the sample (each
-        task's, under a reweighted mix) first: see the module docstring."""
+        `worst`, the lowest value `diff` can take, one pseudo-item at it joins the sample first
+        (under a reweighted mix, the whole sample's one): see the module docstring."""
         d = np.asarray(diff, dtype=float)
-        if worst is not None and len(d):
+        if worst is not None and len(d) and self.group is None:
             d = np.append(d, worst)
-            if self.group is not None:
-                present = np.unique(self.group[self.group >= 0])
-                group = np.concatenate([self.group, present])
-                d = np.concatenate([d[:-1], np.full(len(present), worst)])
-                return Strata(self.mix, group, self.share).bound(d, level)
         if self.group is None:
             n = len(d)
             spread = float(d.std(ddof=1)) / np.sqrt(n) if n > 1 else np.inf
@@ -181,13 +178,23 @@ class Strata:
         means = np.bincount(g, weights=d, minlength=k) / np.maximum(counts, 1)
         squares = np.bincount(g, weights=(d - means[g]) ** 2, minlength=k)
         dof = np.maximum(counts - 1, 0)
-        pooled = float(squares.sum() / dof.sum()) if dof.sum() > 0 else float(d.var())
+        total_sq, total_dof = float(squares.sum()), float(dof.sum())
+        shift = 0.0
+        if worst is not None:
+            # One pseudo-item for the whole sample (not one per task: with many small tasks
+            # that would be many items' worth): its deviation joins the pooled variance, and
+            # the mean moves by one item's weight toward it.
+            n, overall = float(len(d)), float(d.mean())
+            total_sq += (worst - overall) ** 2 * n / (n + 1)
+            total_dof += 1
+            shift = (overall - worst) / (n + 1)
+        pooled = total_sq / total_dof if total_dof > 0 else float(d.var())
         var = (squares + POOL_DOF * pooled) / (dof + POOL_DOF)
         share, counts, means, var = self.share[has], counts[has], means[has], var[has]
         spread = float(np.sqrt((share**2 * var / counts).sum()))
         n_eff = 1.0 / float((share**2 / counts).sum())
         quantile = t_quantile(1 - level, max(n_eff - 1, 1))
-        return float((share * means).sum()) - quantile * spread
+        return float((share * means).sum()) - shift - quantile * spread
 
     def mean(self, values: np.ndarray) -> float:
         """The mean of `values` (n,) under the mix."""
