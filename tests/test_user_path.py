@@ -4,7 +4,7 @@ openai client, and the request log the dashboard reads; on a DuckDB file and on 
 database (`--db postgresql://...`).
 
 The scripted world: `cheap` answers easy questions right and hard ones wrong; `strong` answers
-everything right at 100x the price. A policy that keeps >= 95% of strong's accuracy must send
+everything right at 100x the price. A policy that keeps >= 90% of strong's accuracy must send
 hard questions to strong, and should send easy ones to cheap.
 """
 
@@ -71,8 +71,10 @@ def test_measure_fit_serve_and_log(
             "--db", db, "--no-progress")  # fmt: skip
         assert up.model_counts == {"cheap": 80, "strong": 80}
         capsys.readouterr()
+        # 90%: 56 training items, every one answered right, show at most ~93% of the baseline
+        # at the search's confidence (an exact binomial bound), so 95% cannot be promised.
         cli("fit", "--dataset", "qa", "--baseline", "strong", "--require",
-            "accuracy >= 95% of baseline", "--test-fraction", "0.3", "--trials", "40",
+            "accuracy >= 90% of baseline", "--test-fraction", "0.3", "--trials", "40",
             "--out", str(policy), "--db", db, "--json")  # fmt: skip
         report = json.loads(capsys.readouterr().out)
         # Held-out figures, with an interval, on the items the fit never saw.
