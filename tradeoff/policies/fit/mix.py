@@ -184,10 +184,10 @@ class Strata:
             # One pseudo-item for the whole sample (not one per task: with many small tasks
             # that would be many items' worth): its deviation joins the pooled variance, and
             # the mean moves by one item's weight toward it.
-            n, overall = float(len(d)), float(d.mean())
-            total_sq += (worst - overall) ** 2 * n / (n + 1)
+            size, overall = float(len(d)), float(d.mean())
+            total_sq += (worst - overall) ** 2 * size / (size + 1)
             total_dof += 1
-            shift = (overall - worst) / (n + 1)
+            shift = (overall - worst) / (size + 1)
         pooled = total_sq / total_dof if total_dof > 0 else float(d.var())
         var = (squares + POOL_DOF * pooled) / (dof + POOL_DOF)
         share, counts, means, var = self.share[has], counts[has], means[has], var[has]
