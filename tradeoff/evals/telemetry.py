@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tradeoff.evals.span_queue import SpanQueue
     from tradeoff.evals.targets import Target
 
-__all__ = ["CallSpan", "Tracing", "provider_name", "tracing"]
+__all__ = ["CallSpan", "Tracing", "mark_failed", "model_attributes", "provider_name", "tracing"]
 
 log = logging.getLogger("tradeoff.telemetry")
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -81,6 +81,25 @@ def provider_name(target: Target) -> str:
     return model.split("/", 1)[0] if "/" in model else "openai"
 
 
+def model_attributes(target: Target) -> dict[str, Any]:
+    """A client span's attributes for calling `target`: provider and model, GenAI-named."""
+    provider = provider_name(target)
+    return {
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,  # the older name, still read by many tools
+        "gen_ai.request.model": target.provider_model,
+        "tradeoff.model": target.name,
+    }
+
+
+def mark_failed(span: Any, error_type: str, message: str) -> None:
+    """Mark `span` failed: `error.type` and an ERROR status with `message`."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR, message))
+
+
 class CallSpan:
     """One measured call's client span (`tradeoff eval`); a no-op without tracing."""
 
@@ -90,13 +109,9 @@ class CallSpan:
             return
         from opentelemetry.trace import SpanKind
 
-        provider = provider_name(target)
         attributes = {
             "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": provider,
-            "gen_ai.system": provider,  # the older name, still read by many tools
-            "gen_ai.request.model": target.provider_model,
-            "tradeoff.model": target.name,
+            **model_attributes(target),
             **{f"tradeoff.{k}": v for k, v in more.items() if v is not None},
         }
         self.span = tracing.tracer.start_span(
@@ -109,8 +124,6 @@ class CallSpan:
             return
         if score is not None:
             self.span.set_attribute("tradeoff.score", score)
-        from opentelemetry.trace import Status, StatusCode
-
         self.span.set_attributes(
             {
                 "gen_ai.usage.input_tokens": result.prompt_tokens,
@@ -122,6 +135,5 @@ class CallSpan:
         if result.ttft_ms is not None:
             self.span.set_attribute("tradeoff.time_to_first_token_ms", result.ttft_ms)
         if result.error is not None:
-            self.span.set_attribute("error.type", str(result.status or "error"))
-            self.span.set_status(Status(StatusCode.ERROR, result.error[:200]))
+            mark_failed(self.span, str(result.status or "error"), result.error[:200])
         self.span.end()

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tradeoff.evals.telemetry import Tracing, provider_name
+from tradeoff.evals.telemetry import Tracing, mark_failed, model_attributes
 
 if TYPE_CHECKING:
     from tradeoff.evals.targets import Target
@@ -58,8 +58,6 @@ def end_request(call: Call, status: int, error: str | None) -> None:
     span = call.span
     if span is None:
         return
-    from opentelemetry.trace import Status, StatusCode
-
     chat, route, usage = call.chat, call.route, call.usage
     operation = OPERATIONS.get(call.protocol, call.protocol)
     attributes: dict[str, Any] = {
@@ -98,8 +96,7 @@ def end_request(call: Call, status: int, error: str | None) -> None:
         _set(attributes, "tradeoff.key", call.caller.name)
     span.set_attributes(attributes)
     if status >= 500 or (error and status >= 400):
-        span.set_attribute("error.type", str(status))
-        span.set_status(Status(StatusCode.ERROR, error))
+        mark_failed(span, str(status), error or "")
     span.end()  # kept on the call: a shadow call links to it afterwards
 
 
@@ -116,15 +113,11 @@ class Attempt:
         from opentelemetry.trace import SpanKind
 
         operation = OPERATIONS.get(call.protocol, call.protocol)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": operation,
-            "gen_ai.request.model": target.provider_model if target else model,
-            "tradeoff.model": model,
-        }
+        attributes: dict[str, Any] = {"gen_ai.operation.name": operation}
         if target is not None:
-            provider = provider_name(target)
-            attributes["gen_ai.provider.name"] = provider
-            attributes["gen_ai.system"] = provider  # the older name, still read by many tools
+            attributes.update(model_attributes(target))
+        else:
+            attributes.update({"gen_ai.request.model": model, "tradeoff.model": model})
         self.span = tracing.tracer.start_span(
             f"{operation} {model}",
             context=trace.set_span_in_context(call.span),
@@ -137,11 +130,8 @@ class Attempt:
         elapsed = time.perf_counter() - self.started
         if self.span is not None:
             if error is not None:
-                from opentelemetry.trace import Status, StatusCode
-
                 status = getattr(error, "status", None)
-                self.span.set_attribute("error.type", str(status or type(error).__name__))
-                self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+                mark_failed(self.span, str(status or type(error).__name__), str(error)[:200])
             self.span.end()
         return elapsed
 
@@ -166,17 +156,13 @@ class ShadowSpan:
         from opentelemetry.trace import Link, SpanKind
 
         tracing, context = trace
-        provider = provider_name(target)
         self.span = tracing.tracer.start_span(
             f"chat {target.name}",
             kind=SpanKind.CLIENT,
             links=[Link(context)],
             attributes={
                 "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": provider,
-                "gen_ai.system": provider,
-                "gen_ai.request.model": target.provider_model,
-                "tradeoff.model": target.name,
+                **model_attributes(target),
                 "tradeoff.shadow": True,
                 "tradeoff.policy": policy,
                 "tradeoff.request_id": request_id,
@@ -188,10 +174,7 @@ class ShadowSpan:
             return
         self.span.set_attributes({k: v for k, v in attributes.items() if v is not None})
         if error is not None:
-            from opentelemetry.trace import Status, StatusCode
-
-            self.span.set_attribute("error.type", "shadow_failed")
-            self.span.set_status(Status(StatusCode.ERROR, error[:200]))
+            mark_failed(self.span, "shadow_failed", error[:200])
         self.span.end()
 
 
