@@ -9,7 +9,7 @@ model_list:
       # input_cost_per_token: 2.5e-06        # optional price override (litellm's keys)
       # output_cost_per_token: 1.0e-05
       # timeout: 60                          # seconds one call may take (LiteLLM's key)
-    tier: frontier                           # frontier | local | specialized | baseline
+    tier: frontier                           # frontier | local | specialized | baseline | human
     # api: responses                         # the upstream also takes the Responses API as is
     # capabilities: {tools: true, context_window: 128000}   # evals/capabilities.py
   - model_name: llama-local
@@ -20,6 +20,9 @@ model_list:
     litellm_params: {model: openai/o3-mini}
     variants:                                # also the candidate `o3-mini:low` (evals/variants.py)
       - {name: low, params: {reasoning_effort: low}}
+  - model_name: reviewer                     # a person reviewing answers (evals/reviewers.py)
+    tier: human
+    review_cost_usd: 0.5
 ```
 
 Resolved keys live only in memory for the duration of a call; they never reach the store, a log
@@ -38,11 +41,12 @@ import yaml
 
 from tradeoff.evals.capabilities import check_capabilities
 from tradeoff.evals.errors import ConfigError, UnknownModelError, require_file
+from tradeoff.evals.reviewers import HUMAN_TIER, PLACEHOLDER_PREFIX, parse_reviewer
 from tradeoff.evals.variants import expand
 
 CONFIG_ENV = "TRADEOFF_CONFIG"
 DEFAULT_CONFIG = "models.yaml"
-TIERS = ("frontier", "local", "specialized", "baseline")
+TIERS = ("frontier", "local", "specialized", "baseline", HUMAN_TIER)
 ENV_PREFIX = "os.environ/"
 # Keys that must be env references, never literal secrets in the file.
 PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
@@ -137,6 +141,13 @@ def parse_entry(raw: Any, where: str) -> ModelEntry:
     params = raw.get("litellm_params")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: model_name is missing")
+    if raw.get("tier") == HUMAN_TIER:
+        # A person is never called: no upstream, a placeholder model string (evals/reviewers.py).
+        parse_reviewer(name, raw, where)
+        params = {
+            "model": PLACEHOLDER_PREFIX + name,
+            **(params if isinstance(params, dict) else {}),
+        }
     if not isinstance(params, dict) or not isinstance(params.get("model"), str):
         raise ConfigError(f"{where}: model {name!r} needs litellm_params.model")
     for key in SECRET_KEYS:

@@ -40,6 +40,7 @@ from tradeoff.evals.refine import refine, refine_spec, verifier_for
 from tradeoff.evals.registry import ModelEntry, Registry
 from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
+from tradeoff.evals.reviewers import HUMAN_TIER
 from tradeoff.evals.rounds import pass_at_round
 from tradeoff.evals.run_log import close_run, open_run
 from tradeoff.evals.stopping import run_async
@@ -169,6 +170,11 @@ class Runner:
             raise UsageError("--repeats and --concurrency must be at least 1")
         self.entries = {name: registry.get(name) for name in spec.models}
         for entry in self.entries.values():
+            if entry.tier == HUMAN_TIER:
+                raise UsageError(
+                    f"{entry.name!r} is a human review tier and is never called: drop it from "
+                    "--models; fit prices it from review_cost_usd and its accuracy"
+                )
             call_kwargs(entry)  # a missing env key fails here, naming the variable
         self.prices = {name: token_prices(e) for name, e in self.entries.items()}
         self.targets: dict[str, Target] = {n: build_target(e) for n, e in self.entries.items()}
