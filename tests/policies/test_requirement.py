@@ -62,6 +62,9 @@ def test_round_trips_through_its_string() -> None:
         ("accuracy >= 85 of baseline", "'85'", "N% of baseline"),
         ("accuracy > 85% of baseline", "'>'", "write >="),
         ("cost < $0.01", "'<'", "write <="),
+        ("human_review <= 20", "'20'", "fraction"),
+        ("accuracy >= 0.9 on task", "'on'", "on every task"),
+        ("p95_latency <= 2s on every task", "'on'", "applies to accuracy and cost"),
     ],
 )
 def test_malformed_points_at_the_bad_word(text: str, word: str, what: str) -> None:
@@ -72,3 +75,18 @@ def test_malformed_points_at_the_bad_word(text: str, word: str, what: str) -> No
     assert f"at {word}" in message
     assert f'"{text}"' in message
     assert "\n" not in message
+
+
+def test_the_six_axes_parse() -> None:
+    req = parse_requirement(
+        "accuracy >= 90% of baseline on every task, human_review <= 10%, reliability >= 0.99, "
+        "p95_latency <= 2s and cost <= 50% of baseline"
+    )
+    acc, review, *_ = req.constraints
+    assert acc.per_task and acc.relative and acc.value == pytest.approx(0.9)
+    assert (review.metric, review.op, review.value) == ("human_review", "<=", pytest.approx(0.1))
+    assert not review.per_task
+    assert str(acc) == "accuracy >= 90% of baseline on every task"
+    assert parse_requirement(str(req)).constraints == req.constraints
+    assert parse_requirement("accuracy >= 0.8 per task").constraints[0].per_task
+    assert parse_requirement("reviews <= 50% of baseline").constraints[0].metric == "human_review"

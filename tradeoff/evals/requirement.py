@@ -4,7 +4,9 @@
     accuracy >= 0.9 and cost <= 40% of baseline; maximize accuracy
 
 Metrics: `accuracy` and `reliability` (fractions; `90%` means 0.9), `cost` (USD per request,
-`$` optional) and `p95_latency` (needs a unit: `2s`, `800ms`). `N% of baseline` or `Nx baseline`
+`$` optional), `p95_latency` (needs a unit: `2s`, `800ms`) and `human_review` (the share of
+requests sent to a human reviewer, `evals/reviewers.py`). `on every task` after a clause makes
+it hold on each task, not only on the mix (`accuracy >= 90% of baseline on every task`). `N% of baseline` or `Nx baseline`
 makes a bound relative to the baseline model. Bounds are `>=` or `<=` (a strict `>` is
 rejected with a hint: a bound checked at a confidence level has no strict form). Clauses are joined by `and`, `,` or `;`; an
 objective (`minimize cost`, `maximize accuracy`) may close the statement or come from `--minimize`.
@@ -21,8 +23,17 @@ from dataclasses import dataclass
 
 from tradeoff.evals.errors import RequirementError
 
-METRICS = ("accuracy", "reliability", "cost", "p95_latency")
-ALIASES = {"latency": "p95_latency", "p95": "p95_latency", "latency_p95": "p95_latency"}
+METRICS = ("accuracy", "reliability", "cost", "p95_latency", "human_review")
+ALIASES = {
+    "latency": "p95_latency",
+    "p95": "p95_latency",
+    "latency_p95": "p95_latency",
+    "review": "human_review",
+    "reviews": "human_review",
+}
+# Metrics that are shares of requests or items: a value is a fraction in [0, 1].
+FRACTIONS = ("accuracy", "reliability", "human_review")
+PER_TASK = (("on", "every", "task"), ("on", "each", "task"), ("per", "task"))
 OPS = (">=", "<=")
 _TOKEN = re.compile(
     r"\s*(?:(?P<op>>=|<=|=>|=<|>|<)"
@@ -39,6 +50,7 @@ class Constraint:
     op: str
     value: float
     relative: bool = False
+    per_task: bool = False  # `on every task`: holds on each task's items, not only overall
 
     @property
     def lower_bound(self) -> bool:
@@ -53,7 +65,7 @@ class Constraint:
             bound = f"${self.value:g}"
         else:
             bound = f"{self.value:g}"
-        return f"{self.metric} {self.op} {bound}"
+        return f"{self.metric} {self.op} {bound}" + (" on every task" if self.per_task else "")
 
 
 @dataclass(frozen=True)
@@ -186,10 +198,30 @@ class _Parser:
         if relative:
             if num.unit not in ("%", "x"):
                 raise self.fail("write a relative bound as N% of baseline or Nx baseline", num)
-            return Constraint(metric, op, value, relative=True)
-        if num.unit == "x":
+        elif num.unit == "x":
             raise self.fail("'x' needs 'baseline' after it", num)
-        return Constraint(metric, op, self.absolute(metric, value, num), relative=False)
+        else:
+            value = self.absolute(metric, value, num)
+        tail = self.peek()
+        per_task = self.per_task_tail()
+        if per_task and metric not in ("accuracy", "cost"):
+            raise self.fail(f"'on every task' applies to accuracy and cost, not {metric}", tail)
+        return Constraint(metric, op, value, relative=relative, per_task=per_task)
+
+    def per_task_tail(self) -> bool:
+        """`on every task` (or `on each task`, `per task`) closing a clause."""
+        for words in PER_TASK:
+            toks = self.toks[self.i : self.i + len(words)]
+            if len(toks) == len(words) and all(
+                t.kind == "word" and t.text.lower().rstrip("s") == w.rstrip("s")
+                for t, w in zip(toks, words, strict=True)
+            ):
+                self.i += len(words)
+                return True
+        tok = self.peek()
+        if tok is not None and tok.kind == "word" and tok.text.lower() in ("on", "per"):
+            raise self.fail("expected 'on every task' after the bound", tok)
+        return False
 
     def relative_tail(self, num: _Tok) -> bool:
         tok = self.peek()
@@ -209,7 +241,7 @@ class _Parser:
             return value * 1000 if num.unit == "s" else value
         if num.unit in ("s", "ms"):
             raise self.fail(f"{metric} takes no time unit", num)
-        if metric in ("accuracy", "reliability") and not 0 <= value <= 1:
+        if metric in FRACTIONS and not 0 <= value <= 1:
             hint = ""
             if 1 < value <= 100 and num.unit == "":
                 hint = f": write {value / 100:g}, {num.text}% or {num.text}% of baseline"

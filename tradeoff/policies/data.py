@@ -43,6 +43,8 @@ class Outcomes:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # (n, m) whether the model can serve the item (evals/capabilities.py); None: every one can.
     capable: np.ndarray | None = None
+    # (m,) whether the model is a human reviewer (policies/human.py); None: none is.
+    human: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -80,11 +82,14 @@ class Outcomes:
 
 
 def baseline_index(train: Outcomes, baseline: str | None) -> int:
-    """The named baseline, or the most accurate single model on train (cheaper on ties)."""
+    """The named baseline, or the most accurate single model on train (cheaper on ties); a
+    human reviewer is the baseline only when named (a current process that reviews)."""
     if baseline is not None:
         return train.model_index(baseline)
     acc = train.score[:, :, 0].mean(axis=0)
     cost = train.cost[:, :, 0].mean(axis=0)
+    if train.human is not None:
+        acc = np.where(train.human, -np.inf, acc)
     return int(np.lexsort((cost, -np.round(acc, 12)))[0])
 
 

@@ -26,12 +26,20 @@ on each mix given: the training items as recorded, and reweighted to a target ta
 default the held-out items' mix beside the recorded one). Every bound must clear
 (intersection-union again: no split of the budget), so the promise covers each mix.
 Bootstrapped metrics (p95 latency, reliability) are tested on the recorded mix only.
+
+`on every task` (`accuracy >= 90% of baseline on every task`): the clause is tested on each
+task's items alone, each at the candidate's full level (intersection-union once more: "holds on
+every task" is rejected unless every task's test rejects, so no split is needed, and the bound
+of a small task is wide by itself). A task the candidate leaves wholly to the baseline keeps
+a relative floor by definition and spends no test. The binding (lowest) task's bound is the
+clause's; `Tested.task_bounds` keeps every task's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 
 import numpy as np
 
@@ -54,6 +62,8 @@ class Tested:
     level: float  # one-sided error level of its test
     margins: dict[str, float] = field(default_factory=dict)  # lower bound of (value - bound)
     bounds: dict[str, float] = field(default_factory=dict)  # the confidence bound, in units
+    # per `on every task` clause: {task: its bound, NaN where it holds by definition}
+    task_bounds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def servable(self) -> bool:
@@ -97,12 +107,12 @@ def constraint_bound(
     recorded."""
     ref_point = metric_point(c.metric, base) if c.relative else 1.0
     required = c.value * ref_point if c.relative else c.value
-    if c.metric in ("accuracy", "cost"):
-        mine = r.score if c.metric == "accuracy" else r.cost
-        ref = (base.score if c.metric == "accuracy" else base.cost) if c.relative else 0.0
+    if c.metric in PER_ITEM:
+        mine = per_item(c.metric, r)
+        ref = per_item(c.metric, base) if c.relative else 0.0
         diff = mine - c.value * ref if c.relative else mine - c.value
         diff = diff if c.lower_bound else -diff
-        worst = _worst_accuracy_diff(c) if c.metric == "accuracy" else None
+        worst = _worst_accuracy_diff(c) if c.metric in BOUNDED else None
         margin = np.inf
         for mix in strata or (RECORDED_MIX.on(np.zeros(0)),):
             low = mix.bound(diff, level, worst)
@@ -126,9 +136,23 @@ def constraint_bound(
     return margin, value / ref_point if c.relative and ref_point else value
 
 
+# Metrics that are means of a per-item value (bounded by the traffic mixes' stratified bound),
+# and those whose per-item values lie in [0, 1] (a pseudo-item at the worst value joins them).
+PER_ITEM = ("accuracy", "cost", "human_review")
+BOUNDED = ("accuracy", "human_review")
+
+
+def per_item(metric: str, r: Replay) -> np.ndarray:
+    """The per-item values whose mean is `metric`."""
+    if metric == "accuracy":
+        return r.score
+    return r.cost if metric == "cost" else r.review
+
+
 def _worst_accuracy_diff(c: Constraint) -> float:
-    """The lowest value of an accuracy constraint's paired difference, item scores in [0, 1]:
-    the pseudo-item of `TrafficMix.bound` (see `policies.fit.mix`)."""
+    """The lowest value of a [0, 1] metric constraint's paired difference (accuracy: item
+    scores; human_review: 0 or 1 per request): the pseudo-item of `TrafficMix.bound` (see
+    `policies.fit.mix`)."""
     corners = [(mine, ref) for mine in (0.0, 1.0) for ref in (0.0, 1.0)]
     values = [mine - c.value * (ref if c.relative else 1.0) for mine, ref in corners]
     return min(values) if c.lower_bound else min(-v for v in values)
@@ -221,8 +245,49 @@ def _test(
     r = replay(train, cand.routes, verdicts)
     t = Tested(cand, r, level)
     for c in req.constraints:
-        t.margins[str(c)], t.bounds[str(c)] = constraint_bound(c, r, base, boot, level, strata)
+        if c.per_task:
+            t.task_bounds[str(c)] = {}
+            t.margins[str(c)], t.bounds[str(c)] = _per_task(c, t, train.tasks, base, boot)
+        else:
+            t.margins[str(c)], t.bounds[str(c)] = constraint_bound(c, r, base, boot, level, strata)
     return t
+
+
+def _per_task(
+    c: Constraint, t: Tested, tasks: np.ndarray, base: Replay, boot: Bootstrap
+) -> tuple[float, float]:
+    """(margin, bound) of an `on every task` clause: its lowest over the tasks."""
+    overall = _replace(c, per_task=False)
+    chain = t.candidate.routes.chain
+    on_base = (chain[:, 0] == base.final) & (chain[:, 1:] < 0).all(axis=1)
+    by_definition = c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1)
+    margin, bound = np.inf, np.nan
+    for task in sorted({str(x) for x in tasks}):
+        idx = np.flatnonzero(tasks.astype(str) == task)
+        if by_definition and on_base[idx].all():
+            t.task_bounds[str(c)][task] = float("nan")  # the baseline itself: holds as stated
+            continue
+        m, b = constraint_bound(overall, _take(t.replay, idx), _take(base, idx), boot, t.level)
+        t.task_bounds[str(c)][task] = b
+        if not m >= margin:
+            margin, bound = m, b
+    if margin == np.inf:  # every task left to the baseline
+        return 0.0, c.value if c.relative else float("nan")
+    return margin, bound
+
+
+def _take(r: Replay, idx: np.ndarray) -> Replay:
+    """A replay restricted to some items."""
+    return Replay(
+        score=r.score[idx],
+        cost=r.cost[idx],
+        latency=r.latency[idx],
+        error=r.error[idx],
+        final=r.final[idx],
+        consistency=r.consistency[idx],
+        unservable=None if r.unservable is None else r.unservable[idx],
+        reviewed=None if r.reviewed is None else r.reviewed[idx],
+    )
 
 
 def objective_value(req: Requirement, r: Replay, unit: float, mix: Strata | None = None) -> float:

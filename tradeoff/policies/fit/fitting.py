@@ -20,9 +20,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
+from tradeoff.evals.reviewers import Reviewer
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact, store_artifact
 from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes
@@ -47,9 +50,11 @@ from tradeoff.policies.fit.search import cross_fitted_search
 from tradeoff.policies.fit.spaces import Pieces, Space
 from tradeoff.policies.fit.spec import FitContext
 from tradeoff.policies.fit.splits import make_splits
+from tradeoff.policies.human import with_reviewers
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_point, summarize
 from tradeoff.policies.replay.report import FitReport
 from tradeoff.policies.replay.simulate import oracle_routes, replay, replay_policy, single_routes
+from tradeoff.policies.replay.tasks import task_rows
 from tradeoff.policies.requirement import Requirement, parse_requirement
 
 SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
@@ -61,6 +66,12 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
     o = options
     started = time.perf_counter()
     req = parse_requirement(o.requirement, o.objective)
+    reviewer_names = {r.name for r in o.reviewers}
+    if not reviewer_names and any(c.metric == "human_review" for c in req.constraints):
+        raise DataError(
+            "human_review needs a human tier: pass --human-cost USD (a reviewer right on every "
+            "review at that price) or add a `tier: human` entry to models.yaml"
+        )
     outcomes = load_outcomes(
         store,
         o.dataset,
@@ -78,7 +89,12 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
         test_fraction=o.test_fraction,
     )
     train = outcomes.subset(splits.train)
-    base_j = baseline_index(train, o.baseline)
+    base_j = baseline_index(train, o.baseline if o.baseline not in reviewer_names else None)
+    # Reviewers are columns after the models (so base_j stays): their draft is the baseline.
+    outcomes = with_reviewers(outcomes, list(o.reviewers), base_j)
+    train = outcomes.subset(splits.train)
+    if o.baseline in reviewer_names:  # a current process that reviews everything
+        base_j = outcomes.model_index(o.baseline)
     verdicts = Verdicts(train) if train.responses is not None else None
     # The held-out items' task labels (never their outcomes) may set the target traffic mix.
     mixes = resolve_mixes(o.traffic_mix, train.tasks, outcomes.tasks[splits.test])
@@ -103,6 +119,7 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
     report = _report(req, outcomes, policy, chosen, test, base_j, o.seed)
     report.skipped = skipped
     report.notes += [_uncovered_note(m) for m in mixes if m.uncovered]
+    report.notes += _review_notes(o.reviewers, report.metrics, report.baseline_metrics)
     report.seconds = time.perf_counter() - started
     report.split = splits.test_name
     report.n_fit = len(splits.train)
@@ -136,7 +153,12 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
         data_hash=outcomes.data_hash,
         requirement=str(req),
         baseline=outcomes.models[base_j],
-        metrics=report.held_out() | {"split_spec": split_spec, "acceptance": _accepted_at(report)},
+        metrics=report.held_out()
+        | {
+            "split_spec": split_spec,
+            "acceptance": _accepted_at(report),
+            "reviewers": [asdict(r) for r in o.reviewers],
+        },
     )
     if o.save:
         store_artifact(store, report.artifact)
@@ -154,6 +176,28 @@ def _accepted_at(report: FitReport) -> dict[str, object]:
         "bounds": {c: float(b) for c, b in bounds.items() if np.isfinite(b)},
         "keeps_baseline": report.keeps_baseline,
     }
+
+
+def _review_notes(
+    reviewers: tuple[Reviewer, ...], metrics: dict[str, Any], base: dict[str, Any]
+) -> list[str]:
+    """What review costs next to the baseline, and why the policy uses it or not."""
+    if not reviewers:
+        return []
+    share, base_cost = metrics.get("human_review") or 0.0, base["cost_per_request_usd"]
+    price = min(r.cost_usd for r in reviewers)
+    ratio = f"{price / base_cost:,.1f}x" if base_cost > 0 else "more than"
+    if share > 0:
+        return [
+            f"{share:.1%} of held-out requests go to review at ${price:g} each: "
+            f"${share * price:.3g} of the policy's ${metrics['cost_per_request_usd']:.3g} per "
+            "request"
+        ]
+    return [
+        f"no request goes to review: one review (${price:g}) costs {ratio} the baseline's "
+        f"${base_cost:.3g} per request, so the models meet the requirement for less than "
+        "reviews would (a cheaper review, or a stricter accuracy floor, makes it pay)"
+    ]
 
 
 def _uncovered_note(mix: TrafficMix) -> str:
@@ -309,6 +353,7 @@ def _report(
         for c in req.constraints
     }
     metrics = summarize(r, base, boot, models)
+    tasks = task_rows(r, base, test.tasks, seed)
     used = len(metrics["models_used"])
     description = chosen.candidate.label
     if SPECS[chosen.candidate.family].reports_models_used:
@@ -328,4 +373,5 @@ def _report(
         skipped={},
         notes=list(outcomes.notes),
         keeps_baseline=is_baseline,
+        tasks=tasks,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tradeoff.evals.reviewers import Reviewer
     from tradeoff.policies.data import CapabilityLookup
 
 
@@ -24,6 +25,7 @@ class FitOptions:
     recorded one (`policies.fit.mix`: "auto", "recorded" or "TASK=SHARE,...").
     `not_measured` keeps items some model has no outcome on, that model not measured there
     (`policies.data.load_outcomes`): refits on traffic, where each request measured only some.
+    `reviewers` are human tiers, candidates priced per review (`policies.human`).
     """
 
     dataset: str
@@ -44,3 +46,4 @@ class FitOptions:
     capabilities: CapabilityLookup | None = None
     traffic_mix: str | None = None
     not_measured: bool = False
+    reviewers: tuple[Reviewer, ...] = ()

@@ -12,15 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from tradeoff.evals.reviewers import Reviewer
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact
 from tradeoff.policies.data import baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError
 from tradeoff.policies.families.verifiers import Verdicts
 from tradeoff.policies.fit.splits import Splits, make_splits
+from tradeoff.policies.human import with_reviewers
 from tradeoff.policies.replay.metrics import Bootstrap, summarize
 from tradeoff.policies.replay.report import HELD_OUT, json_metrics
 from tradeoff.policies.replay.simulate import replay, replay_policy, single_routes
+from tradeoff.policies.replay.tasks import task_rows
 
 
 def _fitted_splits(
@@ -84,6 +87,9 @@ def replay_artifact(
         raise DataError("the policy file names no dataset; pass --dataset NAME")
     policy = artifact.policy()
     outcomes = load_outcomes(store, dataset, with_responses=True)
+    base_known = artifact.baseline if artifact.baseline in outcomes.models else None
+    reviewers = [Reviewer(**r) for r in artifact.metrics.get("reviewers") or []]
+    outcomes = with_reviewers(outcomes, reviewers, baseline_index(outcomes, base_known))
     fitted = _fitted_splits(artifact, dataset, outcomes.item_ids, outcomes.splits)
     idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits, fitted)
     if fitted is not None:
@@ -111,5 +117,6 @@ def replay_artifact(
         part.models[base_j],
         summarize(base, base, boot, part.models),
         scope=scope,
+        tasks=task_rows(r, base, part.tasks, seed),
     )
     return doc | {"held_out": scope == HELD_OUT, "n_fitting_items": n_fitting}

@@ -189,6 +189,8 @@ def metric_samples(metric: str, r: Replay, boot: Bootstrap) -> np.ndarray:
         return _reliability_boot(r, boot)
     if metric == "p95_latency":
         return boot.quantiles(r.latency, 0.95)
+    if metric == "human_review":
+        return boot.means(r.review)
     raise ValueError(metric)
 
 
@@ -199,6 +201,8 @@ def metric_point(metric: str, r: Replay) -> float:
         return float(r.cost.mean())
     if metric == "reliability":
         return reliability_point(r)
+    if metric == "human_review":
+        return float(r.review.mean())
     value = p95(r.latency)
     return float("nan") if value is None else value
 
@@ -245,4 +249,7 @@ def summarize(r: Replay, base: Replay, boot: Bootstrap, models: tuple[str, ...])
         "error_rate": float(r.error.mean()),
         "p95_latency_ms": p95(r.latency),
         "models_used": {models[j]: round(float(s), 4) for j, s in enumerate(shares) if s > 0},
+        # the share of requests sent to a human reviewer (policies/human.py), Wilson's interval
+        "human_review": float(r.review.mean()),
+        "human_review_ci": list(wilson(float(r.review.mean()), n)),
     }

@@ -9,6 +9,7 @@ from typing import Any
 from tradeoff.evals.errors import RequirementError
 from tradeoff.policies.artifact import PolicyArtifact
 from tradeoff.policies.replay.metrics import SMALL_SAMPLE
+from tradeoff.policies.replay.tasks import task_table
 from tradeoff.policies.requirement import parse_requirement
 
 HELD_OUT = "held-out requests"
@@ -110,8 +111,10 @@ def json_metrics(
     baseline_metrics: dict[str, Any],
     scope: str = HELD_OUT,
     keeps_baseline: bool = False,
+    tasks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The documented JSON of fit and replay, held-out metrics first."""
+    """The documented JSON of fit and replay, held-out metrics first; `tasks` the per-task rows
+    (`policies.replay.tasks`) on the same items."""
     return {
         "policy": policy,
         "family": family,
@@ -126,6 +129,7 @@ def json_metrics(
             "reliability": baseline_metrics["reliability"],
             "p95_latency_ms": baseline_metrics["p95_latency_ms"],
         },
+        "tasks": tasks or [],
         "sentence": sentence(metrics, baseline, scope, keeps_baseline),
     }
 
@@ -177,6 +181,7 @@ class FitReport:
     policy_name: str = ""
     keeps_baseline: bool = False
     acceptance: dict[str, Any] = field(default_factory=dict)
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # per task, on held-out items
 
     def sentence(self) -> str:
         """The held-out sentence and, beside its test interval, what acceptance rested on."""
@@ -194,6 +199,7 @@ class FitReport:
             self.baseline,
             self.baseline_metrics,
             keeps_baseline=self.keeps_baseline,
+            tasks=self.tasks,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -265,6 +271,15 @@ class FitReport:
             f"policy: {self.description}",
             f"routes to: {used}",
         ]
+        if self.metrics.get("human_review"):
+            lo, hi = self.metrics["human_review_ci"]
+            lines.append(
+                f"human review: {self.metrics['human_review']:.1%} of requests "
+                f"(95% CI {lo:.1%}-{hi:.1%})"
+            )
+        if len(self.tasks) > 1:
+            lines += ["", "per task, on the held-out items (lowest kept share first):"]
+            lines += [task_table(self.tasks), ""]
         lines += self._acceptance_lines()
         lines += [f"skipped {family}: {why}" for family, why in self.skipped.items()]
         lines += [f"note: {note}" for note in self.notes]

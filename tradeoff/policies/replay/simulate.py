@@ -39,6 +39,15 @@ class Replay:
     consistency: np.ndarray  # (n,) final model's sample agreement; NaN if every one errored
     # (n,) the plan had no model able to serve the item (the proxy's 400); None: none such
     unservable: np.ndarray | None = None
+    # (n,) the kept answer is a human reviewer's (policies/human.py); None: no reviewer exists
+    reviewed: np.ndarray | None = None
+
+    @property
+    def review(self) -> np.ndarray:
+        """(n,) 1.0 where the request went to review: the `human_review` metric per item."""
+        if self.reviewed is None:
+            return np.zeros(len(self.score))
+        return self.reviewed.astype(float)
 
 
 def single_routes(n: int, model: int) -> Routes:
@@ -130,7 +139,10 @@ def replay(outcomes: Outcomes, routes: Routes, verdicts: VerdictSource | None = 
         final = np.where(take, m, final)
         done |= take
     unservable = None if outcomes.capable is None else ~outcomes.capable[rows, final]
-    return Replay(score, cost, latency, error, final, _consistency(outcomes, final), unservable)
+    reviewed = None if outcomes.human is None else outcomes.human[final]
+    return Replay(
+        score, cost, latency, error, final, _consistency(outcomes, final), unservable, reviewed
+    )
 
 
 def _consistency(outcomes: Outcomes, final: np.ndarray) -> np.ndarray:
