@@ -195,8 +195,8 @@ def _review_notes(
         ]
     return [
         f"no request goes to review: one review (${price:g}) costs {ratio} the baseline's "
-        f"${base_cost:.3g} per request, so the models meet the requirement for less than "
-        "reviews would (a cheaper review, or a stricter accuracy floor, makes it pay)"
+        f"${base_cost:.3g} per request, and no tested routing with reviews met the requirement "
+        "for less (a cheaper review, or a stricter accuracy floor, can make it pay)"
     ]
 
 
