@@ -300,6 +300,12 @@ def test_policy_detail_of_a_hash_split_policy_replays_its_held_out_items(
     n = re.search(r"On ([\d,]+) held-out items", body).group(1)  # type: ignore[union-attr]
     assert f"Replayed on all {n} items of the held-out 30% hash split (seed 0)" in body
     assert "p95 latency: no latency recorded" in body
+    # Every task's kept share on the same held-out items, each flagged when too small to judge.
+    assert "Per task" in [s.value for s in at.subheader]
+    per_task = next(d.value for d in at.dataframe if "Kept 95% CI" in d.value.columns)
+    known = per_task[per_task["Kept accuracy"] != "n/a"]  # n/a: the baseline scored 0 there
+    assert len(per_task) == 36 and len(known) > 30 and known["Kept 95% CI"].str.endswith("%").all()
+    assert (per_task["Note"] == "too few items to judge").all()  # ~4 held-out items each
 
 
 def test_policy_versions_name_the_one_serving_and_serve_others_exactly(

@@ -62,14 +62,40 @@ def show_metrics(metrics: dict[str, Any], baseline: str | None) -> None:
         help=_ci(metrics, "savings_ci", ".0%"),
     )
     p95 = metrics.get("p95_latency_ms")
+    review = ""
+    if metrics.get("human_review"):
+        review = f" · human review: {metrics['human_review']:.1%} of requests" + (
+            f" ({_ci(metrics, 'human_review_ci')})" if _ci(metrics, "human_review_ci") else ""
+        )
     st.caption(
         f"p95 latency: {'no latency recorded' if p95 is None else f'{p95:,.0f} ms'} · "
-        f"reliability: {_fmt(metrics.get('reliability'), '.3f')}"
+        f"reliability: {_fmt(metrics.get('reliability'), '.3f')}{review}"
     )
     st.caption(
         f"On {metrics.get('n', '?'):,} held-out items ({metrics.get('split', '?')}), never used "
         "to fit the policy. Hover a figure for its 95% interval."
     )
+
+
+def show_tasks(metrics: dict[str, Any]) -> None:
+    """Every task's kept share with its interval, on the same held-out items (lowest first):
+    a promise on the average can hide a task where the policy is much worse."""
+    tasks = metrics.get("tasks") or []
+    if len(tasks) < 2:
+        return
+    frame = pd.DataFrame(
+        {
+            "Task": [t["task"] for t in tasks],
+            "Items": [t["n"] for t in tasks],
+            "Kept accuracy": [_fmt(t.get("kept"), ".1%") for t in tasks],
+            "Kept 95% CI": [pct_range(*(t.get("kept_ci") or [None, None])) for t in tasks],
+            "Savings": [_fmt(t.get("savings"), ".0%") for t in tasks],
+            "Note": ["too few items to judge" if t.get("too_small") else "" for t in tasks],
+        }
+    )
+    st.subheader("Per task")
+    st.caption("Held-out items of each task, lowest kept share of the baseline's accuracy first.")
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 def show_acceptance(row: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -271,6 +297,7 @@ def render() -> None:
         key="detail",
     )
     show_metrics(metrics, row["baseline"])
+    show_tasks(metrics)
     show_routing(row, metrics)
     show_history(name)
     with st.expander("Artifact (JSON)"):
