@@ -192,3 +192,25 @@ def test_a_configured_reviewer_is_a_candidate(
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "rev" in json.loads(out.out)["models_used"]
+
+
+def test_a_reviewer_measured_by_verdicts_keeps_its_measurements(hard_task: Store) -> None:
+    from tradeoff.policies.data import load_outcomes
+    from tradeoff.policies.human import with_reviewers
+
+    outcomes = load_outcomes(hard_task, "synth")
+    reviewer = Reviewer("reviewer", cost_usd=0.5, accuracy=0.9)
+    assumed = with_reviewers(outcomes, [reviewer], default_draft=0)
+    j = assumed.models.index("reviewer")
+    assert assumed.human is not None and assumed.human.tolist() == [False, False, True]
+    assert assumed.score[:, j, 0].tolist() == [0.9] * outcomes.n
+    assert np.isnan(assumed.score[:, j, 1:]).all()  # one review, never k samples
+    assert assumed.cost[:, j, 0] == pytest.approx(outcomes.cost[:, 0, 0] + 0.5)
+    # Verdicts on five requests: measured there, assumed elsewhere.
+    traffic = assumed.subset(np.arange(outcomes.n))
+    traffic.score[:, j, 0] = np.nan
+    traffic.score[:5, j, 0] = 0.0
+    measured = with_reviewers(traffic, [reviewer], default_draft=0)
+    assert measured.models == assumed.models
+    assert measured.score[:5, j, 0].tolist() == [0.0] * 5
+    assert measured.score[5:, j, 0].tolist() == [0.9] * (outcomes.n - 5)

@@ -17,66 +17,76 @@ import numpy as np
 
 from tradeoff.evals.reviewers import Reviewer
 from tradeoff.policies.data import Outcomes
-from tradeoff.policies.errors import DataError
 
 
 def with_reviewers(outcomes: Outcomes, reviewers: list[Reviewer], default_draft: int) -> Outcomes:
-    """`outcomes` with one column per reviewer appended (model indices of the others kept);
-    a reviewer's draft is its own `draft` when it has outcomes here, else `default_draft`."""
+    """`outcomes` with a column per reviewer (appended, so model indices stay); a reviewer's
+    draft is its own `draft` when it has outcomes here, else `default_draft`. A reviewer with
+    recorded outcomes (verdicts on traffic) keeps them where it has them: measured, not
+    assumed."""
     if not reviewers:
         return outcomes
-    n, m, s = outcomes.score.shape
-    taken = set(outcomes.models)
-    score, cost = [outcomes.score], [outcomes.cost]
-    latency, error = [outcomes.latency], [outcomes.error]
-    responses = [outcomes.responses] if outcomes.responses is not None else None
-    capable = [outcomes.capable] if outcomes.capable is not None else None
-    names = []
     for reviewer in reviewers:
-        if reviewer.name in taken:
-            raise DataError(
-                f"reviewer {reviewer.name!r} also has recorded outcomes on dataset "
-                f"{outcomes.dataset!r}; name the human tier differently"
-            )
-        d = default_draft
-        if reviewer.draft is not None and reviewer.draft in outcomes.models:
-            d = outcomes.models.index(reviewer.draft)
-        col = np.full((n, 1, s), np.nan)
-        col[:, 0, 0] = reviewer.accuracy
-        score.append(col)
-        c = np.full((n, 1, s), np.nan)
-        c[:, 0, 0] = np.nan_to_num(outcomes.cost[:, d, 0]) + reviewer.cost_usd
-        cost.append(c)
-        lat = np.full((n, 1, s), np.nan)
-        lat[:, 0, 0] = outcomes.latency[:, d, 0]
-        latency.append(lat)
-        error.append(np.zeros((n, 1, s), dtype=bool))
-        if responses is not None:
-            responses.append(np.full((n, 1, s), None, dtype=object))
-        if capable is not None:
-            capable.append(np.ones((n, 1), dtype=bool))
-        names.append(reviewer.name)
-        taken.add(reviewer.name)
-    human = np.zeros(m + len(names), dtype=bool)
-    human[m:] = True
-    if outcomes.human is not None:
-        human[:m] = outcomes.human
+        outcomes = _with_reviewer(outcomes, reviewer, default_draft)
     return replace(
         outcomes,
-        models=(*outcomes.models, *names),
-        score=np.concatenate(score, axis=1),
-        cost=np.concatenate(cost, axis=1),
-        latency=np.concatenate(latency, axis=1),
-        error=np.concatenate(error, axis=1),
-        responses=None if responses is None else np.concatenate(responses, axis=1),
-        capable=None if capable is None else np.concatenate(capable, axis=1),
-        human=human,
         notes=(
             *outcomes.notes,
             *(
-                f"reviewer {r.name}: assumed accuracy {r.accuracy:g} at "
+                f"reviewer {r.name}: assumed accuracy {r.accuracy:g} where not measured, at "
                 f"${r.cost_usd:g} per review plus its draft's cost"
                 for r in reviewers
             ),
         ),
+    )
+
+
+def _with_reviewer(outcomes: Outcomes, reviewer: Reviewer, default_draft: int) -> Outcomes:
+    n, m, s = outcomes.score.shape
+    d = default_draft
+    if reviewer.draft is not None and reviewer.draft in outcomes.models:
+        d = outcomes.models.index(reviewer.draft)
+    score = np.full((n, s), np.nan)
+    score[:, 0] = reviewer.accuracy
+    cost = np.full((n, s), np.nan)
+    cost[:, 0] = np.nan_to_num(outcomes.cost[:, d, 0]) + reviewer.cost_usd
+    latency = np.full((n, s), np.nan)
+    latency[:, 0] = outcomes.latency[:, d, 0]
+    error = np.zeros((n, s), dtype=bool)
+    human = np.zeros(m, dtype=bool) if outcomes.human is None else outcomes.human.copy()
+    if reviewer.name in outcomes.models:  # measured by verdicts: keep what was recorded
+        j = outcomes.models.index(reviewer.name)
+        measured = ~np.isnan(outcomes.score[:, j, 0])
+        out = replace(
+            outcomes,
+            score=outcomes.score.copy(),
+            cost=outcomes.cost.copy(),
+            latency=outcomes.latency.copy(),
+            error=outcomes.error.copy(),
+            capable=None if outcomes.capable is None else outcomes.capable.copy(),
+        )
+        out.score[~measured, j] = score[~measured]
+        out.cost[~measured, j] = cost[~measured]
+        out.latency[~measured, j] = latency[~measured]
+        out.error[~measured, j] = False
+        if out.capable is not None:
+            out.capable[:, j] = True
+        human[j] = True
+        return replace(out, human=human)
+    responses = outcomes.responses
+    capable = outcomes.capable
+    return replace(
+        outcomes,
+        models=(*outcomes.models, reviewer.name),
+        score=np.concatenate([outcomes.score, score[:, None, :]], axis=1),
+        cost=np.concatenate([outcomes.cost, cost[:, None, :]], axis=1),
+        latency=np.concatenate([outcomes.latency, latency[:, None, :]], axis=1),
+        error=np.concatenate([outcomes.error, error[:, None, :]], axis=1),
+        responses=None
+        if responses is None
+        else np.concatenate([responses, np.full((n, 1, s), None, dtype=object)], axis=1),
+        capable=None
+        if capable is None
+        else np.concatenate([capable, np.ones((n, 1), dtype=bool)], axis=1),
+        human=np.concatenate([human, [True]]),
     )
