@@ -177,6 +177,8 @@ def test_cascade_with_a_verifier_on_recorded_responses(tmp_path: Path) -> None:
     # two thirds stop at the cheap model; a third pays for both calls
     assert report.metrics["cost_per_request_usd"] == pytest.approx(0.001 + 0.01 / 3, rel=0.25)
     assert "best_of_k" in report.skipped
+    # Served streamed, the verification delays the first token; the report says so.
+    assert any("time to first token includes" in n for n in report.notes)
 
 
 def test_families_without_their_data_are_skipped_with_a_reason(specialist: Store) -> None:

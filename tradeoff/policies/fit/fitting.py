@@ -120,6 +120,12 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
     report.skipped = skipped
     report.notes += [_uncovered_note(m) for m in mixes if m.uncovered]
     report.notes += _review_notes(o.reviewers, report.metrics, report.baseline_metrics)
+    if chosen.candidate.routes.verifier is not None:
+        report.notes.append(
+            "latency of a verified answer: the p95 counts every attempt's whole answer, and a "
+            "streamed request sees no token before the cheap answer is read whole and checked, "
+            "so its time to first token includes that answer and the verification"
+        )
     report.seconds = time.perf_counter() - started
     report.split = splits.test_name
     report.n_fit = len(splits.train)
