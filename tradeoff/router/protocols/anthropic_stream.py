@@ -43,10 +43,9 @@ class AnthropicStream(StreamTranslator):
         self.blocks = 0  # content blocks started
         self.open: str | None = None  # "text" or "tool_use": the block being streamed
         self.calls: dict[int, int] = {}  # chat tool-call index -> its block index
-        self.finish_reason: Any = None
         self.refused = False  # a refusal streamed: the stop reason says so
 
-    def _start(self, model: Any) -> list[bytes]:
+    def start(self, model: Any) -> list[bytes]:
         if self.started:
             return []
         self.started = True
@@ -73,41 +72,29 @@ class AnthropicStream(StreamTranslator):
         return sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                            "delta": delta})  # fmt: skip
 
-    def feed(self, data: Any) -> list[bytes]:
-        if not isinstance(data, dict):
-            return []
-        out = self._start(data.get("model"))
-        for choice in data.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            refusal = delta.get("refusal")
-            self.refused = self.refused or bool(refusal)
-            text = delta.get("content") or refusal  # a refusal is text with its stop reason
-            if isinstance(text, str) and text:
-                if self.open != "text":
-                    out += self._open("text", {"type": "text", "text": ""})
-                out.append(self._delta(self.blocks - 1, {"type": "text_delta", "text": text}))
-            for call in delta.get("tool_calls") or []:
-                if not isinstance(call, dict):
-                    continue
-                function = call.get("function") or {}
-                index = call.get("index", 0)
-                if index not in self.calls:
-                    block: dict[str, Any] = {"type": "tool_use", "id": call.get("id") or f"toolu_{uuid.uuid4().hex}",
-                             "name": function.get("name") or "", "input": {}}  # fmt: skip
-                    out += self._open("tool_use", block)
-                    self.calls[index] = self.blocks - 1
-                arguments = function.get("arguments")
-                if isinstance(arguments, str) and arguments:
-                    partial = {"type": "input_json_delta", "partial_json": arguments}
-                    out.append(self._delta(self.calls[index], partial))
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+    def text(self, text: str) -> list[bytes]:
+        out = [] if self.open == "text" else self._open("text", {"type": "text", "text": ""})
+        out.append(self._delta(self.blocks - 1, {"type": "text_delta", "text": text}))
+        return out
+
+    def refusal(self, text: str) -> list[bytes]:
+        self.refused = True  # a refusal is text with its own stop reason
+        return self.text(text)
+
+    def tool(self, index: int, call_id: str | None, name: str, arguments: str) -> list[bytes]:
+        out: list[bytes] = []
+        if index not in self.calls:
+            block = {"type": "tool_use", "id": call_id or f"toolu_{uuid.uuid4().hex}",
+                     "name": name, "input": {}}  # fmt: skip
+            out += self._open("tool_use", block)
+            self.calls[index] = self.blocks - 1
+        if arguments:
+            partial = {"type": "input_json_delta", "partial_json": arguments}
+            out.append(self._delta(self.calls[index], partial))
         return out
 
     def finish(self, usage: Usage | None) -> list[bytes]:
-        out = self._start(None) + self._close()
+        out = self.start(None) + self._close()
         stop = stop_reason(self.finish_reason, self.refused)
         out.append(sse("message_delta", {"type": "message_delta",
                                          "delta": {"stop_reason": stop, "stop_sequence": None},

@@ -34,11 +34,63 @@ from tradeoff.router.request import ChatRequest
 
 
 class StreamTranslator(ABC):
-    """Turns an upstream's chat-completions stream into the client protocol's events."""
+    """Turns an upstream's chat-completions stream into the client protocol's events.
 
-    @abstractmethod
+    Reading a chat chunk lives here, once (`feed`): its text, refusal and tool-call deltas and
+    its finish reason reach the subclass as calls in the order the chunk carries them, so a
+    protocol only renders them, and a fix to reading chunks lands in every protocol at once.
+    """
+
+    finish_reason: Any = None  # the chat finish reason, once a chunk carried one
+
     def feed(self, data: Any) -> list[bytes]:
         """The client events for one upstream chunk (its parsed JSON; None for non-JSON)."""
+        if not isinstance(data, dict):
+            return []
+        out = self.start(data.get("model"))
+        for choice in data.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
+            text, refusal = delta.get("content"), delta.get("refusal")
+            if isinstance(text, str) and text:
+                out += self.text(text)
+            if isinstance(refusal, str) and refusal:
+                out += self.refusal(refusal)
+            for call in delta.get("tool_calls") or []:
+                if not isinstance(call, dict):
+                    continue
+                function = call.get("function")
+                function = function if isinstance(function, dict) else {}
+                index = call.get("index", 0)
+                name, arguments = function.get("name"), function.get("arguments")
+                out += self.tool(
+                    index if isinstance(index, int) else 0,
+                    call.get("id") if isinstance(call.get("id"), str) else None,
+                    name if isinstance(name, str) else "",
+                    arguments if isinstance(arguments, str) else "",
+                )
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return out
+
+    @abstractmethod
+    def start(self, model: Any) -> list[bytes]:
+        """The opening events, the first time only (`model`: the upstream's, or None)."""
+
+    @abstractmethod
+    def text(self, text: str) -> list[bytes]:
+        """A piece of the answer's text."""
+
+    @abstractmethod
+    def refusal(self, text: str) -> list[bytes]:
+        """A piece of a refusal (chat's `refusal` delta)."""
+
+    @abstractmethod
+    def tool(self, index: int, call_id: str | None, name: str, arguments: str) -> list[bytes]:
+        """A tool-call delta: the call's first opens it (its id and name), each may carry a
+        piece of its JSON arguments."""
 
     @abstractmethod
     def finish(self, usage: Usage | None) -> list[bytes]:

@@ -30,7 +30,6 @@ class ResponsesStream(StreamTranslator):
         self.items: list[dict[str, Any]] = []
         self.open: dict[str, Any] | None = None  # the item being streamed
         self.calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> its item
-        self.finish_reason: Any = None
         self.seq = 0
 
     def _event(self, kind: str, **fields: Any) -> bytes:
@@ -38,7 +37,7 @@ class ResponsesStream(StreamTranslator):
         self.seq += 1
         return sse(kind, data)
 
-    def _start(self, model: Any) -> list[bytes]:
+    def start(self, model: Any) -> list[bytes]:
         if self.response is not None:
             return []
         self.response = self.skeleton(model, "in_progress")
@@ -85,6 +84,12 @@ class ResponsesStream(StreamTranslator):
                                    part=dict(item["content"][0])))  # fmt: skip
         return out
 
+    def text(self, text: str) -> list[bytes]:
+        return self._text(text)
+
+    def refusal(self, text: str) -> list[bytes]:
+        return self._text(text, "refusal")
+
     def _text(self, text: str, kind: str = "output_text") -> list[bytes]:
         """A text (or, `kind="refusal"`, a refusal) delta, in the message being streamed or a
         new one."""
@@ -106,48 +111,24 @@ class ResponsesStream(StreamTranslator):
                                delta=text, **extra))  # fmt: skip
         return out
 
-    def _tool(self, delta: dict[str, Any]) -> list[bytes]:
+    def tool(self, index: int, call_id: str | None, name: str, arguments: str) -> list[bytes]:
         out: list[bytes] = []
-        index = delta.get("index", 0)
-        function = delta.get("function") or {}
         item = self.calls.get(index)
         if item is None:
             item = {"type": "function_call", "id": f"fc_{uuid.uuid4().hex}",
-                    "call_id": delta.get("id") or f"call_{uuid.uuid4().hex[:24]}",
-                    "name": function.get("name") or "", "arguments": "",
-                    "status": "in_progress"}  # fmt: skip
+                    "call_id": call_id or f"call_{uuid.uuid4().hex[:24]}",
+                    "name": name, "arguments": "", "status": "in_progress"}  # fmt: skip
             self.calls[index] = item
             out += self._open(item)
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
+        if arguments:
             item["arguments"] += arguments
             out.append(self._event("response.function_call_arguments.delta", item_id=item["id"],
                                    output_index=self.items.index(item),
                                    delta=arguments))  # fmt: skip
         return out
 
-    def feed(self, data: Any) -> list[bytes]:
-        if not isinstance(data, dict):
-            return []
-        out = self._start(data.get("model"))
-        for choice in data.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text, refusal = delta.get("content"), delta.get("refusal")
-            if isinstance(text, str) and text:
-                out += self._text(text)
-            if isinstance(refusal, str) and refusal:
-                out += self._text(refusal, "refusal")
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    out += self._tool(call)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        return out
-
     def finish(self, usage: Usage | None) -> list[bytes]:
-        out = self._start(None)
+        out = self.start(None)
         if not self.items:
             out += self._text("")
         out += self._close_open()
