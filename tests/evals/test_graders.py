@@ -112,7 +112,7 @@ def test_registry_and_reference_free_verifiers() -> None:
     }  # fmt: skip
     assert reference_free() == [
         "answer_parses", "code", "json_schema", "json_valid", "judge", "prompt_tests",
-        "self_consistency",
+        "self_consistency", "tool_calls",
     ]  # fmt: skip
 
 

@@ -13,37 +13,17 @@ from openai import OpenAI
 from tests.evals.runner_fixtures import (
     BROKEN,
     FIXED,
+    LOOKUP,
     PRICE,
+    clumsy_rules,
     model_entry,
     sloppy_models,
     sloppy_rules,
     write_models,
 )
 from tests.router.support import Proxy
-from tests.support.upstream import Rule, Upstream
+from tests.support.upstream import Upstream
 from tradeoff.router.settings import Settings
-
-LOOKUP = {
-    "type": "function",
-    "function": {
-        "name": "lookup",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def clumsy_rules() -> list[Rule]:
-    """A tool call with arguments its schema refuses, fixed when shown the error."""
-    return [
-        Rule(model="clumsy", contains="Your answer failed",
-             tool_call={"name": "lookup", "arguments": {"city": "Paris"}}),
-        Rule(model="clumsy", tool_call={"name": "lookup", "arguments": {"town": 3}}),
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import functools
 from typing import Any
 
 from tradeoff.evals.graders import Grader, Item
+from tradeoff.evals.graders.tool_calls import calls_problem
 from tradeoff.evals.refine import FAILED, RefineSpec, failure, verifier_for
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply, Stream, UpstreamError
@@ -25,7 +26,6 @@ from tradeoff.router.call import Call
 from tradeoff.router.protocols.answer import Answer, answers
 from tradeoff.router.protocols.base import generated_text
 from tradeoff.router.stream_cascade import Recorded, record
-from tradeoff.router.verify import calls_problem
 
 
 async def _why(
