@@ -299,3 +299,36 @@ def test_a_tool_call_whose_arguments_fail_their_schema_is_sent_back(
         "Your answer failed: the arguments of 'lookup' do not fit its schema"
     )
     assert [r[3] for r in rounds_of(store, "clumsy:fix")] == [False, True, False, True]
+
+
+def test_eval_prints_pass_at_k_and_the_cost_of_k_samples(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    calls: dict[str, int] = {}
+
+    def flaky(body: dict[str, Any]) -> str:
+        """Item 0 right on its second call only (1 of 3 samples), item 1 never."""
+        prompt = body["messages"][-1]["content"]
+        calls[prompt] = calls.get(prompt, 0) + 1
+        return FIXED if prompt.endswith(" 0") and calls[prompt] == 2 else BROKEN
+
+    upstream.rules.insert(0, Rule(model="flaky", reply=flaky))
+    import_file(store, json_items(tmp_path / "items.jsonl", 2), "d", fmt="items")
+    config = write_models(tmp_path / "models.yaml", [model_entry("flaky", upstream.url)])
+    command = tradeoff_argv("eval", "--dataset", "d", "--models", "flaky", "--repeats", "3",
+                            "--config", str(config), "--db", str(store), "--no-progress")  # fmt: skip
+    env = {**os.environ, "TRADEOFF_TEST_KEY": "sk-refine"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index("best-of-k") :].splitlines()
+    assert table[1].split() == ["model", "items", "pass@1", "pass@2", "pass@3", "$1x", "$2x", "$3x"]
+    # Unbiased pass@k over the items: item 0 (1 of 3 right) 1/3, 2/3, 1; item 1 always 0.
+    assert table[2].split()[:5] == ["flaky", "2", "16.7%", "33.3%", "50.0%"]
+    with store.connect(read_only=True) as con:
+        rows = con.execute("SELECT count(*), avg(cost_usd) FROM outcomes").fetchall()
+    assert rows[0][0] == 6
+    costs = [float(c) for c in table[2].split()[5:]]
+    assert costs == pytest.approx([rows[0][1], 2 * rows[0][1], 3 * rows[0][1]], rel=1e-3)
+    again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
+    best = json.loads(again.stdout)["summary"]["best_of_k"]
+    assert best[0]["pass_at_k"] == pytest.approx([1 / 6, 1 / 3, 1 / 2])

@@ -40,7 +40,7 @@ from tradeoff.evals.refine import escalations, refine, refine_spec, verifier_for
 from tradeoff.evals.registry import ModelEntry, Registry
 from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
-from tradeoff.evals.rounds import pass_at_round
+from tradeoff.evals.rounds import pass_at_k, pass_at_round
 from tradeoff.evals.run_log import close_run, open_run
 from tradeoff.evals.stopping import run_async
 from tradeoff.evals.store import Store
@@ -458,6 +458,9 @@ class Runner:
         refined = pass_at_round(frame)
         if refined:
             out["refine"] = refined
+        sampled = pass_at_k(frame)
+        if sampled:
+            out["best_of_k"] = sampled
         return out
 
 
