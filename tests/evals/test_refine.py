@@ -31,6 +31,7 @@ from tradeoff.evals.budget import Budget
 from tradeoff.evals.errors import ConfigError
 from tradeoff.evals.importers import import_file
 from tradeoff.evals.registry import load_registry
+from tradeoff.evals.rounds import render_rounds
 from tradeoff.evals.runner import EvalSpec, Runner, run_eval
 from tradeoff.evals.store import Store
 
@@ -229,7 +230,10 @@ def test_a_refine_variant_escalates_after_its_last_failed_round(
     config = escalation_models(tmp_path / "models.yaml", upstream.url, rounds=1)
     before = len(upstream.requests)
     spec = EvalSpec(dataset="d", models=["stubborn", "stubborn:fix"], progress=False)
-    run_eval(store, load_registry(config), spec)
+    report = run_eval(store, load_registry(config), spec)
+    (refined,) = report.summary["refine"]
+    assert refined["pass_at_round"] == [0.0, 0.0, 1.0] and refined["escalated"] == 1.0
+    assert "escalated" in render_rounds(report.summary["refine"]).splitlines()[1]
     asked = upstream.requests[before:]
     to_big = [r for r in asked if r["model"] == "big"]
     assert len(asked) == 2 + 2 * 3 and len(to_big) == 2  # 2 rounds of stubborn, then big
@@ -332,3 +336,13 @@ def test_eval_prints_pass_at_k_and_the_cost_of_k_samples(
     again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
     best = json.loads(again.stdout)["summary"]["best_of_k"]
     assert best[0]["pass_at_k"] == pytest.approx([1 / 6, 1 / 3, 1 / 2])
+
+
+def test_max_cost_reserves_the_escalation_too(store: Store, tmp_path: Path) -> None:
+    import_file(store, json_items(tmp_path / "items.jsonl", 1), "d", fmt="items")
+    config = escalation_models(tmp_path / "models.yaml", "http://127.0.0.1:9/v1", rounds=1)
+    models = ["stubborn", "stubborn:fix", "big"]
+    runner = Runner(store, load_registry(config), EvalSpec(dataset="d", models=models))
+    runner.budget = Budget(1.0)
+    each = {job.model: runner._estimate(job) for job in runner.jobs}
+    assert each["stubborn:fix"] == pytest.approx(2 * each["stubborn"] + each["big"])

@@ -2,7 +2,8 @@
 
 A refine candidate stops at the first answer its verifier accepts, so an outcome solved (score
 >= 0.5) in `rounds` rounds counts as solved at round `rounds` and after. Next to it the cost per
-solved answer (every round paid, solved or not, over the answers solved).
+solved answer (every round paid, solved or not, over the answers solved), and the share of
+answers a variant with `escalate:` handed to its escalation model (that answer is its last round).
 
 With `--repeats N` every candidate is sampled N times per item, which measures it as best-of-k:
 pass@k is the share of items solved by at least one of k samples (k = 1..N), by the unbiased
@@ -21,7 +22,7 @@ import pandas as pd
 
 def pass_at_round(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per refine candidate (outcomes with `rounds`): n, pass@1..max, cost per solved.
-    `outcomes` has columns model, score, error, cost_usd, rounds."""
+    `outcomes` has columns model, score, error, cost_usd, rounds (and escalated)."""
     if "rounds" not in outcomes.columns:
         return []
     refined = outcomes[outcomes["rounds"].notna()]
@@ -39,6 +40,9 @@ def pass_at_round(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
                     float((solved & (rounds <= r)).sum() / n) for r in range(1, most + 1)
                 ],
                 "mean_rounds": float(rounds.mean()),
+                "escalated": float(group["escalated"].notna().mean())
+                if "escalated" in group.columns
+                else 0.0,
                 "cost_per_solved_usd": cost / int(solved.sum()) if solved.any() else None,
             }
         )
@@ -51,6 +55,8 @@ def render_rounds(rows: list[dict[str, Any]]) -> str:
         return ""
     most = max(len(r["pass_at_round"]) for r in rows)
     header = ["model", "n", *(f"pass@{k}" for k in range(1, most + 1)), "rounds", "$/solved"]
+    escalating = any(r.get("escalated") for r in rows)
+    header += ["escalated"] if escalating else []
     lines = [header]
     for r in rows:
         shares = [f"{v:.1%}" for v in r["pass_at_round"]]
@@ -59,6 +65,7 @@ def render_rounds(rows: list[dict[str, Any]]) -> str:
         lines.append(
             [r["model"], str(r["n"]), *shares, f"{r['mean_rounds']:.2f}",
              "-" if cost is None else f"{cost:.6f}"]
+            + ([f"{r.get('escalated', 0.0):.1%}"] if escalating else [])
         )  # fmt: skip
     return "refine candidates: share solved after each round\n" + _table(lines)
 

@@ -448,13 +448,13 @@ class Runner:
             con.register("measured", hashes)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
-                "o.latency_ms, o.rounds FROM outcomes o JOIN items i USING (dataset, item_id) "
+                "o.latency_ms, o.rounds, o.escalated FROM outcomes o JOIN items i USING (dataset, item_id) "
                 "JOIN wanted w ON w.item_id = o.item_id "
                 "JOIN measured m ON m.model = o.model AND m.params_hash = o.params_hash "
                 "WHERE o.dataset = ? AND o.sample < ?",
                 [self.spec.dataset, self.spec.repeats],
             ).df()
-        out = summarize(frame.drop(columns=["rounds"]))
+        out = summarize(frame.drop(columns=["rounds", "escalated"]))
         refined = pass_at_round(frame)
         if refined:
             out["refine"] = refined
