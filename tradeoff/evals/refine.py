@@ -14,10 +14,12 @@ errored) is asked of that model instead, once, with the original messages. The c
   `json_schema`'s schema, or "is JSON" for `json_object`);
 - else nothing: one round, like the plain model.
 
-The eval runner and the proxy both run `refine()` with their own `call` (one measured call of
-the model on given messages), so what `eval` measured is what the proxy serves. The outcome is
-the last round's answer; its tokens and cost are every round's sum (the escalation's included),
-its latency the loop's. `Refined` keeps each round, for the eval's per-round records.
+The eval runner runs `refine()` with its `call` (one measured call of the model on given
+messages); the proxy runs the same loop over its own upstream calls with the same checks
+(router/refine.py), so what `eval` measured is what the proxy serves (but for a round whose
+call fails: the eval escalates, the proxy falls back along the plan as for any model). The
+outcome is the last round's answer; its tokens and cost are every round's sum (the escalation's
+included), its latency the loop's. `Refined` keeps each round, for the eval's per-round records.
 """
 
 from __future__ import annotations
