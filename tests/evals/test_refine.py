@@ -346,3 +346,26 @@ def test_max_cost_reserves_the_escalation_too(store: Store, tmp_path: Path) -> N
     runner.budget = Budget(1.0)
     each = {job.model: runner._estimate(job) for job in runner.jobs}
     assert each["stubborn:fix"] == pytest.approx(2 * each["stubborn"] + each["big"])
+
+
+def test_an_errored_outcome_answered_again_gets_its_new_rounds(
+    store: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    upstream.rules.insert(0, Rule(model="shaky", status=500, fail_times=2, reply=FIXED))
+    import_file(store, json_items(tmp_path / "items.jsonl", 1), "d", fmt="items")
+    entry = model_entry("shaky", upstream.url)
+    entry["variants"] = [{"name": "fix", "refine": {"rounds": 1}}]
+    config = write_models(tmp_path / "models.yaml", [entry])
+    spec = EvalSpec(dataset="d", models=["shaky:fix"], progress=False, max_retries=0)
+    run_eval(store, load_registry(config), spec)
+    (first,) = rounds_of(store, "shaky:fix")  # the call failed: the loop stopped there
+    assert first[1:4] == (1, "shaky:fix", False) and "500" in first[6]
+    run_eval(store, load_registry(config), spec)  # fails once more, recorded in its place
+    run_eval(store, load_registry(config), spec)  # answers: the error's rounds are replaced
+    assert [(*r[1:4], r[6]) for r in rounds_of(store, "shaky:fix")] == [
+        (1, "shaky:fix", True, None)
+    ]
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT score, error, rounds FROM outcomes").fetchall() == [
+            (1.0, None, 1)
+        ]
