@@ -9,7 +9,8 @@ JSON once shown the failure, after `--delay-ms` per call, so `sloppy:fix` makes 
   non-streaming, sequential), and of a direct call to the stand-in; the proxy's own time per
   repair round = (fix - plain) - the stand-in's delay (the repair round's upstream time).
 - eval: `tradeoff eval`'s runner on the same JSON items, plain then refine candidate: outcomes
-  and upstream calls per second.
+  and upstream calls per second (the refine candidate's outcomes each with their rounds recorded
+  in `outcome_rounds`, written in the outcome's transaction).
 
     python benchmarks/bench_refine.py          # prints a table, writes benchmarks/results/refine.json
 """
@@ -114,7 +115,12 @@ def main() -> None:
             report = run_eval(store, load_registry(config), spec)
             seconds = time.perf_counter() - start
             calls = len(up.requests) - before
+            with store.connect(read_only=True) as con:
+                counted = con.execute(
+                    "SELECT count(*) FROM outcome_rounds WHERE model = ?", [model]
+                ).fetchall()
             results[f"eval {model}"] = {
+                "rounds_recorded": int(counted[0][0]),
                 "outcomes": report.recorded,
                 "upstream_calls": calls,
                 "seconds": seconds,
@@ -128,10 +134,11 @@ def main() -> None:
     print(f"  sloppy:fix (2 rounds)         {p['fix_ms']:8.2f} ms")
     print(f"  proxy's own time per repair   {p['own_ms_per_repair_round']:8.2f} ms")
     print(f"eval: {args.items} items, concurrency {args.concurrency}")
-    print("  candidate     outcomes  calls  seconds  outcomes/s  calls/s")
+    print("  candidate     outcomes  rounds  calls  seconds  outcomes/s  calls/s")
     for model in ("sloppy", "sloppy:fix"):
         r = results[f"eval {model}"]
-        print(f"  {model:<12} {r['outcomes']:9.0f} {r['upstream_calls']:6.0f} {r['seconds']:8.2f} "
+        print(f"  {model:<12} {r['outcomes']:9.0f} {r['rounds_recorded']:7.0f} "
+              f"{r['upstream_calls']:6.0f} {r['seconds']:8.2f} "
               f"{r['outcomes_per_s']:11.1f} {r['calls_per_s']:8.1f}")  # fmt: skip
     out = ROOT / "benchmarks" / "results" / "refine.json"
     out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2) + "\n")

@@ -79,3 +79,45 @@ def sloppy_models(path: Path, url: str, **variant: Any) -> Path:
     entry = model_entry("sloppy", url)
     entry["variants"] = [{"name": "fix", "refine": {"rounds": 2}, **variant}]
     return write_models(path, [entry])
+
+
+# A tool call whose arguments the offered tool's schema refuses, fixed when shown the error.
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def clumsy_rules() -> list[Rule]:
+    return [
+        Rule(model="clumsy", contains="Your answer failed",
+             tool_call={"name": "lookup", "arguments": {"city": "Paris"}}),
+        Rule(model="clumsy", tool_call={"name": "lookup", "arguments": {"town": 3}}),
+    ]  # fmt: skip
+
+
+# Escalation: `stubborn` never fixes its JSON; `big`, ten times dearer, answers right at once.
+BIG_PRICE = 10 * PRICE
+
+
+def escalation_rules() -> list[Rule]:
+    return [Rule(model="stubborn", reply=BROKEN), Rule(model="big", reply=FIXED)]
+
+
+def escalation_models(path: Path, url: str, rounds: int = 1) -> Path:
+    stubborn = model_entry("stubborn", url)
+    stubborn["variants"] = [{"name": "fix", "refine": {"rounds": rounds}, "escalate": "big"}]
+    big = model_entry(
+        "big",
+        url,
+        litellm_params={"input_cost_per_token": BIG_PRICE, "output_cost_per_token": BIG_PRICE},
+    )
+    return write_models(path, [stubborn, big])

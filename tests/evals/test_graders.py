@@ -11,6 +11,7 @@ from tests.evals.runner_fixtures import model_entry
 from tests.support.upstream import Rule, Upstream
 from tradeoff.evals.errors import ConfigError, UsageError
 from tradeoff.evals.graders import GRADERS, GradingError, Item, Score, get_grader, reference_free
+from tradeoff.evals.graders.tool_calls import CallText, render_calls
 from tradeoff.evals.registry import parse_entry
 
 
@@ -112,7 +113,7 @@ def test_registry_and_reference_free_verifiers() -> None:
     }  # fmt: skip
     assert reference_free() == [
         "answer_parses", "code", "json_schema", "json_valid", "judge", "prompt_tests",
-        "self_consistency",
+        "self_consistency", "tool_calls",
     ]  # fmt: skip
 
 
@@ -170,3 +171,30 @@ def test_judge_without_its_env_key_fails_before_any_call(monkeypatch: pytest.Mon
     monkeypatch.delenv("TRADEOFF_TEST_KEY", raising=False)
     with pytest.raises(ConfigError, match="TRADEOFF_TEST_KEY"):
         get_grader("judge", model=parse_entry(model_entry("judge", "http://127.0.0.1:9"), "t"))
+
+
+def test_tool_calls_grader_checks_recorded_calls_against_the_items_tools() -> None:
+    lookup = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "required": ["city"],
+                           "properties": {"city": {"type": "string"}}},
+        },
+    }  # fmt: skip
+    item = Item(dataset="d", item_id="1", task="t", prompt="?", metadata={"tools": [lookup]})
+    grader = get_grader("tool_calls")
+
+    def answer(name: str, arguments: str) -> str:
+        return render_calls("", [CallText(name, arguments)])
+
+    assert grader.grade(answer("lookup", '{"city": "Paris"}'), item) == Score(1.0)
+    assert "do not fit its schema" in grader.grade(answer("lookup", '{"town": 3}'), item).reason
+    assert "not JSON" in grader.grade(answer("lookup", '{"city": '), item).reason
+    assert "not one of the tools offered" in grader.grade(answer("find", "{}"), item).reason
+    assert grader.grade("It is sunny.", item) == Score(0.0, "no tool was called")
+    # As a refine variant's check, a text answer goes to the text check (here: none, passes).
+    lenient = get_grader("tool_calls", calls_only=False)
+    assert lenient.grade("It is sunny.", item).passed
+    strict_text = get_grader("tool_calls", text_check=get_grader("json_valid"))
+    assert not strict_text.grade("It is sunny.", item).passed

@@ -11,44 +11,27 @@ import pytest
 from openai import OpenAI
 
 from tests.evals.runner_fixtures import (
+    BIG_PRICE,
     BROKEN,
     FIXED,
+    LOOKUP,
     PRICE,
+    clumsy_rules,
+    escalation_models,
+    escalation_rules,
     model_entry,
     sloppy_models,
     sloppy_rules,
     write_models,
 )
 from tests.router.support import Proxy
-from tests.support.upstream import Rule, Upstream
+from tests.support.upstream import Upstream
 from tradeoff.router.settings import Settings
-
-LOOKUP = {
-    "type": "function",
-    "function": {
-        "name": "lookup",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def clumsy_rules() -> list[Rule]:
-    """A tool call with arguments its schema refuses, fixed when shown the error."""
-    return [
-        Rule(model="clumsy", contains="Your answer failed",
-             tool_call={"name": "lookup", "arguments": {"city": "Paris"}}),
-        Rule(model="clumsy", tool_call={"name": "lookup", "arguments": {"town": 3}}),
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
-    with Upstream(rules=[*clumsy_rules(), *sloppy_rules()]) as up:
+    with Upstream(rules=[*clumsy_rules(), *sloppy_rules(), *escalation_rules()]) as up:
         yield up
 
 
@@ -160,3 +143,49 @@ def test_a_tool_call_that_does_not_fit_its_schema_is_sent_back(
         assert repair[-1]["content"].startswith(
             "Your answer failed: the arguments of 'lookup' do not fit its schema"
         )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_refine_variant_escalates_after_its_last_failed_round(
+    upstream: Upstream, tmp_path: Path, stream: bool
+) -> None:
+    config = escalation_models(tmp_path / "models.yaml", upstream.url, rounds=1)
+    settings = Settings(config_path=config, db_path=tmp_path / "proxy.duckdb", retries=0)
+    ask = [{"role": "user", "content": "json please"}]
+    with Proxy(settings) as proxy:
+        client = OpenAI(base_url=proxy.url, api_key="x", max_retries=0)
+        before = len(upstream.requests)
+        if stream:
+            with client.chat.completions.with_streaming_response.create(
+                model="stubborn:fix",
+                messages=ask,
+                response_format={"type": "json_object"},
+                stream=True,
+                stream_options={"include_usage": True},
+            ) as raw:
+                headers = raw.headers
+                chunks = list(raw.parse())
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            served = next(c.usage for c in chunks if c.usage)
+        else:
+            done = client.chat.completions.with_raw_response.create(
+                model="stubborn:fix", messages=ask, response_format={"type": "json_object"}
+            )
+            headers, answer = done.headers, done.parse()
+            text, served = answer.choices[0].message.content or "", answer.usage
+        assert json.loads(text) == json.loads(FIXED)
+        asked = [r["model"] for r in upstream.requests[before:]]
+        assert asked == ["stubborn", "stubborn", "big"]
+        # The escalation model gets the client's request, not the failed conversation.
+        assert upstream.requests[-1]["messages"] == ask
+        assert headers["x-tradeoff-escalated"] == "big"
+        assert headers["x-tradeoff-rounds"] == "3"
+        assert headers["x-tradeoff-model"] == "stubborn:fix"
+        row = proxy.rows_eventually("model = 'stubborn:fix'")[0]
+    assert (row["rounds"], row["escalated"]) == (3, "big")
+    assert served is not None
+    big_tokens = served.prompt_tokens + served.completion_tokens
+    cheap_tokens = row["prompt_tokens"] + row["completion_tokens"] - big_tokens
+    assert cheap_tokens > 0
+    # Both of stubborn's rounds at its price, the served answer at big's.
+    assert row["cost_usd"] == pytest.approx(PRICE * cheap_tokens + BIG_PRICE * big_tokens)

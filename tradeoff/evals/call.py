@@ -2,7 +2,7 @@
 
 The eval runner and the judge grader call models here; the proxy calls the same adapter
 (`evals.upstream`), so OpenAI-compatible upstreams take its direct aiohttp path and other
-providers its litellm path. What is measured: the text, tokens (the stream's usage chunk;
+providers its litellm path. What is measured: the text (a tool-call answer's calls as `render_calls` writes them), tokens (the stream's usage chunk;
 counted when the provider sends none), cost from the entry's prices, total latency and time to
 the first content token. Provider failures are data (`CallResult.error`, with the HTTP status
 and Retry-After); resolved API keys are scrubbed from everything returned.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradeoff.evals.errors import ConfigError
+from tradeoff.evals.graders.tool_calls import CallText, render_calls
 from tradeoff.evals.llm import count_completion_tokens, count_prompt_tokens, scrub, token_prices
 from tradeoff.evals.registry import ModelEntry
 from tradeoff.evals.targets import Target, build_target
@@ -50,17 +51,51 @@ class CallResult:
         return self.error is not None and (self.status is None or self.status in RETRYABLE_STATUS)
 
 
-def _delta_text(event: bytes) -> str | None:
-    """The content of one SSE chunk of a chat completion stream (None for [DONE], usage...)."""
+def _delta(event: bytes) -> tuple[str | None, list[Any]]:
+    """The content and the tool-call pieces of one SSE chunk of a chat completion stream
+    (None and [] for [DONE], usage...)."""
     start = event.find(b"data:")
     payload = event[start + 5 :].strip() if start >= 0 else b""
     if not payload.startswith(b"{"):
-        return None  # [DONE], or not a data line
+        return None, []  # [DONE], or not a data line
     try:
-        content = json.loads(payload)["choices"][0]["delta"].get("content")
+        delta = json.loads(payload)["choices"][0]["delta"]
+        content, calls = delta.get("content"), delta.get("tool_calls")
     except (ValueError, LookupError, TypeError, AttributeError):
-        return None
-    return content if isinstance(content, str) else None
+        return None, []
+    return (
+        content if isinstance(content, str) else None,
+        calls if isinstance(calls, list) else [],
+    )
+
+
+class _Calls:
+    """A streamed answer's tool calls, assembled from their pieces (by index)."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.arguments: dict[int, list[str]] = {}
+
+    def feed(self, pieces: list[Any]) -> None:
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            function = piece.get("function") or {}
+            if function.get("name"):
+                self.names[index] = self.names.get(index, "") + str(function["name"])
+            if function.get("arguments"):
+                self.arguments.setdefault(index, []).append(str(function["arguments"]))
+
+    def render(self, text: str) -> str:
+        """The answer's text, or the calls as `render_calls` records them when it made any."""
+        if not self.names:
+            return text
+        calls = [
+            CallText(self.names[i], "".join(self.arguments.get(i, []))) for i in sorted(self.names)
+        ]
+        return render_calls(text, calls)
 
 
 def _describe(exc: UpstreamError) -> str:
@@ -122,6 +157,7 @@ async def _measure(
     """The call's result, and whether the upstream sent its token usage."""
     result = CallResult()
     pieces: list[str] = []
+    calls = _Calls()
     body = {**params, "messages": messages, "stream": True}
     start = time.perf_counter()
     stream = None
@@ -129,7 +165,8 @@ async def _measure(
         async with asyncio.timeout(timeout_s):
             stream = await adapter.open_stream(target, body, timeout_s, keep_usage=True)
             async for event in stream.events():
-                content = _delta_text(event)
+                content, call_pieces = _delta(event)
+                calls.feed(call_pieces)
                 if content:
                     if result.ttft_ms is None:
                         result.ttft_ms = (time.perf_counter() - start) * 1000
@@ -145,7 +182,7 @@ async def _measure(
         if stream is not None:
             await stream.aclose()
     result.latency_ms = (time.perf_counter() - start) * 1000
-    result.text = "".join(pieces)
+    result.text = calls.render("".join(pieces))  # a tool-call answer: its calls, as text
     usage_sent = stream is not None and stream.prompt_tokens is not None
     if stream is not None and usage_sent:
         result.prompt_tokens = int(stream.prompt_tokens or 0)

@@ -146,7 +146,7 @@ def register(group: click.Group) -> None:
         as not measured (never as failures).
         """
         from tradeoff.evals.registry import load_registry
-        from tradeoff.evals.rounds import render_rounds
+        from tradeoff.evals.rounds import render_rounds, render_samples
         from tradeoff.evals.runner import EvalSpec, run_eval
         from tradeoff.evals.store import open_store
         from tradeoff.evals.summary import render
@@ -197,6 +197,8 @@ def register(group: click.Group) -> None:
             click.echo(render(report.summary))
             if report.summary.get("refine"):
                 click.echo(render_rounds(report.summary["refine"]))
+            if report.summary.get("best_of_k"):
+                click.echo(render_samples(report.summary["best_of_k"]))
             click.echo(
                 f"run {report.run_id}: {report.status}; {report.recorded} new outcomes, "
                 f"{report.skipped} already recorded, spend ${report.spend_usd:.4f}"

@@ -301,6 +301,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0110_requests_rounds",
         "ALTER TABLE requests ADD COLUMN rounds INTEGER",
     ),
+    (
+        # Issue 26: every round of a refine candidate's answer (`called`: the model asked, the
+        # escalation model for an escalated last round), so an outcome's cost is the sum of its
+        # rounds; which model a refine variant escalated to, on its outcome and its request row.
+        "0120_refine_rounds_escalation",
+        """
+        CREATE TABLE outcome_rounds (
+            dataset VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            params_hash VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            round INTEGER NOT NULL,
+            called VARCHAR NOT NULL,
+            passed BOOLEAN NOT NULL,
+            prompt_tokens BIGINT,
+            completion_tokens BIGINT,
+            cost_usd DOUBLE PRECISION,
+            latency_ms DOUBLE PRECISION,
+            error TEXT,
+            run_id VARCHAR,
+            PRIMARY KEY (dataset, item_id, model, params_hash, sample, round)
+        );
+        ALTER TABLE outcomes ADD COLUMN escalated VARCHAR;
+        ALTER TABLE requests ADD COLUMN escalated VARCHAR;
+        """,
+    ),
 ]
 
 # Migrations renumbered so that the numbers follow the order they apply in: new name -> the

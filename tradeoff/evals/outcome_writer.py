@@ -14,6 +14,7 @@ from typing import Any
 
 from tradeoff.evals.store import Store
 from tradeoff.evals.store.outcomes import insert_outcomes, outcome_table
+from tradeoff.evals.store.rounds import insert_rounds, round_table
 
 
 class OutcomeWriter:
@@ -28,6 +29,7 @@ class OutcomeWriter:
         self.run_id = run_id
         self.interval_s = interval_s
         self.pending: list[dict[str, Any]] = []
+        self.pending_rounds: list[dict[str, Any]] = []
         self.written = 0
         self.spend_usd = 0.0  # of the written outcomes, for the runs row
         self._stop: asyncio.Event | None = None
@@ -37,8 +39,10 @@ class OutcomeWriter:
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._loop())
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], rounds: list[dict[str, Any]] | None = None) -> None:
+        """Queue an outcome row and, for a refine candidate's, its rounds (store/rounds.py)."""
         self.pending.append(row)
+        self.pending_rounds += rounds or []
 
     def check(self) -> None:
         """Raise the writer's error if it failed (so the runner stops calling)."""
@@ -62,17 +66,21 @@ class OutcomeWriter:
     async def _flush(self) -> None:
         while self.pending:
             rows, self.pending = self.pending, []
+            rounds, self.pending_rounds = self.pending_rounds, []
             spend = sum(float(r["cost_usd"] or 0.0) for r in rows)
-            await asyncio.to_thread(self._write, rows, spend)
+            await asyncio.to_thread(self._write, rows, rounds, spend)
             self.written += len(rows)
             self.spend_usd += spend
 
-    def _write(self, rows: list[dict[str, Any]], spend: float) -> None:
+    def _write(
+        self, rows: list[dict[str, Any]], rounds: list[dict[str, Any]], spend: float
+    ) -> None:
         frame = outcome_table(rows)
         # DuckDB's default thread pool triples the CPU of a small write (measured 95 ms vs
         # 34 ms for 30 rows on 2 cores), CPU the concurrent litellm calls need.
         with self.store.transaction(threads=1) as con:
             insert_outcomes(con, frame, on_conflict="replace_errors")
+            insert_rounds(con, round_table(rounds))
             con.execute(
                 "UPDATE runs SET n_outcomes = coalesce(n_outcomes, 0) + ?, "
                 "spend_usd = coalesce(spend_usd, 0) + ? WHERE run_id = ?",

@@ -42,7 +42,7 @@ import yaml
 from tradeoff.evals.capabilities import check_capabilities
 from tradeoff.evals.errors import ConfigError, UnknownModelError, require_file
 from tradeoff.evals.reviewers import HUMAN_TIER, PLACEHOLDER_PREFIX, parse_reviewer
-from tradeoff.evals.variants import expand
+from tradeoff.evals.variants import check_escalations, expand
 
 CONFIG_ENV = "TRADEOFF_CONFIG"
 DEFAULT_CONFIG = "models.yaml"
@@ -245,6 +245,7 @@ def load_registry(path: str | os.PathLike[str] | None = None, *, required: bool 
         # Variants (evals/variants.py) are entries of their own, named `<model_name>:<name>`.
         variants = expand(raw, where)[1:]
         entries += [parse_entry(v, f"{where}.variants[{j}]") for j, v in enumerate(variants)]
+    check_escalations(entries, str(p))
     return Registry(entries, p)
 
 

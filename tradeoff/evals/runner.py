@@ -36,12 +36,12 @@ from tradeoff.evals.llm import call_kwargs, count_prompt_tokens, token_prices, w
 from tradeoff.evals.outcome_writer import OutcomeWriter
 from tradeoff.evals.params import params_hash
 from tradeoff.evals.progress import Progress
-from tradeoff.evals.refine import refine, refine_spec, verifier_for
+from tradeoff.evals.refine import escalations, refine, refine_spec, verifier_for
 from tradeoff.evals.registry import ModelEntry, Registry
 from tradeoff.evals.request_settings import request_settings
 from tradeoff.evals.retry import call_with_retries
 from tradeoff.evals.reviewers import HUMAN_TIER
-from tradeoff.evals.rounds import pass_at_round
+from tradeoff.evals.rounds import pass_at_k, pass_at_round
 from tradeoff.evals.run_log import close_run, open_run
 from tradeoff.evals.stopping import run_async
 from tradeoff.evals.store import Store
@@ -169,15 +169,18 @@ class Runner:
         if spec.repeats < 1 or spec.concurrency < 1:
             raise UsageError("--repeats and --concurrency must be at least 1")
         self.entries = {name: registry.get(name) for name in spec.models}
-        for entry in self.entries.values():
+        # Every model a call may go to: the candidates and the models refine variants escalate to.
+        self.called = {name: registry.get(name) for name in escalations(self.entries)}
+        self.called.update(self.entries)
+        for entry in self.called.values():
             if entry.tier == HUMAN_TIER:
                 raise UsageError(
                     f"{entry.name!r} is a human review tier and is never called: drop it from "
                     "--models; fit prices it from review_cost_usd and its accuracy"
                 )
             call_kwargs(entry)  # a missing env key fails here, naming the variable
-        self.prices = {name: token_prices(e) for name, e in self.entries.items()}
-        self.targets: dict[str, Target] = {n: build_target(e) for n, e in self.entries.items()}
+        self.prices = {name: token_prices(e) for name, e in self.called.items()}
+        self.targets: dict[str, Target] = {n: build_target(e) for n, e in self.called.items()}
         self.items = load_items(store, spec.dataset, split=spec.split, limit=spec.limit)
         judge = registry.get(spec.judge) if spec.judge else None
         self.graders = build_graders(self.items, spec.grader, judge)
@@ -214,30 +217,37 @@ class Runner:
         return sum(float(getattr(g, "spend_usd", 0.0)) for g in self.graders.values())
 
     def _estimate(self, job: Job) -> float:
+        """What the job may cost at most: every round of a refine candidate, and its
+        escalation."""
+        refine = refine_spec(self.entries[job.model])
+        one = self._estimate_call(job, job.model)
+        if refine is None:
+            return one
+        escalation = self._estimate_call(job, refine.escalate) if refine.escalate else 0.0
+        return one * (1 + refine.rounds) + escalation
+
+    def _estimate_call(self, job: Job, model: str) -> float:
         assert self.budget is not None
-        target = self.targets[job.model]
+        target = self.targets[model]
         key = (job.item.item_id, target.system_prompt)
         if key not in self._prompt_tokens:
             messages = job.item.chat()
             if target.system_prompt:  # the adapter prepends it
                 messages = [{"role": "system", "content": target.system_prompt}, *messages]
-            self._prompt_tokens[key] = count_prompt_tokens(self.entries[job.model], messages)
+            self._prompt_tokens[key] = count_prompt_tokens(self.called[model], messages)
         max_tokens = {**self.spec.params, **target.params}.get("max_tokens")
-        one = self.budget.estimate(
-            job.model,
-            self.prices[job.model],
+        return self.budget.estimate(
+            model,
+            self.prices[model],
             self._prompt_tokens[key],
             int(max_tokens) if max_tokens else None,
         )
-        # A refine candidate may call its model once per round: reserve for every round.
-        refine = refine_spec(self.entries[job.model])
-        return one * (1 + refine.rounds) if refine is not None else one
 
     async def run(self, rounds: Iterable[list[Job]] | None = None) -> EvalReport:
         """Call every job, or with `rounds` each batch it yields once the previous one is done
         (adaptive evaluation decides the next batch from the outcomes so far)."""
         # Limiters hold asyncio primitives: create them inside the running loop.
-        self.limiters = {name: limiter_for(e) for name, e in self.entries.items()}
+        self.limiters = {name: limiter_for(e) for name, e in self.called.items()}
         if self.spec.max_cost_usd is not None:
             self.budget = Budget(self.spec.max_cost_usd, extra_spend=self._judge_spend)
         await asyncio.to_thread(
@@ -337,34 +347,29 @@ class Runner:
                 sample=job.sample,
             )
             settings = {**self.spec.params, **request_settings(job.item.metadata)}
-
-            def call(messages: list[dict[str, Any]]) -> Awaitable[CallResult]:
-                return call_with_retries(
-                    lambda: acomplete(
-                        entry,
-                        messages,
-                        settings,
-                        timeout_s=self.spec.timeout_s,
-                        prices=self.prices[job.model],
-                        adapter=self.adapter,
-                        target=self.targets[job.model],
-                    ),
-                    self.limiters[job.model],
-                    max_retries=self.spec.max_retries,
-                )
-
+            call = self._caller(job.model, settings)
             spec = refine_spec(entry)
-            rounds = None
+            records: list[dict[str, Any]] = []
+            extra: dict[str, Any] = {"rounds": None}
             if spec is None:
                 result = await call(job.item.chat())
             else:  # a refine candidate: its outcome is the loop's (evals/refine.py)
                 verifier = verifier_for(spec, settings)
-                refined = await refine(call, job.item.chat(), spec.rounds, verifier, job.item)
-                result, rounds = refined.result, refined.count
+                escalate = self._caller(spec.escalate, settings) if spec.escalate else None
+                refined = await refine(
+                    call, job.item.chat(), spec.rounds, verifier, job.item, escalate
+                )
+                result = refined.result
+                extra = {
+                    "rounds": refined.count,
+                    "escalated": spec.escalate if refined.escalated else None,
+                }
+                key = self._row(job, result, None, None)
+                records = [{**key, **r} for r in refined.records(job.model, spec.escalate)]
             score, error = await self._grade(job.item, result)
             span.end(result, score)
-            row = {**self._row(job, result, score, error), "rounds": rounds}
-            writer.add(row)
+            row = {**self._row(job, result, score, error), **extra}
+            writer.add(row, records)
             if self.on_outcome is not None:
                 self.on_outcome(job, row)
             self.progress.update(cost_usd=result.cost_usd, error=error is not None)
@@ -372,6 +377,28 @@ class Runner:
                 self.budget.settle(estimate, result.cost_usd, job.model, result.completion_tokens)
         finally:
             slots.release()
+
+    def _caller(
+        self, model: str, settings: dict[str, Any]
+    ) -> Callable[[list[dict[str, Any]]], Awaitable[CallResult]]:
+        """One measured call of `model` (with retries, under its limiter) on given messages."""
+
+        def call(messages: list[dict[str, Any]]) -> Awaitable[CallResult]:
+            return call_with_retries(
+                lambda: acomplete(
+                    self.called[model],
+                    messages,
+                    settings,
+                    timeout_s=self.spec.timeout_s,
+                    prices=self.prices[model],
+                    adapter=self.adapter,
+                    target=self.targets[model],
+                ),
+                self.limiters[model],
+                max_retries=self.spec.max_retries,
+            )
+
+        return call
 
     async def _grade(self, item: Item, result: CallResult) -> tuple[float | None, str | None]:
         if not result.ok:
@@ -427,16 +454,19 @@ class Runner:
             con.register("measured", hashes)
             frame = con.execute(
                 "SELECT o.model, i.task, o.item_id, o.sample, o.score, o.error, o.cost_usd, "
-                "o.latency_ms, o.rounds FROM outcomes o JOIN items i USING (dataset, item_id) "
+                "o.latency_ms, o.rounds, o.escalated FROM outcomes o JOIN items i USING (dataset, item_id) "
                 "JOIN wanted w ON w.item_id = o.item_id "
                 "JOIN measured m ON m.model = o.model AND m.params_hash = o.params_hash "
                 "WHERE o.dataset = ? AND o.sample < ?",
                 [self.spec.dataset, self.spec.repeats],
             ).df()
-        out = summarize(frame.drop(columns=["rounds"]))
+        out = summarize(frame.drop(columns=["rounds", "escalated"]))
         refined = pass_at_round(frame)
         if refined:
             out["refine"] = refined
+        sampled = pass_at_k(frame)
+        if sampled:
+            out["best_of_k"] = sampled
         return out
 
 

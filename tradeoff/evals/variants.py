@@ -41,6 +41,7 @@ VARIANT_KEYS = (
     "capabilities",
     "refine",
     "verifier",
+    "escalate",
 )
 # Request fields the call itself owns: a variant may not set them.
 RESERVED_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
@@ -71,13 +72,18 @@ def identity_params(entry: ModelEntry) -> dict[str, Any]:
 
 
 def check_refine(variant: dict[str, Any], at: str) -> dict[str, Any] | None:
-    """A variant's `refine: {rounds: N}` (N >= 1) and `verifier: NAME` (a reference-free
-    grader), as one mapping (evals/refine.py), or None for a variant that answers once."""
+    """A variant's `refine: {rounds: N}` (N >= 1), `verifier: NAME` (a reference-free grader)
+    and `escalate: MODEL`, as one mapping (evals/refine.py), or None for a variant that answers
+    once. That MODEL exists is checked once every entry is read (`check_escalations`)."""
     refine, verifier = variant.get("refine"), variant.get("verifier")
+    escalate = variant.get("escalate")
     if refine is None:
-        if verifier is not None:
-            raise ConfigError(f"{at}: verifier is a refine option; add refine: {{rounds: 1}}")
+        for key, value in (("verifier", verifier), ("escalate", escalate)):
+            if value is not None:
+                raise ConfigError(f"{at}: {key} is a refine option; add refine: {{rounds: 1}}")
         return None
+    if escalate is not None and (not isinstance(escalate, str) or not escalate):
+        raise ConfigError(f"{at}: escalate must name a model of this file")
     if not isinstance(refine, dict) or set(refine) - {"rounds"}:
         raise ConfigError(f"{at}: refine must be a mapping {{rounds: N}}")
     rounds = refine.get("rounds", 1)
@@ -97,7 +103,30 @@ def check_refine(variant: dict[str, Any], at: str) -> dict[str, Any] | None:
                 f"{at}: verifier {verifier!r} needs a reference answer; name a reference-free "
                 "grader (json_valid, json_schema, prompt_tests, ...) or module:function"
             )
-    return {"rounds": rounds, "verifier": verifier}
+    out = {"rounds": rounds, "verifier": verifier}
+    if escalate is not None:  # absent, not None: a variant without it keeps its params hash
+        out["escalate"] = escalate
+    return out
+
+
+def check_escalations(entries: list[ModelEntry], where: str) -> None:
+    """Every refine variant's `escalate:` names another model of the file that answers once."""
+    by_name = {e.name: e for e in entries}
+    for entry in entries:
+        refine = entry.extra.get("refine")
+        target = refine.get("escalate") if isinstance(refine, dict) else None
+        if target is None:
+            continue
+        if target not in by_name:
+            raise ConfigError(
+                f"{where}: model {entry.name!r}: escalate names {target!r}, which is not "
+                f"configured (models: {', '.join(by_name)})"
+            )
+        if target == entry.name or by_name[target].extra.get("refine"):
+            raise ConfigError(
+                f"{where}: model {entry.name!r}: escalate must name a model that answers once, "
+                f"not the refine variant {target!r}"
+            )
 
 
 def check_call_fields(raw: dict[str, Any], where: str) -> None:

@@ -79,6 +79,7 @@ class Call:
     # The loop (router/loop/live.py): a request sampled for shadowing keeps its answer.
     keep_answer: bool = False
     rounds: int | None = None  # the rounds a refine variant ran (router/refine.py)
+    escalated: str | None = None  # the model its failed answer went on to (router/refine.py)
     answer: bytes | None = None
     answer_events: list[bytes] | None = None
     shadow_job: ShadowJob | None = None
@@ -110,6 +111,8 @@ class Call:
             out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
         if self.rounds is not None:
             out["x-tradeoff-rounds"] = str(self.rounds)
+        if self.escalated is not None:
+            out["x-tradeoff-escalated"] = self.escalated
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -250,6 +253,7 @@ class Call:
                 key_name=self.caller.name if self.caller is not None else None,
                 dropped=self._dropped(),
                 rounds=self.rounds,
+                escalated=self.escalated,
             )
         )
         end_request(self, status, error)

@@ -58,6 +58,7 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
     async def attempt(model: str, timeout_s: float) -> Reply:
         target = state.targets[model]
         api, body = protocol.upstream(target, chat)
+        call.escalated = None  # set by a refine variant that escalates, for this attempt
         if api == "chat":
             body = {**body, "n": k} if k > 1 and model == sampled else body
             refine = refine_spec(target.entry)
@@ -79,8 +80,10 @@ async def _complete(state: ProxyState, call: Call, protocol: Protocol, deadline:
             return reply
         model = call.trace.model
         assert model is not None
-        # The generated text is counted only when the upstream sent no usage.
-        call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
+        # The generated text is counted only when the upstream sent no usage; an escalated
+        # refine variant's answer is its escalation model's, priced at that model's rate.
+        answered = call.escalated or model
+        call.add_usage(answered, reply.usage, functools.partial(generated_text, reply))
         if verify is None:
             return reply
         found = answers(reply)

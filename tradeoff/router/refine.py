@@ -9,6 +9,11 @@ last, is counted by the caller as for any model). A tool-call answer is checked 
 offered tools' schemas (router/verify.py), its failure sent back the same way.
 A streamed request's rounds are read whole (buffered) and checked; the last is relayed from the
 buffer, so its first token reaches the client only once the loop is done.
+
+With `escalate: MODEL`, an answer still failing after the last round goes on to that model: the
+client's own request (not the failed conversation) is sent to it and its answer served, priced
+at its rate (`Call.escalated` names it, on the row and in `x-tradeoff-escalated`); `rounds`
+counts it as one more round.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import functools
 from typing import Any
 
 from tradeoff.evals.graders import Grader, Item
+from tradeoff.evals.graders.tool_calls import calls_problem
 from tradeoff.evals.refine import FAILED, RefineSpec, failure, verifier_for
 from tradeoff.evals.targets import Target
 from tradeoff.evals.upstream import Reply, Stream, UpstreamError
@@ -25,7 +31,6 @@ from tradeoff.router.call import Call
 from tradeoff.router.protocols.answer import Answer, answers
 from tradeoff.router.protocols.base import generated_text
 from tradeoff.router.stream_cascade import Recorded, record
-from tradeoff.router.verify import calls_problem
 
 
 async def _why(
@@ -63,13 +68,19 @@ async def complete_refined(
     reply = await adapter.complete(target, body, timeout_s)
     call.rounds = 1
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
-    for _ in range(spec.rounds):
+    asked = body
+    for attempt in range(spec.rounds + 1):
         found = answers(reply)
         why = await _why(verifier, found[0], body, item) if found else None
-        if why is None:
+        if why is None or (attempt == spec.rounds and spec.escalate is None):
             return reply
         call.add_usage(model, reply.usage, functools.partial(generated_text, reply))
         call.rounds = (call.rounds or 1) + 1
+        if attempt == spec.rounds:
+            assert spec.escalate is not None
+            reply = await adapter.complete(call.state.targets[spec.escalate], asked, timeout_s)
+            call.escalated = spec.escalate  # the caller prices the served answer at its rate
+            return reply
         body = _repair(body, found[0], why)
         reply = await adapter.complete(target, body, timeout_s)
     return reply
@@ -87,10 +98,11 @@ async def open_refined_stream(
 ) -> Stream | Recorded:
     """A streamed request's loop: each round's answer read whole (buffered) and checked; the
     last is relayed from the buffer, so the client's first token waits for the whole loop."""
-    adapter = call.state.adapter
+    state = call.state
+    adapter = state.adapter
     verifier = verifier_for(spec, body)
 
-    async def round_(body: dict[str, Any]) -> Recorded:
+    async def round_(model: str, target: Target, body: dict[str, Any]) -> Recorded:
         try:
             async with asyncio.timeout(timeout_s):
                 stream = await adapter.open_api_stream(
@@ -107,14 +119,21 @@ async def open_refined_stream(
             target, "chat", body, timeout_s, keep_usage, headers=headers
         )
     item = Item(dataset="", item_id="", task="", messages=list(body.get("messages") or []))
-    found = await round_(body)
+    asked = body
+    found = await round_(model, target, body)
     call.rounds = 1
-    for _ in range(spec.rounds):
+    for attempt in range(spec.rounds + 1):
         why = await _why(verifier, found.answer, body, item)
-        if why is None:
+        if why is None or (attempt == spec.rounds and spec.escalate is None):
             return found
         call.add_usage(model, found.usage, found.generated)
         call.rounds = (call.rounds or 1) + 1
+        if attempt == spec.rounds:
+            assert spec.escalate is not None
+            escalated = state.targets[spec.escalate]
+            found = await round_(spec.escalate, escalated, asked)  # priced as its model
+            call.escalated = spec.escalate
+            return found
         body = _repair(body, found.answer, why)
-        found = await round_(body)
+        found = await round_(model, target, body)
     return found

@@ -69,6 +69,8 @@ async def record(model: str, stream: Stream | Recorded) -> Recorded:
     finally:
         await events.aclose()
         await stream.aclose()
+    if isinstance(stream, Recorded):  # keep who answered (a refine variant's escalation)
+        model = stream.model
     return Recorded(model, stream.api, stream.usage, stream.text, stream.content,
                     collector.answer, recorded)  # fmt: skip
 

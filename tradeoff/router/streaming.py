@@ -44,6 +44,7 @@ async def open_stream(
         target = state.targets[model]
         api, body = protocol.upstream(target, chat)
         refine = refine_spec(target.entry) if api == "chat" else None
+        call.escalated = None  # set by a refine variant that escalates, for this attempt
         if refine is not None:  # a refine variant: the loop, buffered (router/refine.py)
             return await open_refined_stream(
                 call, model, target, body, refine, timeout_s, keep_usage, headers
@@ -171,6 +172,8 @@ class StreamRelay:
         model = self.call.trace.model
         assert model is not None
         stream = self.stream
+        if isinstance(stream, Recorded):  # an escalated refine variant's: its model's answer
+            model = stream.model
         if not (isinstance(stream, Recorded) and stream.counted):
             self.call.add_usage(model, stream.usage, lambda: stream.text)
         self.call.finish(status, error)

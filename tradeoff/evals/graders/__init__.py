@@ -1,7 +1,8 @@
 """Graders: score a response to an item in [0, 1], registered by name.
 
 `get_grader(name, **options)` builds one; `reference_free()` lists those usable as verifiers
-(answer_parses, self_consistency, prompt_tests, json_valid, json_schema, code, judge).
+(answer_parses, self_consistency, prompt_tests, json_valid, json_schema, tool_calls, code,
+judge).
 """
 
 from tradeoff.evals.graders import (  # noqa: F401 - importing registers the built-in graders
@@ -17,6 +18,7 @@ from tradeoff.evals.graders import (  # noqa: F401 - importing registers the bui
     prompt_tests,
     regex,
     self_consistency,
+    tool_calls,
 )
 from tradeoff.evals.graders.base import (
     GRADERS,

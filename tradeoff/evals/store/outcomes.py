@@ -19,6 +19,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from tradeoff.evals.store.base import Connection
+from tradeoff.evals.store.rounds import delete_rounds
 
 __all__ = [
     "COLUMNS",
@@ -59,6 +60,7 @@ SCHEMA = pa.schema(
         ("error", pa.string()),
         ("run_id", pa.string()),
         ("rounds", pa.int32()),
+        ("escalated", pa.string()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
@@ -189,7 +191,8 @@ def record_models(con: Connection, names: Iterable[str], source: str) -> None:
 
 
 def delete_rows(con: Connection, dataset: str) -> None:
-    """Delete a dataset's items and outcomes (its `datasets` row stays)."""
+    """Delete a dataset's items and outcomes with their rounds (its `datasets` row stays)."""
+    delete_rounds(con, dataset)
     con.execute("DELETE FROM outcomes WHERE dataset = ?", [dataset])
     con.execute("DELETE FROM items WHERE dataset = ?", [dataset])
 

@@ -57,6 +57,7 @@ class RequestRow:
     # tools (router/protocols/translation.py), comma-separated; None: nothing.
     dropped: str | None = None
     rounds: int | None = None  # the rounds a refine variant ran (router/refine.py); None: one call
+    escalated: str | None = None  # the model a refine variant's failed answer went on to
 
 
 COLUMNS = [f.name for f in fields(RequestRow)]
@@ -90,6 +91,7 @@ SCHEMA = pa.schema(
         ("key_name", pa.string()),
         ("dropped", pa.string()),
         ("rounds", pa.int32()),
+        ("escalated", pa.string()),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).
