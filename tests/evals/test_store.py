@@ -221,6 +221,24 @@ EXPECTED_SCHEMA = {
         "key_name VARCHAR",
         "dropped VARCHAR",
         "rounds INTEGER",
+        "review_id VARCHAR",
+    ],
+    "reviews": [
+        "review_id VARCHAR NOT NULL",
+        "request_id VARCHAR NOT NULL",
+        "policy VARCHAR",
+        "reviewer VARCHAR NOT NULL",
+        "draft_model VARCHAR",
+        "task VARCHAR",
+        "prompt VARCHAR",
+        "answer VARCHAR",
+        "review_cost_usd DOUBLE",
+        "draft_cost_usd DOUBLE",
+        "created_at TIMESTAMP NOT NULL",
+        "status VARCHAR NOT NULL DEFAULT 'pending'",
+        "score DOUBLE",
+        "corrected_answer VARCHAR",
+        "reviewed_at TIMESTAMP",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",
@@ -254,6 +272,7 @@ EXPECTED_PRIMARY_KEYS = {
     "policy_events": ["name", "seq"],
     "policy_versions": ["name", "version"],
     "requests": ["request_id"],
+    "reviews": ["review_id"],
     "runs": ["run_id"],
 }
 
@@ -268,7 +287,11 @@ _PG_TYPES = {
     "integer": "INTEGER",
     "boolean": "BOOLEAN",
 }
-_PG_DEFAULTS = {"CURRENT_TIMESTAMP": "current_timestamp", "''::character varying": "''"}
+_PG_DEFAULTS = {
+    "CURRENT_TIMESTAMP": "current_timestamp",
+    "''::character varying": "''",
+    "'pending'::character varying": "'pending'",
+}
 
 
 @pytest.fixture
