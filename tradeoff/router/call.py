@@ -20,12 +20,16 @@ from tradeoff.evals.usage import Usage
 from tradeoff.router.fallback import Trace, with_fallback
 from tradeoff.router.keys.limits import admit_call, settle_call
 from tradeoff.router.log.request_log import RequestRow
+from tradeoff.router.log.row import QueuedReview
+from tradeoff.router.loop.shadow import answer_text
 from tradeoff.router.request import ChatRequest, input_tokens
+from tradeoff.router.review.drafts import REVIEW_HEADER, REVIEW_ID_HEADER
 from tradeoff.router.sessions import Pin, price_rank
 from tradeoff.router.state import ProxyState
 from tradeoff.router.telemetry import end_request, start_attempt
 
 if TYPE_CHECKING:
+    from tradeoff.evals.reviewers import Reviewer
     from tradeoff.router.keys.auth import Caller
     from tradeoff.router.keys.keyfile import KeySpec
     from tradeoff.router.keys.limits import Admission
@@ -55,6 +59,8 @@ class Route:
     reason: str | None = None  # why these models (the plan's reason), for the request log
     # Models only a failure reaches (the baseline a policy's plan ends in): never escalated to.
     fallback_only: tuple[str, ...] = ()
+    # The human tier the plan chose (router/review): `models` start with its draft.
+    review: Reviewer | None = None
 
 
 @dataclass
@@ -89,6 +95,9 @@ class Call:
     # Its trace span (router/telemetry.py; None: tracing off) and its upstream attempts' time.
     span: Any = None
     upstream_s: float = 0.0
+    # Routed to a reviewer (router/review): the review's id, and the draft answer served.
+    review_id: str | None = None
+    review_answer: str | None = None
 
     @property
     def key(self) -> KeySpec | None:
@@ -110,6 +119,9 @@ class Call:
             out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
         if self.rounds is not None:
             out["x-tradeoff-rounds"] = str(self.rounds)
+        if self.review_id is not None:
+            out[REVIEW_HEADER] = "required"
+            out[REVIEW_ID_HEADER] = self.review_id
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -197,6 +209,7 @@ class Call:
         self.latency_ms = latency_s * 1000
         chat, route = self.chat, self.route
         policy = route.policy if route else None
+        review = self._queued_review(status)
         state.metrics.observe_request(
             policy=policy,
             model=self.trace.model,
@@ -250,6 +263,8 @@ class Call:
                 key_name=self.caller.name if self.caller is not None else None,
                 dropped=self._dropped(),
                 rounds=self.rounds,
+                review_id=review.review_id if review else None,
+                review=review,
             )
         )
         end_request(self, status, error)
@@ -258,6 +273,30 @@ class Call:
                 state.loop.on_finish(self, status)
             except Exception:  # the loop must never fail a request
                 log.exception("loop: on_finish failed for %s", self.request_id)
+
+    def _queued_review(self, status: int) -> QueuedReview | None:
+        """An answered request routed to a reviewer: its review, and its price in the cost (so
+        savings count what the review costs)."""
+        route, chat = self.route, self.chat
+        if status != 200 or self.review_id is None or route is None or route.review is None:
+            return None
+        if self.answer_events is not None and self.review_answer is None:
+            self.review_answer = answer_text(self.answer_events)
+        reviewer = route.review
+        self.cost_usd = (self.cost_usd or 0.0) + reviewer.cost_usd
+        served = route.served
+        return QueuedReview(
+            review_id=self.review_id,
+            reviewer=reviewer.name,
+            draft_model=self.trace.model,
+            prompt=chat.prompt if chat else None,
+            answer=self.review_answer,
+            review_cost_usd=reviewer.cost_usd,
+            policy_version=served.version if served else None,
+            epoch=served.epoch if served else None,
+            policy_id=served.artifact.policy_id if served and served.artifact else None,
+            baseline=route.baseline,
+        )
 
     def _dropped(self) -> str | None:
         """What the answering model did not see of the client's request (a translation's)."""
