@@ -16,6 +16,7 @@ import yaml
 from tests.router.conftest import sync_client
 from tests.router.support import Proxy, write_models
 from tests.support.upstream import Rule, Upstream
+from tradeoff.cli import main
 from tradeoff.evals.store import Store, open_store
 from tradeoff.policies.artifact import PolicyArtifact, store_artifact
 from tradeoff.policies.families.base import create_policy
@@ -124,7 +125,7 @@ def ask_every_protocol(proxy: Proxy) -> list[str]:
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 def test_a_review_is_served_in_every_protocol_queued_and_its_verdict_moves_the_monitor(
-    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "r.duckdb") if backend == "duckdb" else request.getfixturevalue("pg_url")
     rules = [Rule(model="cheap", reply="not fraud"), Rule(model="strong")]
@@ -184,6 +185,13 @@ def test_a_review_is_served_in_every_protocol_queued_and_its_verdict_moves_the_m
         reviews = next(p for p in status["policies"] if p["name"] == "triage")["reviews"]
         assert (reviews["pending"], reviews["done"]) == (5, 1)
         assert reviews["time_to_review_s"]["median"] is not None
+    # The CLI reads the same store: status shows the counts, `tradeoff reviews` what waits.
+    assert main(["status", "--db", db]) == 0
+    assert "reviews        5 pending, 1 done" in capsys.readouterr().out
+    assert main(["reviews", "--db", db]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[1:]] == ids[1:]
+    assert "not fraud" in listed[1] and "triage" in listed[1]
 
 
 @pytest.mark.parametrize(
