@@ -41,6 +41,7 @@ __all__ = [
     "pending_reviews",
     "record_verdict",
     "review_counts",
+    "submit_verdict",
 ]
 
 REVIEW_GRADER = "review"  # the `grader` of a verdict's pair, the `run_id` of its outcomes
@@ -137,6 +138,12 @@ def record_verdict(
         if review["policy"]:
             _record_label(con, review, verdict, at)
     return _public(review)
+
+
+def submit_verdict(store: Store, review_id: str, body: Any, *, at: datetime) -> dict[str, Any]:
+    """A verdict's JSON body, checked and recorded: what `POST /v1/reviews/{id}` and the
+    dashboard's Review page both run. Raises BadVerdict, ReviewNotFound or ReviewDone."""
+    return record_verdict(store, review_id, parse_verdict(body), at=at)
 
 
 def _record_label(con: Any, review: dict[str, Any], verdict: Verdict, at: datetime) -> None:

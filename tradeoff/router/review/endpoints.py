@@ -25,10 +25,9 @@ from tradeoff.policies.loop.reviews import (
     BadVerdict,
     ReviewDone,
     ReviewNotFound,
-    parse_verdict,
     pending_reviews,
-    record_verdict,
     review_counts,
+    submit_verdict,
 )
 from tradeoff.policies.versions import now
 from tradeoff.router.body import JsonReader
@@ -85,13 +84,12 @@ class Reviews:
         review_id = request.path_params["review_id"]
         try:
             state.keys.admin(request.headers)
-            raw = await self.read_body(request)
+            body = parse_json_body(await self.read_body(request))
+            store = state.request_log.store
             try:
-                verdict = parse_verdict(parse_json_body(raw))
+                review = await asyncio.to_thread(submit_verdict, store, review_id, body, at=now())
             except BadVerdict as exc:
                 raise bad_request(str(exc), exc.param, "invalid_verdict") from None
-            try:
-                review = await asyncio.to_thread(self._record, review_id, verdict)
             except ReviewNotFound as exc:
                 raise ProxyError(
                     404, str(exc), param="review_id", code="review_not_found"
@@ -107,9 +105,6 @@ class Reviews:
             return Response(status_code=499)
         self.verdicts["recorded"] += 1
         return JSONResponse(review)
-
-    def _record(self, review_id: str, verdict: Any) -> dict[str, Any]:
-        return record_verdict(self.state.request_log.store, review_id, verdict, at=now())
 
     # -- /metrics ----------------------------------------------------------------------------
     def refresh(self) -> None:
