@@ -62,7 +62,8 @@ def settings(tmp: Path, up: Upstream, db: str, **more: Any) -> Settings:
         db_path=db,  # type: ignore[arg-type]
         log_flush_s=0.05,
         log_prompts=True,
-        loop=LoopSettings(shadow_rate=0.0, write_every_s=0.02, refresh_s=0.02),
+        # Every request would be shadowed, but one a person reviews never is.
+        loop=LoopSettings(shadow_rate=1.0, write_every_s=0.02, refresh_s=0.02),
         **more,
     )
 
