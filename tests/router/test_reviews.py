@@ -27,7 +27,7 @@ PROMPT = "is this transaction fraud?"
 
 
 def write_config(path: Path, api_base: str, draft: str | None = "cheap") -> Path:
-    write_models(path, api_base, ["cheap", "strong"])
+    write_models(path, api_base, ["cheap", "strong", "fails"])
     doc = yaml.safe_load(path.read_text())
     reviewer: dict[str, Any] = {
         "model_name": "reviewer",
@@ -267,3 +267,19 @@ def test_naming_the_reviewer_drafts_or_says_why_not(tmp_path: Path) -> None:
             assert routed.headers["x-tradeoff-review"] == "required"
             assert routed.headers["x-tradeoff-model"] == "strong"
         assert "reviewer" not in up.model_counts and "human/reviewer" not in up.model_counts
+
+
+def test_a_failed_draft_is_neither_marked_nor_queued(tmp_path: Path) -> None:
+    rules = [Rule(model="fails", status=500), Rule(model="strong", status=500)]
+    with (
+        Upstream(rules) as up,
+        Proxy(settings(tmp_path, up, str(tmp_path / "r.duckdb"), draft="fails")) as proxy,
+    ):
+        failed = httpx.post(
+            f"{proxy.url}/chat/completions",
+            json={"model": "triage", "messages": [{"role": "user", "content": PROMPT}]},
+        )
+        assert failed.status_code >= 500 and "x-tradeoff-review" not in failed.headers
+        proxy.flush()
+        assert httpx.get(f"{proxy.base}/v1/reviews").json()["data"] == []
+        assert proxy.rows("review_id IS NOT NULL") == []

@@ -98,6 +98,7 @@ class Call:
     # Routed to a reviewer (router/review): the review's id, and the draft answer served.
     review_id: str | None = None
     review_answer: str | None = None
+    review_queued: bool = False  # finished answered, so its review is queued with its row
 
     @property
     def key(self) -> KeySpec | None:
@@ -119,7 +120,8 @@ class Call:
             out["x-tradeoff-session"] = session  # be anything: echoed only when header-safe
         if self.rounds is not None:
             out["x-tradeoff-rounds"] = str(self.rounds)
-        if self.review_id is not None:
+        if self.review_id is not None and (self.review_queued or not self.finished):
+            # An error answer is not reviewed: only an answer (or a stream's start) is marked.
             out[REVIEW_HEADER] = "required"
             out[REVIEW_ID_HEADER] = self.review_id
         if self.cost_usd is not None:
@@ -210,6 +212,7 @@ class Call:
         chat, route = self.chat, self.route
         policy = route.policy if route else None
         review = self._queued_review(status)
+        self.review_queued = review is not None
         state.metrics.observe_request(
             policy=policy,
             model=self.trace.model,
