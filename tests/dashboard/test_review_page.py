@@ -7,18 +7,30 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.support.copy_store import copy_store
 from tradeoff.evals.store import Store
 
 PAGE = "views/review.py"
 
 
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 def test_a_verdict_on_the_review_page_is_recorded(
-    seeded_db: Path, tmp_path: Path, open_page: Callable[[Path, str | None], AppTest]
+    seeded_db: Path,
+    tmp_path: Path,
+    open_page: Callable[[Path | str, str | None], AppTest],
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
-    db = tmp_path / "copy.duckdb"
-    shutil.copy(seeded_db, db)  # the page writes: never the shared seeded store
+    # The page writes: a copy, never the shared seeded store.
+    db: Path | str = tmp_path / "copy.duckdb"
+    if backend == "duckdb":
+        shutil.copy(seeded_db, db)
+    else:
+        db = request.getfixturevalue("pg_url")
+        copy_store(Store(seeded_db), Store(db))
     at = open_page(db, PAGE)
     assert not at.exception
     assert "3 requests wait for a review" in at.caption[0].value
