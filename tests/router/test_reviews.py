@@ -247,6 +247,8 @@ def test_naming_the_reviewer_drafts_or_says_why_not(tmp_path: Path) -> None:
             )
             assert raw.parse().choices[0].message.content == "draft"
             reviewed(raw.headers)
+            card = httpx.get(f"{proxy.url}/models/reviewer").json()
+            assert (card["tier"], card["draft"], card["review_cost_usd"]) == ("human", "cheap", 0.5)
         assert set(up.model_counts) == {"cheap"}
     with Upstream([Rule(model="cheap")]) as up:
         other = tmp_path / "no-draft"

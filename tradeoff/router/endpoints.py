@@ -136,6 +136,12 @@ async def model_card(state: ProxyState, request: Request) -> Response:
         card["owned_by"] = "tradeoff"
         card["tier"] = target.entry.tier
         card["capabilities"] = dataclasses.asdict(target.capabilities)
+    elif name in state.reviewers:  # a person: never called, a draft answers (router/review)
+        reviewer = state.reviewers[name]
+        card["owned_by"] = "tradeoff"
+        card["tier"] = "human"
+        card["draft"] = reviewer.draft
+        card["review_cost_usd"] = reviewer.cost_usd
     else:
         raise unknown_model(name, state.model_names())
     return JSONResponse(card)
