@@ -34,6 +34,7 @@ def assemble() -> click.Group:
     from tradeoff.policies.loop import cli as loop_cli
     from tradeoff.router import cli as router_cli
     from tradeoff.router import status_cli
+    from tradeoff.router.review import cli as review_cli
 
     modules = (
         evals_cli,
@@ -42,6 +43,7 @@ def assemble() -> click.Group:
         loop_cli,
         router_cli,
         status_cli,
+        review_cli,
         dashboard_cli,
         local_cli,
     )

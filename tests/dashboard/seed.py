@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from tests.dashboard.seed_loop import insert_loop, insert_requests
+from tests.dashboard.seed_loop import insert_loop, insert_requests, insert_reviews
 from tradeoff.evals.store import Store
 from tradeoff.policies.versions import append_event, record_version
 
@@ -127,6 +127,7 @@ def seed_store(path: Path, *, n_items: int = 200, samples: int = 2, n_requests: 
             append_event(con, name, version, "promoted", {"by": "fit"})
         insert_requests(con, n_requests)
         insert_loop(con, "table-math-large", n_requests, insert_policy)
+        insert_reviews(con)
     return store
 
 

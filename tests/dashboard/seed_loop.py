@@ -59,6 +59,30 @@ def insert_requests(con: Con, n: int) -> None:
     )
 
 
+REVIEWS = [  # (request number, status, prompt, draft answer): some of the policy's requests
+    (480, "done", "What is 17 * 23?", "391"),
+    (487, "pending", "Integrate x^2 from 0 to 3.", "9"),
+    (490, "pending", "Solve for x: 3x + 7 = 22. " * 12, "x = 5, since 3x = 15 and so x = 15 / 3."),
+    (494, "pending", "Is 221 a prime number?", "Yes, 221 is prime."),
+]
+
+
+def insert_reviews(con: Con) -> None:
+    """A human review queue over the policy's requests: one reviewed, three waiting."""
+    for r, status, prompt, answer in REVIEWS:
+        request_id = f"req-{r:07d}"
+        con.execute(
+            "INSERT INTO reviews (review_id, request_id, policy, baseline, reviewer, "
+            "draft_model, task, prompt, answer, review_cost_usd, draft_cost_usd, created_at, "
+            "status, score, reviewed_at) "
+            "SELECT ?, request_id, policy, 'large', 'reviewer', model, task, ?, ?, 0.5, "
+            "cost_usd, created_at, ?, CASE WHEN ? = 'done' THEN 1.0 END, "
+            "CASE WHEN ? = 'done' THEN created_at + INTERVAL 5 MINUTE END "
+            "FROM requests WHERE request_id = ?",
+            [f"rev-seed-{r}", f"user: {prompt}", answer, status, status, status, request_id],
+        )
+
+
 def _at(minutes_ago: int) -> str:
     return f"now()::TIMESTAMP - to_minutes({minutes_ago})"
 

@@ -47,6 +47,7 @@ PAGES = {
     "loop": "Versions and what each promotion changed",
     "traffic": "Buckets of",
     "requests": "requests match",
+    "review": "requests wait for a review",
     "eval_browser": "items match",
 }
 
@@ -287,3 +288,21 @@ def test_traffic_savings_are_the_request_logs_own(
         f"${sum(c or 0 for p, c, _ in rows if p is None):,.4f}"
     )
     assert shown["Requests"][0] == f"{len(rows):,}"
+
+
+def test_the_review_page_lists_the_queue_oldest_first(
+    dashboard_url: str, browser: Any, screenshots: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{dashboard_url}/review")
+    wait_for(browser, "3 requests wait for a review")
+    wait_for(browser, "Submit verdict")  # the form, last on the page, is drawn too
+    wait_for(browser, "Integrate x^2 from 0 to 3.")
+    photograph(browser, screenshots, "review")
+    main = browser.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "Submit verdict" in main and "Corrected answer" in main
+    # The oldest waiting request is the one offered for a verdict, its prompt and draft shown.
+    assert "Integrate x^2 from 0 to 3." in main and "Draft answer (by" in main
+    grid = browser.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
+    assert grid.size["height"] > 100 and grid.size["width"] > 600  # drawn, not collapsed

@@ -239,6 +239,28 @@ EXPECTED_SCHEMA = {
         "dropped VARCHAR",
         "rounds INTEGER",
         "escalated VARCHAR",
+        "review_id VARCHAR",
+    ],
+    "reviews": [
+        "review_id VARCHAR NOT NULL",
+        "request_id VARCHAR NOT NULL",
+        "policy VARCHAR",
+        "policy_version INTEGER",
+        "epoch BIGINT",
+        "policy_id VARCHAR",
+        "baseline VARCHAR",
+        "reviewer VARCHAR NOT NULL",
+        "draft_model VARCHAR",
+        "task VARCHAR",
+        "prompt VARCHAR",
+        "answer VARCHAR",
+        "review_cost_usd DOUBLE",
+        "draft_cost_usd DOUBLE",
+        "created_at TIMESTAMP NOT NULL",
+        "status VARCHAR NOT NULL DEFAULT 'pending'",
+        "score DOUBLE",
+        "corrected_answer VARCHAR",
+        "reviewed_at TIMESTAMP",
     ],
     "runs": [
         "run_id VARCHAR NOT NULL",
@@ -273,6 +295,7 @@ EXPECTED_PRIMARY_KEYS = {
     "policy_events": ["name", "seq"],
     "policy_versions": ["name", "version"],
     "requests": ["request_id"],
+    "reviews": ["review_id"],
     "runs": ["run_id"],
 }
 
@@ -287,7 +310,11 @@ _PG_TYPES = {
     "integer": "INTEGER",
     "boolean": "BOOLEAN",
 }
-_PG_DEFAULTS = {"CURRENT_TIMESTAMP": "current_timestamp", "''::character varying": "''"}
+_PG_DEFAULTS = {
+    "CURRENT_TIMESTAMP": "current_timestamp",
+    "''::character varying": "''",
+    "'pending'::character varying": "'pending'",
+}
 
 
 @pytest.fixture

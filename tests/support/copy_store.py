@@ -11,7 +11,7 @@ from tradeoff.evals.store import Store
 
 TABLES = (
     "models", "datasets", "items", "runs", "outcomes", "policies", "requests",
-    "policy_versions", "policy_events", "loop_pairs", "feedback",
+    "policy_versions", "policy_events", "loop_pairs", "feedback", "reviews",
 )  # fmt: skip
 
 

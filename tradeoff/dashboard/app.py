@@ -17,6 +17,7 @@ PAGES = (
     ("loop.py", "Loop", ":material/autorenew:"),
     ("traffic.py", "Traffic", ":material/monitoring:"),
     ("requests.py", "Requests", ":material/list_alt:"),
+    ("review.py", "Review", ":material/rate_review:"),
     ("eval_browser.py", "Eval browser", ":material/fact_check:"),
 )
 

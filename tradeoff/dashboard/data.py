@@ -5,6 +5,9 @@ query. Results are cached with `st.cache_data` on (store, version, arguments) wi
 A DuckDB file's version is the modification time of the file and its WAL, so a rerun that
 changes nothing costs no query; a PostgreSQL store has no such cheap signal, so its results
 live for the TTL (new writes show up within `CACHE_TTL_S`).
+
+The one write is a review verdict (`write`), through the library code the proxy's
+`POST /v1/reviews/{id}` runs.
 """
 
 from __future__ import annotations
@@ -123,6 +126,15 @@ def library(fn: Callable[..., T], *args: Any) -> T:
         _stop(f"{exc}. The page will work again once the writer is done: rerun it (press R).")
     except TradeoffError as exc:  # the store's, or a stored policy the library cannot read
         _stop(str(exc))
+    return result
+
+
+def write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a library function that writes (`submit_verdict(store, ...)`) on the store itself,
+    then drop the cached reads (a PostgreSQL store's would otherwise live for the TTL). Raises
+    what `fn` raises: the page says what went wrong."""
+    result = fn(_store(store_path()), *args, **kwargs)
+    st.cache_data.clear()
     return result
 
 

@@ -328,6 +328,38 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE requests ADD COLUMN escalated VARCHAR;
         """,
     ),
+    (
+        # Issue 25: the human review queue. A request a policy routed to a reviewer is answered
+        # with a draft and queued here, in the request log's transaction (router/log); a
+        # verdict (policies/loop/reviews.py) marks it done and becomes a traffic outcome.
+        "0130_reviews",
+        """
+        ALTER TABLE requests ADD COLUMN review_id VARCHAR;
+        CREATE TABLE reviews (
+            review_id VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL,
+            policy VARCHAR,
+            policy_version INTEGER,
+            epoch BIGINT,
+            policy_id VARCHAR,
+            baseline VARCHAR,
+            reviewer VARCHAR NOT NULL,
+            draft_model VARCHAR,
+            task VARCHAR,
+            prompt TEXT,
+            answer TEXT,
+            review_cost_usd DOUBLE PRECISION,
+            draft_cost_usd DOUBLE PRECISION,
+            created_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'pending',
+            score DOUBLE PRECISION,
+            corrected_answer TEXT,
+            reviewed_at TIMESTAMP,
+            PRIMARY KEY (review_id)
+        );
+        CREATE INDEX reviews_by_status ON reviews (status, created_at);
+        """,
+    ),
 ]
 
 # Migrations renumbered so that the numbers follow the order they apply in: new name -> the

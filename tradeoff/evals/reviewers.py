@@ -13,7 +13,7 @@ model_list:
 A reviewer is a candidate like any other for `fit`: on every item its outcome is its accuracy
 at its price, so a policy routes to it where the affordable models' predicted success is too
 low. It is never called: the proxy answers with the draft and queues the request for review;
-the reviewer's verdict becomes the request's label (router/reviews.py).
+the reviewer's verdict becomes the request's label (router/review/, policies/loop/reviews.py).
 """
 
 from __future__ import annotations

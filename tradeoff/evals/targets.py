@@ -16,6 +16,7 @@ from tradeoff.evals.capabilities import Capabilities, capabilities
 from tradeoff.evals.errors import ConfigError
 from tradeoff.evals.llm import cache_prices, call_kwargs, litellm, secret_values, token_prices
 from tradeoff.evals.registry import ModelEntry, Registry
+from tradeoff.evals.reviewers import HUMAN_TIER
 from tradeoff.evals.usage import Usage
 from tradeoff.evals.variants import request_params, system_prompt
 
@@ -250,4 +251,6 @@ def _resolve(entry: ModelEntry) -> Target:
 
 
 def build_targets(registry: Registry) -> dict[str, Target]:
-    return {entry.name: build_target(entry) for entry in registry}
+    """A target for every model an upstream answers: a human review tier (evals/reviewers.py)
+    is never called, so it has none."""
+    return {entry.name: build_target(entry) for entry in registry if entry.tier != HUMAN_TIER}

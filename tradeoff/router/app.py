@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from tradeoff.evals import estimate
 from tradeoff.evals.registry import load_registry
+from tradeoff.evals.reviewers import reviewers
 from tradeoff.evals.store import Store, open_store, resolve_db
 from tradeoff.evals.targets import build_targets
 from tradeoff.evals.telemetry import tracing
@@ -49,6 +50,8 @@ from tradeoff.router.replicas.shared import (
     start_shared,
     stop_shared,
 )
+from tradeoff.router.review.drafts import check_drafts
+from tradeoff.router.review.endpoints import Reviews
 from tradeoff.router.scrub import Scrubber
 from tradeoff.router.settings import Settings
 from tradeoff.router.state import ProxyState
@@ -62,9 +65,13 @@ LOG_STORE_WAIT_S = 1.0
 def build_state(settings: Settings) -> ProxyState:
     """Read models.yaml, the policy files and the store; raise TradeoffError on any problem."""
     registry = load_registry(settings.config_path)
-    targets = build_targets(registry)
+    targets = build_targets(registry)  # none for a human review tier: it is never called
+    humans = {r.name: r for r in reviewers(registry)}
+    check_drafts(humans, set(targets))
     store = open_store(settings.db_path)  # migrated, waiting as long as any command would
-    book = PolicyBook(settings.policy_paths, set(targets), settings.stored_policies, store)
+    book = PolicyBook(
+        settings.policy_paths, set(targets) | set(humans), settings.stored_policies, store
+    )
     book.load_all()
     secrets = [s for t in targets.values() for s in t.secrets]
     # The same store, with the log writer's own short wait for a lock.
@@ -89,6 +96,7 @@ def build_state(settings: Settings) -> ProxyState:
         cooldowns=build_cooldowns(settings.cooldown_s, settings.db_path, replicated),
         sessions=build_sessions(settings.session_ttl_s, settings.db_path, replicated),
         replicated=replicated,
+        reviewers=humans,
     )
     state.loop = build_loop(state, store)
     if key_book is not None:
@@ -118,7 +126,7 @@ async def _poll_policies(state: ProxyState) -> None:
             log.error("policy poll failed (%s); will retry", exc)
 
 
-def _gauges(state: ProxyState, feedback: Feedback) -> None:
+def _gauges(state: ProxyState, feedback: Feedback, reviews: Reviews) -> None:
     """The /metrics families read from the state's parts at each scrape."""
     state.metrics.gauge(
         "tradeoff_request_log_pending",
@@ -138,6 +146,8 @@ def _gauges(state: ProxyState, feedback: Feedback) -> None:
     if state.loop is not None:
         state.metrics.collectors.append(state.loop.render)
     state.metrics.collectors.append(feedback.render)
+    state.metrics.collectors.append(reviews.render)
+    state.metrics.refreshers.append(reviews.refresh)
     telemetry = state.telemetry
     if telemetry is not None:
         spans = telemetry.queue
@@ -153,7 +163,7 @@ def _gauges(state: ProxyState, feedback: Feedback) -> None:
 
 
 def _lifespan(
-    state: ProxyState, feedback: Feedback
+    state: ProxyState, feedback: Feedback, reviews: Reviews
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     """Start the clients, threads and pollers when the server starts; stop them after it."""
 
@@ -163,7 +173,7 @@ def _lifespan(
         state.telemetry = tracing()  # per serving process: a worker exports its own spans
         state.request_log.start()
         threading.Thread(target=estimate.warm, name="tradeoff-tokenizer", daemon=True).start()
-        _gauges(state, feedback)
+        _gauges(state, feedback, reviews)
         if state.loop is not None:
             await state.loop.start(lambda: state.policies.current)
         await start_shared(state)
@@ -242,11 +252,12 @@ def create_app(settings: Settings, state: ProxyState | None = None) -> Starlette
     state = state or build_state(settings)
     read_json = json_reader(settings)
     feedback = Feedback(state, read_json)
-    routes: list[BaseRoute] = list(proxy_routes(state, read_json, feedback))
+    reviews = Reviews(state, read_json)
+    routes: list[BaseRoute] = list(proxy_routes(state, read_json, feedback, reviews))
     app = Starlette(
         routes=routes,
         middleware=_middleware(settings),
-        lifespan=_lifespan(state, feedback),
+        lifespan=_lifespan(state, feedback, reviews),
         exception_handlers={404: _not_found(routes), 405: _wrong_method},
     )
     app.state.proxy = state

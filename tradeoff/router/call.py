@@ -20,12 +20,16 @@ from tradeoff.evals.usage import Usage
 from tradeoff.router.fallback import Trace, with_fallback
 from tradeoff.router.keys.limits import admit_call, settle_call
 from tradeoff.router.log.request_log import RequestRow
+from tradeoff.router.log.row import QueuedReview
+from tradeoff.router.loop.shadow import answer_text
 from tradeoff.router.request import ChatRequest, input_tokens
+from tradeoff.router.review.drafts import REVIEW_HEADER, REVIEW_ID_HEADER
 from tradeoff.router.sessions import Pin, price_rank
 from tradeoff.router.state import ProxyState
 from tradeoff.router.telemetry import end_request, start_attempt
 
 if TYPE_CHECKING:
+    from tradeoff.evals.reviewers import Reviewer
     from tradeoff.router.keys.auth import Caller
     from tradeoff.router.keys.keyfile import KeySpec
     from tradeoff.router.keys.limits import Admission
@@ -55,6 +59,8 @@ class Route:
     reason: str | None = None  # why these models (the plan's reason), for the request log
     # Models only a failure reaches (the baseline a policy's plan ends in): never escalated to.
     fallback_only: tuple[str, ...] = ()
+    # The human tier the plan chose (router/review): `models` start with its draft.
+    review: Reviewer | None = None
 
 
 @dataclass
@@ -90,6 +96,10 @@ class Call:
     # Its trace span (router/telemetry.py; None: tracing off) and its upstream attempts' time.
     span: Any = None
     upstream_s: float = 0.0
+    # Routed to a reviewer (router/review): the review's id, and the draft answer served.
+    review_id: str | None = None
+    review_answer: str | None = None
+    review_queued: bool = False  # finished answered, so its review is queued with its row
 
     @property
     def key(self) -> KeySpec | None:
@@ -113,6 +123,10 @@ class Call:
             out["x-tradeoff-rounds"] = str(self.rounds)
         if self.escalated is not None:
             out["x-tradeoff-escalated"] = self.escalated
+        if self.review_id is not None and (self.review_queued or not self.finished):
+            # An error answer is not reviewed: only an answer (or a stream's start) is marked.
+            out[REVIEW_HEADER] = "required"
+            out[REVIEW_ID_HEADER] = self.review_id
         if self.cost_usd is not None:
             out["x-tradeoff-cost-usd"] = f"{self.cost_usd:.10f}"
             if self.cost_estimated:
@@ -200,6 +214,8 @@ class Call:
         self.latency_ms = latency_s * 1000
         chat, route = self.chat, self.route
         policy = route.policy if route else None
+        review = self._queued_review(status)
+        self.review_queued = review is not None
         state.metrics.observe_request(
             policy=policy,
             model=self.trace.model,
@@ -254,6 +270,8 @@ class Call:
                 dropped=self._dropped(),
                 rounds=self.rounds,
                 escalated=self.escalated,
+                review_id=review.review_id if review else None,
+                review=review,
             )
         )
         end_request(self, status, error)
@@ -262,6 +280,30 @@ class Call:
                 state.loop.on_finish(self, status)
             except Exception:  # the loop must never fail a request
                 log.exception("loop: on_finish failed for %s", self.request_id)
+
+    def _queued_review(self, status: int) -> QueuedReview | None:
+        """An answered request routed to a reviewer: its review, and its price in the cost (so
+        savings count what the review costs)."""
+        route, chat = self.route, self.chat
+        if status != 200 or self.review_id is None or route is None or route.review is None:
+            return None
+        if self.answer_events is not None and self.review_answer is None:
+            self.review_answer = answer_text(self.answer_events)
+        reviewer = route.review
+        self.cost_usd = (self.cost_usd or 0.0) + reviewer.cost_usd
+        served = route.served
+        return QueuedReview(
+            review_id=self.review_id,
+            reviewer=reviewer.name,
+            draft_model=self.trace.model,
+            prompt=chat.prompt if chat else None,
+            answer=self.review_answer,
+            review_cost_usd=reviewer.cost_usd,
+            policy_version=served.version if served else None,
+            epoch=served.epoch if served else None,
+            policy_id=served.artifact.policy_id if served and served.artifact else None,
+            baseline=route.baseline,
+        )
 
     def _dropped(self) -> str | None:
         """What the answering model did not see of the client's request (a translation's)."""

@@ -1,5 +1,6 @@
 """The proxy's route table: an endpoint per client protocol, the models, health, metrics and the
-loop's status (the feedback routes are router/loop/feedback.py).
+loop's status (the feedback routes are router/loop/feedback.py, the review routes
+router/review/endpoints.py).
 
 Every route checks its caller once, through `state.keys` (router/keys/auth.py): the model APIs
 and `/v1/models` take any key, `/metrics` and `/tradeoff/status` an admin key, `/health` none.
@@ -35,6 +36,7 @@ from tradeoff.router.protocols import (
 )
 from tradeoff.router.protocols.count_tokens import count_tokens_endpoint
 from tradeoff.router.request import unknown_model
+from tradeoff.router.review.endpoints import Reviews
 from tradeoff.router.sse import ClientGone
 from tradeoff.router.state import ProxyState
 from tradeoff.router.telemetry import start_request
@@ -45,7 +47,9 @@ log = logging.getLogger("tradeoff.router")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def proxy_routes(state: ProxyState, read_json: JsonReader, feedback: Feedback) -> list[Route]:
+def proxy_routes(
+    state: ProxyState, read_json: JsonReader, feedback: Feedback, reviews: Reviews
+) -> list[Route]:
     """Every route the proxy serves (the 404 message lists them from here)."""
 
     def serve(make: Callable[[], Protocol]) -> Endpoint:
@@ -68,6 +72,7 @@ def proxy_routes(state: ProxyState, read_json: JsonReader, feedback: Feedback) -
         Route("/metrics", partial(metrics, state), methods=["GET"]),
         Route("/tradeoff/status", partial(loop_status, state), methods=["GET"]),
         *feedback.routes(),
+        *reviews.routes(),
     ]
 
 
@@ -131,6 +136,12 @@ async def model_card(state: ProxyState, request: Request) -> Response:
         card["owned_by"] = "tradeoff"
         card["tier"] = target.entry.tier
         card["capabilities"] = dataclasses.asdict(target.capabilities)
+    elif name in state.reviewers:  # a person: never called, a draft answers (router/review)
+        reviewer = state.reviewers[name]
+        card["owned_by"] = "tradeoff"
+        card["tier"] = "human"
+        card["draft"] = reviewer.draft
+        card["review_cost_usd"] = reviewer.cost_usd
     else:
         raise unknown_model(name, state.model_names())
     return JSONResponse(card)
@@ -163,6 +174,8 @@ async def loop_status(state: ProxyState, request: Request) -> Response:
 
 async def metrics(state: ProxyState, request: Request) -> Response:
     state.keys.admin(request.headers)
+    for refresh in state.metrics.refreshers:  # counts read from the store, off the event loop
+        await asyncio.to_thread(refresh)
     return PlainTextResponse(
         state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )

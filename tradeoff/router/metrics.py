@@ -92,6 +92,7 @@ class Metrics:
         )
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self.collectors: list[Callable[[], list[str]]] = []  # more families, already rendered
+        self.refreshers: list[Callable[[], None]] = []  # blocking reads run before a scrape
 
     def observe_request(
         self,

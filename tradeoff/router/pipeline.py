@@ -22,10 +22,12 @@ from tradeoff.evals.upstream import Reply
 from tradeoff.router.call import Call
 from tradeoff.router.errors import ProxyError, upstream_failure
 from tradeoff.router.fallback import AllFailed
+from tradeoff.router.loop.shadow import answer_text
 from tradeoff.router.protocols.answer import answers
 from tradeoff.router.protocols.base import Protocol, chat_answer, generated_text
 from tradeoff.router.refine import complete_refined
 from tradeoff.router.request import parse_json_body
+from tradeoff.router.review.drafts import new_review_id
 from tradeoff.router.routing import await_pin, resolve_route
 from tradeoff.router.sse import first_of
 from tradeoff.router.state import ProxyState
@@ -129,6 +131,10 @@ async def handle(
     call.chat = chat
     await await_pin(state, chat)
     call.route = resolve_route(state, chat, routed=protocol.routed)
+    if call.route.review is not None:
+        call.review_id = new_review_id()
+        if chat.stream and call.answer_events is None:
+            call.answer_events = []  # the draft answer, kept for the review queue
     if state.loop is not None:
         state.loop.on_route(call)
     deadline = time.monotonic() + state.settings.timeout_s
@@ -141,6 +147,8 @@ async def handle(
     except AllFailed as failed:
         raise upstream_failure(state.scrubber, failed) from None
     content = state.scrubber.bytes(_render(protocol, reply))
+    if call.review_id is not None:
+        call.review_answer = answer_text(state.scrubber.bytes(chat_answer(reply)))
     if call.keep_answer:  # sampled by the loop for shadow grading, which reads chat answers
         call.answer = (
             content if protocol.name == "chat" else state.scrubber.bytes(chat_answer(reply))

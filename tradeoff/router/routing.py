@@ -22,6 +22,7 @@ from tradeoff.policies.families.base import RouteRequest
 from tradeoff.router.call import Route
 from tradeoff.router.errors import ProxyError, bad_request
 from tradeoff.router.request import ChatRequest, input_tokens, unknown_model, utf8_size
+from tradeoff.router.review.drafts import draft_models
 from tradeoff.router.sessions import continues, price_rank, session_id
 from tradeoff.router.state import ProxyState
 
@@ -80,7 +81,13 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
                 reason=VIOLATION_REASON,
             )
         plan = served.policy.plan(RouteRequest(chat.prompt, chat.task))
-        models, last_resort = _ending_in_baseline(state, plan.models, served.baseline)
+        planned, reason = plan.models, plan.reason or None
+        review = state.reviewers.get(planned[0]) if planned else None
+        if review is not None:  # a person reviews; a draft answers meanwhile (router/review)
+            planned = draft_models(state, review, planned[1:], served.baseline)
+            drafted = f"review by {review.name}, {planned[0]} drafts"
+            reason = f"{reason}; {drafted}" if reason else drafted
+        models, last_resort = _ending_in_baseline(state, planned, served.baseline)
         return Route(
             models,
             served.name,
@@ -89,11 +96,18 @@ def _planned(state: ProxyState, chat: ChatRequest, routed: bool) -> Route:
             plan.samples,
             served=served,
             version=policy_version(state, served),
-            reason=plan.reason or None,
+            reason=reason,
             fallback_only=last_resort,
+            review=review,
         )
     if chat.model in state.targets:
         return Route((chat.model,), reason=PASS_THROUGH_REASON)
+    if chat.model in state.reviewers and routed:
+        review = state.reviewers[chat.model]
+        models = draft_models(state, review, (), None)
+        return Route(
+            models, reason=f"{PASS_THROUGH_REASON}; review, {models[0]} drafts", review=review
+        )
     raise unknown_model(chat.model, state.model_names())
 
 

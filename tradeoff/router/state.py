@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tradeoff.evals.errors import TradeoffError
+from tradeoff.evals.reviewers import Reviewer
 from tradeoff.evals.targets import Target
 from tradeoff.evals.telemetry import Tracing
 from tradeoff.evals.upstream import Adapter
@@ -51,10 +52,12 @@ class ProxyState:
     # What talks to the other replicas (router/replicas/shared.py), and the limits: started
     # and stopped in the lifespan, in this order (stopped in reverse), rendered on /metrics.
     replicated: list[Replicated] = field(default_factory=list)
+    # Human review tiers of models.yaml (evals/reviewers.py): never called, answered by a draft.
+    reviewers: dict[str, Reviewer] = field(default_factory=dict)
     _verifiers: dict[str, Verifier | None] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
-        return [*self.policies.current, *self.targets]
+        return [*self.policies.current, *self.targets, *self.reviewers]
 
     def verifier(self, name: str) -> Verifier | None:
         """A reference-free grader as a cascade's verifier, or None (plain fallback order).

@@ -27,6 +27,10 @@ def _band(ci: list[float | None] | None) -> str:
     return f"{ci[0] * 100:.1f}-{hi}%"
 
 
+def _seconds(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}s"
+
+
 def _echo_keys(keys: list[dict[str, Any]]) -> None:
     """Client keys: this period's spend against the budget, and the rate limit."""
     if not keys:
@@ -96,6 +100,12 @@ def register(group: click.Group) -> None:
                     f"{c['pairs_since']} pairs since pair {c['since_pair']}"
                 )
             click.echo(f"  shadow spend   ${p['shadow_spend_usd']:.4f}")
+            if p.get("reviews"):
+                r, wait = p["reviews"], p["reviews"]["time_to_review_s"]
+                click.echo(
+                    f"  reviews        {r['pending']} pending, {r['done']} done; time to review "
+                    f"median {_seconds(wait['median'])}, p95 {_seconds(wait['p95'])}"
+                )
             if p.get("explore"):
                 _echo_explore(p["explore"])
 

@@ -55,7 +55,7 @@ def test_rows_written_once_even_when_replayed(tmp_path: Path) -> None:
     assert count(log.store) == (1200, 1200)
     with log.store.connect(read_only=True) as con:
         first = con.execute("SELECT * FROM requests WHERE request_id = 'req-0'").fetchone()
-    assert first == tuple(row(0).__dict__.values())
+    assert first == tuple(getattr(row(0), c) for c in COLUMNS)
     # the same rows again (a spool replayed after a crash that followed the commit): skipped
     again = open_log(tmp_path, log.store).start()
     for i in range(1195, 1205):

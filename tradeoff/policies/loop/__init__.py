@@ -3,11 +3,12 @@ and cold start: candidates explored in shadow -> a race -> what is proven -> ref
 
 One module per step, each with a one-method contract: `grading` (PairGrader.grade),
 `monitor` (Monitor.update), `traffic` (TrafficWriter.record), `feedback` (record_feedback),
+`reviews` (submit_verdict: a human reviewer's verdict as a label),
 `status` (Watch, loop_status), `explore` (explore: what `tradeoff explore` records),
 `explorer` (Explorer.decide: the race of the candidates), `proven` (proven: what the traffic
 proves so far), `refit` (refit_policy) and `promote` (promotion_test, rollback). The proxy
 drives the first ones (router/loop/shadow.py, router/loop/feedback.py, router/loop/live.py,
-router/loop/explore.py, router/loop/refits.py); the CLI (`cli.py`) the rest.
+router/loop/explore.py, router/loop/refits.py, router/review/); the CLI (`cli.py`) the rest.
 
 Names are imported on first use, so `tradeoff --help` does not load numpy and pyarrow.
 """
@@ -34,6 +35,9 @@ _WHERE = {
     "TrafficWriter": "traffic",
     "record_feedback": "feedback",
     "feedback_of": "feedback",
+    "submit_verdict": "reviews",
+    "pending_reviews": "reviews",
+    "review_counts": "reviews",
     "traffic_dataset": "traffic",
     "refit_policy": "refit",
     "promotion_test": "promote",

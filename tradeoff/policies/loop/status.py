@@ -17,7 +17,9 @@ The proxy keeps one `Watch` per served policy and feeds it as it serves; `tradeo
 are the monitor's (policies/loop/monitor.py: one-sided 95% bounds, anytime-valid; after an
 alarm they cover the pairs since the detected change, which `change` locates). `requests` and
 `kept_accuracy_ci` is null before the first pair; its upper end is null while nothing above
-the estimate is excluded yet (the grid ends at 1.5). `savings` (1 - cost / what the baseline
+the estimate is excluded yet (the grid ends at 1.5). `reviews` (only once a request of the policy went to a human reviewer): pending and done
+reviews and the time to review, `{"pending", "done", "time_to_review_s": {"median", "p95"}}`.
+`savings` (1 - cost / what the baseline
 would have charged for the same tokens, over the
 version's answered requests with both prices known; a request served by the baseline saves
 nothing) count from the version's promotion (`since`); policies served from a file that was
@@ -44,6 +46,7 @@ from tradeoff.policies.loop.explore import explorations
 from tradeoff.policies.loop.explorer import Explorer
 from tradeoff.policies.loop.monitor import Monitor
 from tradeoff.policies.loop.proven import proven
+from tradeoff.policies.loop.reviews import review_counts
 from tradeoff.policies.loop.traffic import epoch_pairs, load_pairs
 from tradeoff.policies.requirement import parse_requirement
 from tradeoff.policies.versions import serving_all
@@ -80,6 +83,8 @@ class Watch:
     requests: int = 0
     cost_usd: float = 0.0
     baseline_cost_usd: float = 0.0
+    # Human reviews of the policy's requests (policies/loop/reviews.py); None: none yet.
+    reviews: dict[str, Any] | None = None
     shadow_spend_usd: float = 0.0
     seq: int | None = None  # the last pair read (its `seq` in loop_pairs); None: none yet
 
@@ -119,9 +124,11 @@ class Watch:
                 f"FROM requests WHERE {where}",
                 [self.name, self.since] if self.since else [self.name],
             ).fetchone()
+            reviews = review_counts(con, self.name)
         if row is not None:
             self.requests = int(row[0] or 0)
             self.cost_usd, self.baseline_cost_usd = float(row[1] or 0.0), float(row[2] or 0.0)
+        self.reviews = reviews if reviews["pending"] or reviews["done"] else None
 
     def entry(self) -> dict[str, Any]:
         """This policy's object in the status JSON (see the module docstring)."""
@@ -159,6 +166,7 @@ class Watch:
             "shadow_spend_usd": round(self.shadow_spend_usd, 10),  # summed in any order
             "since": self.since.isoformat() if self.since else None,
             "change": change,
+            **({"reviews": self.reviews} if self.reviews else {}),
         }
 
 

@@ -1,5 +1,9 @@
 """The request log: every proxied request, exactly once, in the store's `requests` table.
 
+A request routed to a human reviewer carries its review (`RequestRow.review`): its `reviews`
+row is inserted in the same transaction as its request row, so the review queue has the same
+guarantees as the log (spooled before the answer completes, replayed, never duplicated).
+
 This module is the table's owner in the router: the writer below, `RequestLog.find` and
 `key_counts` (a client key's spend and counts) are the router's SQL on it.
 
@@ -34,10 +38,12 @@ from tradeoff.evals.store import Store
 from tradeoff.router.log.dead_letter import DeadLetters
 from tradeoff.router.log.row import (
     COLUMNS,
+    REVIEW_SCHEMA,
     SCHEMA,
     RequestRow,
     from_line,
     loggable,
+    review_arrow,
     to_arrow,
     to_line,
 )
@@ -51,6 +57,12 @@ log = logging.getLogger("tradeoff.router")
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM request_batch "
     "ON CONFLICT (request_id) DO NOTHING"
+)
+# A request routed to a reviewer enters the review queue in its row's transaction.
+_REVIEW_COLUMNS = ", ".join(REVIEW_SCHEMA.names)
+INSERT_REVIEWS = (
+    f"INSERT INTO reviews ({_REVIEW_COLUMNS}) SELECT {_REVIEW_COLUMNS} FROM review_batch "
+    "ON CONFLICT (review_id) DO NOTHING"
 )
 STRIKES = 3  # a row refused alone this many times, with nothing else to write, is set aside
 _STOP = object()
@@ -295,11 +307,16 @@ class RequestLog:
         if not entries:
             return []
         try:
-            table = to_arrow([e.row for e in entries if e.row is not None])
+            rows = [e.row for e in entries if e.row is not None]
+            table, reviews = to_arrow(rows), review_arrow(rows)
             with self.store.transaction() as con:
                 con.register("request_batch", table)
                 con.execute(INSERT)
                 con.unregister("request_batch")
+                if reviews is not None:
+                    con.register("review_batch", reviews)
+                    con.execute(INSERT_REVIEWS)
+                    con.unregister("review_batch")
         except StoreError:
             raise
         except Exception as exc:  # the store (or Arrow) refused something in this batch

@@ -18,7 +18,36 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["COLUMNS", "SCHEMA", "RequestRow", "from_line", "loggable", "to_arrow", "to_line"]
+__all__ = [
+    "COLUMNS",
+    "REVIEW_SCHEMA",
+    "SCHEMA",
+    "QueuedReview",
+    "RequestRow",
+    "from_line",
+    "loggable",
+    "review_arrow",
+    "to_arrow",
+    "to_line",
+]
+
+
+@dataclass(frozen=True)
+class QueuedReview:
+    """A request answered with a draft while a person reviews it: its row in `reviews`,
+    written in the same transaction as its request row (so it is exactly as durable)."""
+
+    review_id: str
+    reviewer: str
+    draft_model: str | None
+    prompt: str | None  # the request's prompt as the log keeps it (flattened messages)
+    answer: str | None  # the draft answer the client got
+    review_cost_usd: float | None
+    # The served policy version whose monitor the verdict feeds (policies/loop/reviews.py).
+    policy_version: int | None = None
+    epoch: int | None = None
+    policy_id: str | None = None
+    baseline: str | None = None  # the policy's baseline, whose score a verdict may measure
 
 
 @dataclass(frozen=True)
@@ -58,9 +87,12 @@ class RequestRow:
     dropped: str | None = None
     rounds: int | None = None  # the rounds a refine variant ran (router/refine.py); None: one call
     escalated: str | None = None  # the model a refine variant's failed answer went on to
+    review_id: str | None = None  # the request waits for a human review (router/review)
+    # Not a column: the review's row in `reviews` (only on a request routed to a reviewer).
+    review: QueuedReview | None = None
 
 
-COLUMNS = [f.name for f in fields(RequestRow)]
+COLUMNS = [f.name for f in fields(RequestRow) if f.name != "review"]
 SCHEMA = pa.schema(
     [
         ("request_id", pa.string()),
@@ -92,6 +124,26 @@ SCHEMA = pa.schema(
         ("dropped", pa.string()),
         ("rounds", pa.int32()),
         ("escalated", pa.string()),
+        ("review_id", pa.string()),
+    ]
+)
+REVIEW_SCHEMA = pa.schema(
+    [
+        ("review_id", pa.string()),
+        ("request_id", pa.string()),
+        ("policy", pa.string()),
+        ("policy_version", pa.int32()),
+        ("epoch", pa.int64()),
+        ("policy_id", pa.string()),
+        ("baseline", pa.string()),
+        ("reviewer", pa.string()),
+        ("draft_model", pa.string()),
+        ("task", pa.string()),
+        ("prompt", pa.string()),
+        ("answer", pa.string()),
+        ("review_cost_usd", pa.float64()),
+        ("draft_cost_usd", pa.float64()),
+        ("created_at", pa.timestamp("us")),
     ]
 )
 # Columns by kind, from the annotations (strings here: `from __future__ import annotations`).
@@ -130,6 +182,15 @@ def loggable(row: RequestRow) -> RequestRow:
         value = getattr(row, name)
         if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
             changes[name] = None
+    review = row.review
+    if review is not None:
+        texts: dict[str, Any] = {
+            k: loggable_text(v)
+            for k, v in dataclasses.asdict(review).items()
+            if isinstance(v, str) and loggable_text(v) is not v
+        }
+        if texts:
+            changes["review"] = dataclasses.replace(review, **texts)
     return dataclasses.replace(row, **changes) if changes else row
 
 
@@ -137,6 +198,8 @@ def to_line(row: RequestRow) -> bytes:
     """One JSON line (ASCII, newline-terminated): the spool's and the dead-letter file's form."""
     data = {name: getattr(row, name) for name in COLUMNS}
     data["created_at"] = row.created_at.isoformat()
+    if row.review is not None:
+        data["review"] = dataclasses.asdict(row.review)
     return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
 
@@ -147,13 +210,41 @@ def from_line(line: bytes) -> RequestRow:
         raise ValueError("a spool line must be a JSON object")
     try:
         data["created_at"] = datetime.fromisoformat(data["created_at"])
-        return RequestRow(**{name: data[name] for name in COLUMNS if name in data})
+        review = data.get("review")
+        return RequestRow(
+            **{name: data[name] for name in COLUMNS if name in data},
+            review=QueuedReview(**review) if isinstance(review, dict) else None,
+        )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a request row: {exc}") from None
 
 
 def to_arrow(rows: list[RequestRow]) -> pa.Table:
     """The rows as one Arrow table in the `requests` table's column order."""
-    columns = zip(*(dataclasses.astuple(row) for row in rows), strict=True)
+    columns = zip(*([getattr(row, c) for c in COLUMNS] for row in rows), strict=True)
     arrays = [pa.array(values, type=f.type) for values, f in zip(columns, SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def review_arrow(rows: list[RequestRow]) -> pa.Table | None:
+    """The `reviews` rows of the requests among `rows` that wait for a review (None: none)."""
+    queued = [
+        {
+            **dataclasses.asdict(row.review),
+            "request_id": row.request_id,
+            "policy": row.policy,
+            "task": row.task,
+            "draft_cost_usd": _draft_cost(row),
+            "created_at": row.created_at,
+        }
+        for row in rows
+        if row.review is not None
+    ]
+    return pa.Table.from_pylist(queued, schema=REVIEW_SCHEMA) if queued else None
+
+
+def _draft_cost(row: RequestRow) -> float | None:
+    """What the draft's tokens cost (the row's cost includes the review's price)."""
+    if row.cost_usd is None or row.review is None:
+        return row.cost_usd
+    return max(0.0, row.cost_usd - (row.review.review_cost_usd or 0.0))

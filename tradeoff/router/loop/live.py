@@ -141,6 +141,8 @@ class LiveLoop:
         route = call.route
         if self.shadow is None or route is None or route.served is None or route.by_baseline:
             return
+        if route.review is not None:  # a person labels it (router/review): no shadow guess
+            return
         if route.baseline not in self.shadow.targets or not self.shadow.sample():
             return
         call.keep_answer = True
