@@ -32,7 +32,7 @@ def hidden_task(tmp_path_factory: pytest.TempPathFactory) -> Store:
     baseline" holds on the mix with C on `cheap`, but not on C."""
 
     def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
-        p = {"cheap": {"A": 0.9, "B": 0.9, "C": 0.2}, "strong": {"A": 0.9, "B": 0.9, "C": 0.9}}
+        p = {"cheap": {"A": 0.9, "B": 0.9, "C": 0.5}, "strong": {"A": 0.9, "B": 0.9, "C": 0.9}}
         return float(rng.random() < p[model][task])
 
     return build_store(
@@ -72,7 +72,7 @@ def test_every_task_keeps_the_floor_on_each_task(hidden_task: Store) -> None:
         FitOptions("synth", "accuracy >= 90% of baseline on every task", **SPLIT),
     )
     # The average promise hides task C; the per-task one keeps it.
-    assert _task(overall.tasks, "C")["kept"] < 0.6
+    assert _task(overall.tasks, "C")["kept"] < 0.7
     c = _task(each.tasks, "C")
     assert c["kept_ci"][1] >= 0.9 and c["kept"] > 0.8
     for row in each.tasks:  # every task within its own noise of the floor, held-out
@@ -214,3 +214,9 @@ def test_a_reviewer_measured_by_verdicts_keeps_its_measurements(hard_task: Store
     assert measured.models == assumed.models
     assert measured.score[:5, j, 0].tolist() == [0.0] * 5
     assert measured.score[5:, j, 0].tolist() == [0.9] * (outcomes.n - 5)
+
+
+def test_the_acceptance_sentence_says_every_task(hidden_task: Store) -> None:
+    req = "accuracy >= 90% of baseline on every task"
+    report = fit_policy(hidden_task, FitOptions("synth", req, **SPLIT))
+    assert "accuracy on every task (the requirement: 90%)" in report.sentence()

@@ -267,27 +267,13 @@ def _per_task(
         if by_definition and on_base[idx].all():
             t.task_bounds[str(c)][task] = float("nan")  # the baseline itself: holds as stated
             continue
-        m, b = constraint_bound(overall, _take(t.replay, idx), _take(base, idx), boot, t.level)
+        m, b = constraint_bound(overall, t.replay.take(idx), base.take(idx), boot, t.level)
         t.task_bounds[str(c)][task] = b
         if not m >= margin:
             margin, bound = m, b
     if margin == np.inf:  # every task left to the baseline
         return 0.0, c.value if c.relative else float("nan")
     return margin, bound
-
-
-def _take(r: Replay, idx: np.ndarray) -> Replay:
-    """A replay restricted to some items."""
-    return Replay(
-        score=r.score[idx],
-        cost=r.cost[idx],
-        latency=r.latency[idx],
-        error=r.error[idx],
-        final=r.final[idx],
-        consistency=r.consistency[idx],
-        unservable=None if r.unservable is None else r.unservable[idx],
-        reviewed=None if r.reviewed is None else r.reviewed[idx],
-    )
 
 
 def objective_value(req: Requirement, r: Replay, unit: float, mix: Strata | None = None) -> float:

@@ -32,6 +32,7 @@ from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError, InfeasibleError
 from tradeoff.policies.families.base import Policy
 from tradeoff.policies.families.verifiers import Verdicts, usable_verifiers
+from tradeoff.policies.fit import per_task
 from tradeoff.policies.fit.acceptance import (
     ALPHA,
     Tested,
@@ -53,7 +54,13 @@ from tradeoff.policies.fit.splits import make_splits
 from tradeoff.policies.human import with_reviewers
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_point, summarize
 from tradeoff.policies.replay.report import FitReport
-from tradeoff.policies.replay.simulate import oracle_routes, replay, replay_policy, single_routes
+from tradeoff.policies.replay.simulate import (
+    Replay,
+    oracle_routes,
+    replay,
+    replay_policy,
+    single_routes,
+)
 from tradeoff.policies.replay.tasks import task_rows
 from tradeoff.policies.requirement import Requirement, parse_requirement
 
@@ -100,6 +107,8 @@ def fit_policy(store: Store, options: FitOptions) -> FitReport:
     mixes = resolve_mixes(o.traffic_mix, train.tasks, outcomes.tasks[splits.test])
     fams, skipped, searched = _families(req, train, base_j, verdicts, mixes, o)
     base_train = replay(train, single_routes(train.n, base_j))
+    if per_task.applies(req) and o.guarantee:
+        fams = _with_task_floor(req, fams, train, base_j, base_train)
     boot = Bootstrap.draw(train.n, o.seed + 1)
     accepted, tested = accept(
         req, fams, train, verdicts, base_train, boot, point_estimate=not o.guarantee, mixes=mixes
@@ -288,6 +297,26 @@ def _families(
         if spec.searched:
             searched[spec.name] = [f.summary() for f in found]
     return out, skipped, searched
+
+
+def _with_task_floor(
+    req: Requirement,
+    fams: list[FamilyCandidates],
+    train: Outcomes,
+    base_j: int,
+    base: Replay,
+) -> list[FamilyCandidates]:
+    """The task table chosen task by task (`policies.fit.per_task`), one more path of the
+    task_table family, at that path's share of the family's error budget."""
+    active = [f.family for f in fams if f.candidates]
+    out = []
+    for fam in fams:
+        if fam.family == per_task.FAMILY and fam.ordered:
+            level = ALPHA * family_share(fam.family, active) / (len(fam.paths) + 1)
+            cand = per_task.task_floor_candidate(req, train, base_j, base, level)
+            fam = FamilyCandidates(fam.family, [*fam.paths, [cand]], ordered=True)
+        out.append(fam)
+    return out
 
 
 def _baseline_meets_by_definition(req: Requirement) -> bool:

@@ -71,6 +71,8 @@ def bound_words(constraint: str, bound: float, baseline: str) -> str:
     else:
         name = {"cost": "cost per request", "p95_latency": "p95 latency"}.get(c.metric, c.metric)
         said = f"its {name} is {side} {value}"
+    if c.per_task:
+        said += " on every task"
     return f"{said} (the requirement: {required})"
 
 

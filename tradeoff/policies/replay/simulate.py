@@ -42,6 +42,19 @@ class Replay:
     # (n,) the kept answer is a human reviewer's (policies/human.py); None: no reviewer exists
     reviewed: np.ndarray | None = None
 
+    def take(self, idx: np.ndarray) -> Replay:
+        """The replay of some items only."""
+        return Replay(
+            self.score[idx],
+            self.cost[idx],
+            self.latency[idx],
+            self.error[idx],
+            self.final[idx],
+            self.consistency[idx],
+            None if self.unservable is None else self.unservable[idx],
+            None if self.reviewed is None else self.reviewed[idx],
+        )
+
     @property
     def review(self) -> np.ndarray:
         """(n,) 1.0 where the request went to review: the `human_review` metric per item."""
