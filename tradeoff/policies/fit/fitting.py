@@ -202,7 +202,7 @@ def _families(
         train=train,
         base_j=base_j,
         folds=folds,
-        pieces=Pieces(train, folds, o.embedding_model),
+        pieces=Pieces(train, folds, o.embedding_model, base_j),
         verdicts=verdicts,
         verifiers=usable,
         no_verifier=why_not,

@@ -125,6 +125,8 @@ def _study(
     study = optuna.create_study(direction="minimize", sampler=sampler)
     default = space.default(items)
     study.enqueue_trial(default)
+    for seed_config in space.seeds(items)[: max(n_trials - 1, 0)]:
+        study.enqueue_trial(seed_config)
 
     def objective(trial: optuna.Trial) -> float:
         config = space.suggest(trial, items)

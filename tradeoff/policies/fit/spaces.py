@@ -43,8 +43,15 @@ Folds = frozenset[int]
 class Pieces:
     """The training items' arrays and the fits every configuration shares, cached."""
 
-    def __init__(self, train: Outcomes, folds: np.ndarray, embedding: str | None = None) -> None:
+    def __init__(
+        self,
+        train: Outcomes,
+        folds: np.ndarray,
+        embedding: str | None = None,
+        base_j: int | None = None,
+    ) -> None:
         self.train, self.folds, self.embedding = train, folds, embedding
+        self.base_j = base_j  # the baseline's model index (None: paths are not anchored)
         self.prompts = [str(p) for p in train.prompts]
         self.task_list = [str(t) for t in train.tasks]
         self.tasks = tuple(sorted(set(self.task_list)))
@@ -115,6 +122,10 @@ class Space:
         training items the search may look at."""
         raise NotImplementedError
 
+    def seeds(self, items: np.ndarray) -> list[Config]:
+        """Trial parameters every study tries right after the default (none by default)."""
+        return []
+
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         raise NotImplementedError
 
@@ -126,10 +137,18 @@ class Space:
         """(chain (n, L), samples (n,)) for the chosen options."""
         return picks.reshape(-1, 1), np.ones(len(picks), dtype=int)
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+    def serve(
+        self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
+    ) -> Policy:
         """The policy to serve from the fold pipelines: fold f's configuration fitted without
-        fold f, for every fold."""
+        fold f, for every fold; `bonus` is added to the anchor option's predicted score
+        (`policies.fit.paths`: the anchored stretch)."""
         raise NotImplementedError
+
+    def anchor(self, configs: dict[int, Config]) -> int | None:
+        """The option that is "every request to the baseline" under these configurations
+        (None: there is none, the path starts at lam = 0). Options are models by default."""
+        return self.pieces.base_j
 
     def describe(self, config: Config) -> str:
         raise NotImplementedError

@@ -1,5 +1,14 @@
-"""Fitting `learned`: a per-prompt ridge router blended with per-task means, searched over the
-ridge penalty, the blend and per-request vs per-model cost (`policies.fit.spaces`)."""
+"""Fitting `learned`: a per-prompt router, searched over its success model, penalty, blend and
+per-request vs per-model cost (`policies.fit.spaces`).
+
+Two success models, chosen per dataset by the search nested in the cross-fit (so the choice
+costs no error budget): a ridge (linear probability) model blended with per-task means, and a
+logistic one (calibrated probabilities, served with `link="logistic"`). At a strict requirement
+only the tail matters, "both models near-certain", which a linear probability model cannot say;
+the logistic default configuration is the study's second trial, so every study weighs it.
+Fold models are averaged on their own scale (the logistic ones in logits); where folds chose
+different links, the served policy averages the folds of the link most of them chose.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +17,14 @@ import optuna
 
 from tradeoff.policies.families.base import Policy
 from tradeoff.policies.families.features import N_FEATURES
-from tradeoff.policies.families.learned import LearnedPolicy
-from tradeoff.policies.fit.learned_fit import MIN_ITEMS, ridge
+from tradeoff.policies.families.learned import LearnedPolicy, apply_link
+from tradeoff.policies.fit.learned_fit import MIN_ITEMS, logistic, ridge
 from tradeoff.policies.fit.spaces import Config, Folds, Space, per_request_note
 from tradeoff.policies.fit.spec import FamilySpec, FitContext
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
+LOGISTIC_ALPHAS = (1.0,)  # 1 / C; each fit costs ~25 (nested folds) x m regressions
+LINKS = ("identity", "logistic")
 
 
 class LearnedSpace(Space):
@@ -21,35 +32,57 @@ class LearnedSpace(Space):
 
     def default(self, items: np.ndarray) -> Config:
         return {
+            "link": "identity",
             "alpha": 3.0,
             "width": N_FEATURES,
             "blend": 1.0,
             "per_request_cost": self.per_request_cost,
         }
 
+    def seeds(self, items: np.ndarray) -> list[Config]:
+        return [
+            {"link": "logistic", "logistic_alpha": 1.0, "per_request_cost": self.per_request_cost}
+        ]
+
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         # The hashing width stays at the default: 2**10 columns predicted as well as 2**12 on
         # every set measured, and each width doubles the ridge fits.
+        link = trial.suggest_categorical("link", LINKS)
+        if link == "logistic":  # per-task effects are its task columns: no blend to serve
+            alpha, blend = trial.suggest_categorical("logistic_alpha", LOGISTIC_ALPHAS), 1.0
+        else:
+            alpha = trial.suggest_categorical("alpha", ALPHAS)
+            blend = trial.suggest_float("blend", 0.0, 1.0)
         return {
-            "alpha": trial.suggest_categorical("alpha", ALPHAS),
+            "link": link,
+            "alpha": alpha,
             "width": N_FEATURES,
-            "blend": trial.suggest_float("blend", 0.0, 1.0),
+            "blend": blend,
             "per_request_cost": self._costs(trial),
         }
 
     def _ridge(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
+        """(coef, intercept) of the success model (ridge or logistic) fitted without
+        `excluded`."""
         p = self.pieces
+        link = config.get("link", "identity")
+        fit = logistic if link == "logistic" else ridge
 
         def make() -> tuple[np.ndarray, np.ndarray]:
             x = p.features(config["width"])[1]
             mask = p.fitted_on(excluded)
-            return ridge(x[mask], p.scores[mask], config["alpha"])
+            return fit(x[mask], p.scores[mask], config["alpha"])
 
-        key = ("ridge", config["alpha"], config["width"], excluded)
+        key = (link, config["alpha"], config["width"], excluded)
         return p.cached(key, make)
 
     def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
         p = self.pieces
+        if config.get("link") == "logistic":
+            coef, intercept = self._ridge(config, excluded)
+            x = p.features(config["width"])[1]
+            z = np.asarray(x @ coef.T) + intercept
+            return apply_link(z, "logistic"), p.cost(config["per_request_cost"], excluded)[1]
         blend = config["blend"]
         pred = p.task_means("scores", p.scores, 1.0, excluded)[1] * (1 - blend)
         if blend > 0:
@@ -62,6 +95,8 @@ class LearnedSpace(Space):
         """(coef, intercept) of one linear model predicting what `options` predicts: the task
         means' share is folded into the ridge's task columns and intercept."""
         p = self.pieces
+        if config.get("link") == "logistic":
+            return self._ridge(config, excluded)
         feats = p.features(config["width"])[0]
         blend, m = config["blend"], len(p.train.models)
         coef, intercept = np.zeros((m, feats.width)), np.zeros(m)
@@ -73,9 +108,14 @@ class LearnedSpace(Space):
             coef[:, feats.n_features + g] += (1 - blend) * (means.table[g] - means.overall)
         return coef, intercept + (1 - blend) * means.overall
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+    def serve(
+        self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
+    ) -> Policy:
         p = self.pieces
-        linear = [self.linear(c, frozenset({f})) for f, c in configs.items()]
+        link = served_link(configs)
+        chosen = {f: c for f, c in configs.items() if c.get("link", "identity") == link}
+        linear = [self.linear(c, frozenset({f})) for f, c in chosen.items()]
+        anchor = p.base_j if bonus and p.base_j is not None else None
         return LearnedPolicy(
             models=list(p.train.models),
             costs=[float(c) for c in np.nanmean(p.costs, axis=0)],
@@ -88,13 +128,24 @@ class LearnedSpace(Space):
             cost_model=self.served_cost_model(configs),
             cost_unit=unit,
             embedding_model=p.embedding,
+            link=link,
+            anchor=None if anchor is None else p.train.models[anchor],
+            bonus=bonus if anchor is not None else 0.0,
         )
 
     def describe(self, config: Config) -> str:
+        if config.get("link") == "logistic":
+            return f"logistic C {1 / config['alpha']:.3g}{per_request_note(config)}"
         return (
             f"ridge alpha {config['alpha']:g}, {config['blend']:.0%} per-prompt"
             f"{per_request_note(config)}"
         )
+
+
+def served_link(configs: dict[int, Config]) -> str:
+    """The link most folds chose (identity on a tie: the simpler model)."""
+    links = [str(c.get("link", "identity")) for c in configs.values()]
+    return "logistic" if links.count("logistic") > links.count("identity") else "identity"
 
 
 class LearnedSpec(FamilySpec):
