@@ -14,7 +14,11 @@
 4. Among the accepted, the best objective (point estimate on the same decisions, under the
    target mix) wins; a simpler family within `SIMPLER_WITHIN` of it wins instead.
 5. The policy that will be served is replayed on the test items through its own `plan_many`
-   (as `tradeoff replay` does): the metrics and the sentence come from there.
+   (as `tradeoff replay` does): the metrics and the sentence come from there. Two references
+   knowing every held-out outcome are reported beside it: the *accuracy oracle* (per item the
+   best-scoring model, cheapest on ties: the most accuracy any routing reaches) and the
+   *cheapest oracle* (the cheapest routing whose held-out accuracy meets the requirement's
+   accuracy floors: what a perfect router would save). Neither is a policy.
 """
 
 from __future__ import annotations
@@ -43,13 +47,21 @@ from tradeoff.policies.fit.families import FAMILY_ORDER, FAMILY_SPECS, SPECS
 from tradeoff.policies.fit.mix import Strata, TrafficMix, resolve_mixes
 from tradeoff.policies.fit.objective import PathJudge
 from tradeoff.policies.fit.options import FitOptions
+from tradeoff.policies.fit.paths import breakpoints, choose, inside, trace
 from tradeoff.policies.fit.search import cross_fitted_search
 from tradeoff.policies.fit.spaces import Pieces, Space
 from tradeoff.policies.fit.spec import FitContext
 from tradeoff.policies.fit.splits import make_splits
 from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metric_point, summarize
 from tradeoff.policies.replay.report import FitReport
-from tradeoff.policies.replay.simulate import oracle_routes, replay, replay_policy, single_routes
+from tradeoff.policies.replay.simulate import (
+    Replay,
+    Routes,
+    oracle_routes,
+    replay,
+    replay_policy,
+    single_routes,
+)
 from tradeoff.policies.requirement import Requirement, parse_requirement
 
 SIMPLER_WITHIN = 0.02  # relative objective gap a complex family must beat
@@ -300,6 +312,7 @@ def _report(
         for j, name in enumerate(models)
     }
     oracle = replay(test, oracle_routes(test))
+    cheapest = _cheapest_oracle(req, test, base)
     on_test = {
         str(c): {
             "value": metric_point(c.metric, r),
@@ -323,9 +336,41 @@ def _report(
         metrics=metrics,
         baseline_metrics=singles_[models[base_j]],
         singles=singles_,
-        oracle=summarize(oracle, base, boot, models),
+        accuracy_oracle=summarize(oracle, base, boot, models),
+        cheapest_oracle=None
+        if cheapest is None
+        else summarize(replay(test, cheapest), base, boot, models),
         test_constraints=on_test,
         skipped={},
         notes=list(outcomes.notes),
         keeps_baseline=is_baseline,
     )
+
+
+def _cheapest_oracle(req: Requirement, test: Outcomes, base: Replay) -> Routes | None:
+    """The cheapest routing of the held-out items, knowing every outcome, whose accuracy meets
+    every accuracy floor of `req` (None without one, or when no routing meets them): the
+    gain-per-dollar rule on the true scores and costs traces the least cost at each accuracy
+    (a fractional knapsack's hull; `policies.fit.paths`)."""
+    floors = [c for c in req.constraints if c.metric == "accuracy" and c.lower_bound]
+    if not floors or not test.n:
+        return None
+    base_acc = float(base.score.mean())
+    needed = max(c.value * base_acc if c.relative else c.value for c in floors)
+    score = np.nan_to_num(test.score[:, :, 0], nan=0.0)
+    cost = test.cost[:, :, 0]
+    cost = np.where(np.isnan(cost), np.nanmax(cost, initial=0.0) * 10 + 1.0, cost)
+    unit = cost_unit(cost)
+    points = breakpoints(score, cost, unit)
+    path = trace(points, score, cost)
+    ok = np.flatnonzero(path.score >= needed - 1e-12)
+    if not len(ok):
+        return None
+    k = int(ok[np.argmin(path.cost[ok])])
+    picks = choose(score, cost, inside(float(path.lam_hi[k]), float(path.lam_lo[k])), unit)
+    return single_routes_of(picks)
+
+
+def single_routes_of(picks: np.ndarray) -> Routes:
+    """Routes sending item i to model `picks[i]` alone."""
+    return Routes(picks.reshape(-1, 1), np.ones(len(picks), dtype=int))
