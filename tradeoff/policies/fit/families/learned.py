@@ -7,7 +7,14 @@ logistic one (calibrated probabilities, served with `link="logistic"`). At a str
 only the tail matters, "both models near-certain", which a linear probability model cannot say;
 the logistic default configuration is the study's second trial, so every study weighs it.
 Fold models are averaged on their own scale (the logistic ones in logits); where folds chose
-different links, the served policy averages the folds of the link most of them chose.
+different links (or embeddings), the served policy averages the folds of the kind most of them
+chose.
+
+Sentence embeddings (`policies.families.embeddings`): with `--embedding-model` every
+configuration uses them; otherwise, when an encoder is installed (`installed_encoder`, or
+`FitOptions.try_embedding`), the search may add them (`embed`) and keeps them only where the
+cross-fitted objective says so, the same nested search that costs no error budget. They cost
+~125 ms of CPU per decision with all-MiniLM-L6-v2 in numpy (`benchmarks/README.md`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class LearnedSpace(Space):
     def default(self, items: np.ndarray) -> Config:
         return {
             "link": "identity",
+            "embed": False,
             "alpha": 3.0,
             "width": N_FEATURES,
             "blend": 1.0,
@@ -40,14 +48,19 @@ class LearnedSpace(Space):
         }
 
     def seeds(self, items: np.ndarray) -> list[Config]:
-        return [
-            {"link": "logistic", "logistic_alpha": 1.0, "per_request_cost": self.per_request_cost}
-        ]
+        logistic_ = {"link": "logistic", "logistic_alpha": 1.0, "embed": False}
+        out = [logistic_ | {"per_request_cost": self.per_request_cost}]
+        if self.pieces.optional_embedding:
+            out.append(out[0] | {"embed": True})
+        return out
 
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         # The hashing width stays at the default: 2**10 columns predicted as well as 2**12 on
         # every set measured, and each width doubles the ridge fits.
         link = trial.suggest_categorical("link", LINKS)
+        embed = bool(
+            self.pieces.optional_embedding and trial.suggest_categorical("embed", [False, True])
+        )
         if link == "logistic":  # per-task effects are its task columns: no blend to serve
             alpha, blend = trial.suggest_categorical("logistic_alpha", LOGISTIC_ALPHAS), 1.0
         else:
@@ -55,6 +68,7 @@ class LearnedSpace(Space):
             blend = trial.suggest_float("blend", 0.0, 1.0)
         return {
             "link": link,
+            "embed": embed,
             "alpha": alpha,
             "width": N_FEATURES,
             "blend": blend,
@@ -69,25 +83,25 @@ class LearnedSpace(Space):
         fit = logistic if link == "logistic" else ridge
 
         def make() -> tuple[np.ndarray, np.ndarray]:
-            x = p.features(config["width"])[1]
+            x = p.features(config["width"], _embed(config))[1]
             mask = p.fitted_on(excluded)
             return fit(x[mask], p.scores[mask], config["alpha"])
 
-        key = (link, config["alpha"], config["width"], excluded)
+        key = (link, config["alpha"], config["width"], _embed(config), excluded)
         return p.cached(key, make)
 
     def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
         p = self.pieces
         if config.get("link") == "logistic":
             coef, intercept = self._ridge(config, excluded)
-            x = p.features(config["width"])[1]
+            x = p.features(config["width"], _embed(config))[1]
             z = np.asarray(x @ coef.T) + intercept
             return apply_link(z, "logistic"), p.cost(config["per_request_cost"], excluded)[1]
         blend = config["blend"]
         pred = p.task_means("scores", p.scores, 1.0, excluded)[1] * (1 - blend)
         if blend > 0:
             coef, intercept = self._ridge(config, excluded)
-            x = p.features(config["width"])[1]
+            x = p.features(config["width"], _embed(config))[1]
             pred = pred + blend * (np.asarray(x @ coef.T) + intercept)
         return pred, p.cost(config["per_request_cost"], excluded)[1]
 
@@ -97,7 +111,7 @@ class LearnedSpace(Space):
         p = self.pieces
         if config.get("link") == "logistic":
             return self._ridge(config, excluded)
-        feats = p.features(config["width"])[0]
+        feats = p.features(config["width"], _embed(config))[0]
         blend, m = config["blend"], len(p.train.models)
         coef, intercept = np.zeros((m, feats.width)), np.zeros(m)
         if blend > 0:
@@ -112,8 +126,8 @@ class LearnedSpace(Space):
         self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
     ) -> Policy:
         p = self.pieces
-        link = served_link(configs)
-        chosen = {f: c for f, c in configs.items() if c.get("link", "identity") == link}
+        link, embed = served_kind(configs)
+        chosen = {f: c for f, c in configs.items() if _kind(c) == (link, embed)}
         linear = [self.linear(c, frozenset({f})) for f, c in chosen.items()]
         anchor = p.base_j if bonus and p.base_j is not None else None
         return LearnedPolicy(
@@ -127,25 +141,34 @@ class LearnedSpace(Space):
             n_features=N_FEATURES,
             cost_model=self.served_cost_model(configs),
             cost_unit=unit,
-            embedding_model=p.embedding,
+            embedding_model=p.encoder(embed),
             link=link,
             anchor=None if anchor is None else p.train.models[anchor],
             bonus=bonus if anchor is not None else 0.0,
         )
 
     def describe(self, config: Config) -> str:
+        embedded = ", sentence embeddings" if _embed(config) else ""
         if config.get("link") == "logistic":
-            return f"logistic C {1 / config['alpha']:.3g}{per_request_note(config)}"
+            return f"logistic C {1 / config['alpha']:.3g}{embedded}{per_request_note(config)}"
         return (
             f"ridge alpha {config['alpha']:g}, {config['blend']:.0%} per-prompt"
-            f"{per_request_note(config)}"
+            f"{embedded}{per_request_note(config)}"
         )
 
 
-def served_link(configs: dict[int, Config]) -> str:
-    """The link most folds chose (identity on a tie: the simpler model)."""
-    links = [str(c.get("link", "identity")) for c in configs.values()]
-    return "logistic" if links.count("logistic") > links.count("identity") else "identity"
+def _embed(config: Config) -> bool:
+    return bool(config.get("embed", False))
+
+
+def _kind(config: Config) -> tuple[str, bool]:
+    return str(config.get("link", "identity")), _embed(config)
+
+
+def served_kind(configs: dict[int, Config]) -> tuple[str, bool]:
+    """The (link, embeddings) most folds chose; on a tie the simpler one (identity, none)."""
+    kinds = [_kind(c) for c in configs.values()]
+    return max(sorted(set(kinds)), key=kinds.count)
 
 
 class LearnedSpec(FamilySpec):
