@@ -9,9 +9,10 @@ seeds), the held-out kept share of the baseline's accuracy (median, and the wors
 errors (below -2 would be a promise broken beyond the noise). References on the same held-out
 items: the cheapest oracle (the cheapest routing meeting the requirement knowing every outcome).
 
-Data: `llmrouter` (bundled; its own train/test split, 11 models), `routerarena` (bundled; a
-seeded 30% hash split) and `thin_tail` (synthetic: a baseline right on ~95% of items, cheaper
-models near-certain on easy items, so at 98-99% only the tail matters).
+Data: `llmrouter` (bundled; its own train/test split, 9 models), `routerarena` (bundled; a
+seeded 30% hash split), `thin_tail` (synthetic: a baseline right on most items, cheaper
+models near-certain on easy items, so at 98-99% only the tail matters), and `gsm8k_pair` /
+`mmlu_pair` (LLMRouter's items of one task with two of its models, `PAIRS`; hash splits).
 
     python benchmarks/bench_strict.py [--seeds 5] [--datasets llmrouter,...] [--old PATH]
         [--versions old,new] [--reuse results/strict.json]
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.policies.synthetic import build_store  # noqa: E402
 from tradeoff.evals.bundled import import_bundled  # noqa: E402
 from tradeoff.evals.store import Store, open_store  # noqa: E402
+from tradeoff.policies.data import load_outcomes  # noqa: E402
 
 OLD_COMMIT = "edd1543"
 SHARES = (0.90, 0.95, 0.98, 0.99)
@@ -43,6 +45,14 @@ DATASETS = {  # name -> (train split, test split); None: a seeded 30% hash split
     "llmrouter": ("train", "test"),
     "routerarena": (None, None),
     "thin_tail": (None, None),
+    "gsm8k_pair": (None, None),
+    "mmlu_pair": (None, None),
+}
+# LLMRouter's items of one task, two of its models: its best, as the baseline, and a cheaper
+# one nearly as accurate there (a GSM8K-like and an MMLU-like set).
+PAIRS = {
+    "gsm8k_pair": ("gsm8k", "llama-3.1-nemotron-51b-instruct", "llama-3.1-8b-instruct"),
+    "mmlu_pair": ("mmlu", "llama-3.1-nemotron-51b-instruct", "gemma-2-9b-it"),
 }
 RESULTS = ROOT / "benchmarks" / "results" / "strict.json"
 
@@ -100,6 +110,23 @@ def thin_tail(path: Path, n_items: int = 3000, seed: int = 2) -> Store:
         path, dataset="thin_tail", tasks=dict.fromkeys(tasks, per_task),
         models={"small": 0.05, "medium": 0.25, "large": 1.0}, score=score, prompt=prompt,
         seed=seed,
+    )  # fmt: skip
+
+
+def pair(db: Path, name: str) -> Store:
+    """`PAIRS[name]` built from the bundled LLMRouter outcomes in the store at `db`."""
+    task, *models = PAIRS[name]
+    out = load_outcomes(open_store(db), "llmrouter")
+    rows = np.flatnonzero(out.tasks == task)
+    cols = [out.models.index(m) for m in models]
+    score, cost = out.score[rows][:, cols, 0], out.cost[rows][:, cols, 0]
+    prompts = [str(out.prompts[i]) for i in rows]
+
+    return build_store(
+        db, dataset=name, tasks={task: len(rows)},
+        models={m: float(np.nanmean(cost[:, k])) for k, m in enumerate(models)},
+        score=lambda rng, t, model, i: float(np.nan_to_num(score[i, models.index(model)])),
+        prompt=lambda t, i: prompts[i],
     )  # fmt: skip
 
 
@@ -203,7 +230,11 @@ def main() -> None:
     parser.add_argument("--versions", default="old,new")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
-        "--reuse", type=Path, help="a results file whose rows of the versions not run are kept"
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="results files whose rows are kept where this run has none (repeatable)",
     )
     args = parser.parse_args()
     names = args.datasets.split(",")
@@ -216,6 +247,9 @@ def main() -> None:
         import_bundled(store)
         if "thin_tail" in names:
             thin_tail(db)
+        for name in PAIRS:
+            if name in names:
+                pair(db, name)
         store = open_store(db)
         jobs = [
             {"dataset": d, "share": s, "seed": seed, "requirement": requirement(s),
@@ -239,9 +273,13 @@ def main() -> None:
         if "new" in versions:
             rows += [r | {"version": "new"} for r in run_fits(ROOT, db, jobs)]
         del store
-    if args.reuse:
-        kept = json.loads(args.reuse.read_text())["rows"]
-        rows += [r for r in kept if r["version"] not in versions]
+
+    def key(r: dict) -> tuple:
+        return r["dataset"], r["share"], r["seed"], r["version"]
+
+    for path in args.reuse:
+        have = {key(r) for r in rows}
+        rows += [r for r in json.loads(path.read_text())["rows"] if key(r) not in have]
     summary = summarize(rows)
     print(render(summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)
