@@ -186,7 +186,12 @@ def test_the_search_may_add_an_installed_encoder_and_serves_what_it_chose(
         space.pieces.features(plain["width"], True)[1].shape[1]
         > (space.pieces.features(plain["width"])[1].shape[1])
     )
-    assert {"embed": True} in [{"embed": s.get("embed")} for s in space.seeds(np.arange(out.n))]
+    tried = space.alternatives(np.arange(out.n))
+    assert {(c["link"], c["embed"]) for c in tried} == {
+        ("logistic", False),
+        ("identity", True),
+        ("logistic", True),
+    }
     # Folds 0-2 chose embeddings, 3-4 not: the served router is the embedded folds' average.
     configs = {int(f): embedded if f < 3 else plain for f in np.unique(folds)}
     policy = space.serve(configs, 0.0, 0.01)

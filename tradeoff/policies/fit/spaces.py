@@ -132,8 +132,9 @@ class Space:
         training items the search may look at."""
         raise NotImplementedError
 
-    def seeds(self, items: np.ndarray) -> list[Config]:
-        """Trial parameters every study tries right after the default (none by default)."""
+    def alternatives(self, items: np.ndarray) -> list[Config]:
+        """Configurations every study weighs beside its pick, outside the sampler (so they do
+        not change what it samples); none by default."""
         return []
 
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:

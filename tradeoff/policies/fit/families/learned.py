@@ -5,7 +5,8 @@ Two success models, chosen per dataset by the search nested in the cross-fit (so
 costs no error budget): a ridge (linear probability) model blended with per-task means, and a
 logistic one (calibrated probabilities, served with `link="logistic"`). At a strict requirement
 only the tail matters, "both models near-certain", which a linear probability model cannot say;
-the logistic default configuration is the study's second trial, so every study weighs it.
+the logistic configuration is an alternative every study weighs beside its pick
+(`Space.alternatives`, `policies.fit.search`).
 Fold models are averaged on their own scale (the logistic ones in logits); where folds chose
 different links (or embeddings), the served policy averages the folds of the kind most of them
 chose.
@@ -30,8 +31,6 @@ from tradeoff.policies.fit.spaces import Config, Folds, Space, per_request_note
 from tradeoff.policies.fit.spec import FamilySpec, FitContext
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
-LOGISTIC_ALPHAS = (1.0,)  # 1 / C; each fit costs ~25 (nested folds) x m regressions
-LINKS = ("identity", "logistic")
 
 
 class LearnedSpace(Space):
@@ -47,33 +46,26 @@ class LearnedSpace(Space):
             "per_request_cost": self.per_request_cost,
         }
 
-    def seeds(self, items: np.ndarray) -> list[Config]:
-        logistic_ = {"link": "logistic", "logistic_alpha": 1.0, "embed": False}
-        out = [logistic_ | {"per_request_cost": self.per_request_cost}]
+    def alternatives(self, items: np.ndarray) -> list[Config]:
+        logistic_ = self.default(items) | {"link": "logistic", "alpha": 1.0}
+        out = [logistic_]
         if self.pieces.optional_embedding:
-            out.append(out[0] | {"embed": True})
+            out += [c | {"embed": True} for c in (self.default(items), logistic_)]
         return out
 
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         # The hashing width stays at the default: 2**10 columns predicted as well as 2**12 on
-        # every set measured, and each width doubles the ridge fits.
-        link = trial.suggest_categorical("link", LINKS)
-        embed = bool(
-            self.pieces.optional_embedding and trial.suggest_categorical("embed", [False, True])
-        )
-        if link == "logistic":  # per-task effects are its task columns: no blend to serve
-            alpha, blend = trial.suggest_categorical("logistic_alpha", LOGISTIC_ALPHAS), 1.0
-        else:
-            alpha = trial.suggest_categorical("alpha", ALPHAS)
-            blend = trial.suggest_float("blend", 0.0, 1.0)
-        return {
-            "link": link,
-            "embed": embed,
-            "alpha": alpha,
+        # every set measured, and each width doubles the ridge fits. The logistic model is an
+        # alternative (`alternatives`), not a trial parameter: TPE tunes the ridge as before.
+        config = {
+            "link": "identity",
+            "alpha": trial.suggest_categorical("alpha", ALPHAS),
             "width": N_FEATURES,
-            "blend": blend,
+            "blend": trial.suggest_float("blend", 0.0, 1.0),
             "per_request_cost": self._costs(trial),
         }
+        embed = self.pieces.optional_embedding and trial.suggest_categorical("embed", [False, True])
+        return config | {"embed": bool(embed)}
 
     def _ridge(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
         """(coef, intercept) of the success model (ridge or logistic) fitted without
