@@ -14,7 +14,13 @@ from tradeoff.policies.families.single import SinglePolicy
 from tradeoff.policies.fit.acceptance import accept
 from tradeoff.policies.fit.candidates import Candidate, FamilyCandidates
 from tradeoff.policies.fit.fitting import fit_policy
-from tradeoff.policies.fit.mix import RECORDED_MIX, declared_mix, held_out_mix, resolve_mixes
+from tradeoff.policies.fit.mix import (
+    RECORDED_MIX,
+    declared_mix,
+    held_out_mix,
+    mixes_differ,
+    resolve_mixes,
+)
 from tradeoff.policies.fit.options import FitOptions
 from tradeoff.policies.replay.metrics import Bootstrap
 from tradeoff.policies.replay.simulate import replay, single_routes
@@ -78,10 +84,30 @@ def test_mixes_resolve_from_the_held_out_labels_or_a_declaration() -> None:
     (declared,) = resolve_mixes("A=1, B=3", train, test)
     assert declared.shares == pytest.approx({"A": 0.25, "B": 0.75})
     assert held_out_mix(train, ["A"] * 5).shares == {"A": 1.0}
-    assert resolve_mixes(None, train, ["A"] * 5) == [RECORDED_MIX, held_out_mix(train, ["A"] * 5)]
+    # 5 A against 8 A / 2 B is one mix up to noise; 50 A against 800 / 200 is not.
+    assert resolve_mixes(None, train, ["A"] * 5) == [RECORDED_MIX]
+    many = ["A"] * 800 + ["B"] * 200
+    assert resolve_mixes(None, many, ["A"] * 50) == [RECORDED_MIX, held_out_mix(many, ["A"] * 50)]
     assert resolve_mixes(None, ["A"] * 4, ["A", "B"]) == [
         RECORDED_MIX
     ]  # one task: nothing to weigh
+
+
+def test_auto_adds_no_mix_where_a_random_split_keeps_the_training_mix() -> None:
+    # 57 tasks split at random (a seeded hash split): the held-out mix matches the training
+    # mix up to noise, so auto tests the recorded mix only in nearly every split; a held-out
+    # set balanced per task (a named split) differs and is kept.
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(20, 400, size=57)
+    tasks = np.repeat([f"t{k}" for k in range(57)], sizes)
+    extra = 0
+    for _ in range(200):
+        held = rng.random(len(tasks)) < 0.3
+        extra += len(resolve_mixes(None, tasks[~held], tasks[held])) - 1
+    assert extra <= 200 * 0.1  # the test's level is 5%
+    balanced = np.repeat([f"t{k}" for k in range(57)], 10)
+    assert len(resolve_mixes(None, tasks, balanced)) == 2
+    assert mixes_differ(["A"] * 9 + ["B"], ["A", "C"])  # a task training lacks
 
 
 @pytest.mark.parametrize(

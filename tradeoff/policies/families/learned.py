@@ -6,7 +6,8 @@ probabilities). Rules:
 
 - `per_request` (what `tradeoff fit` produces): the gain-per-dollar rule of `policies.fit.paths`,
   predicted score minus `lam` x the request's predicted cost (`policies.families.costs`, from the prompt's
-  length and task, the same at serve time as when fitting) over `cost_unit`;
+  length and task, the same at serve time as when fitting) over `cost_unit`, plus `bonus` on the
+  `anchor` model's predicted score (the baseline, on the anchored stretch of the fit's paths);
 - `threshold` (older files): the cheapest model whose predicted score clears `threshold`, else
   the model with the best predicted score;
 - `utility` (older files): the best predicted score minus `lam` x the model's mean cost (scaled
@@ -107,6 +108,8 @@ class LearnedPolicy(Policy):
         cost_model: CostModel | None = None,
         cost_unit: float = 1.0,
         embedding_model: str | None = None,
+        anchor: str | None = None,
+        bonus: float = 0.0,
     ) -> None:
         self._models = require_models(self.family, models)
         self.features = PromptFeatures(tasks, n_features, embedding_model)
@@ -129,6 +132,10 @@ class LearnedPolicy(Policy):
         self.intercept = intercept
         self.rule, self.threshold, self.lam = rule, float(threshold), float(lam)
         self.link, self.cost_model, self.cost_unit = link, cost_model, float(cost_unit)
+        if anchor is not None and anchor not in self._models:
+            raise PolicyParamsError(f"learned policy: anchor {anchor!r} is not one of its models")
+        self.anchor = None if anchor is None else self._models.index(anchor)
+        self.bonus = float(bonus)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -145,7 +152,7 @@ class LearnedPolicy(Policy):
         if self.rule == "per_request":
             assert self.cost_model is not None
             cost = self.cost_model.one(request.prompt, request.task)
-            j = int(np.argmax(predicted - (self.lam + TIE) * cost / self.cost_unit))
+            j = int(np.argmax(self._utility(predicted[None, :], cost[None, :])[0]))
         else:
             j = int(
                 choose(predicted[None, :], self.scaled_costs, self.rule, self.threshold, self.lam)[
@@ -160,10 +167,17 @@ class LearnedPolicy(Policy):
         if self.rule == "per_request":
             assert self.cost_model is not None
             cost = self.cost_model.predict(prompts, tasks)
-            picks = np.argmax(predicted - (self.lam + TIE) * cost / self.cost_unit, axis=1)
+            picks = np.argmax(self._utility(predicted, cost), axis=1)
         else:
             picks = choose(predicted, self.scaled_costs, self.rule, self.threshold, self.lam)
         return [self._plan(int(j), float(predicted[i, j])) for i, j in enumerate(picks)]
+
+    def _utility(self, predicted: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """(n, m) what the per_request rule maximises (`policies.fit.paths.utility`)."""
+        u = predicted - (self.lam + TIE) * cost / self.cost_unit
+        if self.anchor is not None and self.bonus:
+            u[:, self.anchor] += self.bonus
+        return u
 
     def _plan(self, j: int, predicted: float) -> Plan:
         return Plan(
@@ -180,6 +194,9 @@ class LearnedPolicy(Policy):
             extra["cost_unit"] = self.cost_unit
         if self.features.embedding is not None:
             extra["embedding_model"] = self.features.embedding
+        if self.anchor is not None and self.bonus:
+            extra["anchor"] = self._models[self.anchor]
+            extra["bonus"] = self.bonus
         return extra | {
             "models": list(self._models),
             "costs": [float(c) for c in self.costs],
@@ -211,6 +228,8 @@ class LearnedPolicy(Policy):
                 else None,
                 cost_unit=float(params.get("cost_unit", 1.0)),
                 embedding_model=params.get("embedding_model"),
+                anchor=params.get("anchor"),
+                bonus=float(params.get("bonus", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PolicyParamsError(

@@ -14,7 +14,11 @@
 4. Among the accepted, the best objective (point estimate on the same decisions, under the
    target mix) wins; a simpler family within `SIMPLER_WITHIN` of it wins instead.
 5. The policy that will be served is replayed on the test items through its own `plan_many`
-   (as `tradeoff replay` does): the metrics and the sentence come from there.
+   (as `tradeoff replay` does): the metrics and the sentence come from there. Two references
+   knowing every held-out outcome are reported beside it: the *accuracy oracle* (per item the
+   best-scoring model, cheapest on ties: the most accuracy any routing reaches) and the
+   *cheapest oracle* (the cheapest routing whose held-out accuracy meets the requirement's
+   accuracy floors: what a perfect router would save). Neither is a policy.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tradeoff.policies.artifact import PolicyArtifact, store_artifact
 from tradeoff.policies.data import Outcomes, baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError, InfeasibleError
 from tradeoff.policies.families.base import Policy
+from tradeoff.policies.families.embeddings import installed_encoder
 from tradeoff.policies.families.verifiers import Verdicts, usable_verifiers
 from tradeoff.policies.fit import per_task
 from tradeoff.policies.fit.acceptance import (
@@ -47,6 +52,7 @@ from tradeoff.policies.fit.families import FAMILY_ORDER, FAMILY_SPECS, SPECS
 from tradeoff.policies.fit.mix import Strata, TrafficMix, resolve_mixes
 from tradeoff.policies.fit.objective import PathJudge
 from tradeoff.policies.fit.options import FitOptions
+from tradeoff.policies.fit.paths import breakpoints, choose, inside, trace
 from tradeoff.policies.fit.search import cross_fitted_search
 from tradeoff.policies.fit.spaces import Pieces, Space
 from tradeoff.policies.fit.spec import FitContext
@@ -56,6 +62,7 @@ from tradeoff.policies.replay.metrics import Bootstrap, constraint_margin, metri
 from tradeoff.policies.replay.report import FitReport
 from tradeoff.policies.replay.simulate import (
     Replay,
+    Routes,
     oracle_routes,
     replay,
     replay_policy,
@@ -261,7 +268,7 @@ def _families(
         train=train,
         base_j=base_j,
         folds=folds,
-        pieces=Pieces(train, folds, o.embedding_model),
+        pieces=Pieces(train, folds, o.embedding_model, base_j, _optional_encoder(o)),
         verdicts=verdicts,
         verifiers=usable,
         no_verifier=why_not,
@@ -317,6 +324,13 @@ def _with_task_floor(
             fam = FamilyCandidates(fam.family, [*fam.paths, [cand]], ordered=True)
         out.append(fam)
     return out
+
+
+def _optional_encoder(o: FitOptions) -> str | None:
+    """The encoder the learned search may add (`FitOptions.try_embedding`)."""
+    if o.embedding_model or o.try_embedding is None:
+        return None
+    return installed_encoder() if o.try_embedding == "auto" else o.try_embedding
 
 
 def _baseline_meets_by_definition(req: Requirement) -> bool:
@@ -379,6 +393,7 @@ def _report(
         for j, name in enumerate(models)
     }
     oracle = replay(test, oracle_routes(test))
+    cheapest = _cheapest_oracle(req, test, base)
     on_test = {
         str(c): {
             "value": metric_point(c.metric, r),
@@ -403,10 +418,42 @@ def _report(
         metrics=metrics,
         baseline_metrics=singles_[models[base_j]],
         singles=singles_,
-        oracle=summarize(oracle, base, boot, models),
+        accuracy_oracle=summarize(oracle, base, boot, models),
+        cheapest_oracle=None
+        if cheapest is None
+        else summarize(replay(test, cheapest), base, boot, models),
         test_constraints=on_test,
         skipped={},
         notes=list(outcomes.notes),
         keeps_baseline=is_baseline,
         tasks=tasks,
     )
+
+
+def _cheapest_oracle(req: Requirement, test: Outcomes, base: Replay) -> Routes | None:
+    """The cheapest routing of the held-out items, knowing every outcome, whose accuracy meets
+    every accuracy floor of `req` (None without one, or when no routing meets them): the
+    gain-per-dollar rule on the true scores and costs traces the least cost at each accuracy
+    (a fractional knapsack's hull; `policies.fit.paths`)."""
+    floors = [c for c in req.constraints if c.metric == "accuracy" and c.lower_bound]
+    if not floors or not test.n:
+        return None
+    base_acc = float(base.score.mean())
+    needed = max(c.value * base_acc if c.relative else c.value for c in floors)
+    score = np.nan_to_num(test.score[:, :, 0], nan=0.0)
+    cost = test.cost[:, :, 0]
+    cost = np.where(np.isnan(cost), np.nanmax(cost, initial=0.0) * 10 + 1.0, cost)
+    unit = cost_unit(cost)
+    points = breakpoints(score, cost, unit)
+    path = trace(points, score, cost)
+    ok = np.flatnonzero(path.score >= needed - 1e-12)
+    if not len(ok):
+        return None
+    k = int(ok[np.argmin(path.cost[ok])])
+    picks = choose(score, cost, inside(float(path.lam_hi[k]), float(path.lam_lo[k])), unit)
+    return single_routes_of(picks)
+
+
+def single_routes_of(picks: np.ndarray) -> Routes:
+    """Routes sending item i to model `picks[i]` alone."""
+    return Routes(picks.reshape(-1, 1), np.ones(len(picks), dtype=int))

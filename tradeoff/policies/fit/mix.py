@@ -30,11 +30,15 @@ known range, so its bound is the plain t bound.
 
 Where the mix comes from (`fit_policy(traffic_mix=...)`, `tradeoff fit --traffic-mix`):
 
-- `auto` (default): the recorded mix *and* the held-out items' task mix, both must hold. Only
-  the held-out items' task labels are read (never their outcomes, which stay unseen until the
-  report): they are the stand-in for the traffic to be served. On a seeded hash split the two
-  mixes agree up to noise; on a named test split with its own mix (LLMRouter's is 50 items per
-  task over 10 of its 14 tasks) the second one is what keeps the promise there.
+- `auto` (default): the recorded mix *and* the held-out items' task mix, both must hold, when
+  the two differ: a chi-square test of homogeneity of the training and held-out task counts
+  rejects "one mix" at `SAME_MIX_P`. Only the held-out items' task labels are read (never their
+  outcomes, which stay unseen until the report): they are the stand-in for the traffic to be
+  served. On a seeded hash split the two mixes agree up to noise, and the reweighted bound
+  (which pools variances over every task and takes a t at the effective sample size) would
+  only cost savings there: the recorded mix alone is tested. On a named test split with its own
+  mix (LLMRouter's is 50 items per task over 10 of its 14 tasks) the test rejects, and the
+  second mix is what keeps the promise there.
 - `recorded`: the training items' own mix only (the i.i.d. assumption).
 - `TASK=SHARE,...`: a declared mix (e.g. from the traffic a team serves), alone.
 """
@@ -52,6 +56,7 @@ from scipy import stats
 from tradeoff.policies.errors import DataError
 
 POOL_DOF = 2.0  # pseudo degrees of freedom pulling a task's variance toward the pooled one
+SAME_MIX_P = 0.05  # below this p-value the held-out task mix differs from the training one
 AUTO, RECORDED = "auto", "recorded"
 
 
@@ -139,12 +144,31 @@ def resolve_mixes(
     if spec == RECORDED:
         return [RECORDED_MIX]
     if spec == AUTO:
-        train_tasks = list(train_tasks)
+        train_tasks, test_tasks = list(train_tasks), list(test_tasks)
         mix = held_out_mix(train_tasks, test_tasks)
         # Training items of one task (or none in common): reweighting changes nothing.
         many = len({str(t) for t in train_tasks}) > 1 and mix.shares
-        return [RECORDED_MIX, mix] if many else [RECORDED_MIX]
+        if not many or not mixes_differ(train_tasks, test_tasks):
+            return [RECORDED_MIX]
+        return [RECORDED_MIX, mix]
     return [declared_mix(spec, train_tasks)]
+
+
+def mixes_differ(train_tasks: Iterable[object], test_tasks: Iterable[object]) -> bool:
+    """Whether the two items' task frequencies differ beyond sampling noise (chi-square test of
+    homogeneity at `SAME_MIX_P`); a task the held-out items have and training lacks always
+    counts as a difference (the held-out mix then also reports it as uncovered)."""
+    train, test = Counter(str(t) for t in train_tasks), Counter(str(t) for t in test_tasks)
+    if not train or not test:
+        return False
+    if set(test) - set(train):
+        return True
+    names = sorted(train)
+    table = np.array([[train[t] for t in names], [test.get(t, 0) for t in names]], dtype=float)
+    if len(names) < 2:
+        return False
+    p = float(stats.chi2_contingency(table, correction=False)[1])
+    return p < SAME_MIX_P
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,10 @@ class PathJudge:
             cost,
             SEARCH_POINTS,
             self.cheap_first,
-            lambda lam, unit: space.serve({0: config}, lam, unit),  # never served
+            lambda lam, unit, bonus: space.serve({0: config}, lam, unit, bonus),  # never served
             routes,
+            space.anchor({0: config}),
+            SEARCH_POINTS // 2,
         )
         family = FamilyCandidates(space.family, [path], ordered=True)
         accepted, tested = accept(

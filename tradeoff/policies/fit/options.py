@@ -19,7 +19,9 @@ class FitOptions:
     registered one, `policies.fit.families`). `guarantee=False` accepts on point estimates and
     `per_request_cost=False` predicts each model's mean cost for every request: benchmarks use
     them to measure what each one is worth. `embedding_model` adds sentence-embedding features
-    to the learned router (optional, `policies.families.embeddings`). With `capabilities` (a
+    to every learned-router configuration (`policies.families.embeddings`); without it,
+    `try_embedding` is an encoder the search may add where the cross-fitted objective gains
+    ("auto": a bundled encoder package, if one is installed; None: never). With `capabilities` (a
     model's, by name), no accepted policy leaves an item to a model that cannot serve it (the
     proxy would answer 400). `traffic_mix` names the task mix the promise is for besides the
     recorded one (`policies.fit.mix`: "auto", "recorded" or "TASK=SHARE,...").
@@ -43,6 +45,7 @@ class FitOptions:
     guarantee: bool = True
     per_request_cost: bool = True
     embedding_model: str | None = None
+    try_embedding: str | None = "auto"
     capabilities: CapabilityLookup | None = None
     traffic_mix: str | None = None
     not_measured: bool = False

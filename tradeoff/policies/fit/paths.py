@@ -12,6 +12,15 @@ switching model at a finite set of *breakpoints*. `breakpoints` lists them; betw
 consecutive ones the routing does not change, so the whole cost/accuracy path is traced exactly
 by applying them in order (`trace`), and a finite grid of lam values (`lam_grid`) covers every
 distinct routing when asked for all of them.
+
+Between "every request to the baseline" and lam = 0 the rule has nothing: at lam = 0 every
+request already goes to its best predicted model, which at a strict requirement may save too much
+to pass. The *anchored* stretch fills it: a `bonus` added to the baseline's (the anchor's)
+predicted score keeps a request on the baseline unless another model's predicted score beats the
+baseline's by more than the bonus. As the bonus falls from above every request's predicted
+advantage to 0, requests leave the baseline one by one, the most clearly better-off first
+(`anchor_grid`), ending at the lam = 0 routing: a path that starts at the baseline and moves
+toward cheaper routings in small steps.
 """
 
 from __future__ import annotations
@@ -23,10 +32,57 @@ import numpy as np
 TIE = 1e-9  # equal utilities go to the cheaper model
 
 
-def choose(pred: np.ndarray, cost: np.ndarray, lam: float, unit: float) -> np.ndarray:
-    """Model index per row under the gain-per-dollar rule; `pred`, `cost` are (n, m)."""
-    scaled = cost / unit
-    return np.argmax(pred - (lam + TIE) * scaled, axis=1)
+def choose(
+    pred: np.ndarray,
+    cost: np.ndarray,
+    lam: float,
+    unit: float,
+    anchor: int | None = None,
+    bonus: float = 0.0,
+) -> np.ndarray:
+    """Model index per row under the gain-per-dollar rule; `pred`, `cost` are (n, m); `bonus`
+    is added to column `anchor`'s predicted score (the anchored stretch)."""
+    return np.argmax(utility(pred, cost, lam, unit, anchor, bonus), axis=1)
+
+
+def utility(
+    pred: np.ndarray,
+    cost: np.ndarray,
+    lam: float,
+    unit: float,
+    anchor: int | None = None,
+    bonus: float = 0.0,
+) -> np.ndarray:
+    """(n, m) what the rule maximises per row."""
+    u = pred - (lam + TIE) * (cost / unit)
+    if anchor is not None and bonus:
+        u = u.copy()
+        u[:, anchor] += bonus
+    return u
+
+
+def anchor_grid(
+    pred: np.ndarray, cost: np.ndarray, unit: float, anchor: int, limit: int
+) -> np.ndarray:
+    """At most `limit` bonus values, descending, for the anchored stretch at lam = 0 (see the
+    module docstring): each strictly between two requests' predicted advantages over the
+    anchor, so it names one routing. The first routings move few requests (a geometric spread
+    of how many have left the anchor), later ones even steps; neither end is included (the
+    anchor alone, and the lam = 0 routing, which the lam grid has)."""
+    u = utility(pred, cost, 0.0, unit)
+    advantage = u.max(axis=1) - u[:, anchor]
+    values = np.unique(advantage[advantage > 0])[::-1]  # distinct, descending
+    count = len(values)
+    if count < 2 or limit < 1:
+        return np.zeros(0)
+    moved = np.cumsum(np.bincount(np.searchsorted(-values, -advantage[advantage > 0])))
+    half = max(limit // 2, 1)
+    targets = np.concatenate(
+        [np.geomspace(1, moved[-1], half), np.linspace(1, moved[-1], limit - half + 2)[1:-1]]
+    )
+    # Routing k (k = 0..count-2) moves every request whose advantage is at least values[k].
+    ks = np.unique(np.minimum(np.searchsorted(moved, targets), count - 2))
+    return (values[ks] + values[ks + 1]) / 2.0
 
 
 @dataclass(frozen=True)

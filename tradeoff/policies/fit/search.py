@@ -12,8 +12,9 @@ family must beat a simpler one).
 
 The search must not make the guarantee an optimist's pick, so it is *nested* in the cross-fit:
 for each fold f, a study that sees only the other folds (its trials cross-fitted among them)
-chooses fold f's configuration, and fold f's options come from that configuration fitted on the
-other folds. Every training item's decision thus comes from a search and a fit that never saw
+chooses fold f's configuration (its pick, or one of the space's pre-specified `alternatives`,
+such as another success model, where that beats the pick clearly), and fold f's options come
+from that configuration fitted on the other folds. Every training item's decision thus comes from a search and a fit that never saw
 its outcome, exactly as for a plain cross-fitted predictor: the search is part of the learner
 that acceptance tests, and needs no share of the error budget however many trials it runs
 (`tests/policies/test_search.py`: false acceptances stay under the level, where testing the
@@ -139,4 +140,13 @@ def _study(
     # The default stays unless beaten clearly: a pick among many noisy trials is optimistic.
     keep = value > base - DEFAULT_WITHIN * abs(base)
     chosen = first if keep else best
-    return dict(chosen.user_attrs["config"]), {"default_value": base, "best_value": value}
+    config: Config = dict(chosen.user_attrs["config"])
+    current = base if keep else value
+    # Pre-specified alternatives (a different success model): each replaces the pick only
+    # when it beats it clearly, as the pick had to beat the default.
+    for alt in space.alternatives(items):
+        pred, cost = inner_options(space, alt, folds, items, outer)
+        alt_value = judge(space, alt, items, pred, cost)
+        if alt_value < current - DEFAULT_WITHIN * abs(current):
+            config, current = dict(alt), alt_value
+    return config, {"default_value": base, "best_value": min(value, current)}

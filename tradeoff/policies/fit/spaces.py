@@ -43,8 +43,18 @@ Folds = frozenset[int]
 class Pieces:
     """The training items' arrays and the fits every configuration shares, cached."""
 
-    def __init__(self, train: Outcomes, folds: np.ndarray, embedding: str | None = None) -> None:
+    def __init__(
+        self,
+        train: Outcomes,
+        folds: np.ndarray,
+        embedding: str | None = None,
+        base_j: int | None = None,
+        optional_embedding: str | None = None,
+    ) -> None:
         self.train, self.folds, self.embedding = train, folds, embedding
+        self.base_j = base_j  # the baseline's model index (None: paths are not anchored)
+        # An encoder the learned search may add (`embedding` forces one on every configuration).
+        self.optional_embedding = None if embedding else optional_embedding
         self.prompts = [str(p) for p in train.prompts]
         self.task_list = [str(t) for t in train.tasks]
         self.tasks = tuple(sorted(set(self.task_list)))
@@ -93,12 +103,19 @@ class Pieces:
 
         return self.cached(("means", name, strength, excluded), make)
 
-    def features(self, width: int) -> tuple[PromptFeatures, sp.csr_matrix]:
+    def encoder(self, embed: bool) -> str | None:
+        """The sentence encoder of the features: the forced one, else the optional one when
+        `embed`."""
+        return self.embedding or (self.optional_embedding if embed else None)
+
+    def features(self, width: int, embed: bool = False) -> tuple[PromptFeatures, sp.csr_matrix]:
+        encoder = self.encoder(embed)
+
         def make() -> tuple[PromptFeatures, sp.csr_matrix]:
-            feats = PromptFeatures(list(self.tasks), width, self.embedding)
+            feats = PromptFeatures(list(self.tasks), width, encoder)
             return feats, feats.transform(self.prompts, self.task_list)
 
-        return self.cached(("features", width), make)
+        return self.cached(("features", width, encoder), make)
 
 
 class Space:
@@ -115,6 +132,11 @@ class Space:
         training items the search may look at."""
         raise NotImplementedError
 
+    def alternatives(self, items: np.ndarray) -> list[Config]:
+        """Configurations every study weighs beside its pick, outside the sampler (so they do
+        not change what it samples); none by default."""
+        return []
+
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         raise NotImplementedError
 
@@ -126,10 +148,18 @@ class Space:
         """(chain (n, L), samples (n,)) for the chosen options."""
         return picks.reshape(-1, 1), np.ones(len(picks), dtype=int)
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+    def serve(
+        self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
+    ) -> Policy:
         """The policy to serve from the fold pipelines: fold f's configuration fitted without
-        fold f, for every fold."""
+        fold f, for every fold; `bonus` is added to the anchor option's predicted score
+        (`policies.fit.paths`: the anchored stretch)."""
         raise NotImplementedError
+
+    def anchor(self, configs: dict[int, Config]) -> int | None:
+        """The option that is "every request to the baseline" under these configurations
+        (None: there is none, the path starts at lam = 0). Options are models by default."""
+        return self.pieces.base_j
 
     def describe(self, config: Config) -> str:
         raise NotImplementedError

@@ -170,7 +170,9 @@ class FitReport:
     metrics: dict[str, Any]
     baseline_metrics: dict[str, Any]
     singles: dict[str, dict[str, Any]]
-    oracle: dict[str, Any]
+    accuracy_oracle: dict[str, Any]  # per item the best-scoring model: the accuracy ceiling
+    # the cheapest routing meeting the accuracy floors knowing every outcome (None: none)
+    cheapest_oracle: dict[str, Any] | None
     test_constraints: dict[str, Any]
     skipped: dict[str, str]
     notes: list[str] = field(default_factory=list)
@@ -211,7 +213,8 @@ class FitReport:
             "requirement_on_test": self.test_constraints,
             "acceptance": self.acceptance,
             "singles": self.singles,
-            "oracle": self.oracle,
+            "accuracy_oracle": self.accuracy_oracle,
+            "cheapest_oracle": self.cheapest_oracle,
             "skipped_families": self.skipped,
             "notes": self.notes,
             "n_fit": self.n_fit,
@@ -257,8 +260,10 @@ class FitReport:
         ]
         rows += [
             (f"policy ({self.family})", self.metrics),  # described in full below the table
-            ("oracle (upper bound)", self.oracle),
+            ("accuracy oracle (upper bound)", self.accuracy_oracle),
         ]
+        if self.cheapest_oracle is not None:
+            rows.append(("cheapest oracle meeting it", self.cheapest_oracle))
         used = ", ".join(
             f"{k} {v:.0%}"
             for k, v in sorted(self.metrics["models_used"].items(), key=lambda kv: -kv[1])

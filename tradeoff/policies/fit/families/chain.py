@@ -112,7 +112,14 @@ class ChainSpace(Space):
     def label(self, configs: dict[int, Config]) -> str:
         return self.describe(self.most_chosen(configs))
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+    def anchor(self, configs: dict[int, Config]) -> int | None:
+        """The strong option, where every fold's strong model is the baseline."""
+        strong = {self.models(c)[1] for c in configs.values()}
+        return STRONG if strong == {self.base_j} else None
+
+    def serve(
+        self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
+    ) -> Policy:
         """Two model pairs cannot be averaged: the configuration most folds chose, fitted on
         every training item."""
         config = self.most_chosen(configs)
@@ -121,8 +128,12 @@ class ChainSpace(Space):
         cheap, strong = (names[j] for j in self.models(config))
         k = int(config["k"])
         means = self._means(config, frozenset())[0]
-        tables = {t: [float(x) for x in row] for t, row in zip(p.tasks, means.table, strict=True)}
-        default = [float(x) for x in means.overall]
+        table, overall = means.table.copy(), means.overall.copy()
+        if bonus and self.anchor(configs) == STRONG:  # the anchored stretch (`fit.paths`)
+            table[:, STRONG] += bonus
+            overall[STRONG] += bonus
+        tables = {t: [float(x) for x in row] for t, row in zip(p.tasks, table, strict=True)}
+        default = [float(x) for x in overall]
         costs = p.cost(self.per_request_cost, frozenset())[0].select([cheap, strong])
         gate = Gate((cheap, strong), k, tables, default, costs, lam, unit)
         if self.family == "cascade":
@@ -139,9 +150,24 @@ class ChainSpace(Space):
         return config | {"per_request_cost": self.per_request_cost}
 
 
+def distinct_verifiers(verdicts: VerdictSource, verifiers: list[str], ks: list[int]) -> list[str]:
+    """`verifiers` less those whose verdicts equal an earlier one's on every recorded response
+    (for every k): their chains replay identically, so their paths are one path, and each
+    copy would take a share of the error budget for nothing (on math answers `answer_parses`
+    and `json_valid` accept the same responses)."""
+    seen: set[bytes] = set()
+    out = []
+    for v in verifiers:
+        key = b"".join(np.packbits(np.asarray(verdicts(v, k), dtype=bool)).tobytes() for k in ks)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
 class CascadeSpec(FamilySpec):
     """A cheap model's answer, escalated to a strong one when a verifier rejects it; one
-    space (and path) per usable verifier."""
+    space (and path) per usable verifier whose verdicts differ from the others'."""
 
     name = "cascade"
     simplicity = 2
@@ -157,6 +183,9 @@ class CascadeSpec(FamilySpec):
     def spaces(self, ctx: FitContext) -> list[Space]:
         if ctx.verdicts is None:
             return []
+        ks = list(range(2, ctx.samples + 1)) if self.best_of else [1]
+        # One answer agrees with itself: group verifiers need best-of-k's samples.
+        usable = [v for v in ctx.verifiers if self.best_of or v not in GROUP_ONLY]
         chains = [
             ChainSpace(
                 ctx.pieces,
@@ -167,8 +196,7 @@ class CascadeSpec(FamilySpec):
                 ctx.verdicts,
                 ctx.per_request_cost,
             )
-            for v in ctx.verifiers
-            if self.best_of or v not in GROUP_ONLY  # one answer agrees with itself
+            for v in distinct_verifiers(ctx.verdicts, usable, ks or [1])
         ]
         return [c for c in chains if not c.empty]
 

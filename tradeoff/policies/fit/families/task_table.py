@@ -31,17 +31,23 @@ class TaskTableSpace(Space):
         rows = p.task_means("scores", p.scores, config["shrink"], excluded)[1]
         return rows, p.cost(config["per_request_cost"], excluded)[1]
 
-    def serve(self, configs: dict[int, Config], lam: float, unit: float) -> Policy:
+    def serve(
+        self, configs: dict[int, Config], lam: float, unit: float, bonus: float = 0.0
+    ) -> Policy:
         p = self.pieces
         fitted = [
             p.task_means("scores", p.scores, c["shrink"], frozenset({f}))[0]
             for f, c in configs.items()
         ]
         table = np.mean([m.table for m in fitted], axis=0)
+        overall = np.mean([m.overall for m in fitted], axis=0)
+        if bonus and p.base_j is not None:  # the anchored stretch: the table is what is ranked
+            table[:, p.base_j] += bonus
+            overall[p.base_j] += bonus
         scores = {t: [float(x) for x in row] for t, row in zip(p.tasks, table, strict=True)}
-        overall = [float(x) for x in np.mean([m.overall for m in fitted], axis=0)]
+        default = [float(x) for x in overall]
         return TaskTablePolicy.by_request(
-            list(p.train.models), scores, overall, self.served_cost_model(configs), lam, unit
+            list(p.train.models), scores, default, self.served_cost_model(configs), lam, unit
         )
 
     def describe(self, config: Config) -> str:
