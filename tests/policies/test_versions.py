@@ -170,3 +170,27 @@ def test_the_promotion_test_rejects_a_candidate_that_loses_accuracy(tmp_path: Pa
         cheap, parse_requirement("accuracy >= 50% of baseline"), few, "base"
     ).passed
     assert promotion_test(base, req, few, "base").passed  # the baseline itself needs no sample
+
+
+def test_the_promotion_test_holds_an_every_task_clause_on_each_task(tmp_path: Path) -> None:
+    def score(rng: np.random.Generator, task: str, model: str, i: int) -> float:
+        return float(model == "base" or task == "easy" or i % 2 == 0)  # cheap: half of "hard"
+
+    build_store(
+        tmp_path / "t.duckdb",
+        dataset="traffic-x",
+        tasks={"easy": 900, "hard": 100},
+        models={"cheap": 0.001, "base": 0.01},
+        score=score,
+    )
+    held = load_outcomes(open_store(tmp_path / "t.duckdb"), "traffic-x")
+    cheap = create_policy("single", {"model": "cheap"})
+    overall = parse_requirement("accuracy >= 90% of baseline")
+    assert promotion_test(cheap, overall, held, "base").passed  # 95% on the mix
+    each = parse_requirement("accuracy >= 90% of baseline on every task")
+    verdict = promotion_test(cheap, each, held, "base")
+    assert not verdict.passed and "on every task" in verdict.reason  # 50% on "hard"
+    table = create_policy(
+        "task_table", {"table": {"easy": "cheap", "hard": "base"}, "default": "base"}
+    )
+    assert promotion_test(table, each, held, "base").passed  # "hard" kept on the baseline
