@@ -143,3 +143,46 @@ def _store(tmp_path: Path) -> Store:
         score=score,
         prompt=lambda task, i: f"{task} question {i} {'long ' * (i % 7)}",
     )
+
+
+class TwoKinds(Space):
+    """A kind-"a" search (trials differ in `x`) and one kind-"b" alternative; the judge prefers
+    "b" in the studies of the folds in `b_wins`."""
+
+    family = "learned"
+
+    def __init__(self, folds: np.ndarray, b_wins: set[int]) -> None:
+        self.folds, self.b_wins = folds, b_wins
+
+    def default(self, items: np.ndarray) -> Config:
+        return {"kind": "a", "x": 0}
+
+    def alternatives(self, items: np.ndarray) -> list[Config]:
+        return [{"kind": "b", "x": 0}]
+
+    def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
+        return {"kind": "a", "x": trial.suggest_int("x", 0, 3)}
+
+    def kind(self, config: Config) -> str:
+        return str(config["kind"])
+
+    def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((len(self.folds), 2)), np.ones((len(self.folds), 2))
+
+    def judge(self, space: Space, config: Config, items: np.ndarray, *_: np.ndarray) -> float:
+        outer = set(np.unique(self.folds)) - set(np.unique(self.folds[items]))
+        b = bool(outer & self.b_wins)
+        return (0.5 if b else 2.0) if config["kind"] == "b" else 1.0 + 0.1 * config["x"]
+
+
+@pytest.mark.parametrize(("b_wins", "kind"), [({0, 1}, "a"), ({0, 1, 2}, "b")])
+def test_every_fold_is_of_the_kind_most_studies_chose(b_wins: set[int], kind: str) -> None:
+    """Folds of different kinds cannot be served as one average: a fold whose study chose the
+    minority kind takes its own study's best of the majority kind, so the options acceptance
+    tests are those of the folds served."""
+    folds = np.repeat(np.arange(5), 20)
+    space = TwoKinds(folds, b_wins)
+    found = cross_fitted_search(space, space.judge, folds, 6, 0)
+    assert {space.kind(c) for c in found.fold_configs.values()} == {kind}
+    if kind == "a":  # the study's own pick among its kind-"a" trials: the default, x = 0
+        assert all(c == {"kind": "a", "x": 0} for c in found.fold_configs.values())

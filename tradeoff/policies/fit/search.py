@@ -23,14 +23,20 @@ search's pick on the items it was picked on would not).
 The served policy is the fold pipelines themselves, averaged (`Space.serve`): the per-task
 tables, the linear routers and the cost models of the folds are each one linear map, so their
 average is one table or one linear model, served as fast as before, whose cost weight means what
-it meant in the folds. (A cascade cannot average two model pairs: it serves the configuration
-most folds chose, fitted on every training item.) `n_trials` is each study's budget; with 1
+it meant in the folds. Only configurations of one kind average (`Space.kind`: a ridge and a
+logistic success model do not), so where the studies chose different kinds every fold takes its
+own study's best of the kind most studies chose before its options are computed: the path
+acceptance tests is then the one served (had the minority folds kept their kind, the cost weight
+would be chosen on options the served average never gives). The kind is the one choice not
+nested: one bit, by a vote of studies of which all but one saw the fold. (A cascade cannot
+average two model pairs: it serves the configuration most folds chose, fitted on every training
+item.) `n_trials` is each study's budget; with 1
 there is no search and every fold uses the default configuration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +81,24 @@ def cross_fitted_search(
     found: list[dict[str, float]] = []
     pred: np.ndarray | None = None
     cost: np.ndarray | None = None
+    by_kind: dict[int, dict[Hashable, Config]] = {}
     for f in names:
         items = np.flatnonzero(folds != f)
         if search:
-            configs[f], values = _study(space, judge, folds, items, f, n_trials, seed * 1009 + f)
+            configs[f], values, by_kind[f] = _study(
+                space, judge, folds, items, f, n_trials, seed * 1009 + f
+            )
             found.append(values)
         else:
             configs[f] = space.default(items if len(items) else np.arange(len(folds)))
+    if by_kind:
+        # One kind for every fold (see the module docstring): a fold whose study chose another
+        # kind takes its own study's best of the kind most studies chose.
+        kind = space.majority_kind([space.kind(c) for c in configs.values()])
+        for f in names:
+            if space.kind(configs[f]) != kind and kind in by_kind[f]:
+                configs[f] = by_kind[f][kind]
+    for f in names:
         p, c = space.options(configs[f], frozenset({f}))
         if pred is None or cost is None:
             pred, cost = np.zeros_like(p), np.zeros_like(c)
@@ -120,7 +137,9 @@ def _study(
     outer: int | None,
     n_trials: int,
     seed: int,
-) -> tuple[Config, dict[str, float]]:
+) -> tuple[Config, dict[str, float], dict[Hashable, Config]]:
+    """Fold `outer`'s configuration chosen among `items`, the study's values, and its choice
+    restricted to each kind of configuration it tried (`Space.kind`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP, n_trials))
     study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -134,19 +153,50 @@ def _study(
         return judge(space, config, items, pred, cost)
 
     study.optimize(objective, n_trials=n_trials)
-    best, first = study.best_trial, study.trials[0]
-    base = float(first.value) if first.value is not None else float("inf")
-    value = float(best.value) if best.value is not None else float("inf")
-    # The default stays unless beaten clearly: a pick among many noisy trials is optimistic.
-    keep = value > base - DEFAULT_WITHIN * abs(base)
-    chosen = first if keep else best
-    config: Config = dict(chosen.user_attrs["config"])
-    current = base if keep else value
-    # Pre-specified alternatives (a different success model): each replaces the pick only
-    # when it beats it clearly, as the pick had to beat the default.
+    first = study.trials[0]
+    base = _value(first)
+    tried = [t for t in study.trials if t.value is not None]
+    alternatives = []
     for alt in space.alternatives(items):
         pred, cost = inner_options(space, alt, folds, items, outer)
-        alt_value = judge(space, alt, items, pred, cost)
-        if alt_value < current - DEFAULT_WITHIN * abs(current):
-            config, current = dict(alt), alt_value
-    return config, {"default_value": base, "best_value": min(value, current)}
+        alternatives.append((dict(alt), float(judge(space, alt, items, pred, cost))))
+
+    def pick(kind: Hashable | None) -> tuple[Config, float] | None:
+        """The study's choice among configurations of `kind` (None: any)."""
+
+        def of(config: Config) -> bool:
+            return kind is None or space.kind(config) == kind
+
+        trials = [t for t in tried if of(t.user_attrs["config"])]
+        alts = [a for a in alternatives if of(a[0])]
+        if not trials and not alts:
+            return None
+        current: tuple[Config, float] | None = None
+        if trials:
+            best = min(trials, key=_value)
+            value = _value(best)
+            # The default stays unless beaten clearly: a pick among many noisy trials is
+            # optimistic.
+            keep = of(first.user_attrs["config"]) and value > base - DEFAULT_WITHIN * abs(base)
+            chosen = first if keep else best
+            current = dict(chosen.user_attrs["config"]), _value(chosen)
+        # Pre-specified alternatives (a different success model): each replaces the pick only
+        # when it beats it clearly, as the pick had to beat the default.
+        for alt, alt_value in alts:
+            if current is None or alt_value < current[1] - DEFAULT_WITHIN * abs(current[1]):
+                current = alt, alt_value
+        return current
+
+    chosen = pick(None)
+    assert chosen is not None
+    kinds = {
+        space.kind(c)
+        for c in [t.user_attrs["config"] for t in tried] + [a for a, _ in alternatives]
+    }
+    per_kind = {k: found[0] for k in kinds if (found := pick(k)) is not None}
+    best_value = min([_value(t) for t in tried] + [chosen[1]])
+    return chosen[0], {"default_value": base, "best_value": best_value}, per_kind
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    return float(trial.value) if trial.value is not None else float("inf")

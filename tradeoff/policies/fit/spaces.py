@@ -22,6 +22,7 @@ set of excluded folds), so a trial costs a few array operations once its fits ar
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,15 @@ class Space:
 
     def suggest(self, trial: optuna.Trial, items: np.ndarray) -> Config:
         raise NotImplementedError
+
+    def kind(self, config: Config) -> Hashable:
+        """What configurations must share to be served as one average (`serve`), such as a
+        success model's link; every configuration is of one kind by default."""
+        return None
+
+    def majority_kind(self, kinds: list[Hashable]) -> Hashable:
+        """The kind most folds chose; on a tie the first in `kinds`' order."""
+        return max(dict.fromkeys(kinds), key=kinds.count)
 
     def options(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
         """(predicted score, predicted cost), each (n, options), for every training item."""

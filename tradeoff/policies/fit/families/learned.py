@@ -7,9 +7,10 @@ logistic one (calibrated probabilities, served with `link="logistic"`). At a str
 only the tail matters, "both models near-certain", which a linear probability model cannot say;
 the logistic configuration is an alternative every study weighs beside its pick
 (`Space.alternatives`, `policies.fit.search`).
-Fold models are averaged on their own scale (the logistic ones in logits); where folds chose
-different links (or embeddings), the served policy averages the folds of the kind most of them
-chose.
+Fold models are averaged on their own scale (the logistic ones in logits), so every fold must
+be of one kind (link and embeddings): where the studies chose different kinds, each fold takes
+its own study's best of the kind most studies chose (`policies.fit.search`), before its options
+are computed, so the path acceptance tests is the one served.
 
 Sentence embeddings (`policies.families.embeddings`): with `--embedding-model` every
 configuration uses them; otherwise, when an encoder is installed (`installed_encoder`, or
@@ -19,6 +20,8 @@ cross-fitted objective says so, the same nested search that costs no error budge
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable
 
 import numpy as np
 import optuna
@@ -66,6 +69,13 @@ class LearnedSpace(Space):
         }
         embed = self.pieces.optional_embedding and trial.suggest_categorical("embed", [False, True])
         return config | {"embed": bool(embed)}
+
+    def kind(self, config: Config) -> tuple[str, bool]:
+        return _kind(config)
+
+    def majority_kind(self, kinds: list[Hashable]) -> Hashable:
+        """On a tie the simpler kind (identity, no embeddings)."""
+        return max(sorted(set(kinds)), key=kinds.count)  # type: ignore[type-var]
 
     def _ridge(self, config: Config, excluded: Folds) -> tuple[np.ndarray, np.ndarray]:
         """(coef, intercept) of the success model (ridge or logistic) fitted without
