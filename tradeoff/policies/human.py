@@ -12,11 +12,15 @@ Only sample 0 is filled: a review is one review, never sampled k times by best-o
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tradeoff.evals.reviewers import Reviewer
-from tradeoff.policies.data import Outcomes
+from tradeoff.policies.data import Outcomes, baseline_index
+
+if TYPE_CHECKING:
+    from tradeoff.policies.artifact import PolicyArtifact
 
 
 def with_reviewers(outcomes: Outcomes, reviewers: list[Reviewer], default_draft: int) -> Outcomes:
@@ -38,6 +42,20 @@ def with_reviewers(outcomes: Outcomes, reviewers: list[Reviewer], default_draft:
                 for r in reviewers
             ),
         ),
+    )
+
+
+def fitted_reviewers(artifact: PolicyArtifact) -> tuple[Reviewer, ...]:
+    """The human tiers `artifact` was fitted with (`fit` records them in its metrics)."""
+    return tuple(Reviewer(**r) for r in artifact.metrics.get("reviewers") or [])
+
+
+def with_fitted_reviewers(outcomes: Outcomes, artifact: PolicyArtifact) -> Outcomes:
+    """`outcomes` with the reviewers `artifact` was fitted with, drafted by its baseline, so
+    the policy replays where it routes to review."""
+    known = artifact.baseline if artifact.baseline in outcomes.models else None
+    return with_reviewers(
+        outcomes, list(fitted_reviewers(artifact)), baseline_index(outcomes, known)
     )
 
 

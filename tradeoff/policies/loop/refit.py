@@ -37,12 +37,11 @@ import numpy as np
 
 from tradeoff.evals.adaptive.drops import dropped_models
 from tradeoff.evals.errors import StoreBusyError, TradeoffError, UsageError
-from tradeoff.evals.reviewers import Reviewer
 from tradeoff.evals.store import Store
 from tradeoff.evals.store.outcomes import copy_rows, count_items, delete_rows, record_dataset
 from tradeoff.policies.artifact import insert_artifact
-from tradeoff.policies.data import baseline_index, load_outcomes
-from tradeoff.policies.human import with_reviewers
+from tradeoff.policies.data import load_outcomes
+from tradeoff.policies.human import fitted_reviewers, with_fitted_reviewers
 from tradeoff.policies.loop.explore import explorations
 from tradeoff.policies.loop.monitor import Monitor
 from tradeoff.policies.loop.promote import Verdict, promote, promotion_test
@@ -187,7 +186,7 @@ def _refit_policy(
         )
         return result
     # The human tiers the serving policy was fitted with stay candidates (policies/human.py).
-    reviewers = tuple(Reviewer(**r) for r in art.metrics.get("reviewers") or [])
+    reviewers = fitted_reviewers(art)
     try:
         report = fit_policy(
             store,
@@ -215,8 +214,7 @@ def _refit_policy(
         "n_fit": report.n_fit,
     }
     outcomes = load_outcomes(store, dataset, with_responses=True, not_measured=True)
-    base_known = art.baseline if art.baseline in outcomes.models else None
-    outcomes = with_reviewers(outcomes, list(reviewers), baseline_index(outcomes, base_known))
+    outcomes = with_fitted_reviewers(outcomes, art)
     fitted, traffic = set(report.fit_item_ids), set(ids)
     held = np.flatnonzero([i in traffic and i not in fitted for i in outcomes.item_ids])
     verdict = promotion_test(

@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from tradeoff.evals.reviewers import Reviewer
 from tradeoff.evals.store import Store
 from tradeoff.policies.artifact import PolicyArtifact
 from tradeoff.policies.data import baseline_index, load_outcomes
 from tradeoff.policies.errors import DataError
 from tradeoff.policies.families.verifiers import Verdicts
 from tradeoff.policies.fit.splits import Splits, make_splits
-from tradeoff.policies.human import with_reviewers
+from tradeoff.policies.human import with_fitted_reviewers
 from tradeoff.policies.replay.metrics import Bootstrap, summarize
 from tradeoff.policies.replay.report import HELD_OUT, json_metrics
 from tradeoff.policies.replay.simulate import replay, replay_policy, single_routes
@@ -87,9 +86,7 @@ def replay_artifact(
         raise DataError("the policy file names no dataset; pass --dataset NAME")
     policy = artifact.policy()
     outcomes = load_outcomes(store, dataset, with_responses=True)
-    base_known = artifact.baseline if artifact.baseline in outcomes.models else None
-    reviewers = [Reviewer(**r) for r in artifact.metrics.get("reviewers") or []]
-    outcomes = with_reviewers(outcomes, reviewers, baseline_index(outcomes, base_known))
+    outcomes = with_fitted_reviewers(outcomes, artifact)
     fitted = _fitted_splits(artifact, dataset, outcomes.item_ids, outcomes.splits)
     idx, split_name = _items(artifact, dataset, split, outcomes.item_ids, outcomes.splits, fitted)
     if fitted is not None:
