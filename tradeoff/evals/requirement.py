@@ -56,6 +56,11 @@ class Constraint:
     def lower_bound(self) -> bool:
         return self.op in (">=", ">")
 
+    @property
+    def baseline_holds(self) -> bool:
+        """The baseline itself meets it, whatever the noise (`accuracy >= 95% of baseline`)."""
+        return self.relative and (self.value <= 1 if self.lower_bound else self.value >= 1)
+
     def __str__(self) -> str:
         if self.relative:
             bound = f"{self.value * 100:g}% of baseline"

@@ -48,6 +48,7 @@ from tradeoff.policies.fit.candidates import Candidate, FamilyCandidates
 from tradeoff.policies.fit.mix import RECORDED_MIX, Strata, TrafficMix, z_quantile
 from tradeoff.policies.replay.metrics import Bootstrap, metric_point, metric_samples
 from tradeoff.policies.replay.simulate import Replay, VerdictSource, replay
+from tradeoff.policies.replay.tasks import task_groups
 from tradeoff.policies.requirement import Constraint, Requirement
 
 ALPHA = 0.05
@@ -174,13 +175,14 @@ def accept(
     are target task mixes every accuracy and cost constraint must also hold on."""
     active = [f for f in families if f.candidates]
     strata = [mix.on(train.tasks) for mix in mixes]
+    groups = task_groups(train.tasks) if any(c.per_task for c in req.constraints) else []
     accepted: list[Tested] = []
     tested: list[Tested] = []
     for fam in active:
         family_level = alpha * _weight(fam, active)
         if point_estimate:
             for cand in fam.candidates:
-                t = _test(req, cand, train, verdicts, base, boot, 0.5, strata)
+                t = _test(req, cand, train, verdicts, base, boot, 0.5, strata, groups)
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
@@ -191,7 +193,7 @@ def accept(
         level = family_level / size
         for path in paths:
             for cand in path:
-                t = _test(req, cand, train, verdicts, base, boot, level, strata)
+                t = _test(req, cand, train, verdicts, base, boot, level, strata, groups)
                 tested.append(t)
                 if t.ok:
                     accepted.append(t)
@@ -241,30 +243,34 @@ def _test(
     boot: Bootstrap,
     level: float,
     strata: Sequence[Strata] = (),
+    groups: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Tested:
+    """`groups`: (task, its items) for `on every task` clauses (`task_groups`)."""
     r = replay(train, cand.routes, verdicts)
     t = Tested(cand, r, level)
     for c in req.constraints:
         if c.per_task:
             t.task_bounds[str(c)] = {}
-            t.margins[str(c)], t.bounds[str(c)] = _per_task(c, t, train.tasks, base, boot)
+            t.margins[str(c)], t.bounds[str(c)] = _per_task(c, t, groups, base, boot)
         else:
             t.margins[str(c)], t.bounds[str(c)] = constraint_bound(c, r, base, boot, level, strata)
     return t
 
 
 def _per_task(
-    c: Constraint, t: Tested, tasks: np.ndarray, base: Replay, boot: Bootstrap
+    c: Constraint,
+    t: Tested,
+    groups: Sequence[tuple[str, np.ndarray]],
+    base: Replay,
+    boot: Bootstrap,
 ) -> tuple[float, float]:
     """(margin, bound) of an `on every task` clause: its lowest over the tasks."""
     overall = _replace(c, per_task=False)
     chain = t.candidate.routes.chain
     on_base = (chain[:, 0] == base.final) & (chain[:, 1:] < 0).all(axis=1)
-    by_definition = c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1)
     margin, bound = np.inf, np.nan
-    for task in sorted({str(x) for x in tasks}):
-        idx = np.flatnonzero(tasks.astype(str) == task)
-        if by_definition and on_base[idx].all():
+    for task, idx in groups:
+        if c.baseline_holds and on_base[idx].all():
             t.task_bounds[str(c)][task] = float("nan")  # the baseline itself: holds as stated
             continue
         m, b = constraint_bound(overall, t.replay.take(idx), base.take(idx), boot, t.level)

@@ -334,9 +334,7 @@ def _optional_encoder(o: FitOptions) -> str | None:
 
 
 def _baseline_meets_by_definition(req: Requirement) -> bool:
-    return all(
-        c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1) for c in req.constraints
-    )
+    return all(c.baseline_holds for c in req.constraints)
 
 
 def _is_single(t: Tested, j: int) -> bool:

@@ -26,6 +26,7 @@ from tradeoff.policies.fit.acceptance import constraint_bound
 from tradeoff.policies.fit.candidates import Candidate
 from tradeoff.policies.replay.metrics import Bootstrap
 from tradeoff.policies.replay.simulate import Replay, Routes, replay, single_routes
+from tradeoff.policies.replay.tasks import task_groups
 from tradeoff.policies.requirement import Requirement
 
 FAMILY = "task_table"
@@ -40,16 +41,15 @@ def task_floor_candidate(
     req: Requirement, train: Outcomes, base_j: int, base: Replay, level: float
 ) -> Candidate:
     """The task table of the module docstring, its decisions on the training items."""
+    groups = task_groups(train.tasks)
     tasks = train.tasks.astype(str)
-    names = sorted(set(tasks))
     score = np.nan_to_num(train.score[:, :, 0])
     cost = np.nan_to_num(train.cost[:, :, 0])
     clauses = [replace(c, per_task=False) for c in req.constraints]
     boot = Bootstrap.draw(1, 0, resamples=1)  # per-item metrics only: never resampled
     table: dict[str, str] = {}
     picks = np.full(train.n, base_j)
-    for task in names:
-        idx = np.flatnonzero(tasks == task)
+    for task, idx in groups:
         others = np.flatnonzero(tasks != task)
         accuracy = score[others].mean(axis=0) if len(others) else np.zeros(score.shape[1])
         mean_cost = cost[idx].mean(axis=0)
@@ -62,7 +62,7 @@ def task_floor_candidate(
         for j in sorted(cheaper, key=lambda j: (-accuracy[j], mean_cost[j], j)):
             r = replay(part, single_routes(len(idx), j))
             if not all(
-                constraint_bound(c, r, base_t, boot, level / len(names))[0] >= 0 for c in clauses
+                constraint_bound(c, r, base_t, boot, level / len(groups))[0] >= 0 for c in clauses
             ):
                 break  # fixed sequence: nothing after a failure
             passed.append(j)
@@ -71,11 +71,10 @@ def task_floor_candidate(
             picks[idx] = j
             table[task] = train.models[j]
     default = train.models[base_j]
-    full = {t: table.get(t, default) for t in names}
-    moved = sum(1 for t in names if t in table)
+    full = {t: table.get(t, default) for t, _ in groups}
     return Candidate(
         FAMILY,
-        f"task_table [each task alone: {moved} of {len(names)} tasks on a cheaper model]",
+        f"task_table [each task alone: {len(table)} of {len(groups)} tasks on a cheaper model]",
         Routes(picks.reshape(-1, 1), np.ones(train.n, dtype=int)),
         lambda: _policy(full, default),
     )

@@ -34,6 +34,7 @@ from tradeoff.policies.replay.simulate import (
     replay,
     single_routes,
 )
+from tradeoff.policies.replay.tasks import task_groups
 from tradeoff.policies.requirement import Constraint, Requirement
 from tradeoff.policies.versions import (
     append_event,
@@ -144,12 +145,9 @@ def _per_task_margin(
     """An `on every task` clause's margin: the lowest over the tasks, each on its own pairs (a
     task answered wholly by the baseline keeps a relative floor by definition)."""
     overall = replace(c, per_task=False)
-    by_definition = c.relative and (c.value <= 1 if c.lower_bound else c.value >= 1)
-    labels = np.asarray(tasks).astype(str)
     margin = np.inf
-    for task in sorted(set(labels)):
-        idx = np.flatnonzero(labels == task)
-        if by_definition and (mine.final[idx] == base.final[idx]).all():
+    for _, idx in task_groups(tasks):
+        if c.baseline_holds and (mine.final[idx] == base.final[idx]).all():
             continue
         boot = Bootstrap.draw(len(idx), seed)
         m = constraint_margin(overall, mine.take(idx), base.take(idx), boot)

@@ -18,13 +18,19 @@ from tradeoff.policies.replay.simulate import Replay
 SMALL_TASK = 20
 
 
+def task_groups(tasks: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(task, the indices of its items) for every task, in sorted task order."""
+    names, inverse = np.unique(np.asarray(tasks).astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    ends = np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1]
+    return list(zip((str(n) for n in names), np.split(order, ends), strict=True))
+
+
 def task_rows(r: Replay, base: Replay, tasks: np.ndarray, seed: int) -> list[dict[str, Any]]:
     """One row per task, lowest kept share first: n, accuracy (CI), the baseline's, kept
     (accuracy / baseline's, CI), savings (CI), and whether the task is too small to judge."""
     rows = []
-    labels = np.asarray(tasks).astype(str)
-    for k, task in enumerate(sorted(set(labels))):
-        idx = np.flatnonzero(labels == task)
+    for k, (task, idx) in enumerate(task_groups(tasks)):
         n = len(idx)
         boot = Bootstrap.draw(n, seed + 7919 * (k + 1), resamples=200)
         score, base_score = r.score[idx], base.score[idx]
