@@ -6,6 +6,7 @@ Every function takes the `Table` (for the error's file:line) and a Series aligne
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,32 @@ def score(table: Table, values: pd.Series, column: str) -> pd.Series:
 
 def messages(table: Table, values: pd.Series, column: str) -> pd.Series:
     """Chat messages as JSON text (a list of {role, content}), None where blank."""
+
+    def problem(parsed: Any) -> str | None:
+        if isinstance(parsed, list) and all(
+            isinstance(m, dict) and "role" in m and "content" in m for m in parsed
+        ):
+            return None
+        return "must be a list of {role, content} objects"
+
+    return _json_cells(table, values, column, problem)
+
+
+def json_object(table: Table, values: pd.Series, column: str) -> pd.Series:
+    """A JSON object per cell (a dict, or its JSON text in CSV) as JSON text, None where blank."""
+    return _json_cells(
+        table,
+        values,
+        column,
+        lambda parsed: None if isinstance(parsed, dict) else "must be a JSON object",
+    )
+
+
+def _json_cells(
+    table: Table, values: pd.Series, column: str, problem: Callable[[Any], str | None]
+) -> pd.Series:
+    """Each cell's value (JSON text in CSV, the value itself in Parquet) as JSON text, None
+    where blank; `problem` says what is wrong with a value, or None."""
     out: list[str | None] = []
     for pos, cell in enumerate(values.tolist()):
         if _is_blank(cell):
@@ -100,29 +127,9 @@ def messages(table: Table, values: pd.Series, column: str) -> pd.Series:
                 raise table.fail(pos, column, "is not valid JSON") from None
         if hasattr(parsed, "tolist"):  # a Parquet list column arrives as a numpy array
             parsed = parsed.tolist()
-        if not isinstance(parsed, list) or not all(
-            isinstance(m, dict) and "role" in m and "content" in m for m in parsed
-        ):
-            raise table.fail(pos, column, "must be a list of {role, content} objects")
-        out.append(json.dumps(parsed, ensure_ascii=False))
-    return pd.Series(out, index=values.index, dtype=object)
-
-
-def json_object(table: Table, values: pd.Series, column: str) -> pd.Series:
-    """A JSON object per cell (a dict, or its JSON text in CSV) as JSON text, None where blank."""
-    out: list[str | None] = []
-    for pos, cell in enumerate(values.tolist()):
-        if _is_blank(cell):
-            out.append(None)
-            continue
-        parsed: Any = cell
-        if isinstance(cell, str):
-            try:
-                parsed = json.loads(cell)
-            except json.JSONDecodeError:
-                raise table.fail(pos, column, "is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise table.fail(pos, column, "must be a JSON object")
+        wrong = problem(parsed)
+        if wrong:
+            raise table.fail(pos, column, wrong)
         out.append(json.dumps(parsed, ensure_ascii=False))
     return pd.Series(out, index=values.index, dtype=object)
 
