@@ -224,9 +224,11 @@ def test_policy_detail_offers_the_serve_command_and_the_files(
     from selenium.webdriver.common.by import By
 
     browser.get(f"{dashboard_url}/policy_detail")
-    wait_for(browser, "Serve it")
+    # The command's code block may draw after the panel's caption (whose inline code names
+    # the policy too): wait for the command itself, and read the code block, not the caption.
+    wait_for(browser, "tradeoff serve --policy")
     panel = browser.find_element(By.CSS_SELECTOR, ".st-key-serve_detail")
-    command = panel.find_element(By.CSS_SELECTOR, "code").text.strip()
+    command = panel.find_element(By.CSS_SELECTOR, "[data-testid='stCode'] code").text.strip()
     match = re.fullmatch(
         rf"tradeoff serve --policy (\S+) --config models\.yaml --db {re.escape(str(seeded_db))}",
         command,
